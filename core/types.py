@@ -1,0 +1,243 @@
+"""Domain types: the vocabulary every layer speaks.
+
+Prices and quantities are floats inside the engine (speed, numpy); they become
+Decimal only at the exchange boundary (exchange/). Times are epoch milliseconds, UTC.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+
+INTERVAL_MS: dict[str, int] = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+}
+
+
+class Mode(str, Enum):
+    BACKTEST = "backtest"
+    GHOST = "ghost"
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class Side(str, Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+    NONE = "NONE"
+
+
+class PositionSide(str, Enum):
+    LONG = "LONG"
+    SHORT = "SHORT"
+
+
+class TradingState(str, Enum):
+    """Explicit trading states (nautilus_trader style). Ordered from most to least permissive.
+
+    ACTIVE       entries and exits allowed
+    REDUCE_ONLY  only orders that shrink exposure
+    PAUSED       no new entries; exits (stops, take-profits, opposite signals) still run
+    FLATTEN      close every position at market, then PAUSED
+    HALTED       no orders at all
+    """
+
+    ACTIVE = "ACTIVE"
+    REDUCE_ONLY = "REDUCE_ONLY"
+    PAUSED = "PAUSED"
+    FLATTEN = "FLATTEN"
+    HALTED = "HALTED"
+
+    @property
+    def allows_entries(self) -> bool:
+        return self is TradingState.ACTIVE
+
+    @property
+    def allows_exits(self) -> bool:
+        return self is not TradingState.HALTED
+
+
+class OrderStatus(str, Enum):
+    INTENT = "INTENT"
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
+class OrderType(str, Enum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+
+
+class OrderPurpose(str, Enum):
+    """Why an order exists: the risk engine treats entries and exits differently."""
+
+    ENTRY = "ENTRY"
+    EXIT = "EXIT"
+    FLATTEN = "FLATTEN"
+
+
+@dataclass(slots=True, frozen=True)
+class Candle:
+    symbol: str
+    open_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    interval: str = "1m"
+
+    @property
+    def close_time(self) -> int:
+        return self.open_time + INTERVAL_MS[self.interval] - 1
+
+    def problems(self) -> list[str]:
+        """Internal consistency problems of this one candle (empty when valid)."""
+        out: list[str] = []
+        values = (self.open, self.high, self.low, self.close)
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (*values, self.volume)):
+            return ["non-finite value"]
+        if min(values) <= 0:
+            out.append("non-positive price")
+        if self.volume < 0:
+            out.append("negative volume")
+        if self.high < max(self.open, self.close, self.low):
+            out.append("high below open/close/low")
+        if self.low > min(self.open, self.close, self.high):
+            out.append("low above open/close/high")
+        if self.interval not in INTERVAL_MS:
+            out.append(f"unknown interval {self.interval!r}")
+        return out
+
+
+@dataclass(slots=True, frozen=True)
+class Signal:
+    """What a strategy says about the latest closed candle."""
+
+    side: Side
+    confidence: float = 0.0
+    reason: str = ""
+    stop_loss: float | None = None
+    take_profit: float | None = None
+
+    @classmethod
+    def none(cls, reason: str = "") -> "Signal":
+        return cls(Side.NONE, 0.0, reason)
+
+
+NO_SIGNAL = Signal(Side.NONE)
+
+
+@dataclass(slots=True)
+class Order:
+    client_order_id: str
+    bot: str
+    symbol: str
+    side: Side
+    quantity: float
+    purpose: OrderPurpose
+    order_type: OrderType = OrderType.MARKET
+    price: float | None = None
+    reduce_only: bool = False
+    status: OrderStatus = OrderStatus.INTENT
+    created_at: int = 0
+    reason: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class Fill:
+    client_order_id: str
+    bot: str
+    symbol: str
+    side: Side
+    quantity: float
+    price: float
+    fee: float
+    fee_asset: str
+    time: int
+
+
+@dataclass(slots=True)
+class Position:
+    """One position per symbol. quantity > 0 is long, < 0 is short."""
+
+    symbol: str
+    quantity: float = 0.0
+    avg_entry: float = 0.0
+    opened_at: int = 0
+    entry_fees: float = 0.0
+    stop_loss: float | None = None
+    take_profit: float | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.quantity != 0.0
+
+    @property
+    def side(self) -> PositionSide | None:
+        if self.quantity > 0:
+            return PositionSide.LONG
+        if self.quantity < 0:
+            return PositionSide.SHORT
+        return None
+
+    def unrealized_pnl(self, mark: float) -> float:
+        return (mark - self.avg_entry) * self.quantity
+
+
+@dataclass(slots=True, frozen=True)
+class Trade:
+    """A closed round trip (or the closed part of one)."""
+
+    bot: str
+    symbol: str
+    side: PositionSide
+    quantity: float
+    entry_price: float
+    exit_price: float
+    entry_time: int
+    exit_time: int
+    pnl: float  # net of entry and exit fees
+    fees: float
+    exit_reason: str = ""
+
+    @property
+    def duration_ms(self) -> int:
+        return self.exit_time - self.entry_time
+
+    @property
+    def return_pct(self) -> float:
+        cost = self.entry_price * self.quantity
+        return 100.0 * self.pnl / cost if cost else 0.0
+
+
+@dataclass(slots=True, frozen=True)
+class EquityPoint:
+    time: int
+    equity: float
+
+
+@dataclass(slots=True)
+class ControlState:
+    """A trading state with who set it, when and why (level-triggered, persisted)."""
+
+    state: TradingState = TradingState.ACTIVE
+    set_by: str = "system"
+    set_at: int = 0
+    reason: str = ""
+    extra: dict[str, str] = field(default_factory=dict)

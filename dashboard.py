@@ -1,0 +1,85 @@
+"""Streamlit dashboard (port 8502): worker health, the global kill switch, Paper / Ghost / Live tabs.
+
+It reads state through state.reader and posts commands through state.commands; it never
+talks to an exchange. Panels refresh in fragments without reloading the page.
+"""
+from __future__ import annotations
+
+import hmac
+import os
+import time
+
+import streamlit as st
+
+from core.types import TradingState
+from ui import ghost, live, paper
+from ui.common import reader, short_ts, ts
+from ui.controls import global_controls, last_command_note
+
+REFRESH_S = float(os.environ.get("BOT_DASHBOARD__REFRESH_S", "1"))
+
+st.set_page_config(page_title="Trading bot", page_icon="📈", layout="wide")
+
+
+def password_gate() -> bool:
+    """Optional shared-password gate (BOT_DASHBOARD_PASSWORD); the typed value is not kept."""
+    secret = os.environ.get("BOT_DASHBOARD_PASSWORD")
+    if not secret or st.session_state.get("authed"):
+        return True
+    typed = st.text_input("Dashboard password", type="password", key="pw")
+    if typed:
+        ok = hmac.compare_digest(typed.encode(), secret.encode())
+        del st.session_state["pw"]
+        if ok:
+            st.session_state["authed"] = True
+            st.rerun()
+        st.error("Wrong password")
+    return False
+
+
+@st.fragment(run_every=REFRESH_S)
+def health() -> None:
+    r = reader()
+    try:
+        hb = r.heartbeat()
+        g = r.control("global")
+    except Exception as exc:  # Redis down: say so instead of a traceback
+        st.error(f"State store unreachable: {exc}")
+        return
+    with st.container(key="health"):
+        if hb is None:
+            st.error("● **Worker down** — no heartbeat. Commands are queued and applied when it restarts.")
+        else:
+            age = max(0.0, time.time() - hb.time / 1000)
+            st.success(f"● **Worker up** — heartbeat {age:.1f} s ago · {hb.bots} bots · last candle "
+                       f"{short_ts(hb.last_candle_time)} · bad candles rejected: {hb.candles_rejected}")
+    with st.container(key="global_state"):
+        if g.state is not TradingState.ACTIVE:
+            st.warning(f"**Global state: {g.state.value}** — set by {g.set_by} at {ts(g.set_at)}: {g.reason}. "
+                       "No bot opens a position until **Resume all**.")
+    last_command_note(r)
+
+
+def main() -> None:
+    st.title("Trading bot")
+    if not password_gate():
+        return
+    health()
+    r = reader()
+    global_controls(r)
+    try:
+        metas = list(r.bots().values())
+    except Exception as exc:
+        st.error(f"Cannot read the bots from Redis: {exc}")
+        return
+    by_mode = {m: [b for b in metas if b.mode == m] for m in ("paper", "ghost", "live")}
+    tab_paper, tab_ghost, tab_live = st.tabs(["Paper", "Ghost", "Live"])
+    with tab_paper:
+        paper.render(by_mode["paper"], REFRESH_S)
+    with tab_ghost:
+        ghost.render(by_mode["ghost"], REFRESH_S)
+    with tab_live:
+        live.render(by_mode["live"], REFRESH_S)
+
+
+main()

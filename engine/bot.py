@@ -1,0 +1,324 @@
+"""A Bot: strategy + risk + executor + portfolio, fed one closed candle at a time.
+
+The same class runs in ghost, paper and (with the exchange executor) live and backtest;
+only the executor and the feed differ. Every order, exits and flattening included, goes
+through RiskEngine.check(). The bot buffers what it produced (orders, fills, trades,
+signals, equity, risk decisions) until the worker drains it into one Redis transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter, deque
+from datetime import datetime, timezone
+from typing import Callable
+
+from core import metrics
+from core.portfolio import Portfolio
+from core.types import (
+    INTERVAL_MS,
+    Candle,
+    ControlState,
+    Mode,
+    Order,
+    OrderPurpose,
+    OrderStatus,
+    Position,
+    Side,
+    Signal,
+    TradingState,
+)
+from executors.base import Executor
+from risk.engine import RiskContext, RiskEngine
+from risk.sizing import entry_quote
+from state.models import (
+    BotSnapshot,
+    ControlRecord,
+    EquityRecord,
+    FillRecord,
+    OrderRecord,
+    PositionView,
+    RiskDecisionRecord,
+    SignalRecord,
+    SignalStats,
+    TradeRecord,
+)
+from state.writer import BotUpdate
+from strategy.base import Strategy
+
+TRADE_PNLS_KEPT = 5000
+
+
+def client_order_id(bot: str, time_ms: int, purpose: OrderPurpose, seq: int) -> str:
+    """Deterministic id (<= 36 chars, Binance's limit): same bot, candle, purpose, seq -> same id."""
+    tag = hashlib.sha1(bot.encode()).hexdigest()[:8]
+    return f"tb{tag}{_b36(time_ms)}{purpose.value[0]}{seq}"
+
+
+def _b36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+class Bot:
+    def __init__(
+        self,
+        name: str,
+        mode: Mode,
+        symbol: str,
+        strategy: Strategy,
+        executor: Executor,
+        risk: RiskEngine,
+        portfolio: Portfolio,
+        sizing: tuple[str, float],
+        state_of: Callable[["Bot"], TradingState],
+        allow_short: bool = False,
+        max_hold_candles: int | None = None,
+        interval: str = "1m",
+    ) -> None:
+        self.name = name
+        self.mode = mode
+        self.symbol = symbol
+        self.strategy = strategy
+        self.executor = executor
+        self.risk = risk
+        self.portfolio = portfolio
+        self.sizing = sizing
+        self.state_of = state_of
+        self.allow_short = allow_short
+        self.max_hold_candles = max_hold_candles
+        self.interval_ms = INTERVAL_MS[interval]
+        self.control = ControlState()
+        self.history: deque[Candle] = deque(maxlen=max(strategy.warmup + 5, 50))
+        self.last_price = 0.0
+        self.last_candle_time = 0
+        self.candles_seen = 0
+        self.hold_candles = 0
+        self.open_signal_id = ""
+        self.last_signal = ""
+        self.signals_total = 0
+        self.orders_sent = 0
+        self.denials: Counter[str] = Counter()
+        self.trade_pnls: list[float] = []
+        self.trade_count = 0
+        self.wins = 0
+        self.high_water = portfolio.starting_balance
+        self.max_drawdown_pct = 0.0
+        self.daily_equity: dict[str, float] = {}
+        self._seq = 0
+        self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]  # filled by drain()
+
+    # ---- inputs -------------------------------------------------------------------------
+    def warm(self, candles: list[Candle]) -> None:
+        for c in candles[-self.history.maxlen:]:  # type: ignore[index]
+            self.history.append(c)
+        if candles:
+            self.last_price = candles[-1].close
+            self.last_candle_time = candles[-1].open_time
+
+    def on_candle(self, c: Candle) -> None:
+        if c.open_time <= self.last_candle_time:
+            return  # already seen (replayed after a restart): idempotent
+        self.history.append(c)
+        self.last_price = c.close
+        self.last_candle_time = c.open_time
+        self.candles_seen += 1
+        self._seq = 0
+        now = c.open_time + self.interval_ms  # the candle's close: the bot's 'now'
+        pos = self.position
+        if pos.is_open:
+            self.hold_candles += 1
+            self._check_exits(c, now)
+        if len(self.history) >= self.strategy.warmup:
+            sig = self.strategy.evaluate(tuple(self.history))
+            if sig.side is not Side.NONE:
+                self._on_signal(sig, c, now)
+        self._mark(now)
+
+    def flatten(self, reason: str) -> bool:
+        """Close the position at market (allowed by the state, checked by risk). True if flat after."""
+        pos = self.position
+        if not pos.is_open or self.last_price <= 0:
+            return True
+        now = self.last_candle_time + self.interval_ms
+        side = Side.SELL if pos.quantity > 0 else Side.BUY
+        self._submit(OrderPurpose.FLATTEN, side, abs(pos.quantity), self.last_price, now, reason)
+        self._mark(now)
+        return not self.position.is_open
+
+    # ---- decisions ----------------------------------------------------------------------
+    @property
+    def position(self) -> Position:
+        return self.portfolio.position(self.symbol)
+
+    def _check_exits(self, c: Candle, now: int) -> None:
+        pos = self.position
+        long = pos.quantity > 0
+        exit_side = Side.SELL if long else Side.BUY
+        # Stop before take-profit when both are inside one candle: the pessimistic order.
+        if pos.stop_loss is not None and ((long and c.low <= pos.stop_loss) or (not long and c.high >= pos.stop_loss)):
+            price = min(pos.stop_loss, c.open) if long else max(pos.stop_loss, c.open)
+            self._submit(OrderPurpose.EXIT, exit_side, abs(pos.quantity), price, now, "stop_loss")
+        elif pos.take_profit is not None and (
+            (long and c.high >= pos.take_profit) or (not long and c.low <= pos.take_profit)
+        ):
+            price = max(pos.take_profit, c.open) if long else min(pos.take_profit, c.open)
+            self._submit(OrderPurpose.EXIT, exit_side, abs(pos.quantity), price, now, "take_profit")
+        elif self.max_hold_candles and self.hold_candles >= self.max_hold_candles:
+            self._submit(OrderPurpose.EXIT, exit_side, abs(pos.quantity), c.close, now, "time_horizon")
+
+    def _on_signal(self, sig: Signal, c: Candle, now: int) -> None:
+        self.signals_total += 1
+        sid = f"{self.name}:{c.open_time}"
+        self.last_signal = f"{sig.side.value} @ {c.close:.8g}: {sig.reason}"
+        notes: list[str] = []
+        acted = False
+        pos = self.position
+        if pos.is_open and (pos.quantity > 0) != (sig.side is Side.BUY):
+            acted |= self._submit(OrderPurpose.EXIT, sig.side, abs(pos.quantity), c.close, now, "opposite_signal")
+        pos = self.position
+        if pos.is_open:
+            notes.append("already in a position")
+        elif sig.side is Side.SELL and not self.allow_short:
+            notes.append("spot: no short entries")
+        else:
+            equity = self.portfolio.equity({self.symbol: c.close})
+            qty = entry_quote(self.sizing[0], self.sizing[1], equity) / c.close  # type: ignore[arg-type]
+            if self._submit(OrderPurpose.ENTRY, sig.side, qty, c.close, now, sig.reason):
+                acted = True
+                pos = self.position
+                pos.stop_loss, pos.take_profit = sig.stop_loss, sig.take_profit
+                self.hold_candles = 0
+                self.open_signal_id = sid
+            else:
+                notes.append(f"entry denied: {self._out.risk[-1].detail if self._out.risk else ''}")
+        self._out.signals.append(SignalRecord(
+            id=sid, bot=self.name, symbol=self.symbol, time=c.open_time, price=c.close, side=sig.side.value,
+            confidence=sig.confidence, reason=sig.reason, stop_loss=sig.stop_loss, take_profit=sig.take_profit,
+            acted=acted, note="; ".join(notes),
+        ))
+
+    def _submit(self, purpose: OrderPurpose, side: Side, qty: float, ref_price: float, now: int, reason: str) -> bool:
+        self._seq += 1
+        order = Order(client_order_id(self.name, now, purpose, self._seq), self.name, self.symbol, side, qty,
+                      purpose, created_at=now, reason=reason)
+        marks = {self.symbol: self.last_price or ref_price}
+        ctx = RiskContext(
+            state=self.state_of(self), position=self.position, price=ref_price,
+            equity=self.portfolio.equity(marks), quote_balance=self.portfolio.quote, now_ms=now,
+        )
+        decision = self.risk.check(order, ctx)
+        if not decision.allowed:
+            order.status = OrderStatus.REJECTED
+            self.denials[decision.rule] += 1
+            self._out.risk.append(RiskDecisionRecord(time=now, allowed=False, rule=decision.rule,
+                                                     detail=decision.detail, client_order_id=order.client_order_id,
+                                                     purpose=purpose.value))
+            self._out.orders.append(OrderRecord.of(order))
+            return False
+        fills = self.executor.execute(order, ref_price, now)
+        self.orders_sent += 1
+        self._out.orders.append(OrderRecord.of(order))
+        for f in fills:
+            self._out.fills.append(FillRecord.of(f))
+            trade = self.portfolio.apply(f, exit_reason=reason)
+            if trade is not None:
+                self.trade_count += 1
+                self.wins += trade.pnl > 0
+                self.trade_pnls.append(trade.pnl)
+                del self.trade_pnls[:-TRADE_PNLS_KEPT]
+                self._out.trades.append(TradeRecord.of(trade, signal_id=self.open_signal_id))
+                if not self.position.is_open:
+                    self.open_signal_id = ""
+                    self.hold_candles = 0
+        return True
+
+    def _mark(self, now: int) -> None:
+        eq = self.portfolio.equity({self.symbol: self.last_price})
+        self.high_water = max(self.high_water, eq)
+        if self.high_water > 0:
+            self.max_drawdown_pct = max(self.max_drawdown_pct, 100.0 * (self.high_water - eq) / self.high_water)
+        day = datetime.fromtimestamp(now / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+        self.daily_equity[day] = eq
+        if len(self.daily_equity) > 400:
+            for k in sorted(self.daily_equity)[:-400]:
+                del self.daily_equity[k]
+        self._out.equity.append(EquityRecord(time=now, equity=eq))
+
+    # ---- outputs ------------------------------------------------------------------------
+    def snapshot(self, now_ms: int) -> BotSnapshot:
+        marks = {self.symbol: self.last_price}
+        pos = self.position
+        view = None
+        if pos.is_open:
+            view = PositionView(
+                symbol=self.symbol, side=pos.side.value if pos.side else "", quantity=pos.quantity,
+                avg_entry=pos.avg_entry, mark=self.last_price, unrealized_pnl=pos.unrealized_pnl(self.last_price),
+                opened_at=pos.opened_at, entry_fees=pos.entry_fees, stop_loss=pos.stop_loss,
+                take_profit=pos.take_profit,
+            )
+        stats = metrics.trade_stats(self.trade_pnls)
+        signal_stats = None
+        if self.mode is Mode.GHOST:
+            days = [self.daily_equity[k] for k in sorted(self.daily_equity)]
+            rets = [b / a - 1.0 for a, b in zip(days, days[1:]) if a > 0]
+            pf = stats.profit_factor
+            signal_stats = SignalStats(
+                total_signals=self.signals_total, closed=stats.count, accuracy_pct=100.0 * stats.win_rate,
+                avg_win=stats.avg_win, avg_loss=stats.avg_loss, expectancy=stats.expectancy,
+                profit_factor=None if pf is None or math.isinf(pf) else pf,
+                max_drawdown_pct=self.max_drawdown_pct, sharpe=metrics.sharpe(rets) or 0.0,
+            )
+        eq = self.portfolio.equity(marks)
+        return BotSnapshot(
+            name=self.name, mode=self.mode.value, symbol=self.symbol, strategy=self.strategy.name,
+            updated_at=now_ms, last_candle_time=self.last_candle_time, last_price=self.last_price,
+            candles_seen=self.candles_seen, control=ControlRecord.of(self.control),
+            effective_state=self.state_of(self), quote_asset=self.portfolio.quote_asset,
+            starting_balance=self.portfolio.starting_balance, quote_balance=self.portfolio.quote,
+            base_balance=pos.quantity, equity=eq, high_water=self.high_water,
+            realized_pnl=self.portfolio.realized_pnl, unrealized_pnl=self.portfolio.unrealized(marks),
+            fees_paid=self.portfolio.fees_paid, position=view, trade_count=self.trade_count, wins=self.wins,
+            win_rate_pct=100.0 * self.wins / self.trade_count if self.trade_count else 0.0,
+            trade_pnls=self.trade_pnls, signal_stats=signal_stats, last_signal=self.last_signal,
+            denials=dict(self.denials), orders_sent=self.orders_sent, max_drawdown_pct=self.max_drawdown_pct,
+            daily_equity=self.daily_equity, signals_total=self.signals_total, hold_candles=self.hold_candles,
+            open_signal_id=self.open_signal_id, entry_fees_open=pos.entry_fees,
+        )
+
+    def drain(self, now_ms: int) -> BotUpdate:
+        out = self._out
+        out.snapshot = self.snapshot(now_ms)
+        self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]
+        return out
+
+    def restore(self, snap: BotSnapshot) -> None:
+        """Continue from a persisted snapshot (after a restart or a crash)."""
+        pf = self.portfolio
+        pf.quote = snap.quote_balance
+        pf.realized_pnl = snap.realized_pnl
+        pf.fees_paid = snap.fees_paid
+        pf.positions.clear()
+        if snap.position is not None:
+            p = snap.position
+            pf.positions[self.symbol] = Position(self.symbol, p.quantity, p.avg_entry, p.opened_at, p.entry_fees,
+                                                 p.stop_loss, p.take_profit)
+        self.last_price = snap.last_price
+        self.last_candle_time = snap.last_candle_time
+        self.candles_seen = snap.candles_seen
+        self.trade_count, self.wins = snap.trade_count, snap.wins
+        self.trade_pnls = list(snap.trade_pnls)
+        self.high_water = snap.high_water or pf.starting_balance
+        self.max_drawdown_pct = snap.max_drawdown_pct
+        self.daily_equity = dict(snap.daily_equity)
+        self.signals_total = snap.signals_total
+        self.hold_candles = snap.hold_candles
+        self.open_signal_id = snap.open_signal_id
+        self.last_signal = snap.last_signal
+        self.denials = Counter(snap.denials)
+        self.orders_sent = snap.orders_sent

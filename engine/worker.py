@@ -1,0 +1,337 @@
+"""The worker: runs every configured bot on the market feed, applies operator commands,
+keeps a heartbeat, and writes all state to Redis through state.writer.
+
+Threads: the trading loop (feed -> bots -> one Redis transaction per batch), the command
+reader (its own thread, so a slow market step never delays a kill) and the heartbeat.
+A lock keeps a bot from being traded and flattened at the same moment.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+
+from core.clock import Clock, WallClock
+from core.portfolio import Portfolio
+from core.types import Candle, ControlState, Mode, TradingState
+from engine.bot import Bot
+from executors.base import Executor
+from executors.ghost import GhostExecutor
+from executors.paper import PaperExecutor
+from market.feed import Feed
+from risk.engine import RiskEngine, RiskLimits
+from risk.states import most_restrictive
+from settings import AppConfig, BotConfig
+from state.commands import Command, CommandRejected, parse_command
+from state.models import AuditRecord, BotMeta, CommandResult, ControlRecord, Heartbeat
+from state.writer import BotUpdate, ControlChange, StateWriter
+from strategy.registry import build_strategy
+
+log = logging.getLogger("worker")
+VERSION = "0.1.0"
+
+
+class UnknownTarget(ValueError):
+    pass
+
+
+@dataclass(slots=True)
+class Outcome:
+    controls: list[ControlChange]
+    bots: list[Bot]
+    message: str
+
+
+def build_bot(cfg: BotConfig, app: AppConfig, state_of) -> Bot:  # type: ignore[no-untyped-def]
+    mode = Mode(cfg.mode)
+    if mode is Mode.LIVE:
+        raise NotImplementedError("live bots need the exchange adapter (issue 3); remove the bot or set mode: paper")
+    executor: Executor
+    if mode is Mode.GHOST:
+        executor = GhostExecutor(quote_asset=app.paper.quote_asset)
+        fee = 0.0
+    else:
+        executor = PaperExecutor(app.paper.fee_pct, app.paper.slippage_bps, app.paper.quote_asset)
+        fee = app.paper.fee_pct
+    allow_short = mode is Mode.GHOST or cfg.market == "futures"
+    limits = RiskLimits(
+        max_position_pct=cfg.risk.max_position_pct, min_notional=cfg.risk.min_notional,
+        max_orders_per_minute=cfg.risk.max_orders_per_minute, fee_pct=fee, allow_short=allow_short,
+        check_balance=mode is not Mode.GHOST,
+    )
+    max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
+    return Bot(
+        name=cfg.name, mode=mode, symbol=cfg.symbol, strategy=build_strategy(cfg.strategy, cfg.params),
+        executor=executor, risk=RiskEngine(limits),
+        portfolio=Portfolio(cfg.name, app.paper.starting_balance, app.paper.quote_asset),
+        sizing=(cfg.sizing.kind, cfg.sizing.value), state_of=state_of, allow_short=allow_short,
+        max_hold_candles=max_hold, interval=app.market.interval,
+    )
+
+
+class Worker:
+    def __init__(self, app: AppConfig, r: redis.Redis, feed: Feed, clock: Clock | None = None) -> None:
+        self.app = app
+        self.r = r
+        self.feed = feed
+        self.clock = clock or WallClock()
+        self.writer = StateWriter(r, app.worker.history_keep)
+        self.lock = threading.RLock()
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+        self.started_at = self.clock.now_ms()
+        self.controls: dict[tuple[str, str], ControlRecord] = {}
+        self.bots: dict[str, Bot] = {}
+        self.by_symbol: dict[str, list[Bot]] = {}
+        self.last_candle_time = 0
+        self._pending: list[BotUpdate] = []
+        self._pending_candles: list[Candle] = []
+        self._rejects_seen = 0
+
+    # ---- trading states -----------------------------------------------------------------
+    def control(self, scope: str, target: str = "") -> ControlRecord:
+        return self.controls.get((scope, target)) or ControlRecord()
+
+    def effective_state(self, bot: Bot) -> TradingState:
+        return most_restrictive(
+            self.control("global").state, self.control("mode", bot.mode.value).state,
+            self.control("bot", bot.name).state,
+        )
+
+    def _set(self, scope: str, target: str, state: TradingState, who: str, reason: str, now: int) -> ControlChange:
+        rec = ControlRecord(state=state, set_by=who, set_at=now, reason=reason)
+        self.controls[(scope, target)] = rec
+        if scope == "bot":
+            self.bots[target].control = rec.to_core()
+        return ControlChange(scope, target, rec)
+
+    # ---- start --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load states and snapshots from Redis, build and warm the bots, register them."""
+        self.writer.ensure_group()
+        self.controls[("global", "")] = self.writer.load_control("global")
+        for m in ("ghost", "paper", "live"):
+            self.controls[("mode", m)] = self.writer.load_control("mode", m)
+        for cfg in self.app.bots:
+            if not cfg.enabled:
+                continue
+            bot = build_bot(cfg, self.app, self.effective_state)
+            rec = self.writer.load_control("bot", cfg.name)
+            self.controls[("bot", cfg.name)] = rec
+            bot.control = rec.to_core()
+            snap = self.writer.load_snapshot(cfg.name)
+            if snap is not None and snap.mode == cfg.mode and snap.symbol == cfg.symbol:
+                bot.restore(snap)
+                log.info("bot %s restored: equity %.2f, %d trades, state %s", cfg.name, snap.equity,
+                         snap.trade_count, rec.state.value)
+            self.bots[cfg.name] = bot
+            self.by_symbol.setdefault(cfg.symbol, []).append(bot)
+        self.writer.register_bots(
+            BotMeta(name=b.name, mode=b.mode.value, symbol=b.symbol, strategy=c.strategy, params=c.params,
+                    market=c.market, sizing=f"{c.sizing.kind} {c.sizing.value:g}")
+            for c in self.app.bots if c.enabled for b in [self.bots[c.name]]
+        )
+        # Stored candles win (they continue the market the bots already saw); the feed's own
+        # warm-up history fills symbols Redis has never seen.
+        warm = self.feed.warmup(self.app.market.warmup_candles)
+        fresh: list[Candle] = []
+        for symbol in self.feed.symbols:
+            stored = self.writer.recent_candles(symbol)
+            history = stored or warm.get(symbol, [])
+            if not stored:
+                fresh.extend(history)
+            for bot in self.by_symbol.get(symbol, ()):
+                bot.warm(history)
+        now = self.clock.now_ms()
+        self.writer.commit([b.drain(now) for b in self.bots.values()], fresh)
+        log.info("worker started: %d bots on %s", len(self.bots), ", ".join(self.by_symbol) or "no symbols")
+
+    # ---- trading loop -------------------------------------------------------------------
+    def step(self, batch: list[Candle]) -> None:
+        """Feed one batch of closed candles to the bots and commit everything at once."""
+        with self.lock:
+            for c in batch:
+                self.last_candle_time = max(self.last_candle_time, c.open_time)
+                for bot in self.by_symbol.get(c.symbol, ()):
+                    try:
+                        bot.on_candle(c)
+                    except Exception:  # one bad bot must not stop the others
+                        log.exception("bot %s failed on candle %s %s", bot.name, c.symbol, c.open_time)
+            now = self.clock.now_ms()
+            self._pending.extend(b.drain(now) for b in self.bots.values())
+            self._pending_candles.extend(batch)
+            self._flush()
+
+    def _flush(self) -> None:
+        validator = getattr(self.feed, "validator", None)
+        rejects: dict[str, int] = {}
+        if validator is not None:
+            total = sum(validator.rejected.values())
+            if total > self._rejects_seen:
+                rejects = {"new": total - self._rejects_seen}
+                self._rejects_seen = total
+        try:
+            self.writer.commit(self._pending, self._pending_candles, rejects or None)
+        except redis.RedisError as exc:  # keep the batch and retry on the next step: nothing is lost
+            log.error("redis write failed (%s); %d updates kept for retry", exc, len(self._pending))
+            return
+        self._pending.clear()
+        self._pending_candles.clear()
+
+    def run(self, stop: threading.Event) -> None:
+        threads = [
+            threading.Thread(target=self.command_loop, args=(stop,), name="commands", daemon=True),
+            threading.Thread(target=self.heartbeat_loop, args=(stop,), name="heartbeat", daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        while not stop.is_set():
+            batch = self.feed.next_batch(stop)
+            if batch is None:
+                if not stop.is_set():
+                    log.info("feed exhausted; the worker keeps serving commands")
+                    stop.wait()
+                break
+            if batch:
+                self.step(batch)
+        for t in threads:
+            t.join(timeout=3)
+
+    # ---- heartbeat ----------------------------------------------------------------------
+    def heartbeat_loop(self, stop: threading.Event) -> None:
+        cfg = self.app.worker
+        while not stop.is_set():
+            validator = getattr(self.feed, "validator", None)
+            hb = Heartbeat(pid=os.getpid(), started_at=self.started_at, time=self.clock.now_ms(),
+                           bots=len(self.bots), last_candle_time=self.last_candle_time,
+                           candles_rejected=sum(validator.rejected.values()) if validator else 0, version=VERSION)
+            try:
+                self.writer.heartbeat(hb, cfg.heartbeat_ttl_s)
+            except redis.RedisError as exc:
+                log.error("heartbeat failed: %s", exc)
+            stop.wait(cfg.heartbeat_every_s)
+
+    # ---- commands -----------------------------------------------------------------------
+    def command_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                for entry_id, fields in self.writer.read_commands(self.consumer, block_ms=500):
+                    self.handle_command(entry_id, fields)
+            except redis.RedisError as exc:
+                log.error("command stream: %s", exc)
+                stop.wait(1.0)
+            except Exception:  # never let a bad command kill the reader
+                log.exception("command loop error")
+                stop.wait(0.5)
+
+    def handle_command(self, entry_id: str, fields: dict[str, str]) -> CommandResult:
+        now = self.clock.now_ms()
+        try:
+            cmd = parse_command(fields)
+        except CommandRejected as exc:
+            return self._reject(entry_id, fields, str(exc), now)
+        if self.writer.already_applied(cmd.nonce):
+            result = CommandResult(nonce=cmd.nonce, entry_id=entry_id, status="duplicate",
+                                   message="already applied; nothing done again", time=now)
+            self.writer.finish_command(entry_id, result, self._audit(cmd, entry_id, "duplicate", result.message, now))
+            return result
+        with self.lock:
+            try:
+                outcome = self._apply(cmd, now)
+            except UnknownTarget as exc:
+                return self._reject(entry_id, fields, str(exc), now)
+            updates = [b.drain(now) for b in outcome.bots]
+            result = CommandResult(nonce=cmd.nonce, entry_id=entry_id, status="applied", message=outcome.message,
+                                   time=now)
+            self.writer.finish_command(entry_id, result, self._audit(cmd, entry_id, "applied", outcome.message, now),
+                                       outcome.controls, updates)
+        log.info("command %s by %s: %s", cmd.label, cmd.user, outcome.message)
+        return result
+
+    def _reject(self, entry_id: str, fields: dict[str, str], why: str, now: int) -> CommandResult:
+        nonce = fields.get("nonce", "")
+        nonce = nonce if nonce.replace("-", "").replace("_", "").isalnum() and len(nonce) <= 64 else ""
+        result = CommandResult(nonce=nonce, entry_id=entry_id, status="rejected", message=why, time=now)
+        audit = AuditRecord(time=now, who=fields.get("user", "?")[:64], command=fields.get("cmd", "?")[:64],
+                            target=fields.get("target", "")[:64], result="rejected", detail=why,
+                            entry_id=entry_id, nonce=nonce)
+        self.writer.record_reject("command", why, {k[:64]: v[:500] for k, v in fields.items()})
+        self.writer.finish_command(entry_id, result, audit)
+        log.warning("command %s rejected: %s", entry_id, why)
+        return result
+
+    @staticmethod
+    def _audit(cmd: Command, entry_id: str, result: str, detail: str, now: int) -> AuditRecord:
+        return AuditRecord(time=now, who=cmd.user, command=cmd.cmd, target=cmd.target or cmd.scope, result=result,
+                           detail=detail, entry_id=entry_id, nonce=cmd.nonce)
+
+    def _scope_bots(self, cmd: Command) -> list[Bot]:
+        if cmd.scope == "bot":
+            if cmd.target not in self.bots:
+                raise UnknownTarget(f"target: no bot named {cmd.target!r}; bots: {', '.join(self.bots) or 'none'}")
+            return [self.bots[cmd.target]]
+        if cmd.scope == "mode":
+            return [b for b in self.bots.values() if b.mode.value == cmd.target]
+        return list(self.bots.values())
+
+    def _apply(self, cmd: Command, now: int) -> Outcome:
+        who, why = cmd.user, cmd.reason
+        bots = self._scope_bots(cmd)
+        target = cmd.target if cmd.scope != "global" else ""
+        if cmd.cmd == "pause":
+            ch = self._set(cmd.scope, target, TradingState.PAUSED, who, why or "paused by operator", now)
+            return Outcome([ch], bots, f"{cmd.scope} {target} paused: no new entries, exits still run".strip())
+        if cmd.cmd == "resume":
+            ch = self._set(cmd.scope, target, TradingState.ACTIVE, who, why or "resumed by operator", now)
+            still = [b.name for b in bots if self.effective_state(b) is not TradingState.ACTIVE]
+            msg = f"{cmd.scope} {target} resumed".replace("  ", " ")
+            if still:
+                msg += f"; still held by a wider state: {', '.join(still)}"
+            return Outcome([ch], list(self.bots.values()) if cmd.scope != "bot" else bots, msg)
+        if cmd.cmd == "flatten":
+            closed = self._flatten(bots, who, "flatten")
+            ch = self._set(cmd.scope, target, TradingState.PAUSED, who, why or "flattened by operator", now)
+            return Outcome([ch], bots, f"closed {closed} and paused {cmd.scope} {target}".strip())
+        if cmd.cmd == "emergency_stop":
+            changes = [self._set("global", "", TradingState.PAUSED, who, why or "EMERGENCY STOP", now)]
+            closed = self._flatten(bots, who, "emergency_stop")
+            for b in bots:
+                changes.append(self._set("bot", b.name, TradingState.PAUSED, who, why or "EMERGENCY STOP", now))
+            return Outcome(changes, bots, f"EMERGENCY STOP: closed {closed}; all {len(bots)} bots paused")
+        # resume_all
+        changes = [self._set("global", "", TradingState.ACTIVE, who, why or "resume all", now)]
+        for m in ("ghost", "paper", "live"):
+            changes.append(self._set("mode", m, TradingState.ACTIVE, who, why or "resume all", now))
+        for b in bots:
+            changes.append(self._set("bot", b.name, TradingState.ACTIVE, who, why or "resume all", now))
+        return Outcome(changes, bots, f"all {len(bots)} bots resumed")
+
+    @staticmethod
+    def _flatten(bots: list[Bot], who: str, reason: str) -> str:
+        closed, failed = [], []
+        for b in bots:
+            pos = b.position
+            if not pos.is_open:
+                continue
+            desc = f"{b.name} {pos.quantity:+.6g} {b.symbol}"
+            (closed if b.flatten(f"{reason} by {who}") else failed).append(desc)
+        text = f"{len(closed)} position(s)" + (f" ({'; '.join(closed)})" if closed else "")
+        if failed:
+            text += f"; NOT closed: {'; '.join(failed)}"
+        return text
+
+
+def wait_for_redis(r: redis.Redis, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            r.ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -1,0 +1,1 @@
+"""Executors: turn risk-approved orders into fills. ghost (hypothetical), paper (simulated venue)."""

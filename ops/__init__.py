@@ -1,0 +1,1 @@
+"""Operations: starting the embedded Redis server and supervising the processes of `make run`."""

@@ -1,0 +1,113 @@
+"""`make run`: start Redis, the worker and the dashboard; stop them all on Ctrl-C.
+
+Checks the config and the ports first and says clearly what is wrong (which key, which port).
+Logs go to var/log/; the worker's log is also shown in this terminal.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from ops.redis_server import port_in_use, port_of, start_redis, stop
+from settings import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def dashboard_command(port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "viewer",
+    ]
+
+
+def main() -> int:
+    try:
+        app = load_config()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    logs = ROOT / "var" / "log"
+    logs.mkdir(parents=True, exist_ok=True)
+    redis_port = port_of(app.redis.url)
+    taken = []
+    if app.redis.embedded and port_in_use(redis_port):
+        taken.append(f"port {redis_port} (Redis, from redis.url) is taken: stop what uses it, or set "
+                     f"BOT_REDIS__URL=redis://127.0.0.1:OTHER/0")
+    if port_in_use(app.dashboard.port):
+        taken.append(f"port {app.dashboard.port} (dashboard) is taken: stop what uses it, or set "
+                     f"BOT_DASHBOARD__PORT=OTHER")
+    if taken:
+        print("cannot start:\n  " + "\n  ".join(taken), file=sys.stderr)
+        return 1
+
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    stopping = False
+
+    def shutdown(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    try:
+        if app.redis.embedded:
+            print(f"starting Redis on 127.0.0.1:{redis_port} (AOF on, data in {app.redis.data_dir}/)")
+            procs.append(("redis", start_redis(redis_port, ROOT / app.redis.data_dir, app.redis.appendfsync,
+                                               logs / "redis.log")))
+        print("starting the worker (log: var/log/worker.log)")
+        worker_log = open(logs / "worker.log", "ab")
+        procs.append(("worker", subprocess.Popen([sys.executable, str(ROOT / "bot_manager.py"), "run"],
+                                                 cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)))
+        print("starting the dashboard (log: var/log/dashboard.log)")
+        dash = subprocess.Popen(dashboard_command(app.dashboard.port), cwd=ROOT, env=env,
+                                stdout=open(logs / "dashboard.log", "ab"), stderr=subprocess.STDOUT)
+        procs.append(("dashboard", dash))
+        url = f"http://127.0.0.1:{app.dashboard.port}"
+        if _wait_http(url + "/_stcore/health", 60, dash):
+            print(f"\n  Dashboard: {url}\n  Press Ctrl-C to stop everything.\n", flush=True)
+        tail = open(logs / "worker.log", "rb")
+        tail.seek(0, os.SEEK_END)
+        while not stopping:
+            chunk = tail.read()
+            if chunk:
+                sys.stdout.write(chunk.decode(errors="replace"))
+                sys.stdout.flush()
+            for name, p in procs:
+                if p.poll() is not None:
+                    print(f"{name} exited with code {p.returncode}; stopping everything (see var/log/{name}.log)",
+                          file=sys.stderr)
+                    stopping = True
+            time.sleep(0.3)
+    finally:
+        for name, p in reversed(procs):
+            print(f"stopping {name}")
+            stop(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Risk: limits checked before every order, trading-state precedence, decisions with their numbers."""

@@ -1,0 +1,256 @@
+"""Configuration: pydantic-settings models for config.yaml plus environment overrides.
+
+Precedence: environment (``BOT_`` prefix, ``__`` for nesting, e.g. ``BOT_MARKET__SPEED=120``)
+over ``config.yaml``. Secrets (exchange keys, dashboard password) are read only from the
+environment by :class:`Secrets`; a secret-looking key in the YAML file is an error.
+A bad config raises :class:`ConfigError`, whose message names every bad key and its rule.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from core.types import INTERVAL_MS, Mode
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.yaml"
+SECRET_WORDS = ("api_key", "api_secret", "secret", "password", "totp", "token")
+
+
+class ConfigError(Exception):
+    """A configuration that cannot run; ``str()`` lists ``key: rule`` lines."""
+
+    def __init__(self, problems: list[str], source: str = "") -> None:
+        self.problems = problems
+        head = f"invalid configuration{f' in {source}' if source else ''}:"
+        super().__init__("\n".join([head, *(f"  - {p}" for p in problems)]))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RedisConfig(_Model):
+    url: str = "redis://127.0.0.1:6399/0"
+    embedded: bool = Field(True, description="make run starts a local redis-server for this url")
+    data_dir: str = "var/redis"
+    appendfsync: Literal["always", "everysec", "no"] = "always"
+
+
+class MarketConfig(_Model):
+    source: Literal["synthetic", "replay"] = "synthetic"
+    symbols: list[str] = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"], min_length=1)
+    interval: str = "1m"
+    seed: int = 7
+    speed: float = Field(60.0, gt=0, le=100_000, description="simulated seconds per wall second")
+    warmup_candles: int = Field(300, ge=0, le=10_000)
+    replay_files: list[str] = Field(default_factory=list)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: str) -> str:
+        if v not in INTERVAL_MS:
+            raise ValueError(f"must be one of {', '.join(INTERVAL_MS)}")
+        return v
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if not s.isalnum() or s.upper() != s]
+        if bad:
+            raise ValueError(f"symbols must be upper-case alphanumeric like BTCUSDT, got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError("symbols must be unique")
+        return v
+
+    @model_validator(mode="after")
+    def _replay_needs_files(self) -> "MarketConfig":
+        if self.source == "replay" and not self.replay_files:
+            raise ValueError("source 'replay' needs at least one file in market.replay_files")
+        return self
+
+
+class PaperConfig(_Model):
+    starting_balance: float = Field(10_000.0, gt=0)
+    quote_asset: str = "USDT"
+    fee_pct: float = Field(0.1, ge=0, le=5, description="taker fee in percent of notional")
+    slippage_bps: float = Field(2.0, ge=0, le=500)
+
+
+class SizingConfig(_Model):
+    kind: Literal["percent_equity", "fixed_quote"] = "percent_equity"
+    value: float = Field(20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _range(self) -> "SizingConfig":
+        if self.kind == "percent_equity" and self.value > 100:
+            raise ValueError("percent_equity value must be at most 100")
+        return self
+
+
+class RiskConfig(_Model):
+    """The skeleton's per-bot limits; the full risk engine extends these."""
+
+    max_position_pct: float = Field(50.0, gt=0, le=100, description="position value cap, % of bot equity")
+    min_notional: float = Field(10.0, ge=0, description="smallest order in quote, as Binance's NOTIONAL filter")
+    max_orders_per_minute: int = Field(20, ge=1)
+
+
+class BotConfig(_Model):
+    name: str = Field(min_length=1, max_length=40)
+    mode: Literal["ghost", "paper", "live"]
+    symbol: str
+    strategy: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    market: Literal["spot", "futures"] = "spot"
+    sizing: SizingConfig = Field(default_factory=SizingConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    max_hold_candles: int | None = Field(None, ge=1, description="exit after this many candles (time horizon)")
+    enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not all(c.isalnum() or c in "-_" for c in v):
+            raise ValueError("bot names may hold only letters, digits, '-' and '_'")
+        return v
+
+    @model_validator(mode="after")
+    def _strategy_params(self) -> "BotConfig":
+        from strategy.registry import STRATEGIES, params_model
+
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; known: {', '.join(sorted(STRATEGIES))}")
+        try:
+            params_model(self.strategy).model_validate(self.params)
+        except ValidationError as exc:
+            lines = [f"params.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+            raise ValueError("; ".join(lines)) from None
+        return self
+
+    @property
+    def mode_enum(self) -> Mode:
+        return Mode(self.mode)
+
+
+class GhostConfig(_Model):
+    horizon_candles: int = Field(60, ge=1, description="a ghost signal's outcome is closed after this many candles")
+
+
+class WorkerConfig(_Model):
+    heartbeat_ttl_s: int = Field(5, ge=2, le=300)
+    heartbeat_every_s: float = Field(1.0, gt=0, le=60)
+    history_keep: int = Field(5000, ge=100, description="approximate length of each history stream")
+
+
+class DashboardConfig(_Model):
+    port: int = Field(8502, ge=1024, le=65535)
+    refresh_s: float = Field(1.0, ge=0.5, le=2.0)
+
+
+class LiveConfig(_Model):
+    enabled: bool = Field(False, description="the config's half of the two-key switch for real money")
+
+
+class AppConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOT_", env_nested_delimiter="__", extra="forbid")
+
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    market: MarketConfig = Field(default_factory=MarketConfig)
+    paper: PaperConfig = Field(default_factory=PaperConfig)
+    ghost: GhostConfig = Field(default_factory=GhostConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
+    bots: list[BotConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "AppConfig":
+        names = [b.name for b in self.bots]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"bot names must be unique; repeated: {dupes}")
+        for i, bot in enumerate(self.bots):
+            if bot.symbol not in self.market.symbols:
+                raise ValueError(
+                    f"bots.{i}.symbol: {bot.symbol!r} is not in market.symbols {self.market.symbols}"
+                )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # env beats the file; the file arrives as init kwargs from load_config().
+        return (env_settings, init_settings)
+
+
+class Secrets(BaseSettings):
+    """Secrets: only from the environment, never from config.yaml, never written anywhere."""
+
+    model_config = SettingsConfigDict(env_prefix="BOT_", extra="ignore")
+
+    binance_api_key: SecretStr | None = None
+    binance_api_secret: SecretStr | None = None
+    dashboard_password: SecretStr | None = None
+    live_trading: bool = Field(False, description="BOT_LIVE_TRADING=1: the environment's half of the live switch")
+
+
+def _find_secret_keys(node: Any, path: str = "") -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{path}.{key}" if path else str(key)
+            if any(word in str(key).lower() for word in SECRET_WORDS):
+                found.append(here)
+            found.extend(_find_secret_keys(value, here))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(_find_secret_keys(value, f"{path}.{i}"))
+    return found
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        out.append(f"{loc}: {msg}")
+    return out
+
+
+def config_path(path: str | os.PathLike[str] | None = None) -> Path:
+    return Path(path or os.environ.get("BOT_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
+    """Read the YAML file, apply env overrides, validate. Raises ConfigError naming key and rule."""
+    source = config_path(path)
+    try:
+        raw = yaml.safe_load(source.read_text()) if source.exists() else {}
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}"], str(source)) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(["(top level): must be a mapping of sections"], str(source))
+    secret_keys = _find_secret_keys(raw)
+    if secret_keys:
+        raise ConfigError(
+            [f"{k}: secrets are read only from the environment (e.g. BOT_BINANCE_API_KEY), never from the file"
+             for k in secret_keys],
+            str(source),
+        )
+    try:
+        return AppConfig(**raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc), str(source)) from None

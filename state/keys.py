@@ -1,0 +1,75 @@
+"""Every Redis key name of the product, in one place (like rq's and arq's constants).
+
+docs/redis-schema.md describes each key; change both together.
+"""
+from __future__ import annotations
+
+PREFIX = "bot:"
+
+# Worker liveness: STRING (JSON Heartbeat) with a TTL; gone = worker down.
+HEARTBEAT = PREFIX + "worker:heartbeat"
+# The configured bots: HASH name -> JSON BotMeta (rewritten at every worker start).
+BOTS = PREFIX + "bots"
+# Commands from the dashboard: STREAM, consumer group COMMAND_GROUP.
+COMMANDS = PREFIX + "commands"
+COMMAND_GROUP = "worker"
+# Audit trail of every command and its effect: STREAM.
+AUDIT = PREFIX + "audit"
+# Nonces of applied commands: HASH nonce -> stream entry id (idempotency).
+APPLIED = PREFIX + "commands:applied"
+# Rejected input (malformed commands, bad candles): STREAM.
+REJECTS = PREFIX + "rejects"
+# Counters of rejected candles by reason: HASH.
+CANDLE_REJECTS = PREFIX + "market:rejected"
+
+
+def control(scope: str, target: str = "") -> str:
+    """Level-triggered trading state: HASH state/set_by/set_at/reason.
+
+    scope 'global' (no target), 'mode' (target = paper|ghost|live) or 'bot' (target = bot name).
+    """
+    return f"{PREFIX}control:global" if scope == "global" else f"{PREFIX}control:{scope}:{target}"
+
+
+def snapshot(bot: str) -> str:
+    """The bot's latest snapshot: STRING (JSON BotSnapshot)."""
+    return f"{PREFIX}snap:{bot}"
+
+
+def orders(bot: str) -> str:
+    return f"{PREFIX}orders:{bot}"
+
+
+def fills(bot: str) -> str:
+    return f"{PREFIX}fills:{bot}"
+
+
+def trades(bot: str) -> str:
+    return f"{PREFIX}trades:{bot}"
+
+
+def signals(bot: str) -> str:
+    return f"{PREFIX}signals:{bot}"
+
+
+def equity(bot: str) -> str:
+    return f"{PREFIX}equity:{bot}"
+
+
+def risk_decisions(bot: str) -> str:
+    """Denied orders with the rule and the numbers compared: STREAM."""
+    return f"{PREFIX}risk:{bot}"
+
+
+def candles(symbol: str) -> str:
+    """Recent closed candles of a symbol: LIST of JSON, oldest first, trimmed."""
+    return f"{PREFIX}candles:{symbol}"
+
+
+def command_result(nonce: str) -> str:
+    """The answer to one command: STRING (JSON CommandResult) with a TTL."""
+    return f"{PREFIX}cmdresult:{nonce}"
+
+
+def bot_keys(bot: str) -> list[str]:
+    return [snapshot(bot), orders(bot), fills(bot), trades(bot), signals(bot), equity(bot), risk_decisions(bot)]

@@ -1,0 +1,251 @@
+"""The JSON shapes stored in Redis, shared by the worker (writer) and the dashboard (reader).
+
+pydantic models so both sides validate what they read; the worker builds them from core types.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.types import Candle, ControlState, Fill, Order, Trade, TradingState
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class BotMeta(_M):
+    name: str
+    mode: str
+    symbol: str
+    strategy: str
+    params: dict[str, object] = Field(default_factory=dict)
+    market: str = "spot"
+    sizing: str = ""
+
+
+class ControlRecord(_M):
+    state: TradingState = TradingState.ACTIVE
+    set_by: str = "system"
+    set_at: int = 0
+    reason: str = ""
+
+    @classmethod
+    def of(cls, c: ControlState) -> "ControlRecord":
+        return cls(state=c.state, set_by=c.set_by, set_at=c.set_at, reason=c.reason)
+
+    def to_core(self) -> ControlState:
+        return ControlState(self.state, self.set_by, self.set_at, self.reason)
+
+
+class PositionView(_M):
+    symbol: str
+    side: str
+    quantity: float
+    avg_entry: float
+    mark: float
+    unrealized_pnl: float
+    opened_at: int
+    entry_fees: float = 0.0
+    stop_loss: float | None = None
+    take_profit: float | None = None
+
+
+class SignalStats(_M):
+    """Ghost signal quality; formulas in core.metrics."""
+
+    total_signals: int = 0
+    closed: int = 0
+    accuracy_pct: float = 0.0
+    avg_win: float = 0.0
+    avg_loss: float = 0.0
+    expectancy: float = 0.0
+    profit_factor: float | None = None
+    max_drawdown_pct: float = 0.0
+    sharpe: float = 0.0
+
+
+class BotSnapshot(_M):
+    name: str
+    mode: str
+    symbol: str
+    strategy: str
+    updated_at: int
+    last_candle_time: int = 0
+    last_price: float = 0.0
+    candles_seen: int = 0
+    control: ControlRecord = Field(default_factory=ControlRecord)
+    effective_state: TradingState = TradingState.ACTIVE
+    quote_asset: str = "USDT"
+    starting_balance: float = 0.0
+    quote_balance: float = 0.0
+    base_balance: float = 0.0
+    equity: float = 0.0
+    high_water: float = 0.0
+    realized_pnl: float = 0.0
+    unrealized_pnl: float = 0.0
+    fees_paid: float = 0.0
+    position: PositionView | None = None
+    trade_count: int = 0
+    wins: int = 0
+    win_rate_pct: float = 0.0
+    trade_pnls: list[float] = Field(default_factory=list)
+    signal_stats: SignalStats | None = None
+    last_signal: str = ""
+    denials: dict[str, int] = Field(default_factory=dict)
+    orders_sent: int = 0
+    # Restart state: enough to continue exactly where the bot stopped.
+    max_drawdown_pct: float = 0.0
+    daily_equity: dict[str, float] = Field(default_factory=dict)
+    signals_total: int = 0
+    hold_candles: int = 0
+    open_signal_id: str = ""
+    entry_fees_open: float = 0.0
+
+    @property
+    def pnl(self) -> float:
+        return self.equity - self.starting_balance
+
+    @property
+    def pnl_pct(self) -> float:
+        return 100.0 * self.pnl / self.starting_balance if self.starting_balance else 0.0
+
+
+class SignalRecord(_M):
+    id: str
+    bot: str
+    symbol: str
+    time: int
+    price: float
+    side: str
+    confidence: float
+    reason: str
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    acted: bool = False
+    note: str = ""
+
+
+class OrderRecord(_M):
+    client_order_id: str
+    bot: str
+    symbol: str
+    side: str
+    quantity: float
+    purpose: str
+    order_type: str
+    price: float | None = None
+    status: str
+    created_at: int
+    reason: str = ""
+
+    @classmethod
+    def of(cls, o: Order) -> "OrderRecord":
+        return cls(
+            client_order_id=o.client_order_id, bot=o.bot, symbol=o.symbol, side=o.side.value,
+            quantity=o.quantity, purpose=o.purpose.value, order_type=o.order_type.value, price=o.price,
+            status=o.status.value, created_at=o.created_at, reason=o.reason,
+        )
+
+
+class FillRecord(_M):
+    client_order_id: str
+    bot: str
+    symbol: str
+    side: str
+    quantity: float
+    price: float
+    fee: float
+    fee_asset: str
+    time: int
+
+    @classmethod
+    def of(cls, f: Fill) -> "FillRecord":
+        return cls(
+            client_order_id=f.client_order_id, bot=f.bot, symbol=f.symbol, side=f.side.value,
+            quantity=f.quantity, price=f.price, fee=f.fee, fee_asset=f.fee_asset, time=f.time,
+        )
+
+
+class TradeRecord(_M):
+    bot: str
+    symbol: str
+    side: str
+    quantity: float
+    entry_price: float
+    exit_price: float
+    entry_time: int
+    exit_time: int
+    pnl: float
+    return_pct: float
+    fees: float
+    exit_reason: str = ""
+    signal_id: str = ""
+
+    @classmethod
+    def of(cls, t: Trade, signal_id: str = "") -> "TradeRecord":
+        return cls(
+            bot=t.bot, symbol=t.symbol, side=t.side.value, quantity=t.quantity, entry_price=t.entry_price,
+            exit_price=t.exit_price, entry_time=t.entry_time, exit_time=t.exit_time, pnl=t.pnl,
+            return_pct=t.return_pct, fees=t.fees, exit_reason=t.exit_reason, signal_id=signal_id,
+        )
+
+
+class EquityRecord(_M):
+    time: int
+    equity: float
+
+
+class RiskDecisionRecord(_M):
+    time: int
+    allowed: bool
+    rule: str
+    detail: str
+    client_order_id: str = ""
+    purpose: str = ""
+
+
+class CandleRecord(_M):
+    t: int
+    o: float
+    h: float
+    l: float  # noqa: E741 - OHLC letters
+    c: float
+    v: float
+
+    @classmethod
+    def of(cls, c: Candle) -> "CandleRecord":
+        return cls(t=c.open_time, o=c.open, h=c.high, l=c.low, c=c.close, v=c.volume)
+
+    def to_candle(self, symbol: str, interval: str = "1m") -> Candle:
+        return Candle(symbol, self.t, self.o, self.h, self.l, self.c, self.v, interval)
+
+
+class Heartbeat(_M):
+    pid: int
+    started_at: int
+    time: int
+    bots: int
+    last_candle_time: int = 0
+    candles_rejected: int = 0
+    version: str = ""
+
+
+class CommandResult(_M):
+    nonce: str
+    entry_id: str
+    status: Literal["applied", "duplicate", "rejected"]
+    message: str
+    time: int
+
+
+class AuditRecord(_M):
+    time: int
+    who: str
+    command: str
+    target: str
+    result: str
+    detail: str
+    entry_id: str = ""
+    nonce: str = ""

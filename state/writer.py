@@ -1,0 +1,195 @@
+"""The worker's side of the state store: snapshots, histories, controls, commands, heartbeat.
+
+Every batch of changes is written in one MULTI/EXEC, so a crash leaves Redis either before
+or after a candle's effects, never half way. The dashboard never writes through this module.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import redis
+
+from core.types import Candle
+from state import keys
+from state.models import (
+    AuditRecord,
+    BotMeta,
+    BotSnapshot,
+    CandleRecord,
+    CommandResult,
+    ControlRecord,
+    EquityRecord,
+    FillRecord,
+    Heartbeat,
+    OrderRecord,
+    RiskDecisionRecord,
+    SignalRecord,
+    TradeRecord,
+)
+
+CANDLES_KEPT = 600
+RESULT_TTL_S = 24 * 3600
+
+
+@dataclass(slots=True)
+class BotUpdate:
+    """Everything one bot produced since the last commit."""
+
+    snapshot: BotSnapshot
+    orders: list[OrderRecord] = field(default_factory=list)
+    fills: list[FillRecord] = field(default_factory=list)
+    trades: list[TradeRecord] = field(default_factory=list)
+    signals: list[SignalRecord] = field(default_factory=list)
+    equity: list[EquityRecord] = field(default_factory=list)
+    risk: list[RiskDecisionRecord] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ControlChange:
+    scope: str
+    target: str
+    record: ControlRecord
+
+
+def _s(entry_id: object) -> str:
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+class StateWriter:
+    def __init__(self, r: redis.Redis, keep: int = 5000) -> None:
+        self.r = r
+        self.keep = keep
+
+    # ---- start-up -------------------------------------------------------------------------
+    def register_bots(self, metas: Iterable[BotMeta]) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(keys.BOTS)
+        mapping = {m.name: m.model_dump_json() for m in metas}
+        if mapping:
+            pipe.hset(keys.BOTS, mapping=mapping)
+        pipe.execute()
+
+    def load_control(self, scope: str, target: str = "") -> ControlRecord:
+        raw = self.r.hgetall(keys.control(scope, target))
+        if not raw:
+            return ControlRecord()
+        return ControlRecord.model_validate({_s(k): _s(v) for k, v in raw.items()})
+
+    def load_snapshot(self, bot: str) -> BotSnapshot | None:
+        raw = self.r.get(keys.snapshot(bot))
+        return BotSnapshot.model_validate_json(raw) if raw else None
+
+    def recent_candles(self, symbol: str, n: int = CANDLES_KEPT) -> list[Candle]:
+        rows = self.r.lrange(keys.candles(symbol), -n, -1)
+        return [CandleRecord.model_validate_json(row).to_candle(symbol) for row in rows]
+
+    def open_signal_ids(self, bot: str, n: int = 200) -> list[SignalRecord]:
+        return [SignalRecord.model_validate_json(f[b"data"] if b"data" in f else f["data"])
+                for _, f in self.r.xrevrange(keys.signals(bot), count=n)]
+
+    # ---- per batch ------------------------------------------------------------------------
+    def _queue_update(self, pipe: redis.client.Pipeline, u: BotUpdate) -> None:
+        name = u.snapshot.name
+        keep = self.keep
+        for key, records in (
+            (keys.orders(name), u.orders),
+            (keys.fills(name), u.fills),
+            (keys.trades(name), u.trades),
+            (keys.signals(name), u.signals),
+            (keys.equity(name), u.equity),
+            (keys.risk_decisions(name), u.risk),
+        ):
+            for rec in records:
+                pipe.xadd(key, {"data": rec.model_dump_json()}, maxlen=keep, approximate=True)
+        pipe.set(keys.snapshot(name), u.snapshot.model_dump_json())
+
+    def commit(self, updates: Iterable[BotUpdate], candles: Iterable[Candle] = (),
+               candle_rejects: dict[str, int] | None = None) -> None:
+        """Write one batch atomically: new candles, each bot's events and snapshot."""
+        pipe = self.r.pipeline(transaction=True)
+        touched: set[str] = set()
+        for c in candles:
+            pipe.rpush(keys.candles(c.symbol), CandleRecord.of(c).model_dump_json())
+            touched.add(c.symbol)
+        for sym in touched:
+            pipe.ltrim(keys.candles(sym), -CANDLES_KEPT, -1)
+        for u in updates:
+            self._queue_update(pipe, u)
+        if candle_rejects:
+            for reason, n in candle_rejects.items():
+                pipe.hincrby(keys.CANDLE_REJECTS, reason, n)
+        pipe.execute()
+
+    def heartbeat(self, hb: Heartbeat, ttl_s: int) -> None:
+        self.r.set(keys.HEARTBEAT, hb.model_dump_json(), ex=ttl_s)
+
+    def record_reject(self, kind: str, detail: str, raw: dict[str, str] | None = None) -> None:
+        self.r.xadd(keys.REJECTS, {"kind": kind, "detail": detail, "raw": json.dumps(raw or {})},
+                    maxlen=self.keep, approximate=True)
+
+    # ---- commands -------------------------------------------------------------------------
+    def ensure_group(self) -> None:
+        try:
+            self.r.xgroup_create(keys.COMMANDS, keys.COMMAND_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read_commands(self, consumer: str, block_ms: int) -> list[tuple[str, dict[str, str]]]:
+        """Own pending entries first (left by a crash), then new ones (blocking)."""
+        self.r.xautoclaim(keys.COMMANDS, keys.COMMAND_GROUP, consumer, min_idle_time=30_000,
+                          start_id="0-0", count=10, justid=True)
+        for ids in ("0", ">"):
+            block = None if ids == "0" else block_ms
+            resp = self.r.xreadgroup(keys.COMMAND_GROUP, consumer, {keys.COMMANDS: ids}, block=block)
+            entries = _entries(resp)
+            if entries:
+                return entries
+        return []
+
+    def already_applied(self, nonce: str) -> str | None:
+        v = self.r.hget(keys.APPLIED, nonce)
+        return _s(v) if v is not None else None
+
+    def finish_command(
+        self,
+        entry_id: str,
+        result: CommandResult,
+        audit: AuditRecord,
+        controls: Iterable[ControlChange] = (),
+        updates: Iterable[BotUpdate] = (),
+    ) -> None:
+        """Effect + audit + answer + XACK in one transaction."""
+        pipe = self.r.pipeline(transaction=True)
+        for ch in controls:
+            pipe.hset(keys.control(ch.scope, ch.target),
+                      mapping={k: str(v.value if hasattr(v, "value") else v)
+                               for k, v in ch.record.model_dump().items()})
+        for u in updates:
+            self._queue_update(pipe, u)
+        if result.status == "applied":
+            pipe.hset(keys.APPLIED, result.nonce, entry_id)
+        pipe.xadd(keys.AUDIT, {"data": audit.model_dump_json()}, maxlen=100_000, approximate=True)
+        if result.nonce:
+            pipe.set(keys.command_result(result.nonce), result.model_dump_json(), ex=RESULT_TTL_S)
+        pipe.xack(keys.COMMANDS, keys.COMMAND_GROUP, entry_id)
+        pipe.execute()
+
+
+def _entries(resp: object) -> list[tuple[str, dict[str, str]]]:
+    """Normalise XREADGROUP replies (RESP2 list or RESP3 dict) to (id, fields) pairs."""
+    if not resp:
+        return []
+    streams = resp.items() if isinstance(resp, dict) else resp
+    out: list[tuple[str, dict[str, str]]] = []
+    for _name, entries in streams:
+        if entries and isinstance(entries[0], list) and entries and not isinstance(entries[0][0], (bytes, str)):
+            entries = entries[0]
+        for entry_id, fields in entries:
+            if fields is None:  # entry deleted while pending
+                out.append((_s(entry_id), {}))
+                continue
+            out.append((_s(entry_id), {_s(k): _s(v) for k, v in fields.items()}))
+    return out

@@ -1,0 +1,73 @@
+"""Shared dashboard helpers: the cached Redis client, formatting of money, times and states."""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+import redis
+import streamlit as st
+
+from core.types import TradingState
+from state.reader import StateReader
+
+STATE_COLOURS = {
+    TradingState.ACTIVE: "green",
+    TradingState.REDUCE_ONLY: "orange",
+    TradingState.PAUSED: "orange",
+    TradingState.FLATTEN: "red",
+    TradingState.HALTED: "red",
+}
+
+
+@st.cache_resource
+def get_redis(url: str) -> redis.Redis:
+    # One thread-safe pool for every session; decode so the reader sees str.
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=2, health_check_interval=30)
+
+
+def redis_url() -> str:
+    if os.environ.get("BOT_REDIS__URL"):
+        return os.environ["BOT_REDIS__URL"]
+    from settings import ConfigError, load_config
+
+    try:
+        return load_config().redis.url
+    except ConfigError:
+        return "redis://127.0.0.1:6399/0"
+
+
+def reader() -> StateReader:
+    return StateReader(get_redis(redis_url()))
+
+
+def money(x: float, asset: str = "USDT") -> str:
+    return f"{x:,.2f} {asset}"
+
+
+def signed_money(x: float) -> str:
+    return f"{x:+,.2f}"
+
+
+def ts(ms: int) -> str:
+    if not ms:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def short_ts(ms: int) -> str:
+    if not ms:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%m-%d %H:%M")
+
+
+def duration(ms: int) -> str:
+    s = max(0, ms // 1000)
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
+def state_badge(state: TradingState) -> str:
+    return f":{STATE_COLOURS[state]}-badge[{state.value}]"

@@ -1,0 +1,138 @@
+"""Kill switches: per-bot Pause entries / Close all positions / Resume, global Emergency stop and
+Resume all. Each opens a confirmation that says exactly what will happen, then XADDs a command.
+
+The dialog's open state lives in st.session_state (set by on_click callbacks) so it survives
+the periodic fragment reruns; the buttons live outside the auto-refreshing fragments.
+"""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from core.types import TradingState
+from state.commands import new_command, post_command
+from state.models import BotMeta, BotSnapshot
+from state.reader import StateReader
+from ui.common import get_redis, redis_url, short_ts, ts
+
+LABELS = {
+    "pause": "Pause entries",
+    "flatten": "Close all positions",
+    "resume": "Resume",
+    "emergency_stop": "Emergency stop",
+    "resume_all": "Resume all",
+}
+
+
+def _open(cmd: str, scope: str, target: str = "") -> None:
+    st.session_state["confirm"] = {"cmd": cmd, "scope": scope, "target": target}
+
+
+def _close() -> None:
+    st.session_state.pop("confirm", None)
+
+
+def _position_text(s: BotSnapshot | None) -> str:
+    if s is None or s.position is None:
+        return "no open position"
+    p = s.position
+    value = abs(p.quantity) * p.mark
+    return (f"a {p.side.lower()} position of {abs(p.quantity):.6g} {p.symbol} "
+            f"(≈ {value:,.2f} {s.quote_asset}, unrealized {p.unrealized_pnl:+,.2f})")
+
+
+def describe(cmd: str, scope: str, target: str, reader: StateReader) -> str:
+    """The plain-language effect of a command, with the numbers as they are right now."""
+    snaps = reader.snapshots()
+    if cmd == "emergency_stop":
+        open_pos = [s for s in snaps.values() if s.position is not None]
+        lines = "\n".join(f"- **{s.name}** ({s.mode}): {_position_text(s)}" for s in open_pos)
+        return (f"**Every bot in every mode ({len(snaps)} bots) will close its positions at market now and be "
+                f"paused.** {len(open_pos)} position(s) are open:\n\n{lines or '- none'}\n\n"
+                "No bot opens a new position until you press **Resume all**. Live bots' positions are closed with "
+                "reduce-only market orders.")
+    if cmd == "resume_all":
+        return (f"**The global stop is lifted and all {len(snaps)} bots return to ACTIVE**: they may open new "
+                "positions on their next signal.")
+    s = snaps.get(target)
+    if cmd == "pause":
+        return (f"**{target} will open no new positions.** It keeps {_position_text(s)}; its exits "
+                "(stop-loss, take-profit, opposite signal, time horizon) keep running. **Resume** undoes this.")
+    if cmd == "flatten":
+        return (f"**{target} will close {_position_text(s)} at market now** and then be paused "
+                "(no new entries) until you press **Resume**.")
+    extra = ""
+    g = reader.control("global")
+    if g.state is not TradingState.ACTIVE:
+        extra = f" Note: the global state is **{g.state.value}** ({g.reason}); it stays paused until **Resume all**."
+    return f"**{target} returns to ACTIVE**: it may open new positions on its next signal.{extra}"
+
+
+@st.dialog("Confirm", on_dismiss=_close)
+def _confirm_dialog(reader: StateReader) -> None:
+    c = st.session_state.get("confirm")
+    if not c:
+        return
+    label = LABELS[c["cmd"]]
+    st.markdown(f"### {label}{' — ' + c['target'] if c['target'] else ''}")
+    st.markdown(describe(c["cmd"], c["scope"], c["target"], reader))
+    left, right = st.columns(2)
+    if left.button(f"Yes, {label.lower()}", key="confirm_send", type="primary"):
+        command = new_command(c["cmd"], c["scope"], c["target"], user="dashboard")
+        entry = post_command(get_redis(redis_url()), command)
+        st.session_state["last_sent"] = {"nonce": command.nonce, "label": f"{label} {c['target']}".strip(),
+                                         "entry": entry, "at": int(time.time() * 1000)}
+        _close()
+        st.rerun()
+    if right.button("Cancel", key="confirm_cancel"):
+        _close()
+        st.rerun()
+
+
+def global_controls(reader: StateReader) -> None:
+    cols = st.columns([1.2, 1, 4])
+    cols[0].button("🛑 Emergency stop", key="emergency_stop", type="primary", on_click=_open,
+                   args=("emergency_stop", "global"), help="Close every position in every mode and pause all bots")
+    cols[1].button("Resume all", key="resume_all", on_click=_open, args=("resume_all", "global"))
+    if st.session_state.get("confirm"):
+        _confirm_dialog(reader)
+
+
+def bot_controls(metas: list[BotMeta]) -> None:
+    """One row of kill switches per bot (the state itself is shown in the refreshing panel)."""
+    for m in metas:
+        with st.container(key=f"controls_{m.name}", horizontal=True, vertical_alignment="center"):
+            st.markdown(f"**{m.name}** · {m.symbol} · {m.strategy}")
+            st.button(LABELS["pause"], key=f"pause_{m.name}", on_click=_open, args=("pause", "bot", m.name))
+            st.button(LABELS["flatten"], key=f"flatten_{m.name}", on_click=_open, args=("flatten", "bot", m.name))
+            st.button(LABELS["resume"], key=f"resume_{m.name}", on_click=_open, args=("resume", "bot", m.name))
+
+
+def state_rows(snaps: list[BotSnapshot], reader: StateReader) -> list[dict[str, str]]:
+    rows = []
+    for s in snaps:
+        c = s.control
+        held = "" if s.effective_state == c.state else f" (held by a wider {s.effective_state.value})"
+        rows.append({
+            "bot": s.name,
+            "state": s.effective_state.value,
+            "bot state": c.state.value + held,
+            "set by": c.set_by,
+            "when": ts(c.set_at) if c.set_at else "—",
+            "why": c.reason,
+        })
+    return rows
+
+
+def last_command_note(reader: StateReader) -> None:
+    sent = st.session_state.get("last_sent")
+    if not sent:
+        return
+    result = reader.command_result(sent["nonce"])
+    if result is None:
+        st.info(f"Sent **{sent['label']}** at {short_ts(sent['at'])} — waiting for the worker…")
+    elif result.status == "applied":
+        st.success(f"**{sent['label']}** applied: {result.message}")
+    else:
+        st.error(f"**{sent['label']}** {result.status}: {result.message}")

@@ -1,0 +1,73 @@
+"""The Ghost tab: signal statistics and recent signals with what each would have made."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from state.models import BotMeta, BotSnapshot, SignalRecord, TradeRecord
+from ui.common import reader, short_ts
+from ui.controls import bot_controls, state_rows
+
+
+def signal_outcomes(signals: list[SignalRecord], trades: list[TradeRecord], snap: BotSnapshot | None) -> pd.DataFrame:
+    """Join each signal with the hypothetical trade it opened (or its open P&L so far)."""
+    by_signal = {t.signal_id: t for t in trades if t.signal_id}
+    rows = []
+    for s in signals:
+        t = by_signal.get(s.id)
+        if t is not None:
+            outcome, pnl, ret = f"closed ({t.exit_reason})", round(t.pnl, 2), round(t.return_pct, 3)
+        elif snap and snap.open_signal_id == s.id and snap.position:
+            p = snap.position
+            outcome, pnl = "open", round(p.unrealized_pnl, 2)
+            ret = round(100.0 * p.unrealized_pnl / (abs(p.quantity) * p.avg_entry), 3) if p.avg_entry else 0.0
+        elif s.acted:
+            outcome, pnl, ret = "exit only", None, None
+        else:
+            outcome, pnl, ret = s.note or "not taken", None, None
+        rows.append({"time": short_ts(s.time), "bot": s.bot, "symbol": s.symbol, "signal": s.side, "price": s.price,
+                     "confidence": round(s.confidence, 2), "outcome": outcome, "would have made": pnl,
+                     "return %": ret, "reason": s.reason})
+    return pd.DataFrame(rows)
+
+
+def render(metas: list[BotMeta], refresh_s: float) -> None:
+    if not metas:
+        st.info("No ghost bots are configured. Add one under `bots:` in config.yaml with `mode: ghost`.")
+        return
+    names = [m.name for m in metas]
+
+    @st.fragment(run_every=refresh_s)
+    def panel() -> None:
+        r = reader()
+        snaps = r.snapshots(names)
+        for name in names:
+            s = snaps.get(name)
+            if s is None or s.signal_stats is None:
+                st.caption(f"{name}: waiting for the first candle…")
+                continue
+            q = s.signal_stats
+            st.markdown(f"**{name}** · {s.symbol} · {s.strategy} · hypothetical, no fees, places nothing")
+            with st.container(key=f"ghost_stats_{name}"):
+                c = st.columns(8)
+                c[0].metric("Signals", f"{q.total_signals}")
+                c[1].metric("Accuracy", f"{q.accuracy_pct:.1f}%", help="% of closed hypothetical trades that were profitable")
+                c[2].metric("Avg win", f"{q.avg_win:+,.2f}")
+                c[3].metric("Avg loss", f"{q.avg_loss:+,.2f}")
+                c[4].metric("Expectancy", f"{q.expectancy:+,.2f}", help="mean P&L per closed hypothetical trade")
+                c[5].metric("Profit factor", "—" if q.profit_factor is None else f"{q.profit_factor:.2f}")
+                c[6].metric("Max drawdown", f"{q.max_drawdown_pct:.2f}%")
+                c[7].metric("Sharpe", f"{q.sharpe:.2f}", help="daily returns, risk-free 0, × sqrt(365)")
+        st.markdown("**Trading state**")
+        st.dataframe(pd.DataFrame(state_rows(list(snaps.values()), r)), hide_index=True)
+        st.markdown("**Recent signals** (newest first) and what each would have made")
+        frames = [signal_outcomes(r.signals(n, 100), r.trades(n, 300), snaps.get(n)) for n in names]
+        df = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(not f.empty for f in frames) else pd.DataFrame()
+        if df.empty:
+            st.caption("No signals yet.")
+        else:
+            st.dataframe(df.sort_values("time", ascending=False), hide_index=True, height=320)
+
+    panel()
+    st.markdown("**Kill switches**")
+    bot_controls(metas)
