@@ -51,8 +51,10 @@ def health() -> None:
             st.error("● **Worker down** — no heartbeat. Commands are queued and applied when it restarts.")
         else:
             age = max(0.0, time.time() - hb.time / 1000)
-            st.success(f"● **Worker up** — heartbeat {age:.1f} s ago · {hb.bots} bots · last candle "
-                       f"{short_ts(hb.last_candle_time)} · bad candles rejected: {hb.candles_rejected}")
+            st.success(f"● **Worker up** — heartbeat {age:.1f} s ago · {hb.bots} bots · market {hb.market} · "
+                       f"last candle {short_ts(hb.last_candle_time)} · bad candles rejected: {hb.candles_rejected}")
+            if "×" in hb.market and not hb.market.endswith("×1"):
+                st.caption("The synthetic market runs faster than the clock, so candle times run ahead of wall time.")
     with st.container(key="global_state"):
         if g.state is not TradingState.ACTIVE:
             st.warning(f"**Global state: {g.state.value}** — set by {g.set_by} at {ts(g.set_at)}: {g.reason}. "

@@ -44,7 +44,7 @@ from state.models import (
     TradeRecord,
 )
 from state.writer import BotUpdate
-from strategy.base import Strategy
+from strategy.base import Strategy, history_needed
 
 TRADE_PNLS_KEPT = 5000
 
@@ -53,6 +53,10 @@ def client_order_id(bot: str, time_ms: int, purpose: OrderPurpose, seq: int) -> 
     """Deterministic id (<= 36 chars, Binance's limit): same bot, candle, purpose, seq -> same id."""
     tag = hashlib.sha1(bot.encode()).hexdigest()[:8]
     return f"tb{tag}{_b36(time_ms)}{purpose.value[0]}{seq}"
+
+
+def _finite(x: float | None) -> float:
+    return x if x is not None and math.isfinite(x) else 0.0
 
 
 def _b36(n: int) -> str:
@@ -94,7 +98,7 @@ class Bot:
         self.max_hold_candles = max_hold_candles
         self.interval_ms = INTERVAL_MS[interval]
         self.control = ControlState()
-        self.history: deque[Candle] = deque(maxlen=max(strategy.warmup + 5, 50))
+        self.history: deque[Candle] = deque(maxlen=max(history_needed(strategy) + 5, 50))
         self.last_price = 0.0
         self.last_candle_time = 0
         self.candles_seen = 0
@@ -271,8 +275,8 @@ class Bot:
             signal_stats = SignalStats(
                 total_signals=self.signals_total, closed=stats.count, accuracy_pct=100.0 * stats.win_rate,
                 avg_win=stats.avg_win, avg_loss=stats.avg_loss, expectancy=stats.expectancy,
-                profit_factor=None if pf is None or math.isinf(pf) else pf,
-                max_drawdown_pct=self.max_drawdown_pct, sharpe=metrics.sharpe(rets) or 0.0,
+                profit_factor=None if pf is None or not math.isfinite(pf) else pf,
+                max_drawdown_pct=self.max_drawdown_pct, sharpe=_finite(metrics.sharpe(rets)),
             )
         eq = self.portfolio.equity(marks)
         return BotSnapshot(

@@ -91,6 +91,9 @@ class Worker:
         self._pending: list[BotUpdate] = []
         self._pending_candles: list[Candle] = []
         self._rejects_seen = 0
+        m = app.market
+        self._market_label = (f"{m.source} {m.interval} ×{m.speed:g}" if m.source == "synthetic"
+                              else f"replay {m.interval}")
 
     # ---- trading states -----------------------------------------------------------------
     def control(self, scope: str, target: str = "") -> ControlRecord:
@@ -200,6 +203,10 @@ class Worker:
                 self.step(batch)
         for t in threads:
             t.join(timeout=3)
+        try:
+            self.writer.clear_heartbeat()
+        except redis.RedisError:
+            pass
 
     # ---- heartbeat ----------------------------------------------------------------------
     def heartbeat_loop(self, stop: threading.Event) -> None:
@@ -208,7 +215,8 @@ class Worker:
             validator = getattr(self.feed, "validator", None)
             hb = Heartbeat(pid=os.getpid(), started_at=self.started_at, time=self.clock.now_ms(),
                            bots=len(self.bots), last_candle_time=self.last_candle_time,
-                           candles_rejected=sum(validator.rejected.values()) if validator else 0, version=VERSION)
+                           candles_rejected=sum(validator.rejected.values()) if validator else 0, version=VERSION,
+                           market=self._market_label)
             try:
                 self.writer.heartbeat(hb, cfg.heartbeat_ttl_s)
             except redis.RedisError as exc:

@@ -230,6 +230,7 @@ class Heartbeat(_M):
     last_candle_time: int = 0
     candles_rejected: int = 0
     version: str = ""
+    market: str = ""
 
 
 class CommandResult(_M):

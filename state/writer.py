@@ -125,6 +125,10 @@ class StateWriter:
     def heartbeat(self, hb: Heartbeat, ttl_s: int) -> None:
         self.r.set(keys.HEARTBEAT, hb.model_dump_json(), ex=ttl_s)
 
+    def clear_heartbeat(self) -> None:
+        """On a clean stop: the dashboard shows 'worker down' at once instead of after the TTL."""
+        self.r.delete(keys.HEARTBEAT)
+
     def record_reject(self, kind: str, detail: str, raw: dict[str, str] | None = None) -> None:
         self.r.xadd(keys.REJECTS, {"kind": kind, "detail": detail, "raw": json.dumps(raw or {})},
                     maxlen=self.keep, approximate=True)

@@ -14,7 +14,7 @@ from core.types import TradingState
 from state.commands import new_command, post_command
 from state.models import BotMeta, BotSnapshot
 from state.reader import StateReader
-from ui.common import get_redis, redis_url, short_ts, ts
+from ui.common import get_redis, redis_url, short_ts, state_badge, ts
 
 LABELS = {
     "pause": "Pause entries",
@@ -92,7 +92,7 @@ def _confirm_dialog(reader: StateReader) -> None:
 
 def global_controls(reader: StateReader) -> None:
     cols = st.columns([1.2, 1, 4])
-    cols[0].button("🛑 Emergency stop", key="emergency_stop", type="primary", on_click=_open,
+    cols[0].button("Emergency stop", key="emergency_stop", type="primary", on_click=_open,
                    args=("emergency_stop", "global"), help="Close every position in every mode and pause all bots")
     cols[1].button("Resume all", key="resume_all", on_click=_open, args=("resume_all", "global"))
     if st.session_state.get("confirm"):
@@ -109,20 +109,15 @@ def bot_controls(metas: list[BotMeta]) -> None:
             st.button(LABELS["resume"], key=f"resume_{m.name}", on_click=_open, args=("resume", "bot", m.name))
 
 
-def state_rows(snaps: list[BotSnapshot], reader: StateReader) -> list[dict[str, str]]:
-    rows = []
+def state_lines(snaps: list[BotSnapshot]) -> None:
+    """Each bot's effective trading state, who set it, when and why (plain text, one line a bot)."""
     for s in snaps:
         c = s.control
-        held = "" if s.effective_state == c.state else f" (held by a wider {s.effective_state.value})"
-        rows.append({
-            "bot": s.name,
-            "state": s.effective_state.value,
-            "bot state": c.state.value + held,
-            "set by": c.set_by,
-            "when": ts(c.set_at) if c.set_at else "—",
-            "why": c.reason,
-        })
-    return rows
+        held = "" if s.effective_state == c.state else f" (bot: {c.state.value}, held by a wider state)"
+        who = f" — set by {c.set_by} at {ts(c.set_at)}" if c.set_at else ""
+        why = f": {c.reason}" if c.reason else ""
+        with st.container(key=f"state_{s.name}"):
+            st.markdown(f"**{s.name}** {state_badge(s.effective_state)}{held}{who}{why}")
 
 
 def last_command_note(reader: StateReader) -> None:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from state.models import BotMeta
 from ui.common import reader
-from ui.controls import bot_controls, state_rows
+from ui.controls import bot_controls, state_lines
 
 
 def render(metas: list[BotMeta], refresh_s: float) -> None:
@@ -25,7 +25,7 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
     def panel() -> None:
         r = reader()
         snaps = r.snapshots(names)
-        st.dataframe(pd.DataFrame(state_rows(list(snaps.values()), r)), hide_index=True)
+        state_lines(list(snaps.values()))
 
     panel()
     bot_controls(metas)

@@ -8,7 +8,7 @@ from state.models import BotMeta, BotSnapshot
 from state.reader import StateReader
 from ui.charts import candles_with_trades
 from ui.common import duration, reader, short_ts
-from ui.controls import bot_controls, state_rows
+from ui.controls import bot_controls, state_lines
 
 
 def summary(snaps: list[BotSnapshot]) -> dict[str, float]:
@@ -69,7 +69,7 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
             "last signal": x.last_signal,
         } for x in snaps]), hide_index=True)
         st.markdown("**Trading state**")
-        st.dataframe(pd.DataFrame(state_rows(snaps, r)), hide_index=True)
+        state_lines(snaps)
         st.markdown("**Open positions**")
         pos = positions_frame(snaps)
         if pos.empty:

@@ -1,0 +1,120 @@
+"""Test support: real processes (redis-server, worker, dashboard) on free ports, a fast test config."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import redis
+import yaml
+
+from ops.redis_server import free_port, start_redis, stop
+from state import keys
+from state.models import BotSnapshot, CommandResult, Heartbeat
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+def fast_config(redis_url: str, **overrides: Any) -> dict[str, Any]:
+    """A config that trades within seconds: 20 one-minute candles per second, twitchy strategies."""
+    cfg: dict[str, Any] = {
+        "redis": {"url": redis_url, "embedded": False},
+        "market": {"symbols": ["BTCUSDT", "ETHUSDT"], "seed": 11, "speed": 1200, "warmup_candles": 60},
+        "worker": {"heartbeat_ttl_s": 3, "heartbeat_every_s": 0.3},
+        "ghost": {"horizon_candles": 20},
+        "bots": [
+            {"name": "ghost-mom-btc", "mode": "ghost", "symbol": "BTCUSDT", "strategy": "momentum",
+             "params": {"window": 5, "threshold_pct": 0.05}},
+            {"name": "paper-mom-btc", "mode": "paper", "symbol": "BTCUSDT", "strategy": "momentum",
+             "params": {"window": 5, "threshold_pct": 0.05}, "sizing": {"kind": "percent_equity", "value": 20},
+             "max_hold_candles": 30},
+            {"name": "paper-sma-eth", "mode": "paper", "symbol": "ETHUSDT", "strategy": "sma_crossover",
+             "params": {"fast": 3, "slow": 8}, "sizing": {"kind": "percent_equity", "value": 20}},
+        ],
+    }
+    for k, v in overrides.items():
+        cfg[k] = v
+    return cfg
+
+
+def write_config(path: Path, cfg: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+class RedisServer:
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.proc = start_redis(self.port, data_dir, "always", data_dir / "redis.log")
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self, decode: bool = False) -> redis.Redis:
+        return redis.Redis.from_url(self.url, decode_responses=decode)
+
+    def close(self) -> None:
+        stop(self.proc)
+
+
+class WorkerProcess:
+    """`python bot_manager.py run` as a real subprocess, its output in a log file."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config, self.log_path = config, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "WorkerProcess":
+        env = {**os.environ, "BOT_CONFIG": str(self.config), "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen([PY, str(ROOT / "bot_manager.py"), "run"], cwd=ROOT, env=env,
+                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def heartbeat(r: redis.Redis) -> Heartbeat | None:
+    raw = r.get(keys.HEARTBEAT)
+    return Heartbeat.model_validate_json(raw) if raw else None
+
+
+def snapshots(r: redis.Redis) -> dict[str, BotSnapshot]:
+    names = [n.decode() if isinstance(n, bytes) else n for n in r.hkeys(keys.BOTS)]
+    out = {}
+    for n in names:
+        raw = r.get(keys.snapshot(n))
+        if raw:
+            out[n] = BotSnapshot.model_validate_json(raw)
+    return out
+
+
+def result_of(r: redis.Redis, nonce: str) -> CommandResult | None:
+    raw = r.get(keys.command_result(nonce))
+    return CommandResult.model_validate_json(raw) if raw else None
