@@ -1,0 +1,106 @@
+"""E2E fixtures: real redis-server, the worker and the Streamlit dashboard as subprocesses, driven
+by Playwright in Debian's Chromium (launched through executable_path; no browser download)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page
+
+from ops.launcher import dashboard_command
+from ops.redis_server import free_port, stop
+from support import ROOT, WorkerProcess, fast_config, heartbeat, wait_for, write_config
+
+
+def chromium_path() -> str | None:
+    for cand in (os.environ.get("BOT_CHROMIUM"), "/usr/lib/chromium/chromium", shutil.which("chromium"),
+                 shutil.which("chromium-browser")):
+        if cand and Path(cand).exists():
+            return cand
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if chromium_path() is None:
+        skip = pytest.mark.skip(reason="no Chromium found (apt-get install chromium, or set BOT_CHROMIUM)")
+        for item in items:
+            if "e2e" in str(item.fspath):
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": chromium_path(),
+            "args": ["--no-sandbox", "--disable-gpu", "--disable-sync", "--disable-dev-shm-usage"]}
+
+
+@pytest.fixture(scope="session")
+def stack(redis_server, tmp_path_factory):
+    """Worker + dashboard on a fast market; yields (dashboard url, redis client)."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    r = redis_server.client()
+    r.flushall()
+    cfg = write_config(tmp / "config.yaml", fast_config(redis_server.url, market={
+        "symbols": ["BTCUSDT", "ETHUSDT"], "seed": 11, "speed": 600, "warmup_candles": 60}))
+    worker = WorkerProcess(cfg, tmp / "worker.log").start()
+    wait_for(lambda: heartbeat(r), 30, "worker heartbeat")
+    port = free_port()
+    env = {**os.environ, "BOT_CONFIG": str(cfg), "BOT_REDIS__URL": redis_server.url,
+           "BOT_DASHBOARD__REFRESH_S": "0.5"}
+    dash = subprocess.Popen(dashboard_command(port), cwd=ROOT, env=env, stdout=open(tmp / "dashboard.log", "ab"),
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    wait_for(healthy, 60, "the dashboard's health endpoint", every=0.2)
+    yield url, r
+    stop(dash)
+    worker.stop()
+
+
+def wait_for_app_run(page: Page) -> None:
+    page.wait_for_timeout(250)
+    page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(state="attached",
+                                                                                            timeout=30_000)
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached",
+                                                                                         timeout=30_000)
+
+
+@pytest.fixture
+def app(page: Page, stack) -> Page:
+    url, _ = stack
+    page.set_viewport_size({"width": 1500, "height": 1800})
+    page.goto(url)
+    page.wait_for_selector("[data-testid='stAppViewContainer']", state="attached", timeout=30_000)
+    wait_for_app_run(page)
+    page.get_by_text("Worker up").wait_for(timeout=30_000)
+    return page
+
+
+def button(scope: Page | Locator, label: str) -> Locator:
+    return scope.get_by_test_id("stButton").filter(has_text=label).locator("button")
+
+
+def metric_value(scope: Page | Locator, label: str) -> Locator:
+    return scope.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")
+
+
+def wait_until(cond, timeout: float = 30.0):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("condition not met")
