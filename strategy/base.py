@@ -1,0 +1,103 @@
+"""The Strategy contract and helpers shared by the built-in strategies.
+
+A strategy is a pure function of the closed-candle history: ``evaluate(candles)`` receives
+the closed candles, oldest first (the last one is the candle that just closed), and returns a
+``core.types.Signal``. No state is kept between calls, so the same input always gives the
+same signal, and a strategy only ever sees the candles it is handed (the backtester checks it
+cannot peek ahead).
+
+Built-in strategies also expose ``lookback``: the most recent candles they actually read.
+Recursive indicators (EMA, Wilder RSI) are re-seeded at the start of that window, so the
+signal depends only on the last ``lookback`` candles and the engine may keep a bounded
+buffer of that size (``history_needed``). Passing more history is harmless.
+"""
+from __future__ import annotations
+
+from itertools import islice
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.types import Candle, Side, Signal
+from strategy.indicators import FloatArray
+
+__all__ = [
+    "MAX_WINDOW",
+    "ExitParams",
+    "Strategy",
+    "closes",
+    "exit_prices",
+    "fmt_price",
+    "history_needed",
+    "tail",
+]
+
+# Upper bound for any indicator window: catches typos (20000 for 200) and keeps per-candle
+# evaluation cheap.
+MAX_WINDOW = 5_000
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """What the engine calls once per closed candle."""
+
+    name: str  # registry name, e.g. "sma_crossover"
+    warmup: int  # closed candles needed before the strategy can signal
+
+    def evaluate(self, candles: Sequence[Candle]) -> Signal:
+        """Signal for the last candle of ``candles`` (closed history, oldest first)."""
+        ...
+
+
+def history_needed(strategy: Strategy) -> int:
+    """Candles the engine should keep for ``strategy``: its ``lookback`` if it declares one
+    (built-ins do), else its ``warmup``."""
+    return max(int(getattr(strategy, "lookback", 0) or 0), strategy.warmup)
+
+
+class ExitParams(BaseModel):
+    """Optional protective exits, in percent of the signal candle's close."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # < 100: a BUY stop at -100 % would be a price of 0, a SELL take-profit too
+    stop_loss_pct: float | None = Field(default=None, gt=0, lt=100, description="stop distance, % of close")
+    take_profit_pct: float | None = Field(default=None, gt=0, lt=100, description="target distance, % of close")
+
+
+def exit_prices(side: Side, close: float, stop_loss_pct: float | None,
+                take_profit_pct: float | None) -> tuple[float | None, float | None]:
+    """(stop_loss, take_profit) absolute prices for a signal at ``close``.
+
+        BUY:  stop = close * (1 - sl/100),  take = close * (1 + tp/100)
+        SELL: stop = close * (1 + sl/100),  take = close * (1 - tp/100)
+    None for an unset pct, and both None for Side.NONE.
+    """
+    if side is Side.NONE:
+        return None, None
+    sign = 1.0 if side is Side.BUY else -1.0
+    stop = None if stop_loss_pct is None else close * (1.0 - sign * stop_loss_pct / 100.0)
+    take = None if take_profit_pct is None else close * (1.0 + sign * take_profit_pct / 100.0)
+    return stop, take
+
+
+def tail(candles: Sequence[Candle], k: int) -> Sequence[Candle]:
+    """The last k candles (all of them if fewer). Works for lists, tuples and deques."""
+    n = len(candles)
+    if n <= k:
+        return candles
+    if isinstance(candles, (list, tuple)):
+        return candles[n - k:]
+    # deques do not slice; islice walks them once
+    return list(islice(candles, n - k, None))
+
+
+def closes(candles: Sequence[Candle]) -> FloatArray:
+    """Close prices as a float64 array, oldest first."""
+    return np.fromiter((c.close for c in candles), dtype=np.float64, count=len(candles))
+
+
+def fmt_price(x: float) -> str:
+    """Compact price for reason strings: 8 significant digits, no float noise (10.249999 -> 10.25)."""
+    return f"{x:.8g}"

@@ -1,0 +1,118 @@
+"""Moving-average crossover strategy (SMA or EMA).
+
+BUY when the fast average crosses above the slow one on the last closed candle, SELL when it
+crosses below, NONE otherwise. "Crosses above" means fast <= slow on the previous candle and
+fast > slow on the last one (mirror for below), so a cross that passes through exact equality
+is still caught, once.
+
+Confidence is the gap between the averages normalised by recent volatility:
+
+    confidence = min(1, |fast - slow| / sigma)
+
+where sigma is the population standard deviation of the last ``slow`` closes (1.0 if sigma is
+0). A gap of one standard deviation of recent prices is full confidence; the measure is
+scale-free, so it behaves the same on BTC and on a cheap altcoin, on 1m and on 1d candles.
+"""
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
+
+from core.types import Candle, Side, Signal
+from strategy.base import MAX_WINDOW, ExitParams, closes, exit_prices, fmt_price, tail
+from strategy.indicators import ema_last, sma_last
+
+__all__ = [
+    "EMA_SEED_SPANS",
+    "CrossoverParams",
+    "CrossoverStrategy",
+    "EmaCrossoverParams",
+    "SmaCrossoverParams",
+]
+
+# EMAs are recomputed over the last (warmup + EMA_SEED_SPANS * slow) candles; the SMA seed then
+# weighs about exp(-2 * EMA_SEED_SPANS) ~ 5e-5 in the slow EMA: negligible, and bounded cost.
+EMA_SEED_SPANS = 5
+
+
+class CrossoverParams(ExitParams):
+    """Parameters of a moving-average crossover."""
+
+    kind: Literal["sma", "ema"] = "sma"
+    fast: int = Field(default=10, ge=2, le=MAX_WINDOW, description="fast average window (candles)")
+    slow: int = Field(default=30, ge=2, le=MAX_WINDOW, description="slow average window (candles)")
+
+    @field_validator("slow")
+    @classmethod
+    def _slow_above_fast(cls, slow: int, info: ValidationInfo) -> int:
+        fast = info.data.get("fast")  # absent when fast itself failed validation
+        if fast is not None and slow <= fast:
+            raise ValueError(f"slow ({slow}) must be greater than fast ({fast})")
+        return slow
+
+
+class SmaCrossoverParams(CrossoverParams):
+    """``sma_crossover``: kind is fixed to sma."""
+
+    kind: Literal["sma"] = "sma"
+
+
+class EmaCrossoverParams(CrossoverParams):
+    """``ema_crossover``: kind is fixed to ema."""
+
+    kind: Literal["ema"] = "ema"
+
+
+def _defined(value: float | None) -> float:
+    # the warmup check guarantees enough closes; a None here is a programming error
+    if value is None:
+        raise RuntimeError("moving average undefined after warmup")
+    return value
+
+
+class CrossoverStrategy:
+    """Fast/slow moving-average crossover; see the module docstring for the rules."""
+
+    def __init__(self, params: CrossoverParams) -> None:
+        self.params = params
+        self.name = f"{params.kind}_crossover"
+        # both averages on the previous candle too: slow + 1 closes
+        self.warmup = params.slow + 1
+        self.lookback = self.warmup + (EMA_SEED_SPANS * params.slow if params.kind == "ema" else 0)
+        self._avg = sma_last if params.kind == "sma" else ema_last
+        self._label = params.kind.upper()
+
+    def __repr__(self) -> str:
+        return f"CrossoverStrategy({self.params!r})"
+
+    def evaluate(self, candles: Sequence[Candle]) -> Signal:
+        n = len(candles)
+        if n < self.warmup:
+            return Signal.none(f"warming up: {n}/{self.warmup} candles")
+        p = self.params
+        c = closes(tail(candles, self.lookback))
+        prev = c[:-1]
+        fast, slow = _defined(self._avg(c, p.fast)), _defined(self._avg(c, p.slow))
+        fast_prev, slow_prev = _defined(self._avg(prev, p.fast)), _defined(self._avg(prev, p.slow))
+
+        f_lbl, s_lbl = f"{self._label}({p.fast})", f"{self._label}({p.slow})"
+        if fast_prev <= slow_prev and fast > slow:
+            side, verb = Side.BUY, "crossed above"
+        elif fast_prev >= slow_prev and fast < slow:
+            side, verb = Side.SELL, "crossed below"
+        else:
+            where = "above" if fast > slow else "below" if fast < slow else "equal to"
+            return Signal.none(f"no cross: {f_lbl} {fmt_price(fast)} {where} {s_lbl} {fmt_price(slow)}")
+
+        sigma = float(np.std(c[-p.slow:]))
+        confidence = 1.0 if sigma == 0.0 else min(1.0, abs(fast - slow) / sigma)
+        stop, take = exit_prices(side, float(c[-1]), p.stop_loss_pct, p.take_profit_pct)
+        return Signal(
+            side=side,
+            confidence=confidence,
+            reason=f"{f_lbl} {fmt_price(fast)} {verb} {s_lbl} {fmt_price(slow)}",
+            stop_loss=stop,
+            take_profit=take,
+        )

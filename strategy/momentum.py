@@ -1,0 +1,72 @@
+"""Momentum strategy with long and short signals, on the rate of change (ROC).
+
+    ROC_t = 100 * (close_t / close_{t-window} - 1)          (percent)
+
+BUY on the candle where ROC crosses above +threshold_pct (ROC_{t-1} <= +threshold < ROC_t),
+SELL on the candle where it crosses below -threshold_pct (ROC_{t-1} >= -threshold > ROC_t),
+NONE otherwise, so a long trend signals once, not on every candle.
+
+Confidence = min(1, |ROC| / (2 * threshold_pct)): a signal fires with at least 0.5 (|ROC| just
+past the threshold) and reaches 1.0 when |ROC| is twice the threshold.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from pydantic import Field
+
+from core.types import Candle, Side, Signal
+from strategy.base import MAX_WINDOW, ExitParams, closes, exit_prices, tail
+from strategy.indicators import roc_last
+
+__all__ = ["MomentumParams", "MomentumStrategy"]
+
+
+class MomentumParams(ExitParams):
+    """Parameters of the ROC momentum strategy."""
+
+    window: int = Field(default=20, ge=2, le=MAX_WINDOW, description="ROC look-back (candles)")
+    # < 100: ROC can never fall below -100 %, so a larger threshold could never SELL
+    threshold_pct: float = Field(default=2.0, gt=0, lt=100, description="|ROC| trigger, percent")
+
+
+class MomentumStrategy:
+    """ROC threshold crossings, both directions; see the module docstring."""
+
+    name = "momentum"
+
+    def __init__(self, params: MomentumParams) -> None:
+        self.params = params
+        # ROC on the last and the previous candle: window + 2 closes
+        self.warmup = params.window + 2
+        self.lookback = self.warmup
+
+    def __repr__(self) -> str:
+        return f"MomentumStrategy({self.params!r})"
+
+    def evaluate(self, candles: Sequence[Candle]) -> Signal:
+        n = len(candles)
+        if n < self.warmup:
+            return Signal.none(f"warming up: {n}/{self.warmup} candles")
+        p = self.params
+        c = closes(tail(candles, self.lookback))
+        now, prev = roc_last(c, p.window), roc_last(c[:-1], p.window)
+        if now is None or prev is None:
+            return Signal.none("ROC undefined (non-positive close)")
+
+        thr, label = p.threshold_pct, f"ROC({p.window})"
+        if prev <= thr < now:
+            side, verb, level = Side.BUY, "crossed above", f"+{thr:g}%"
+        elif prev >= -thr > now:
+            side, verb, level = Side.SELL, "crossed below", f"-{thr:g}%"
+        else:
+            return Signal.none(f"no threshold cross: {label} {now:+.2f}% (threshold ±{thr:g}%)")
+
+        stop, take = exit_prices(side, float(c[-1]), p.stop_loss_pct, p.take_profit_pct)
+        return Signal(
+            side=side,
+            confidence=min(1.0, abs(now) / (2.0 * thr)),
+            reason=f"{label} {now:+.2f}% {verb} {level}",
+            stop_loss=stop,
+            take_profit=take,
+        )
