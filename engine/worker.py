@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import redis
@@ -90,7 +91,7 @@ class Worker:
         self.last_candle_time = 0
         self._pending: list[BotUpdate] = []
         self._pending_candles: list[Candle] = []
-        self._rejects_seen = 0
+        self._rejects_seen: Counter[str] = Counter()
         m = app.market
         self._market_label = (f"{m.source} {m.interval} ×{m.speed:g}" if m.source == "synthetic"
                               else f"replay {m.interval}")
@@ -170,18 +171,25 @@ class Worker:
             self._flush()
 
     def _flush(self) -> None:
-        validator = getattr(self.feed, "validator", None)
         rejects: dict[str, int] = {}
+        new_rejections = []
+        validator = getattr(self.feed, "validator", None)
         if validator is not None:
-            total = sum(validator.rejected.values())
-            if total > self._rejects_seen:
-                rejects = {"new": total - self._rejects_seen}
-                self._rejects_seen = total
+            # Count per reason since the last flush, and record each new rejected candle.
+            for reason, n in validator.rejected.items():
+                if n > self._rejects_seen.get(reason, 0):
+                    rejects[reason] = n - self._rejects_seen.get(reason, 0)
+            fresh = sum(rejects.values())
+            if fresh:
+                new_rejections = list(validator.recent_rejections)[-fresh:]
+            self._rejects_seen = Counter(validator.rejected)
         try:
-            self.writer.commit(self._pending, self._pending_candles, rejects or None)
+            self.writer.commit(self._pending, self._pending_candles, rejects or None, new_rejections)
         except redis.RedisError as exc:  # keep the batch and retry on the next step: nothing is lost
             log.error("redis write failed (%s); %d updates kept for retry", exc, len(self._pending))
             return
+        for rej in new_rejections:
+            log.warning("candle rejected: %s %s: %s", rej.symbol, rej.open_time, rej.reason)
         self._pending.clear()
         self._pending_candles.clear()
 

@@ -106,7 +106,7 @@ class StateWriter:
         pipe.set(keys.snapshot(name), u.snapshot.model_dump_json())
 
     def commit(self, updates: Iterable[BotUpdate], candles: Iterable[Candle] = (),
-               candle_rejects: dict[str, int] | None = None) -> None:
+               candle_rejects: dict[str, int] | None = None, rejections: Iterable[object] = ()) -> None:
         """Write one batch atomically: new candles, each bot's events and snapshot."""
         pipe = self.r.pipeline(transaction=True)
         touched: set[str] = set()
@@ -120,6 +120,9 @@ class StateWriter:
         if candle_rejects:
             for reason, n in candle_rejects.items():
                 pipe.hincrby(keys.CANDLE_REJECTS, reason, n)
+        for rej in rejections:  # market.validate.Rejection: symbol, open_time, reason
+            pipe.xadd(keys.REJECTS, {"kind": "candle", "detail": f"{rej.symbol} {rej.open_time}: {rej.reason}",
+                                     "raw": "{}"}, maxlen=self.keep, approximate=True)
         pipe.execute()
 
     def heartbeat(self, hb: Heartbeat, ttl_s: int) -> None:
