@@ -128,7 +128,8 @@ class BotConfig(_Model):
         try:
             params_model(self.strategy).model_validate(self.params)
         except ValidationError as exc:
-            lines = [f"params.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+            lines = [f"params{''.join('.' + str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                     for e in exc.errors()]
             raise ValueError("; ".join(lines)) from None
         return self
 
@@ -235,6 +236,8 @@ def config_path(path: str | os.PathLike[str] | None = None) -> Path:
 def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
     """Read the YAML file, apply env overrides, validate. Raises ConfigError naming key and rule."""
     source = config_path(path)
+    if not source.exists() and (path is not None or os.environ.get("BOT_CONFIG")):
+        raise ConfigError([f"config file not found: {source}"], str(source))
     try:
         raw = yaml.safe_load(source.read_text()) if source.exists() else {}
     except yaml.YAMLError as exc:

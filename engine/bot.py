@@ -24,11 +24,14 @@ from core.types import (
     OrderPurpose,
     OrderStatus,
     Position,
+    PositionSide,
     Side,
     Signal,
+    Trade,
     TradingState,
 )
 from executors.base import Executor
+from executors.ghost import ClosedSignal, Hypothetical, SignalTracker
 from risk.engine import RiskContext, RiskEngine
 from risk.sizing import entry_quote
 from state.models import (
@@ -52,7 +55,10 @@ TRADE_PNLS_KEPT = 5000
 def client_order_id(bot: str, time_ms: int, purpose: OrderPurpose, seq: int) -> str:
     """Deterministic id (<= 36 chars, Binance's limit): same bot, candle, purpose, seq -> same id."""
     tag = hashlib.sha1(bot.encode()).hexdigest()[:8]
-    return f"tb{tag}{_b36(time_ms)}{purpose.value[0]}{seq}"
+    return f"tb{tag}{_b36(time_ms)}{_PURPOSE_CODE[purpose]}{seq}"
+
+
+_PURPOSE_CODE = {OrderPurpose.ENTRY: "n", OrderPurpose.EXIT: "x", OrderPurpose.FLATTEN: "f"}
 
 
 def _finite(x: float | None) -> float:
@@ -116,6 +122,8 @@ class Bot:
         self.daily_equity: dict[str, float] = {}
         self._seq = 0
         self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]  # filled by drain()
+        # Ghost bots follow every signal as its own hypothetical trade instead of one position.
+        self.tracker = SignalTracker(name, symbol, max_hold_candles) if mode is Mode.GHOST else None
 
     # ---- inputs -------------------------------------------------------------------------
     def warm(self, candles: list[Candle]) -> None:
@@ -134,8 +142,9 @@ class Bot:
         self.candles_seen += 1
         self._seq = 0
         now = c.open_time + self.interval_ms  # the candle's close: the bot's 'now'
-        pos = self.position
-        if pos.is_open:
+        if self.tracker is not None:
+            self._book_ghost(self.tracker.on_candle(c, now))
+        elif self.position.is_open:
             self.hold_candles += 1
             self._check_exits(c, now)
         if len(self.history) >= self.strategy.warmup:
@@ -146,10 +155,14 @@ class Bot:
 
     def flatten(self, reason: str) -> bool:
         """Close the position at market (allowed by the state, checked by risk). True if flat after."""
+        now = self.last_candle_time + self.interval_ms
+        if self.tracker is not None:
+            self._book_ghost(self.tracker.close_all(self.last_price, now, reason))
+            self._mark(now)
+            return True
         pos = self.position
         if not pos.is_open or self.last_price <= 0:
             return True
-        now = self.last_candle_time + self.interval_ms
         side = Side.SELL if pos.quantity > 0 else Side.BUY
         self._submit(OrderPurpose.FLATTEN, side, abs(pos.quantity), self.last_price, now, reason)
         self._mark(now)
@@ -159,6 +172,19 @@ class Bot:
     @property
     def position(self) -> Position:
         return self.portfolio.position(self.symbol)
+
+    @property
+    def exposure(self) -> str:
+        """What flattening would close, in words ('' when flat)."""
+        if self.tracker is not None:
+            n = len(self.tracker.open)
+            return f"{n} hypothetical signal trade(s)" if n else ""
+        pos = self.position
+        return f"{pos.quantity:+.6g} {self.symbol}" if pos.is_open else ""
+
+    def equity(self) -> float:
+        eq = self.portfolio.equity({self.symbol: self.last_price})
+        return eq + (self.tracker.unrealized(self.last_price) if self.tracker is not None else 0.0)
 
     def _check_exits(self, c: Candle, now: int) -> None:
         pos = self.position
@@ -182,6 +208,9 @@ class Bot:
         self.last_signal = f"{sig.side.value} @ {c.close:.8g}: {sig.reason}"
         notes: list[str] = []
         acted = False
+        if self.tracker is not None:
+            self._ghost_signal(sig, c, now, sid)
+            return
         pos = self.position
         if pos.is_open and (pos.quantity > 0) != (sig.side is Side.BUY):
             acted |= self._submit(OrderPurpose.EXIT, sig.side, abs(pos.quantity), c.close, now, "opposite_signal")
@@ -206,6 +235,47 @@ class Bot:
             confidence=sig.confidence, reason=sig.reason, stop_loss=sig.stop_loss, take_profit=sig.take_profit,
             acted=acted, note="; ".join(notes),
         ))
+
+    def _ghost_signal(self, sig: Signal, c: Candle, now: int, sid: str) -> None:
+        """Close opposite hypotheticals, then open this signal's own if the risk check allows it."""
+        assert self.tracker is not None
+        self._book_ghost(self.tracker.close_opposite(sig.side, c.close, now))
+        qty = entry_quote(self.sizing[0], self.sizing[1], self.equity()) / c.close  # type: ignore[arg-type]
+        self._seq += 1
+        order = Order(client_order_id(self.name, now, OrderPurpose.ENTRY, self._seq), self.name, self.symbol,
+                      sig.side, qty, OrderPurpose.ENTRY, created_at=now, reason=sig.reason)
+        # Each signal is judged alone: an empty position, the bot's hypothetical equity.
+        eq = self.equity()
+        decision = self.risk.check(order, RiskContext(self.state_of(self), Position(self.symbol), c.close, eq, eq, now))
+        note = ""
+        if decision.allowed:
+            side = PositionSide.LONG if sig.side is Side.BUY else PositionSide.SHORT
+            self.tracker.add(Hypothetical(sid, side.value, qty, c.close, now, sig.stop_loss, sig.take_profit))
+        else:
+            self.denials[decision.rule] += 1
+            note = f"not taken: {decision.detail}"
+            self._out.risk.append(RiskDecisionRecord(time=now, allowed=False, rule=decision.rule,
+                                                     detail=decision.detail, client_order_id=order.client_order_id,
+                                                     purpose=OrderPurpose.ENTRY.value))
+        self._out.signals.append(SignalRecord(
+            id=sid, bot=self.name, symbol=self.symbol, time=c.open_time, price=c.close, side=sig.side.value,
+            confidence=sig.confidence, reason=sig.reason, stop_loss=sig.stop_loss, take_profit=sig.take_profit,
+            acted=decision.allowed, note=note,
+        ))
+
+    def _book_ghost(self, closed: list[ClosedSignal]) -> None:
+        for cs in closed:
+            t = cs.trade
+            self.portfolio.quote += t.pnl
+            self.portfolio.realized_pnl += t.pnl
+            self._record_trade(t, cs.signal_id)
+
+    def _record_trade(self, trade: "Trade", signal_id: str) -> None:
+        self.trade_count += 1
+        self.wins += trade.pnl > 0
+        self.trade_pnls.append(trade.pnl)
+        del self.trade_pnls[:-TRADE_PNLS_KEPT]
+        self._out.trades.append(TradeRecord.of(trade, signal_id=signal_id))
 
     def _submit(self, purpose: OrderPurpose, side: Side, qty: float, ref_price: float, now: int, reason: str) -> bool:
         self._seq += 1
@@ -232,18 +302,14 @@ class Bot:
             self._out.fills.append(FillRecord.of(f))
             trade = self.portfolio.apply(f, exit_reason=reason)
             if trade is not None:
-                self.trade_count += 1
-                self.wins += trade.pnl > 0
-                self.trade_pnls.append(trade.pnl)
-                del self.trade_pnls[:-TRADE_PNLS_KEPT]
-                self._out.trades.append(TradeRecord.of(trade, signal_id=self.open_signal_id))
+                self._record_trade(trade, self.open_signal_id)
                 if not self.position.is_open:
                     self.open_signal_id = ""
                     self.hold_candles = 0
         return True
 
     def _mark(self, now: int) -> None:
-        eq = self.portfolio.equity({self.symbol: self.last_price})
+        eq = self.equity()
         self.high_water = max(self.high_water, eq)
         if self.high_water > 0:
             self.max_drawdown_pct = max(self.max_drawdown_pct, 100.0 * (self.high_water - eq) / self.high_water)
@@ -278,7 +344,10 @@ class Bot:
                 profit_factor=None if pf is None or not math.isfinite(pf) else pf,
                 max_drawdown_pct=self.max_drawdown_pct, sharpe=_finite(metrics.sharpe(rets)),
             )
-        eq = self.portfolio.equity(marks)
+        eq = self.equity()
+        unrealized = self.portfolio.unrealized(marks)
+        if self.tracker is not None:
+            unrealized += self.tracker.unrealized(self.last_price)
         return BotSnapshot(
             name=self.name, mode=self.mode.value, symbol=self.symbol, strategy=self.strategy.name,
             updated_at=now_ms, last_candle_time=self.last_candle_time, last_price=self.last_price,
@@ -286,13 +355,14 @@ class Bot:
             effective_state=self.state_of(self), quote_asset=self.portfolio.quote_asset,
             starting_balance=self.portfolio.starting_balance, quote_balance=self.portfolio.quote,
             base_balance=pos.quantity, equity=eq, high_water=self.high_water,
-            realized_pnl=self.portfolio.realized_pnl, unrealized_pnl=self.portfolio.unrealized(marks),
+            realized_pnl=self.portfolio.realized_pnl, unrealized_pnl=unrealized,
             fees_paid=self.portfolio.fees_paid, position=view, trade_count=self.trade_count, wins=self.wins,
             win_rate_pct=100.0 * self.wins / self.trade_count if self.trade_count else 0.0,
             trade_pnls=self.trade_pnls, signal_stats=signal_stats, last_signal=self.last_signal,
             denials=dict(self.denials), orders_sent=self.orders_sent, max_drawdown_pct=self.max_drawdown_pct,
             daily_equity=self.daily_equity, signals_total=self.signals_total, hold_candles=self.hold_candles,
             open_signal_id=self.open_signal_id, entry_fees_open=pos.entry_fees,
+            open_signals=self.tracker.dump() if self.tracker is not None else [],
         )
 
     def drain(self, now_ms: int) -> BotUpdate:
@@ -326,3 +396,5 @@ class Bot:
         self.last_signal = snap.last_signal
         self.denials = Counter(snap.denials)
         self.orders_sent = snap.orders_sent
+        if self.tracker is not None:
+            self.tracker.load(snap.open_signals)

@@ -63,6 +63,7 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of) -> Bot:  # type: ignore[
     limits = RiskLimits(
         max_position_pct=cfg.risk.max_position_pct, min_notional=cfg.risk.min_notional,
         max_orders_per_minute=cfg.risk.max_orders_per_minute, fee_pct=fee, allow_short=allow_short,
+        slippage_bps=0.0 if mode is Mode.GHOST else app.paper.slippage_bps,
         check_balance=mode is not Mode.GHOST,
     )
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
@@ -330,10 +331,10 @@ class Worker:
     def _flatten(bots: list[Bot], who: str, reason: str) -> str:
         closed, failed = [], []
         for b in bots:
-            pos = b.position
-            if not pos.is_open:
+            what = b.exposure
+            if not what:
                 continue
-            desc = f"{b.name} {pos.quantity:+.6g} {b.symbol}"
+            desc = f"{b.name} {what}"
             (closed if b.flatten(f"{reason} by {who}") else failed).append(desc)
         text = f"{len(closed)} position(s)" + (f" ({'; '.join(closed)})" if closed else "")
         if failed:

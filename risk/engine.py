@@ -17,6 +17,7 @@ class RiskLimits:
     min_notional: float = 10.0
     max_orders_per_minute: int = 20
     fee_pct: float = 0.1
+    slippage_bps: float = 0.0
     allow_short: bool = False
     check_balance: bool = True
 
@@ -76,7 +77,8 @@ class RiskEngine:
                 return Decision(False, "max_position_pct",
                                 f"position value {after:.2f} > {lim.max_position_pct:g}% of equity {ctx.equity:.2f} = {cap:.2f}")
             if lim.check_balance and order.side is Side.BUY:
-                need = notional * (1 + lim.fee_pct / 100.0)
+                # Worst fill price (slippage) plus the fee: the quote balance must never go negative.
+                need = notional * (1 + lim.slippage_bps / 10_000.0) * (1 + lim.fee_pct / 100.0)
                 if need > ctx.quote_balance * (1 + 1e-9):
                     return Decision(False, "balance", f"needs {need:.2f} quote, has {ctx.quote_balance:.2f}")
 

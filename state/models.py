@@ -102,6 +102,7 @@ class BotSnapshot(_M):
     hold_candles: int = 0
     open_signal_id: str = ""
     entry_fees_open: float = 0.0
+    open_signals: list[dict[str, object]] = Field(default_factory=list)  # ghost: open hypothetical trades
 
     @property
     def pnl(self) -> float:

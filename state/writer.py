@@ -179,7 +179,7 @@ class StateWriter:
         if result.status == "applied":
             pipe.hset(keys.APPLIED, result.nonce, entry_id)
         pipe.xadd(keys.AUDIT, {"data": audit.model_dump_json()}, maxlen=100_000, approximate=True)
-        if result.nonce:
+        if result.nonce and result.status != "duplicate":  # keep the first answer
             pipe.set(keys.command_result(result.nonce), result.model_dump_json(), ex=RESULT_TTL_S)
         pipe.xack(keys.COMMANDS, keys.COMMAND_GROUP, entry_id)
         pipe.execute()

@@ -12,17 +12,19 @@ from ui.controls import bot_controls, state_lines
 def signal_outcomes(signals: list[SignalRecord], trades: list[TradeRecord], snap: BotSnapshot | None) -> pd.DataFrame:
     """Join each signal with the hypothetical trade it opened (or its open P&L so far)."""
     by_signal = {t.signal_id: t for t in trades if t.signal_id}
+    open_by_id = {str(h["signal_id"]): h for h in (snap.open_signals if snap else [])}
     rows = []
     for s in signals:
         t = by_signal.get(s.id)
         if t is not None:
             outcome, pnl, ret = f"closed ({t.exit_reason})", round(t.pnl, 2), round(t.return_pct, 3)
-        elif snap and snap.open_signal_id == s.id and snap.position:
-            p = snap.position
-            outcome, pnl = "open", round(p.unrealized_pnl, 2)
-            ret = round(100.0 * p.unrealized_pnl / (abs(p.quantity) * p.avg_entry), 3) if p.avg_entry else 0.0
-        elif s.acted:
-            outcome, pnl, ret = "exit only", None, None
+        elif s.id in open_by_id and snap is not None:
+            h = open_by_id[s.id]
+            qty, entry = float(h["quantity"]), float(h["entry_price"])  # type: ignore[arg-type]
+            sign = 1.0 if h["side"] == "LONG" else -1.0
+            open_pnl = (snap.last_price - entry) * qty * sign
+            outcome, pnl = "open", round(open_pnl, 2)
+            ret = round(100.0 * open_pnl / (qty * entry), 3) if entry else 0.0
         else:
             outcome, pnl, ret = s.note or "not taken", None, None
         rows.append({"time": short_ts(s.time), "bot": s.bot, "symbol": s.symbol, "signal": s.side, "price": s.price,
