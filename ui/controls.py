@@ -34,6 +34,8 @@ def _close() -> None:
 
 
 def _position_text(s: BotSnapshot | None) -> str:
+    if s is not None and s.open_signals:
+        return f"{len(s.open_signals)} open hypothetical signal trade(s) (nothing is on any venue)"
     if s is None or s.position is None:
         return "no open position"
     p = s.position
@@ -46,10 +48,10 @@ def describe(cmd: str, scope: str, target: str, reader: StateReader) -> str:
     """The plain-language effect of a command, with the numbers as they are right now."""
     snaps = reader.snapshots()
     if cmd == "emergency_stop":
-        open_pos = [s for s in snaps.values() if s.position is not None]
+        open_pos = [s for s in snaps.values() if s.position is not None or s.open_signals]
         lines = "\n".join(f"- **{s.name}** ({s.mode}): {_position_text(s)}" for s in open_pos)
         return (f"**Every bot in every mode ({len(snaps)} bots) will close its positions at market now and be "
-                f"paused.** {len(open_pos)} position(s) are open:\n\n{lines or '- none'}\n\n"
+                f"paused.** {len(open_pos)} bot(s) hold something:\n\n{lines or '- none'}\n\n"
                 "No bot opens a new position until you press **Resume all**. Live bots' positions are closed with "
                 "reduce-only market orders.")
     if cmd == "resume_all":
