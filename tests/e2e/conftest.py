@@ -14,7 +14,7 @@ from playwright.sync_api import Locator, Page
 
 from ops.launcher import dashboard_command
 from ops.redis_server import free_port, stop
-from support import ROOT, WorkerProcess, fast_config, heartbeat, wait_for, write_config
+from support import ROOT, RedisServer, WorkerProcess, fast_config, heartbeat, wait_for, write_config
 
 
 def chromium_path() -> str | None:
@@ -39,12 +39,13 @@ def browser_type_launch_args(browser_type_launch_args):
             "args": ["--no-sandbox", "--disable-gpu", "--disable-sync", "--disable-dev-shm-usage"]}
 
 
-@pytest.fixture(scope="session")
-def stack(redis_server, tmp_path_factory):
-    """Worker + dashboard on a fast market; yields (dashboard url, redis client)."""
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Its own redis-server, worker and dashboard on a fast market, for this module only (so no
+    worker outlives it and writes into other tests' Redis); yields (dashboard url, redis client)."""
     tmp = tmp_path_factory.mktemp("e2e")
+    redis_server = RedisServer(tmp / "redis")
     r = redis_server.client()
-    r.flushall()
     cfg = write_config(tmp / "config.yaml", fast_config(redis_server.url, market={
         "symbols": ["BTCUSDT", "ETHUSDT"], "seed": 11, "speed": 600, "warmup_candles": 60}))
     worker = WorkerProcess(cfg, tmp / "worker.log").start()
@@ -64,9 +65,19 @@ def stack(redis_server, tmp_path_factory):
             return False
 
     wait_for(healthy, 60, "the dashboard's health endpoint", every=0.2)
-    yield url, r
+    yield Stack(url, r, worker)
     stop(dash)
     worker.stop()
+    redis_server.close()
+
+
+class Stack(tuple):
+    """(url, redis client) plus the worker process, for the test that kills it."""
+
+    def __new__(cls, url: str, r, worker: WorkerProcess):  # noqa: ANN001, ANN204
+        obj = super().__new__(cls, (url, r))
+        obj.worker = worker
+        return obj
 
 
 def wait_for_app_run(page: Page) -> None:
