@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.types import INTERVAL_MS, Mode
+
+if TYPE_CHECKING:
+    from risk.limits import RiskLimits
+    from risk.sizing import SizingPolicy
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.yaml"
 SECRET_WORDS = ("api_key", "api_secret", "secret", "password", "totp", "token")
@@ -82,22 +86,85 @@ class PaperConfig(_Model):
 
 
 class SizingConfig(_Model):
-    kind: Literal["percent_equity", "fixed_quote"] = "percent_equity"
-    value: float = Field(20.0, gt=0)
+    """How much an entry uses (risk.sizing documents each policy's formula)."""
+
+    kind: Literal["percent_equity", "fixed_quote", "risk", "atr", "kelly"] = "percent_equity"
+    value: float = Field(2.0, gt=0, description="percent_equity: % of equity; fixed_quote: quote amount; "
+                                                "the fallback % for risk/atr/kelly")
+    risk_pct: float = Field(1.0, gt=0, le=10, description="risk/atr: % of equity lost at the stop")
+    atr_period: int = Field(14, ge=2, le=500)
+    atr_mult: float = Field(2.0, gt=0, le=20)
+    kelly_fraction: float = Field(0.25, gt=0, le=1)
+    kelly_cap_pct: float = Field(2.0, gt=0, le=100)
+    kelly_min_trades: int = Field(30, ge=5)
+    scale_by_confidence: bool = False
+    scale_by_drawdown: bool = False
 
     @model_validator(mode="after")
     def _range(self) -> "SizingConfig":
-        if self.kind == "percent_equity" and self.value > 100:
-            raise ValueError("percent_equity value must be at most 100")
+        if self.kind != "fixed_quote" and self.value > 100:
+            raise ValueError("value is a percent of equity here and must be at most 100")
         return self
+
+    def policy(self) -> "SizingPolicy":
+        from risk.sizing import SizingPolicy
+
+        return SizingPolicy(**self.model_dump())
 
 
 class RiskConfig(_Model):
-    """The skeleton's per-bot limits; the full risk engine extends these."""
+    """Per-bot overrides of the mode's risk limits (risk/limits.py, docs/operations.md).
 
-    max_position_pct: float = Field(50.0, gt=0, le=100, description="position value cap, % of bot equity")
-    min_notional: float = Field(10.0, ge=0, description="smallest order in quote, as Binance's NOTIONAL filter")
-    max_orders_per_minute: int = Field(20, ge=1)
+    A key left out keeps the mode's default; an explicit null switches a paper/ghost limit off.
+    Live bots may only tighten the hard ceilings (unless BOT_RISK_OVERRIDE is set: audited).
+    """
+
+    max_position_value: float | None = Field(None, gt=0)
+    max_position_pct: float | None = Field(None, gt=0, le=100)
+    max_bot_exposure_pct: float | None = Field(None, gt=0, le=1000)
+    max_mode_exposure_value: float | None = Field(None, gt=0)
+    max_leverage: float = Field(1.0, ge=1, le=125)
+    max_concurrent_positions: int | None = Field(None, ge=1)
+    min_entry_interval_s: float | None = Field(None, ge=0)
+    symbol_whitelist: list[str] | None = None
+    blackout_hours_utc: tuple[int, int] | None = None
+    max_orders_per_minute: int | None = Field(None, ge=1)
+    min_notional: float = Field(10.0, ge=0)
+    max_loss_per_trade_value: float | None = Field(None, gt=0)
+    max_loss_per_trade_pct: float | None = Field(None, gt=0, le=100)
+    daily_loss_value: float | None = Field(None, gt=0)
+    daily_loss_pct: float | None = Field(None, gt=0, le=100)
+    weekly_loss_value: float | None = Field(None, gt=0)
+    weekly_loss_pct: float | None = Field(None, gt=0, le=100)
+    max_drawdown_pct: float | None = Field(None, gt=0, le=100)
+    max_consecutive_losses: int | None = Field(None, ge=1)
+    max_margin_utilization_pct: float | None = Field(None, gt=0, le=100)
+    liquidation_alert_pct: float = Field(80.0, gt=0, lt=100)
+    liquidation_reduce_pct: float = Field(90.0, gt=0, lt=100)
+    liquidation_buffer_pct: float = Field(20.0, ge=0, lt=100)
+    max_correlation: float | None = Field(None, ge=-1, le=1)
+    max_price_age_s: float | None = Field(None, gt=0)
+    max_spread_bps: float | None = Field(None, gt=0)
+    max_api_errors_per_minute: int | None = Field(None, ge=0)
+    require_market_stream: bool = False
+    max_reconciliation_drift_pct: float | None = Field(None, ge=0)
+
+    @field_validator("blackout_hours_utc")
+    @classmethod
+    def _hours(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and not all(0 <= h <= 23 for h in v):
+            raise ValueError("hours are 0..23, e.g. [22, 2] for 22:00-02:00 UTC")
+        return v
+
+    @model_validator(mode="after")
+    def _liq(self) -> "RiskConfig":
+        if self.liquidation_alert_pct >= self.liquidation_reduce_pct:
+            raise ValueError("liquidation_alert_pct must be below liquidation_reduce_pct")
+        return self
+
+    def overrides(self) -> dict[str, Any]:
+        """Only the keys the config set."""
+        return {k: getattr(self, k) for k in self.model_fields_set}
 
 
 class BotConfig(_Model):
@@ -118,6 +185,22 @@ class BotConfig(_Model):
         if not all(c.isalnum() or c in "-_" for c in v):
             raise ValueError("bot names may hold only letters, digits, '-' and '_'")
         return v
+
+    @model_validator(mode="after")
+    def _risk_ceilings(self) -> "BotConfig":
+        from risk.limits import CeilingViolation, resolve
+
+        try:
+            resolve(Mode(self.mode), self.risk.overrides(), allow_raise=bool(os.environ.get("BOT_RISK_OVERRIDE")))
+        except CeilingViolation as exc:
+            raise ValueError(f"risk: {exc}") from None
+        return self
+
+    def limits(self, allow_raise: bool = False) -> "RiskLimits":
+        """This bot's resolved limits (mode defaults + overrides), before execution facts."""
+        from risk.limits import resolve
+
+        return resolve(Mode(self.mode), self.risk.overrides(), allow_raise=allow_raise)
 
     @model_validator(mode="after")
     def _strategy_params(self) -> "BotConfig":

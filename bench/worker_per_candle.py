@@ -56,7 +56,9 @@ def worker_us(url: str, n_bots: int, series: list) -> tuple[float, float]:
         redis={"url": url, "embedded": False},
         market={"symbols": ["BTCUSDT"], "warmup_candles": WARMUP},
         bots=[{"name": f"b{i:03d}", "mode": "paper", "symbol": "BTCUSDT", "strategy": "sma_crossover",
-               "params": PARAMS, "sizing": {"kind": "percent_equity", "value": 20}} for i in range(n_bots)],
+               "params": PARAMS, "sizing": {"kind": "percent_equity", "value": 20},
+               "risk": {"max_position_pct": 100, "max_loss_per_trade_pct": None, "daily_loss_pct": None,
+                        "max_drawdown_pct": None}} for i in range(n_bots)],
     )
     worker = Worker(app, r, ReplayFeed(series))
     worker.start()

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis
 
@@ -25,7 +25,7 @@ from executors.base import Executor
 from executors.ghost import GhostExecutor
 from executors.paper import PaperExecutor
 from market.feed import Feed
-from risk.engine import RiskEngine, RiskLimits
+from risk.engine import RiskEngine
 from risk.states import most_restrictive
 from settings import AppConfig, BotConfig
 from state.commands import Command, CommandRejected, parse_command
@@ -60,11 +60,10 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of) -> Bot:  # type: ignore[
         executor = PaperExecutor(app.paper.fee_pct, app.paper.slippage_bps, app.paper.quote_asset)
         fee = app.paper.fee_pct
     allow_short = mode is Mode.GHOST or cfg.market == "futures"
-    limits = RiskLimits(
-        max_position_pct=cfg.risk.max_position_pct, min_notional=cfg.risk.min_notional,
-        max_orders_per_minute=cfg.risk.max_orders_per_minute, fee_pct=fee, allow_short=allow_short,
-        slippage_bps=0.0 if mode is Mode.GHOST else app.paper.slippage_bps,
-        check_balance=mode is not Mode.GHOST,
+    limits = replace(
+        cfg.limits(allow_raise=bool(os.environ.get("BOT_RISK_OVERRIDE"))),
+        fee_pct=fee, slippage_bps=0.0 if mode is Mode.GHOST else app.paper.slippage_bps,
+        allow_short=allow_short, check_balance=mode is not Mode.GHOST,
     )
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
     return Bot(

@@ -20,6 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
 
+LOOSE_RISK: dict[str, Any] = {"max_position_pct": 100, "max_loss_per_trade_pct": None, "daily_loss_pct": None,
+                              "max_drawdown_pct": None}
+
+
 def fast_config(redis_url: str, **overrides: Any) -> dict[str, Any]:
     """A config that trades within seconds: 20 one-minute candles per second, twitchy strategies."""
     cfg: dict[str, Any] = {
@@ -27,14 +31,17 @@ def fast_config(redis_url: str, **overrides: Any) -> dict[str, Any]:
         "market": {"symbols": ["BTCUSDT", "ETHUSDT"], "seed": 11, "speed": 1200, "warmup_candles": 60},
         "worker": {"heartbeat_ttl_s": 3, "heartbeat_every_s": 0.3},
         "ghost": {"horizon_candles": 20},
+        # Twitchy bots with wide-open limits so the tests see trades within seconds; the risk
+        # limits have their own tests.
         "bots": [
             {"name": "ghost-mom-btc", "mode": "ghost", "symbol": "BTCUSDT", "strategy": "momentum",
-             "params": {"window": 5, "threshold_pct": 0.05}},
+             "params": {"window": 5, "threshold_pct": 0.05}, "risk": LOOSE_RISK},
             {"name": "paper-mom-btc", "mode": "paper", "symbol": "BTCUSDT", "strategy": "momentum",
              "params": {"window": 5, "threshold_pct": 0.05}, "sizing": {"kind": "percent_equity", "value": 20},
-             "max_hold_candles": 30},
+             "max_hold_candles": 30, "risk": LOOSE_RISK},
             {"name": "paper-sma-eth", "mode": "paper", "symbol": "ETHUSDT", "strategy": "sma_crossover",
-             "params": {"fast": 3, "slow": 8}, "sizing": {"kind": "percent_equity", "value": 20}},
+             "params": {"fast": 3, "slow": 8}, "sizing": {"kind": "percent_equity", "value": 20},
+             "risk": LOOSE_RISK},
         ],
     }
     for k, v in overrides.items():

@@ -31,7 +31,7 @@ def eng() -> RiskEngine:
 def test_plain_entry_allowed_with_description(eng: RiskEngine) -> None:
     d = eng.check(order(Side.BUY, 10.0), ctx())
     assert d.allowed and d.rule == "ok"
-    assert d.detail == "ENTRY BUY 10 @ 100"
+    assert d.detail == "ENTRY BUY 10 @ 100 (notional 1000.00, worst case 1002.00)"
 
 
 @pytest.mark.parametrize("state", [R, P, F, H])

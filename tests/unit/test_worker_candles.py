@@ -31,7 +31,7 @@ def test_bad_candles_are_rejected_and_recorded_and_the_worker_goes_on() -> None:
     feed = ReplayFeed(good + bad + after)
     app = AppConfig(market={"symbols": ["BTCUSDT"], "warmup_candles": 5},
                     bots=[{"name": "p", "mode": "paper", "symbol": "BTCUSDT", "strategy": "momentum",
-                           "params": {"window": 2, "threshold_pct": 0.5}}])
+                           "params": {"window": 2, "threshold_pct": 0.5}, "risk": {"max_position_pct": 100, "max_loss_per_trade_pct": None, "daily_loss_pct": None, "max_drawdown_pct": None}}])
     r = fakeredis.FakeRedis()
     worker = Worker(app, r, feed)
     worker.start()

@@ -49,7 +49,9 @@ def series(n: int = 8) -> dict[str, list[Candle]]:
 
 def bot_cfg(name: str, mode: str, symbol: str) -> dict[str, object]:
     return {"name": name, "mode": mode, "symbol": symbol, "strategy": "momentum",
-            "params": {"window": 2, "threshold_pct": 0.5}, "sizing": {"kind": "percent_equity", "value": 20}}
+            "params": {"window": 2, "threshold_pct": 0.5}, "sizing": {"kind": "percent_equity", "value": 20},
+            # The limits these command tests are not about are opened wide; risk has its own tests.
+            "risk": {"max_position_pct": 100, "max_loss_per_trade_pct": None, "daily_loss_pct": None, "max_drawdown_pct": None}}
 
 
 APP = {

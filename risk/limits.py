@@ -1,0 +1,165 @@
+"""Risk limits: what each limit is, its defaults per mode, and the live hard ceilings.
+
+Live limits are ceilings in code: a config may lower them, never raise them, unless the
+worker is started with an audited override (``BOT_RISK_OVERRIDE``). Paper and ghost default to
+percentages of the bot's equity. ``None`` switches a limit off (never allowed for a live ceiling).
+docs/operations.md lists every limit with its default and how to change it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from core.types import Mode
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    # -- exposure ---------------------------------------------------------------------------
+    max_position_value: float | None = None      # quote value of one symbol's position
+    max_position_pct: float | None = None        # ... as % of the bot's equity
+    max_bot_exposure_pct: float | None = None    # all of the bot's positions, % of its equity
+    max_mode_exposure_value: float | None = None  # all bots of one mode together, quote
+    max_leverage: float = 1.0
+    max_concurrent_positions: int | None = None  # open positions across the mode
+    min_entry_interval_s: float | None = None    # between two entries of one bot
+    symbol_whitelist: tuple[str, ...] | None = None
+    blackout_hours_utc: tuple[int, int] | None = None  # [start, end) hours, may wrap midnight
+    max_orders_per_minute: int | None = 20
+    min_notional: float = 10.0
+    # -- losses -----------------------------------------------------------------------------
+    max_loss_per_trade_value: float | None = None  # worst case at the stop (whole notional without one)
+    max_loss_per_trade_pct: float | None = None
+    daily_loss_value: float | None = None         # from the UTC day's opening equity
+    daily_loss_pct: float | None = None
+    weekly_loss_value: float | None = None        # from the ISO week's opening equity
+    weekly_loss_pct: float | None = None
+    max_drawdown_pct: float | None = None         # from the high-water mark of mark-to-market equity
+    max_consecutive_losses: int | None = None
+    # -- futures margin ---------------------------------------------------------------------
+    max_margin_utilization_pct: float | None = 50.0
+    liquidation_alert_pct: float = 80.0           # % of the way from entry to liquidation
+    liquidation_reduce_pct: float = 90.0
+    liquidation_buffer_pct: float = 20.0          # a stop must sit this % of the distance before liquidation
+    # -- correlation ------------------------------------------------------------------------
+    max_correlation: float | None = None          # of returns with an open position's symbol
+    # -- market and system ------------------------------------------------------------------
+    max_price_age_s: float | None = None
+    max_spread_bps: float | None = None
+    max_api_errors_per_minute: int | None = None
+    require_market_stream: bool = False
+    max_reconciliation_drift_pct: float | None = None
+    # -- execution facts the checks need (not limits) ----------------------------------------
+    fee_pct: float = 0.1
+    slippage_bps: float = 0.0
+    allow_short: bool = False
+    check_balance: bool = True
+
+
+# The seeds' conservative numbers: ceilings for live bots, in code.
+LIVE_CEILINGS = RiskLimits(
+    max_position_value=50.0,
+    max_position_pct=None,
+    max_bot_exposure_pct=None,
+    max_mode_exposure_value=100.0,
+    max_leverage=1.0,
+    max_concurrent_positions=2,
+    min_entry_interval_s=60.0,
+    symbol_whitelist=("BTCUSDT", "ETHUSDT"),
+    blackout_hours_utc=(22, 2),
+    max_orders_per_minute=10,
+    min_notional=5.0,
+    max_loss_per_trade_value=5.0,
+    daily_loss_value=25.0,
+    weekly_loss_value=100.0,
+    max_drawdown_pct=20.0,
+    max_consecutive_losses=5,
+    max_margin_utilization_pct=50.0,
+    max_correlation=0.9,
+    max_price_age_s=10.0,
+    max_spread_bps=50.0,
+    max_api_errors_per_minute=10,
+    require_market_stream=True,
+    max_reconciliation_drift_pct=1.0,
+)
+
+PAPER_DEFAULTS = RiskLimits(
+    max_position_pct=2.0,
+    daily_loss_pct=3.0,
+    max_drawdown_pct=5.0,
+    max_loss_per_trade_pct=1.0,
+    max_consecutive_losses=None,
+    max_orders_per_minute=20,
+)
+
+DEFAULTS = {Mode.LIVE: LIVE_CEILINGS, Mode.PAPER: PAPER_DEFAULTS, Mode.GHOST: PAPER_DEFAULTS,
+            Mode.BACKTEST: PAPER_DEFAULTS}
+
+# For these a larger number is looser; for the tuple limits see _looser().
+_BIGGER_IS_LOOSER = {
+    "max_position_value", "max_position_pct", "max_bot_exposure_pct", "max_mode_exposure_value", "max_leverage",
+    "max_concurrent_positions", "max_orders_per_minute", "max_loss_per_trade_value", "max_loss_per_trade_pct",
+    "daily_loss_value", "daily_loss_pct", "weekly_loss_value", "weekly_loss_pct", "max_drawdown_pct",
+    "max_consecutive_losses", "max_margin_utilization_pct", "max_correlation", "max_price_age_s",
+    "max_spread_bps", "max_api_errors_per_minute", "max_reconciliation_drift_pct",
+    "liquidation_alert_pct", "liquidation_reduce_pct",
+}
+_SMALLER_IS_LOOSER = {"min_entry_interval_s", "min_notional", "liquidation_buffer_pct"}
+
+
+class CeilingViolation(ValueError):
+    """A config that tries to loosen a live ceiling without the audited override."""
+
+
+def _looser(name: str, ceiling: Any, value: Any) -> bool:
+    if ceiling is None:
+        return False
+    if value is None:  # switching a live limit off is the loosest of all
+        return True
+    if name in _BIGGER_IS_LOOSER:
+        return float(value) > float(ceiling)
+    if name in _SMALLER_IS_LOOSER:
+        return float(value) < float(ceiling)
+    if name == "symbol_whitelist":
+        return not set(value) <= set(ceiling)
+    if name == "blackout_hours_utc":  # tighter = blacks out at least the ceiling's hours
+        return not _hours(ceiling) <= _hours(value)
+    if name == "require_market_stream":
+        return bool(ceiling) and not bool(value)
+    return False
+
+
+def _hours(window: tuple[int, int] | None) -> set[int]:
+    if window is None:
+        return set()
+    start, end = window
+    return {h % 24 for h in range(start, start + ((end - start) % 24 or 24))}
+
+
+def resolve(mode: Mode, overrides: dict[str, Any] | None = None, allow_raise: bool = False) -> RiskLimits:
+    """The mode's defaults with the config's overrides; live overrides may only tighten."""
+    base = DEFAULTS[mode]
+    overrides = dict(overrides or {})
+    for k in ("symbol_whitelist", "blackout_hours_utc"):
+        if overrides.get(k) is not None:
+            overrides[k] = tuple(overrides[k])
+    unknown = sorted(set(overrides) - {f.name for f in fields(RiskLimits)})
+    if unknown:
+        raise ValueError(f"unknown risk limit(s): {unknown}")
+    if mode is Mode.LIVE and not allow_raise:
+        loose = [k for k, v in overrides.items() if _looser(k, getattr(LIVE_CEILINGS, k), v)]
+        if loose:
+            raise CeilingViolation(
+                "live limits can only be lowered in config; these would loosen a hard ceiling: "
+                + ", ".join(f"{k}={overrides[k]!r} (ceiling {getattr(LIVE_CEILINGS, k)!r})" for k in loose)
+                + ". Start with BOT_RISK_OVERRIDE='<reason>' to raise them (audited)."
+            )
+    return replace(base, **overrides)
+
+
+def tighten(current: RiskLimits, changes: dict[str, Any]) -> RiskLimits:
+    """Apply changes from the dashboard: only tightening takes effect at once."""
+    loose = [k for k, v in changes.items() if _looser(k, getattr(current, k), v)]
+    if loose:
+        raise CeilingViolation(f"raising limits needs a restart with the new config: {', '.join(loose)}")
+    return replace(current, **changes)
