@@ -7,6 +7,7 @@ every fill below is deterministic.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -37,14 +38,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def base() -> Iterator[str]:
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(port), "--seed", "7",
-         "--balances", "USDT=10000,BTC=1", "--speed", "0"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    log_path = tmp_path_factory.mktemp("sim") / "exchange.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(port), "--seed", "7",
+             "--balances", "USDT=10000,BTC=1", "--speed", "0"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 15
     while True:
@@ -55,9 +58,8 @@ def base() -> Iterator[str]:
         except OSError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            out = proc.stdout.read().decode() if proc.stdout else ""
             proc.kill()
-            pytest.fail(f"simulator did not start: {out}")
+            pytest.fail(f"simulator did not start: {log_path.read_text()}")
         time.sleep(0.1)
     try:
         yield url
@@ -68,6 +70,8 @@ def base() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    # a handler bug answers -1000 and logs a traceback: the contract run must leave none
+    assert "Traceback" not in log_path.read_text(), log_path.read_text()
 
 
 def sim_client_class(url: str) -> type[Client]:
@@ -273,6 +277,20 @@ def test_time_in_force_and_limit_maker(client: Client) -> None:
     assert taker["status"] == "FILLED" and D(taker["fills"][0]["price"]) == ask
 
 
+def test_spot_stop_loss_limit(base: str, client: Client) -> None:
+    o = client.create_order(symbol="BTCUSDT", side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC",
+                            quantity="0.01", price="58900", stopPrice="59000")
+    assert set(o) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}  # ACK default
+    q = client.get_order(symbol="BTCUSDT", orderId=o["orderId"])
+    assert (q["status"], q["isWorking"], q["stopPrice"], q["type"]) == ("NEW", False, "59000.00000000", "STOP_LOSS_LIMIT")
+    e = api_error(client.create_order, symbol="BTCUSDT", side="SELL", type="STOP_LOSS", quantity="0.01",
+                  stopPrice="61000")
+    assert (e.code, e.message) == (-2010, "Order would trigger immediately.")
+    set_price(base, "58950")  # through the stop: becomes a LIMIT sell at 58900, which the book takes
+    q = client.get_order(symbol="BTCUSDT", orderId=o["orderId"])
+    assert q["status"] == "FILLED" and q["workingTime"] > 0 and D(q["cummulativeQuoteQty"]) >= D("589")
+
+
 def test_test_order(client: Client) -> None:
     assert client.create_test_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
                                     quantity="0.001", price="59000") == {}
@@ -326,6 +344,8 @@ def test_order_errors(client: Client) -> None:
 
 
 def test_rate_limit_429_then_418(base: str, client: Client) -> None:
+    if time.time() % 60 > 58:  # weight windows reset on the minute: don't straddle one
+        time.sleep(60.2 - time.time() % 60)
     admin(base, "POST", "/admin/faults", {"rate_limit_burst": 6000})
     e = api_error(client.ping)
     assert (e.status_code, e.code) == (429, -1003)
@@ -387,3 +407,252 @@ def test_admin_rejects_unknown_symbol(base: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as e:
         admin(base, "POST", "/admin/price", {"symbol": "NOPE", "price": "1"})
     assert e.value.code == 400
+
+
+# -- WebSocket market streams ------------------------------------------------------------------------
+
+
+def test_ws_kline_and_book_ticker_with_python_binance(base: str) -> None:
+    from binance import AsyncClient, BinanceSocketManager
+
+    ws = base.replace("http://", "ws://")
+    rest = sim_client_class(base)
+    client_cls = type("SimAsyncClient", (AsyncClient,), {
+        k: getattr(rest, k) for k in ("API_URL", "FUTURES_URL", "FUTURES_DATA_URL", "MARGIN_API_URL", "WS_API_URL", "WS_FUTURES_URL")
+    })
+    bsm_cls = type("SimBSM", (BinanceSocketManager,), {"STREAM_URL": f"{ws}/", "FSTREAM_URL": f"{ws}/"})
+
+    async def run() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+        client = await client_cls.create(KEY, SECRET)
+        try:
+            bsm = bsm_cls(client)
+            loop = asyncio.get_running_loop()
+            klines: list[dict[str, Any]] = []
+            async with bsm.kline_socket("BTCUSDT", interval="1m") as sock:
+                # 60 one-second steps: at least one kline must close (k.x == true)
+                await loop.run_in_executor(None, admin, base, "POST", "/admin/advance", {"steps": 61})
+                while not any(m["k"]["x"] for m in klines):
+                    klines.append(await asyncio.wait_for(sock.recv(), 5))
+            async with bsm.symbol_book_ticker_socket("ETHUSDT") as sock:
+                await loop.run_in_executor(None, admin, base, "POST", "/admin/advance", {"steps": 1})
+                ticker = await asyncio.wait_for(sock.recv(), 5)
+            async with bsm.multiplex_socket(["btcusdt@kline_5m", "solusdt@bookTicker"]) as sock:
+                await loop.run_in_executor(None, admin, base, "POST", "/admin/advance", {"steps": 1})
+                combined = await asyncio.wait_for(sock.recv(), 5)
+            return klines, ticker, combined
+        finally:
+            await client.close_connection()
+
+    # python-binance's read loop only notices a close when a message arrives (or after its 10 s recv
+    # timeout), so let the market run while the sockets are open, as a live market would.
+    admin(base, "POST", "/admin/speed", {"speed": 20})
+    try:
+        klines, ticker, combined = asyncio.run(run())
+    finally:
+        admin(base, "POST", "/admin/speed", {"speed": 0})
+    assert all(m["e"] == "kline" and m["s"] == "BTCUSDT" and m["k"]["i"] == "1m" for m in klines)
+    closed = [m for m in klines if m["k"]["x"]][0]
+    assert closed["k"]["T"] == closed["k"]["t"] + 59_999 and closed["k"]["t"] % 60_000 == 0
+    assert D(ticker["b"]) < D(ticker["a"]) and ticker["s"] == "ETHUSDT"
+    assert combined["stream"] in ("btcusdt@kline_5m", "solusdt@bookTicker") and "data" in combined
+
+
+def test_ws_subscribe_and_drop(base: str) -> None:
+    import aiohttp
+
+    ws_url = base.replace("http://", "ws://")
+
+    async def run() -> tuple[Any, Any, Any]:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"{ws_url}/ws") as ws:
+                await ws.send_json({"method": "SUBSCRIBE", "params": ["bnbusdt@bookTicker"], "id": 1})
+                ack = await ws.receive_json(timeout=5)
+                await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 2})
+                listed = await ws.receive_json(timeout=5)
+                async with session.post(f"{base}/admin/faults", json={"drop_ws": True}) as r:
+                    assert r.status == 200
+                closed = await ws.receive(timeout=5)
+                return ack, listed, closed
+
+    ack, listed, closed = asyncio.run(run())
+    assert ack == {"result": None, "id": 1}
+    assert listed == {"result": ["bnbusdt@bookTicker"], "id": 2}
+    assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+
+
+# -- USD-M futures REST ----------------------------------------------------------------------------
+
+
+def test_futures_market_data(client: Client) -> None:
+    assert client.futures_ping() == {}
+    assert abs(client.futures_time()["serverTime"] - time.time() * 1000) < 5000
+    info = client.futures_exchange_info()
+    btc = next(s for s in info["symbols"] if s["symbol"] == "BTCUSDT")
+    assert btc["contractType"] == "PERPETUAL" and btc["marginAsset"] == "USDT"
+    filters = {f["filterType"]: f for f in btc["filters"]}
+    assert filters["PRICE_FILTER"]["tickSize"] == "0.10" and filters["LOT_SIZE"]["stepSize"] == "0.001"
+    assert filters["MIN_NOTIONAL"]["notional"] == "100"
+    rows = client.futures_klines(symbol="BTCUSDT", interval="5m", limit=3)
+    assert len(rows) == 3 and all(r[6] - r[0] == 299_999 for r in rows)
+    mark = client.futures_mark_price(symbol="BTCUSDT")
+    assert mark["markPrice"] == "60000.00000000" and "nextFundingTime" in mark
+    assert client.futures_symbol_ticker(symbol="BTCUSDT")["price"] == "60000.00"  # /fapi/v2/ticker/price
+    bt = client.futures_orderbook_ticker(symbol="BTCUSDT")
+    assert D(bt["bidPrice"]) < 60000 < D(bt["askPrice"])
+    assert len(client.futures_order_book(symbol="BTCUSDT", limit=5)["asks"]) == 5
+
+
+def test_futures_orders_positions_account(base: str, client: Client) -> None:
+    set_price(base, "3400", symbol="ETHUSDT")
+    assert client.futures_change_leverage(symbol="ETHUSDT", leverage=10)["leverage"] == 10
+    assert client.futures_change_margin_type(symbol="ETHUSDT", marginType="ISOLATED") == {"code": 200, "msg": "success"}
+    assert api_error(client.futures_change_margin_type, symbol="ETHUSDT", marginType="ISOLATED").code == -4046
+    cfg = client.futures_symbol_config(symbol="ETHUSDT")[0]
+    assert (cfg["leverage"], cfg["marginType"]) == (10, "ISOLATED")
+    wallet0 = D(client.futures_account_balance()[0]["balance"])
+
+    ack = client.futures_create_order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="1")
+    assert ack["status"] == "NEW" and ack["executedQty"] == "0.000"  # ACK is the state at acceptance
+    assert ack["clientOrderId"].startswith("x-Cb7ytekJ")
+    done = client.futures_get_order(symbol="ETHUSDT", orderId=ack["orderId"])
+    assert done["status"] == "FILLED" and done["executedQty"] == "1.000" and "time" in done
+    res = client.futures_create_order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.5",
+                                      newOrderRespType="RESULT")
+    assert res["status"] == "FILLED" and D(res["avgPrice"]) > 0
+
+    pos = client.futures_position_information(symbol="ETHUSDT")  # /fapi/v3/positionRisk
+    assert len(pos) == 1 and pos[0]["positionAmt"] == "1.500" and "leverage" not in pos[0]
+    assert D(pos[0]["isolatedWallet"]) > 0 and D(pos[0]["liquidationPrice"]) > 0
+    v2 = client.futures_position_information(symbol="ETHUSDT", version=2)
+    assert v2[0]["leverage"] == "10" and v2[0]["marginType"] == "isolated"
+    assert api_error(client.futures_change_margin_type, symbol="ETHUSDT", marginType="CROSSED").code == -4048
+
+    acct = client.futures_account()
+    assert D(acct["totalWalletBalance"]) < wallet0  # taker fees
+    assert any(p["symbol"] == "ETHUSDT" and p["isolated"] for p in acct["positions"])
+    trades = client.futures_account_trades(symbol="ETHUSDT")
+    assert len(trades) >= 2 and all(t["commissionAsset"] == "USDT" and not t["maker"] for t in trades)
+
+    tp = client.futures_create_order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC",
+                                     quantity="1.5", price="3500", reduceOnly="true")
+    assert [o["orderId"] for o in client.futures_get_open_orders(symbol="ETHUSDT")] == [tp["orderId"]]
+    set_price(base, "3500.01", symbol="ETHUSDT")  # trades through the take-profit
+    filled = client.futures_get_order(symbol="ETHUSDT", orderId=tp["orderId"])
+    assert filled["status"] == "FILLED"
+    assert client.futures_position_information(symbol="ETHUSDT") == []  # flat, no open orders
+    pnl = sum(D(t["realizedPnl"]) for t in client.futures_account_trades(symbol="ETHUSDT"))
+    assert pnl > 0
+
+    limit = client.futures_create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                        quantity="0.002", price="59000")
+    assert client.futures_cancel_order(symbol="BTCUSDT", orderId=limit["orderId"])["status"] == "CANCELED"
+    assert api_error(client.futures_cancel_order, symbol="BTCUSDT", orderId=limit["orderId"]).code == -2011
+    assert api_error(client.futures_get_order, symbol="BTCUSDT", orderId=1).code == -2013
+    assert client.futures_cancel_all_open_orders(symbol="BTCUSDT")["code"] == 200
+
+
+def test_futures_conditional_orders_via_algo_api(base: str, client: Client) -> None:
+    set_price(base, "150", symbol="SOLUSDT")
+    client.futures_create_order(symbol="SOLUSDT", side="BUY", type="MARKET", quantity="10")
+    # python-binance routes STOP_MARKET / TAKE_PROFIT_MARKET to POST /fapi/v1/algoOrder
+    sl = client.futures_create_order(symbol="SOLUSDT", side="SELL", type="STOP_MARKET", stopPrice="140",
+                                     closePosition="true")
+    assert sl["algoType"] == "CONDITIONAL" and sl["algoStatus"] == "NEW" and sl["triggerPrice"] == "140.0000"
+    assert sl["clientAlgoId"].startswith("x-Cb7ytekJ")
+    tp = client.futures_create_order(symbol="SOLUSDT", side="SELL", type="TAKE_PROFIT_MARKET", stopPrice="160",
+                                     quantity="10", reduceOnly="true")
+    opened = client.futures_get_open_orders(symbol="SOLUSDT", conditional=True)
+    assert {a["algoId"] for a in opened} == {sl["algoId"], tp["algoId"]}
+    e = api_error(client.futures_create_order, symbol="SOLUSDT", side="SELL", type="STOP_MARKET",
+                  stopPrice="155", quantity="10", reduceOnly="true")
+    assert (e.code, e.message) == (-2021, "Order would immediately trigger.")
+    assert client.futures_cancel_order(symbol="SOLUSDT", algoId=tp["algoId"])["msg"] == "success"
+    assert api_error(client.futures_cancel_order, symbol="SOLUSDT", algoId=tp["algoId"]).code == -2011
+    set_price(base, "139.5", symbol="SOLUSDT")  # falls through the stop
+    fired = client.futures_get_order(symbol="SOLUSDT", algoId=sl["algoId"])
+    assert fired["algoStatus"] == "FINISHED" and fired["actualOrderId"]
+    assert client.futures_get_order(symbol="SOLUSDT", orderId=int(fired["actualOrderId"]))["status"] == "FILLED"
+    assert client.futures_position_information(symbol="SOLUSDT") == []
+    assert client.futures_get_open_orders(symbol="SOLUSDT", conditional=True) == []
+
+
+def test_futures_errors_and_listen_key(client: Client) -> None:
+    def err(**kw: Any) -> int:
+        return api_error(client.futures_create_order, **{"symbol": "BTCUSDT", **kw}).code
+
+    assert err(side="BUY", type="MARKET", quantity="0.001") == -4164
+    assert err(side="BUY", type="MARKET", quantity="0.0015") == -4023
+    assert err(side="BUY", type="MARKET", quantity="50") == -2019
+    assert err(side="SELL", type="MARKET", quantity="0.01", reduceOnly="true") == -2022
+    assert err(symbol="NOPEUSDT", side="BUY", type="MARKET", quantity="1") == -1121
+    # python-binance routes conditional types to the Algo API; sent to /fapi/v1/order they get -4120
+    e = api_error(client._request_futures_api, "post", "order", True,
+                  data={"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET", "quantity": "0.01", "stopPrice": "1"})
+    assert e.code == -4120
+    key = client.futures_stream_get_listen_key()
+    assert len(key) == 64 and client.futures_stream_get_listen_key() == key  # same active key
+    assert client.futures_stream_keepalive(key) == {"listenKey": key}
+    assert client.futures_stream_close(key) == {}
+    assert api_error(client.futures_stream_keepalive, key).code == -1125
+
+
+# -- user-data streams -------------------------------------------------------------------------------
+
+
+def test_user_data_streams_spot_ws_api_and_futures_listen_key(base: str) -> None:
+    from binance import AsyncClient, BinanceSocketManager
+
+    ws = base.replace("http://", "ws://")
+    rest = sim_client_class(base)
+    client_cls = type("SimAsyncClient", (AsyncClient,), {
+        k: getattr(rest, k) for k in ("API_URL", "FUTURES_URL", "FUTURES_DATA_URL", "MARGIN_API_URL", "WS_API_URL", "WS_FUTURES_URL")
+    })
+    bsm_cls = type("SimBSM", (BinanceSocketManager,), {"STREAM_URL": f"{ws}/", "FSTREAM_URL": f"{ws}/"})
+
+    async def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        client = await client_cls.create(KEY, SECRET)
+        try:
+            bsm = bsm_cls(client)
+            spot: list[dict[str, Any]] = []
+            async with bsm.user_socket() as sock:  # WS-API userDataStream.subscribe.signature
+                order = await client.order_limit_buy(symbol="BTCUSDT", quantity="0.001", price="50000",
+                                                     newClientOrderId="us-1")
+                await client.cancel_order(symbol="BTCUSDT", orderId=order["orderId"])
+                await client.order_market_buy(symbol="BTCUSDT", quantity="0.001")
+                while len([e for e in spot if e.get("e") == "executionReport"]) < 4:
+                    spot.append(await asyncio.wait_for(sock.recv(), 5))
+            fut: list[dict[str, Any]] = []
+            async with bsm.futures_user_socket() as sock:  # listenKey + /private/ws?listenKey=
+                await client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002")
+                while not any(e.get("e") == "ACCOUNT_UPDATE" for e in fut):
+                    fut.append(await asyncio.wait_for(sock.recv(), 5))
+                # python-binance leaves a socket only when a message arrives (or after 10 s idle), so
+                # cancel a resting order just after the exit starts: its ORDER_TRADE_UPDATE ends the wait
+                rest = await client.futures_create_order(symbol="BTCUSDT", side="BUY", type="LIMIT",
+                                                         timeInForce="GTC", quantity="0.002", price="55000")
+
+                async def nudge() -> None:
+                    await asyncio.sleep(0.2)
+                    await client.futures_cancel_order(symbol="BTCUSDT", orderId=rest["orderId"])
+
+                nudger = asyncio.create_task(nudge())
+            await nudger
+            return spot, fut
+        finally:
+            await client.close_connection()
+
+    admin(base, "POST", "/admin/speed", {"speed": 20})  # keep messages flowing so python-binance exits fast
+    try:
+        spot, fut = asyncio.run(run())
+    finally:
+        admin(base, "POST", "/admin/speed", {"speed": 0})
+    reports = [e for e in spot if e.get("e") == "executionReport"]
+    assert [(r["x"], r["X"]) for r in reports] == [("NEW", "NEW"), ("CANCELED", "CANCELED"), ("NEW", "NEW"),
+                                                     ("TRADE", "FILLED")]
+    assert reports[0]["c"] == "us-1" and reports[1]["C"] == "us-1"
+    assert reports[3]["N"] == "BTC" and D(reports[3]["n"]) == D("0.000001")
+    assert any(e.get("e") == "outboundAccountPosition" for e in spot)
+    updates = [e for e in fut if e.get("e") == "ORDER_TRADE_UPDATE"]
+    assert updates[-1]["o"]["X"] == "FILLED" and updates[-1]["o"]["x"] == "TRADE" and updates[-1]["o"]["N"] == "USDT"
+    acct = next(e for e in fut if e.get("e") == "ACCOUNT_UPDATE")
+    assert acct["a"]["m"] == "ORDER" and acct["a"]["P"][0]["s"] == "BTCUSDT" and D(acct["a"]["P"][0]["pa"]) > 0

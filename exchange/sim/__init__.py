@@ -1,0 +1,33 @@
+"""The local Binance-compatible exchange: an aiohttp server that python-binance drives unmodified.
+
+Run it with ``python -m exchange.sim --port 8765`` (see ``README.md`` beside this file).
+
+Modules, one concept each:
+    errors       Binance error codes/messages and their HTTP statuses
+    auth         API keys, HMAC-SHA256 signatures, timestamp/recvWindow
+    params       request parameter parsing and validation (-1100/-1102/-1106/...)
+    filters      spot symbol specs and exchange filters (PRICE_FILTER, LOT_SIZE, NOTIONAL, ...)
+    prices       the PriceSource protocol, a seeded random walk, an adapter for candle markets
+    klines       candle history built from price bars, aggregated to any interval
+    book         the synthetic order book around the current price
+    accounts     spot balances (free/locked)
+    matching     spot orders: book walk, resting limit orders, trade-through fills, fees
+    responses    spot JSON shapes (orders, trades, account)
+    futures      USD-M specs, positions, margin and LIMIT/MARKET matching
+    algo         USD-M conditional orders (the Algo service)
+    listenkeys   USD-M user-stream listen keys
+    ratelimit    request weight / order count windows, 429 and 418 bans
+    faults       fault injection state (latency, 5xx, unknown status, lost responses)
+    state        SimExchange: all of the above plus the two clocks and the market loop
+    registry     the REST endpoint table and shared parameter helpers
+    spot_api     /api/v3/* handlers
+    futures_api  /fapi/* handlers
+    ws           market-data WebSocket streams
+    user_stream  user-data streams (spot WS-API, futures listenKey socket)
+    admin        loopback-only /admin routes
+    server       the aiohttp app and the request pipeline
+    __main__     the CLI
+"""
+from exchange.sim.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+
+__all__ = ["DEFAULT_API_KEY", "DEFAULT_API_SECRET"]

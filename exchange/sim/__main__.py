@@ -1,0 +1,91 @@
+"""CLI: ``python -m exchange.sim --host 127.0.0.1 --port 8765 [--seed N] [--source walk|synthetic]
+[--api-key K --api-secret S] [--balances USDT=10000,BTC=0] [--futures-balance 10000] [--speed X]
+[--weight-limit N] [--orders-per-10s N]``.
+
+Serves the local Binance-compatible exchange until interrupted. The default key/secret
+(``local-key`` / ``local-secret``) are public constants for offline use, not secrets.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+
+from aiohttp import web
+
+from exchange.sim.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from exchange.sim.ratelimit import Limits
+from exchange.sim.server import create_app
+from exchange.sim.prices import CandleMarketSource, PriceSource
+from exchange.sim.state import DEFAULT_BALANCES, SimConfig, SimExchange, wall_ms
+
+
+def parse_balances(text: str) -> dict[str, Decimal]:
+    """'USDT=10000,BTC=0.5' -> {'USDT': Decimal('10000'), 'BTC': Decimal('0.5')}."""
+    out: dict[str, Decimal] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        asset, sep, amount = part.partition("=")
+        if not sep or not asset.strip():
+            raise argparse.ArgumentTypeError(f"bad balance {part!r}; expected ASSET=AMOUNT")
+        try:
+            value = Decimal(amount.strip())
+        except InvalidOperation:
+            raise argparse.ArgumentTypeError(f"bad amount in {part!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"negative balance in {part!r}")
+        out[asset.strip().upper()] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m exchange.sim", description=__doc__.split("\n\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--seed", type=int, default=1, help="price seed (prices are deterministic per seed)")
+    p.add_argument("--source", choices=("walk", "synthetic"), default="walk",
+                   help="walk: built-in 1 s random walk; synthetic: market.synthetic.SyntheticMarket 1m candles")
+    p.add_argument("--api-key", default=DEFAULT_API_KEY)
+    p.add_argument("--api-secret", default=DEFAULT_API_SECRET)
+    p.add_argument("--balances", type=parse_balances, default=None,
+                   help="starting spot balances, e.g. USDT=10000,BTC=0 (default USDT=10000)")
+    p.add_argument("--futures-balance", type=Decimal, default=Decimal("10000"),
+                   help="USDT in the USD-M futures wallet (separate from spot)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="market time per wall time (1 = real time, 60 = a minute per second, 0 = paused)")
+    p.add_argument("--weight-limit", type=int, default=Limits().weight_per_minute,
+                   help="REQUEST_WEIGHT per minute before 429")
+    p.add_argument("--orders-per-10s", type=int, default=Limits().orders_per_10s)
+    p.add_argument("--log-level", default="WARNING")
+    return p
+
+
+def _source(name: str, seed: int) -> PriceSource | None:
+    if name == "synthetic":
+        from market.synthetic import SyntheticMarket  # imported only when asked for
+
+        return CandleMarketSource(SyntheticMarket(seed=seed), start_ms=wall_ms())
+    return None  # SimExchange's default: RandomWalkSource(seed)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limits = replace(Limits(), weight_per_minute=args.weight_limit, orders_per_10s=args.orders_per_10s)
+    config = SimConfig(
+        seed=args.seed,
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+        balances=args.balances if args.balances is not None else dict(DEFAULT_BALANCES),
+        speed=args.speed,
+        limits=limits,
+        futures_wallet=args.futures_balance,
+    )
+    ex = SimExchange(config, _source(args.source, args.seed))
+    app = create_app(ex)
+    print(f"exchange.sim listening on http://{args.host}:{args.port} (speed {args.speed}, seed {args.seed})", flush=True)
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

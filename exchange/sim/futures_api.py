@@ -1,0 +1,549 @@
+"""USD-M futures REST handlers on Binance's ``/fapi/*`` paths (reference/binance-api.md §2.2, §7).
+
+Served: ping, time, exchangeInfo, klines, premiumIndex, ticker/price (v1, v2), ticker/bookTicker,
+depth, order POST/GET/DELETE, openOrders, allOpenOrders DELETE, allOrders, userTrades,
+positionRisk v2 and v3, account v2 (v3 alias), balance v2/v3, leverage, marginType, symbolConfig,
+accountConfig, positionSide/dual GET, commissionRate, leverageBracket, listenKey POST/PUT/DELETE,
+and the Algo service: algoOrder POST/GET/DELETE, openAlgoOrders, allAlgoOrders, algoOpenOrders DELETE.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from exchange.sim import errors
+from exchange.sim.algo import AlgoOrder
+from exchange.sim.book import Level
+from exchange.sim.filters import fmt8
+from exchange.sim.futures import FuturesEngine, FuturesOrder, FuturesTrade, Position, parse_futures_order
+from exchange.sim.klines import valid_interval
+from exchange.sim.params import int_param, str_param
+from exchange.sim.registry import Params, endpoint, limit_param, symbol_param
+from exchange.sim.state import SimExchange
+
+ZERO = Decimal(0)
+FUNDING_RATE = "0.00010000"
+FUNDING_EVERY_MS = 8 * 3_600_000
+
+
+def _fmt(v: Decimal, places: int = 8) -> str:
+    return format(v.quantize(Decimal(1).scaleb(-places)), "f")
+
+
+# -- market data ---------------------------------------------------------------------------------
+
+
+@endpoint("GET", "/fapi/v1/ping")
+def ping(ex: SimExchange, params: Params) -> object:
+    return {}
+
+
+@endpoint("GET", "/fapi/v1/time")
+def server_time(ex: SimExchange, params: Params) -> object:
+    return {"serverTime": ex.now_ms()}
+
+
+@endpoint("GET", "/fapi/v1/exchangeInfo")
+def exchange_info(ex: SimExchange, params: Params) -> object:
+    symbols = []
+    for sym, spec in ex.futures_specs.items():
+        symbols.append({
+            "symbol": sym, "pair": sym, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
+            "onboardDate": 1569398400000, "status": "TRADING",
+            "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
+            "baseAsset": spec.base_asset, "quoteAsset": spec.quote_asset, "marginAsset": spec.quote_asset,
+            "pricePrecision": spec.price_precision, "quantityPrecision": spec.quantity_precision,
+            "baseAssetPrecision": 8, "quotePrecision": 8,
+            "underlyingType": "COIN", "underlyingSubType": [], "settlePlan": 0, "triggerProtect": "0.0500",
+            "liquidationFee": "0.012500", "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
+            "filters": spec.filters_json(),
+            "orderTypes": ["LIMIT", "MARKET"],
+            "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+            "permissionSets": ["GRID", "COPY"],
+        })
+    return {
+        "timezone": "UTC",
+        "serverTime": ex.now_ms(),
+        "futuresType": "U_MARGINED",
+        "rateLimits": ex.limiter.limits.futures_exchange_info(),
+        "exchangeFilters": [],
+        "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+        "symbols": symbols,
+    }
+
+
+def _klines_weight(params: Params) -> int:
+    try:
+        limit = int(params.get("limit") or 500)
+    except ValueError:
+        return 1
+    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+
+
+@endpoint("GET", "/fapi/v1/klines", weight=_klines_weight)
+def klines(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params)
+    assert sym is not None
+    interval = str_param(params, "interval", True)
+    assert interval is not None
+    if not valid_interval(interval) or not ex.klines.supports(interval):
+        raise errors.invalid_interval()
+    limit = limit_param(params, 500, 1500)
+    rows = ex.klines.klines(sym, interval, int_param(params, "startTime"), int_param(params, "endTime"), limit)
+    return [k.to_json() for k in rows]
+
+
+def _premium(ex: SimExchange, sym: str) -> dict[str, object]:
+    now = ex.now_ms()
+    price = fmt8(ex.futures.mark(sym))
+    return {
+        "symbol": sym, "markPrice": price, "indexPrice": price, "estimatedSettlePrice": price,
+        "lastFundingRate": FUNDING_RATE, "interestRate": "0.00010000",
+        "nextFundingTime": (now // FUNDING_EVERY_MS + 1) * FUNDING_EVERY_MS, "time": now,
+    }
+
+
+@endpoint("GET", "/fapi/v1/premiumIndex")
+def premium_index(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params, required=False)
+    if sym:
+        return _premium(ex, sym)
+    return [_premium(ex, s) for s in ex.futures_specs]
+
+
+def _ticker(ex: SimExchange, sym: str) -> dict[str, object]:
+    spec = ex.futures_specs[sym]
+    return {"symbol": sym, "price": spec.fmt_price(ex.futures.mark(sym)), "time": ex.now_ms()}
+
+
+@endpoint("GET", "/fapi/v1/ticker/price", weight=lambda p: 1 if p.get("symbol") else 2)
+@endpoint("GET", "/fapi/v2/ticker/price", weight=lambda p: 1 if p.get("symbol") else 2)
+def ticker_price(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params, required=False)
+    if sym:
+        return _ticker(ex, sym)
+    return [_ticker(ex, s) for s in ex.futures_specs]
+
+
+def _book_ticker(ex: SimExchange, sym: str) -> dict[str, object]:
+    spec = ex.futures_specs[sym]
+    book = ex.futures.book(sym)
+    bid, ask = book.levels("bids", 1)[0], book.levels("asks", 1)[0]
+    return {
+        "symbol": sym, "bidPrice": spec.fmt_price(bid.price), "bidQty": spec.fmt_qty(bid.qty),
+        "askPrice": spec.fmt_price(ask.price), "askQty": spec.fmt_qty(ask.qty),
+        "time": ex.now_ms(), "lastUpdateId": ex.update_id,
+    }
+
+
+@endpoint("GET", "/fapi/v1/ticker/bookTicker", weight=lambda p: 2 if p.get("symbol") else 5)
+def book_ticker(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params, required=False)
+    if sym:
+        return _book_ticker(ex, sym)
+    return [_book_ticker(ex, s) for s in ex.futures_specs]
+
+
+def _depth_weight(params: Params) -> int:
+    try:
+        limit = int(params.get("limit") or 500)
+    except ValueError:
+        return 2
+    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+
+
+@endpoint("GET", "/fapi/v1/depth", weight=_depth_weight)
+def depth(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params)
+    assert sym is not None
+    spec = ex.futures_specs[sym]
+    limit = limit_param(params, 500, 1000)
+    book = ex.futures.book(sym)
+    now = ex.now_ms()
+
+    def rows(levels: list[Level]) -> list[list[str]]:
+        return [[spec.fmt_price(lv.price), spec.fmt_qty(lv.qty)] for lv in levels]
+
+    return {"lastUpdateId": ex.update_id, "E": now, "T": now,
+            "bids": rows(book.levels("bids", limit)), "asks": rows(book.levels("asks", limit))}
+
+
+# -- orders --------------------------------------------------------------------------------------
+
+
+def order_json(ex: SimExchange, o: FuturesOrder, with_time: bool = False) -> dict[str, object]:
+    spec = ex.futures_specs[o.symbol]
+    out: dict[str, object] = {
+        "orderId": o.order_id, "symbol": o.symbol, "status": o.status, "clientOrderId": o.client_order_id,
+        "price": spec.fmt_price(o.price), "avgPrice": _fmt(o.avg_price, max(5, spec.price_precision)),
+        "origQty": spec.fmt_qty(o.orig_qty), "executedQty": spec.fmt_qty(o.executed_qty),
+        "cumQty": spec.fmt_qty(o.executed_qty), "cumQuote": _fmt(o.cum_quote, 5),
+        "timeInForce": o.time_in_force, "type": o.type, "reduceOnly": o.reduce_only, "closePosition": False,
+        "side": o.side, "positionSide": "BOTH", "stopPrice": "0", "workingType": "CONTRACT_PRICE",
+        "priceProtect": False, "origType": o.type, "priceMatch": "NONE",
+        "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0, "updateTime": o.update_time,
+    }
+    if with_time:
+        out["time"] = o.time
+    return out
+
+
+@endpoint("POST", "/fapi/v1/order", weight=0, signed=True, order_change=True, new_order=True)
+def new_order(ex: SimExchange, params: Params) -> object:
+    symbol_param(ex, params)
+    req = parse_futures_order(params)
+    order, ack = ex.futures.place(req)
+    body = order_json(ex, order)
+    if req.resp_type == "ACK":  # the state at acceptance, as Binance answers before matching
+        spec = ex.futures_specs[order.symbol]
+        body.update(status=ack["status"], executedQty=spec.fmt_qty(ZERO), cumQty=spec.fmt_qty(ZERO),
+                    cumQuote=_fmt(ZERO, 5), avgPrice=_fmt(ZERO, max(5, spec.price_precision)),
+                    updateTime=order.time)
+    return body
+
+
+def _order_ref(params: Params) -> tuple[int | None, str | None]:
+    oid = int_param(params, "orderId")
+    cid = str_param(params, "origClientOrderId")
+    if oid is None and cid is None:
+        raise errors.one_of_missing("orderId", "origClientOrderId")
+    return oid, cid
+
+
+@endpoint("GET", "/fapi/v1/order", weight=1, signed=True)
+def get_order(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params)
+    assert sym is not None
+    order = ex.futures.find(sym, *_order_ref(params))
+    if order is None:
+        raise errors.order_does_not_exist()
+    return order_json(ex, order, with_time=True)
+
+
+@endpoint("DELETE", "/fapi/v1/order", weight=1, signed=True, order_change=True)
+def cancel_order(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params)
+    assert sym is not None
+    return order_json(ex, ex.futures.cancel(sym, *_order_ref(params)))
+
+
+@endpoint("GET", "/fapi/v1/openOrders", weight=lambda p: 1 if p.get("symbol") else 40, signed=True)
+def open_orders(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params, required=False)
+    return [order_json(ex, o, with_time=True) for o in ex.futures.open_orders(sym)]
+
+
+@endpoint("DELETE", "/fapi/v1/allOpenOrders", weight=1, signed=True, order_change=True)
+def cancel_all(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params)
+    assert sym is not None
+    ex.futures.cancel_all(sym)
+    return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+
+@endpoint("GET", "/fapi/v1/allOrders", weight=5, signed=True)
+def all_orders(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params)
+    assert sym is not None
+    limit = limit_param(params, 500, 1000)
+    orders = sorted((o for (s, _), o in ex.futures.orders.items() if s == sym), key=lambda o: o.order_id)
+    oid = int_param(params, "orderId")
+    if oid is not None:
+        orders = [o for o in orders if o.order_id >= oid][:limit]
+    else:
+        orders = orders[-limit:]
+    return [order_json(ex, o, with_time=True) for o in orders]
+
+
+def trade_json(ex: SimExchange, t: FuturesTrade) -> dict[str, object]:
+    spec = ex.futures_specs[t.symbol]
+    return {
+        "buyer": t.side == "BUY", "commission": _fmt(t.commission), "commissionAsset": "USDT", "id": t.id,
+        "maker": t.maker, "orderId": t.order_id, "price": spec.fmt_price(t.price), "qty": spec.fmt_qty(t.qty),
+        "quoteQty": _fmt(t.quote_qty, 5), "realizedPnl": _fmt(t.realized_pnl), "side": t.side,
+        "positionSide": "BOTH", "symbol": t.symbol, "time": t.time,
+    }
+
+
+@endpoint("GET", "/fapi/v1/userTrades", weight=5, signed=True)
+def user_trades(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params)
+    assert sym is not None
+    trades = list(ex.futures.trades[sym])
+    oid = int_param(params, "orderId")
+    if oid is not None:
+        trades = [t for t in trades if t.order_id == oid]
+    from_id = int_param(params, "fromId")
+    if from_id is not None:
+        trades = [t for t in trades if t.id >= from_id]
+    limit = limit_param(params, 500, 1000)
+    return [trade_json(ex, t) for t in (trades[:limit] if from_id is not None else trades[-limit:])]
+
+
+# -- positions and account -----------------------------------------------------------------------
+
+
+def _position_v3(ex: SimExchange, p: Position) -> dict[str, object]:
+    f = ex.futures
+    mark = f.mark(p.symbol)
+    notional = p.amt * mark
+    upnl = f.upnl(p)
+    im = f.position_im(p)
+    oo_im = f.open_order_im(p.symbol)
+    bids = sum((o.remaining * o.price for o in f.open[p.symbol] if o.side == "BUY"), ZERO)
+    asks = sum((o.remaining * o.price for o in f.open[p.symbol] if o.side == "SELL"), ZERO)
+    return {
+        "symbol": p.symbol, "positionSide": "BOTH", "positionAmt": ex.futures_specs[p.symbol].fmt_qty(p.amt),
+        "entryPrice": _fmt(p.entry), "breakEvenPrice": _fmt(p.entry), "markPrice": _fmt(mark),
+        "unRealizedProfit": _fmt(upnl), "liquidationPrice": _fmt(f.liquidation_price(p)),
+        "isolatedMargin": _fmt(p.isolated_wallet + upnl if p.margin_type == "ISOLATED" else ZERO),
+        "notional": _fmt(notional), "marginAsset": "USDT",
+        "isolatedWallet": _fmt(p.isolated_wallet if p.margin_type == "ISOLATED" else ZERO),
+        "initialMargin": _fmt(im + oo_im), "maintMargin": _fmt(f.maint_margin(p)),
+        "positionInitialMargin": _fmt(im), "openOrderInitialMargin": _fmt(oo_im), "adl": 0,
+        "bidNotional": _fmt(bids), "askNotional": _fmt(asks), "updateTime": p.update_time,
+    }
+
+
+def _position_v2(ex: SimExchange, p: Position) -> dict[str, object]:
+    f = ex.futures
+    mark = f.mark(p.symbol)
+    return {
+        "symbol": p.symbol, "positionAmt": ex.futures_specs[p.symbol].fmt_qty(p.amt),
+        "entryPrice": _fmt(p.entry), "breakEvenPrice": _fmt(p.entry), "markPrice": _fmt(mark),
+        "unRealizedProfit": _fmt(f.upnl(p)), "liquidationPrice": _fmt(f.liquidation_price(p)),
+        "leverage": str(p.leverage), "maxNotionalValue": "1000000", "marginType": p.margin_type.lower()
+        if p.margin_type == "ISOLATED" else "cross", "isolatedMargin": _fmt(
+            p.isolated_wallet + f.upnl(p) if p.margin_type == "ISOLATED" else ZERO),
+        "isAutoAddMargin": "false", "positionSide": "BOTH", "notional": _fmt(p.amt * mark),
+        "isolatedWallet": _fmt(p.isolated_wallet if p.margin_type == "ISOLATED" else ZERO),
+        "updateTime": p.update_time,
+    }
+
+
+def _filter_positions(ex: SimExchange, params: Params, only_active: bool) -> list[Position]:
+    sym = symbol_param(ex, params, required=False)
+    ps = [ex.futures.positions[sym]] if sym else list(ex.futures.positions.values())
+    if only_active:
+        ps = [p for p in ps if p.amt or ex.futures.open[p.symbol]]
+    return ps
+
+
+@endpoint("GET", "/fapi/v3/positionRisk", weight=5, signed=True)
+def position_risk_v3(ex: SimExchange, params: Params) -> object:
+    return [_position_v3(ex, p) for p in _filter_positions(ex, params, only_active=True)]
+
+
+@endpoint("GET", "/fapi/v2/positionRisk", weight=5, signed=True)
+def position_risk_v2(ex: SimExchange, params: Params) -> object:
+    return [_position_v2(ex, p) for p in _filter_positions(ex, params, only_active=False)]
+
+
+def _totals(f: FuturesEngine) -> dict[str, Decimal]:
+    ps = list(f.positions.values())
+    upnl = sum((f.upnl(p) for p in ps), ZERO)
+    pos_im = sum((f.position_im(p) for p in ps), ZERO)
+    oo_im = sum((f.open_order_im(p.symbol) for p in ps), ZERO)
+    mm = sum((f.maint_margin(p) for p in ps), ZERO)
+    avail = f.available()
+    return {
+        "wallet": f.wallet, "upnl": upnl, "margin_balance": f.wallet + upnl, "pos_im": pos_im, "oo_im": oo_im,
+        "im": pos_im + oo_im, "mm": mm, "cross_upnl": f.cross_upnl(), "available": avail,
+        "max_withdraw": max(ZERO, min(avail, f.wallet)),
+    }
+
+
+@endpoint("GET", "/fapi/v2/account", weight=5, signed=True)
+@endpoint("GET", "/fapi/v3/account", weight=5, signed=True)
+def account(ex: SimExchange, params: Params) -> object:
+    f = ex.futures
+    t = _totals(f)
+    asset = {
+        "asset": "USDT", "walletBalance": _fmt(t["wallet"]), "unrealizedProfit": _fmt(t["upnl"]),
+        "marginBalance": _fmt(t["margin_balance"]), "maintMargin": _fmt(t["mm"]), "initialMargin": _fmt(t["im"]),
+        "positionInitialMargin": _fmt(t["pos_im"]), "openOrderInitialMargin": _fmt(t["oo_im"]),
+        "crossWalletBalance": _fmt(t["wallet"]), "crossUnPnl": _fmt(t["cross_upnl"]),
+        "availableBalance": _fmt(t["available"]), "maxWithdrawAmount": _fmt(t["max_withdraw"]),
+        "marginAvailable": True, "updateTime": f.update_time,
+    }
+    positions = []
+    for p in f.positions.values():
+        v3 = _position_v3(ex, p)
+        positions.append({
+            "symbol": p.symbol, "initialMargin": v3["initialMargin"], "maintMargin": v3["maintMargin"],
+            "unrealizedProfit": v3["unRealizedProfit"], "positionInitialMargin": v3["positionInitialMargin"],
+            "openOrderInitialMargin": v3["openOrderInitialMargin"], "leverage": str(p.leverage),
+            "isolated": p.margin_type == "ISOLATED", "entryPrice": v3["entryPrice"],
+            "breakEvenPrice": v3["breakEvenPrice"], "maxNotional": "1000000",
+            "bidNotional": v3["bidNotional"], "askNotional": v3["askNotional"], "positionSide": "BOTH",
+            "positionAmt": v3["positionAmt"], "updateTime": p.update_time,
+        })
+    return {
+        "feeTier": 0, "feeBurn": False, "canTrade": True, "canDeposit": True, "canWithdraw": True,
+        "updateTime": 0, "multiAssetsMargin": False, "tradeGroupId": -1,
+        "totalInitialMargin": _fmt(t["im"]), "totalMaintMargin": _fmt(t["mm"]),
+        "totalWalletBalance": _fmt(t["wallet"]), "totalUnrealizedProfit": _fmt(t["upnl"]),
+        "totalMarginBalance": _fmt(t["margin_balance"]), "totalPositionInitialMargin": _fmt(t["pos_im"]),
+        "totalOpenOrderInitialMargin": _fmt(t["oo_im"]), "totalCrossWalletBalance": _fmt(t["wallet"]),
+        "totalCrossUnPnl": _fmt(t["cross_upnl"]), "availableBalance": _fmt(t["available"]),
+        "maxWithdrawAmount": _fmt(t["max_withdraw"]), "assets": [asset], "positions": positions,
+    }
+
+
+@endpoint("GET", "/fapi/v2/balance", weight=5, signed=True)
+@endpoint("GET", "/fapi/v3/balance", weight=5, signed=True)
+def balance(ex: SimExchange, params: Params) -> object:
+    t = _totals(ex.futures)
+    return [{
+        "accountAlias": "SgsR", "asset": "USDT", "balance": _fmt(t["wallet"]),
+        "crossWalletBalance": _fmt(t["wallet"]), "crossUnPnl": _fmt(t["cross_upnl"]),
+        "availableBalance": _fmt(t["available"]), "maxWithdrawAmount": _fmt(t["max_withdraw"]),
+        "marginAvailable": True, "updateTime": ex.futures.update_time,
+    }]
+
+
+@endpoint("POST", "/fapi/v1/leverage", weight=1, signed=True)
+def leverage(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params)
+    assert sym is not None
+    lev = int_param(params, "leverage", True)
+    assert lev is not None
+    ex.futures.set_leverage(sym, lev)
+    return {"leverage": lev, "maxNotionalValue": "1000000", "symbol": sym}
+
+
+@endpoint("POST", "/fapi/v1/marginType", weight=1, signed=True)
+def margin_type(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params)
+    assert sym is not None
+    mt = str_param(params, "marginType", True)
+    assert mt is not None
+    ex.futures.set_margin_type(sym, mt.upper())
+    return {"code": 200, "msg": "success"}
+
+
+@endpoint("GET", "/fapi/v1/symbolConfig", weight=5, signed=True)
+def symbol_config(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params, required=False)
+    ps = [ex.futures.positions[sym]] if sym else list(ex.futures.positions.values())
+    return [{"symbol": p.symbol, "marginType": p.margin_type, "isAutoAddMargin": False, "leverage": p.leverage,
+             "maxNotionalValue": "1000000"} for p in ps]
+
+
+@endpoint("GET", "/fapi/v1/accountConfig", weight=5, signed=True)
+def account_config(ex: SimExchange, params: Params) -> object:
+    return {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True, "dualSidePosition": False,
+            "updateTime": 0, "multiAssetsMargin": False, "tradeGroupId": -1}
+
+
+@endpoint("GET", "/fapi/v1/positionSide/dual", weight=30, signed=True)
+def position_mode(ex: SimExchange, params: Params) -> object:
+    return {"dualSidePosition": False}
+
+
+@endpoint("GET", "/fapi/v1/commissionRate", weight=20, signed=True)
+def commission_rate(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params)
+    return {"symbol": sym, "makerCommissionRate": str(ex.futures.maker_rate),
+            "takerCommissionRate": str(ex.futures.taker_rate), "rpiCommissionRate": "0"}
+
+
+@endpoint("GET", "/fapi/v1/leverageBracket", weight=1, signed=True)
+def leverage_bracket(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params, required=False)
+    syms = [sym] if sym else list(ex.futures_specs)
+    out = [{"symbol": s, "notionalCoef": 1.0, "brackets": [{
+        "bracket": 1, "initialLeverage": 125, "notionalCap": 1_000_000_000, "notionalFloor": 0,
+        "maintMarginRatio": float(ex.futures_specs[s].maint_margin_ratio), "cum": 0.0}]} for s in syms]
+    return out[0] if sym else out
+
+
+@endpoint("POST", "/fapi/v1/listenKey", weight=1, key_only=True)
+def listen_key_create(ex: SimExchange, params: Params) -> object:
+    return {"listenKey": ex.listen_keys.create(ex.now_ms())}
+
+
+@endpoint("PUT", "/fapi/v1/listenKey", weight=1, key_only=True)
+def listen_key_keepalive(ex: SimExchange, params: Params) -> object:
+    return {"listenKey": ex.listen_keys.keepalive(params.get("listenKey"), ex.now_ms())}
+
+
+@endpoint("DELETE", "/fapi/v1/listenKey", weight=1, key_only=True)
+def listen_key_close(ex: SimExchange, params: Params) -> object:
+    ex.listen_keys.close(params.get("listenKey"), ex.now_ms())
+    return {}
+
+
+
+# -- algo (conditional) orders --------------------------------------------------------------------
+
+
+def algo_json(ex: SimExchange, a: AlgoOrder) -> dict[str, object]:
+    spec = ex.futures_specs[a.symbol]
+    actual = ex.futures.orders.get((a.symbol, a.actual_order_id)) if a.actual_order_id else None
+    status = "FINISHED" if a.status == "TRIGGERED" and actual is not None and not actual.is_open else a.status
+    out: dict[str, object] = {
+        "algoId": a.algo_id, "clientAlgoId": a.client_algo_id, "algoType": "CONDITIONAL", "orderType": a.type,
+        "symbol": a.symbol, "side": a.side, "positionSide": "BOTH", "timeInForce": a.time_in_force,
+        "quantity": spec.fmt_qty(a.quantity), "algoStatus": status,
+        "actualOrderId": str(a.actual_order_id) if a.actual_order_id else "",
+        "actualPrice": _fmt(actual.avg_price, 5) if actual else "0.00000",
+        "triggerPrice": spec.fmt_price(a.trigger_price), "price": spec.fmt_price(a.price),
+        "icebergQuantity": None, "selfTradePreventionMode": "EXPIRE_MAKER", "workingType": a.working_type,
+        "priceMatch": "NONE", "closePosition": a.close_position, "priceProtect": a.price_protect,
+        "reduceOnly": a.reduce_only, "createTime": a.create_time, "updateTime": a.update_time,
+        "triggerTime": a.trigger_time, "goodTillDate": 0,
+    }
+    if a.type == "TRAILING_STOP_MARKET":
+        out["activatePrice"] = spec.fmt_price(a.activation_price)
+        out["callbackRate"] = str(a.callback_rate)
+    return out
+
+
+def _algo_ref(params: Params) -> tuple[int | None, str | None]:
+    aid = int_param(params, "algoId")
+    cid = str_param(params, "clientAlgoId")
+    if aid is None and cid is None:
+        raise errors.one_of_missing("algoId", "clientAlgoId")
+    return aid, cid
+
+
+@endpoint("POST", "/fapi/v1/algoOrder", weight=0, signed=True, order_change=True, new_order=True)
+def new_algo_order(ex: SimExchange, params: Params) -> object:
+    symbol_param(ex, params)
+    return algo_json(ex, ex.algo.place(params))
+
+
+@endpoint("GET", "/fapi/v1/algoOrder", weight=1, signed=True)
+def get_algo_order(ex: SimExchange, params: Params) -> object:
+    a = ex.algo.find(*_algo_ref(params))
+    if a is None:
+        raise errors.order_does_not_exist()
+    return algo_json(ex, a)
+
+
+@endpoint("DELETE", "/fapi/v1/algoOrder", weight=1, signed=True, order_change=True)
+def cancel_algo_order(ex: SimExchange, params: Params) -> object:
+    a = ex.algo.cancel(*_algo_ref(params))
+    return {"algoId": a.algo_id, "clientAlgoId": a.client_algo_id, "code": "200", "msg": "success"}
+
+
+@endpoint("GET", "/fapi/v1/openAlgoOrders", weight=lambda p: 1 if p.get("symbol") else 40, signed=True)
+def open_algo_orders(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params, required=False)
+    return [algo_json(ex, a) for a in ex.algo.open_orders(sym)]
+
+
+@endpoint("GET", "/fapi/v1/allAlgoOrders", weight=5, signed=True)
+def all_algo_orders(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params)
+    limit = limit_param(params, 500, 1000)
+    rows = [a for a in ex.algo.orders.values() if a.symbol == sym]
+    return [algo_json(ex, a) for a in rows[-limit:]]
+
+
+@endpoint("DELETE", "/fapi/v1/algoOpenOrders", weight=1, signed=True, order_change=True)
+def cancel_all_algo(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params)
+    for a in ex.algo.open_orders(sym):
+        ex.algo.cancel(a.algo_id, None)
+    return {"code": 200, "msg": "The operation of cancel all open order is done."}

@@ -1,0 +1,145 @@
+"""The simulator's state in one object: price source, klines, book, account, engine, limits, faults.
+
+``SimExchange`` is what the HTTP layer talks to. It owns two clocks (reference/binance-api.md §0.7):
+wall-clock ``now_ms()`` for auth, order and trade times, and the market clock of the price source
+(``market_ms``), which drives klines. ``run_market()`` advances the source in the background at
+``speed`` x real time (0 = paused; advance by hand with ``advance()`` or ``/admin/advance``).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable
+
+from exchange.sim.accounts import Account
+from exchange.sim.algo import AlgoBook
+from exchange.sim.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET, KeyStore
+from exchange.sim.book import BookConfig
+from exchange.sim.faults import Faults
+from exchange.sim.filters import SymbolSpec, spec_for
+from exchange.sim.futures import FuturesEngine, FuturesSpec, futures_spec_for
+from exchange.sim.listenkeys import ListenKeys
+from exchange.sim.klines import MINUTE_MS, KlineStore
+from exchange.sim.matching import SpotEngine
+from exchange.sim.prices import Bar, PriceSource, RandomWalkSource
+from exchange.sim.ratelimit import Limits, RateLimiter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BALANCES: dict[str, Decimal] = {
+    "USDT": Decimal("10000"), "BTC": Decimal(0), "ETH": Decimal(0), "BNB": Decimal(0), "SOL": Decimal(0),
+}
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class SimConfig:
+    seed: int = 1
+    api_key: str = DEFAULT_API_KEY
+    api_secret: str = DEFAULT_API_SECRET
+    balances: dict[str, Decimal] = field(default_factory=lambda: dict(DEFAULT_BALANCES))
+    speed: float = 1.0
+    limits: Limits = field(default_factory=Limits)
+    maker_rate: Decimal = Decimal("0.001")
+    taker_rate: Decimal = Decimal("0.001")
+    participation: Decimal = Decimal("0.5")
+    futures_wallet: Decimal = Decimal("10000")  # USDT in the USD-M futures wallet (separate from spot)
+    book: BookConfig = field(default_factory=BookConfig)
+
+
+class SimExchange:
+    def __init__(self, config: SimConfig | None = None, source: PriceSource | None = None) -> None:
+        self.config = config or SimConfig()
+        cfg = self.config
+        self.source: PriceSource = source or RandomWalkSource(seed=cfg.seed, start_ms=wall_ms())
+        self.klines = KlineStore(base_ms=max(MINUTE_MS, self.source.step_ms))
+        for bar in self.source.history():
+            self.klines.add_bar(bar)
+        self.market_ms = self.source.start_ms()
+        symbols = self.source.symbols()
+        if any(self.klines.last_close(s) is None for s in symbols):  # no history: take the first bars
+            for bar in self.source.next_bars():
+                self.klines.add_bar(bar)
+                self.market_ms = max(self.market_ms, bar.close_time + 1)
+        self.specs: dict[str, SymbolSpec] = {
+            sym: spec_for(sym, self.klines.last_close(sym) or Decimal(1)) for sym in symbols
+        }
+        self.account = Account.with_balances(cfg.balances)
+        self.account.maker_rate, self.account.taker_rate = cfg.maker_rate, cfg.taker_rate
+        self.account.update_time = wall_ms()
+        self.engine = SpotEngine(self.specs, self.account, wall_ms, cfg.book, cfg.participation)
+        for sym in self.specs:
+            self.engine.set_price(sym, self.klines.last_close(sym) or Decimal(1))
+        self.futures_specs: dict[str, FuturesSpec] = {
+            s: futures_spec_for(s, self.engine.price(s)) for s in self.specs
+        }
+        self.futures = FuturesEngine(
+            self.futures_specs, cfg.futures_wallet, self.engine.price, wall_ms, cfg.book, cfg.participation
+        )
+        self.algo = AlgoBook(self.futures, wall_ms)
+        self.listen_keys = ListenKeys()
+        self.keys = KeyStore({cfg.api_key: cfg.api_secret})
+        self.limiter = RateLimiter(cfg.limits)
+        self.faults = Faults()
+        self.speed = cfg.speed
+        self.update_id = 1_000_000
+        self.bar_listeners: list[Callable[[Bar], None]] = []
+
+    def now_ms(self) -> int:
+        return wall_ms()
+
+    def apply_bar(self, bar: Bar) -> None:
+        self.klines.add_bar(bar)
+        if bar.symbol in self.specs:
+            self.engine.on_bar(bar)
+            self.futures.on_bar(bar)
+            self.algo.on_bar(bar)
+        self.market_ms = max(self.market_ms, bar.close_time + 1)
+        self.update_id += 1
+        for listener in self.bar_listeners:
+            listener(bar)
+
+    def advance(self, steps: int = 1) -> None:
+        for _ in range(steps):
+            for bar in self.source.next_bars():
+                self.apply_bar(bar)
+
+    def move_price(self, symbol: str, price: Decimal, volume: Decimal | None = None) -> Bar:
+        """Admin: trade from the current price straight to ``price`` in one bar."""
+        last = self.engine.price(symbol)
+        t = self.market_ms
+        bar = Bar(
+            symbol, t, t + 999, last, max(last, price), min(last, price), price,
+            volume if volume is not None else Decimal("1000000"),
+        )
+        self.apply_bar(bar)
+        return bar
+
+    async def run_market(self) -> None:
+        """Advance the source at ``speed`` x real time until cancelled."""
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        done = 0
+        speed_seen = self.speed
+        while True:
+            if self.speed <= 0:
+                await asyncio.sleep(0.1)
+                t0, done, speed_seen = loop.time(), 0, self.speed
+                continue
+            if self.speed != speed_seen:
+                t0, done, speed_seen = loop.time(), 0, self.speed
+            step_wall = self.source.step_ms / 1000.0 / self.speed
+            due = int((loop.time() - t0) / step_wall) - done
+            try:
+                for _ in range(min(due, 500)):
+                    self.advance(1)
+            except Exception:  # noqa: BLE001 - keep the market alive; the bug is logged
+                log.exception("price source step failed")
+            done += max(due, 0)
+            await asyncio.sleep(min(max(step_wall, 0.02), 0.5))
