@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import redis
 
@@ -26,7 +26,7 @@ from executors.ghost import GhostExecutor
 from executors.paper import PaperExecutor
 from market.feed import Feed
 from risk.engine import RiskEngine
-from risk.states import most_restrictive
+from risk.states import is_more_restrictive, most_restrictive
 from settings import AppConfig, BotConfig
 from state.commands import Command, CommandRejected, parse_command
 from state.models import AuditRecord, BotMeta, CommandResult, ControlRecord, Heartbeat
@@ -46,6 +46,7 @@ class Outcome:
     controls: list[ControlChange]
     bots: list[Bot]
     message: str
+    limit_changes: list[tuple[str, str, object]] = field(default_factory=list)
 
 
 def build_bot(cfg: BotConfig, app: AppConfig, state_of) -> Bot:  # type: ignore[no-untyped-def]
@@ -90,6 +91,8 @@ class Worker:
         self.by_symbol: dict[str, list[Bot]] = {}
         self.last_candle_time = 0
         self._pending: list[BotUpdate] = []
+        self._pending_controls: list[ControlChange] = []
+        self._pending_audits: list[AuditRecord] = []
         self._pending_candles: list[Candle] = []
         self._rejects_seen: Counter[str] = Counter()
         m = app.market
@@ -113,6 +116,22 @@ class Worker:
             self.bots[target].control = rec.to_core()
         return ControlChange(scope, target, rec)
 
+    def on_breach(self, bot: Bot, rule: str, state: TradingState, reason: str, flatten: bool) -> None:
+        """The risk monitor tripped: flatten if asked, then tighten the bot's state (never loosen).
+
+        Runs inside the trading loop (lock held); the change and its audit record are committed
+        with the batch."""
+        now = self.clock.now_ms()
+        if flatten:
+            bot.flatten(f"risk: {rule}")
+        current = self.control("bot", bot.name).state
+        applied = state if is_more_restrictive(state, current) else current
+        if applied is not current:
+            self._pending_controls.append(self._set("bot", bot.name, applied, "risk", reason, now))
+        self._pending_audits.append(AuditRecord(time=now, who="risk", command=rule, target=bot.name,
+                                                result="applied", detail=f"{applied.value}: {reason}"))
+        log.warning("risk %s on %s: %s -> %s", rule, bot.name, reason, applied.value)
+
     # ---- start --------------------------------------------------------------------------
     def start(self) -> None:
         """Load states and snapshots from Redis, build and warm the bots, register them."""
@@ -127,6 +146,12 @@ class Worker:
             rec = self.writer.load_control("bot", cfg.name)
             self.controls[("bot", cfg.name)] = rec
             bot.control = rec.to_core()
+            lowered = self.writer.load_limits(cfg.name)
+            if lowered:
+                try:
+                    bot.tighten_limits(lowered)
+                except ValueError as exc:  # the config is now tighter than what was lowered: keep the config
+                    log.info("bot %s: run-time limits not re-applied (%s)", cfg.name, exc)
             snap = self.writer.load_snapshot(cfg.name)
             if snap is not None and snap.mode == cfg.mode and snap.symbol == cfg.symbol:
                 bot.restore(snap)
@@ -184,7 +209,8 @@ class Worker:
                 new_rejections = list(validator.recent_rejections)[-fresh:]
             self._rejects_seen = Counter(validator.rejected)
         try:
-            self.writer.commit(self._pending, self._pending_candles, rejects or None, new_rejections)
+            self.writer.commit(self._pending, self._pending_candles, rejects or None, new_rejections,
+                               self._pending_controls, self._pending_audits)
         except redis.RedisError as exc:  # keep the batch and retry on the next step: nothing is lost
             log.error("redis write failed (%s); %d updates kept for retry", exc, len(self._pending))
             return
@@ -192,6 +218,8 @@ class Worker:
             log.warning("candle rejected: %s %s: %s", rej.symbol, rej.open_time, rej.reason)
         self._pending.clear()
         self._pending_candles.clear()
+        self._pending_controls.clear()
+        self._pending_audits.clear()
 
     def run(self, stop: threading.Event) -> None:
         threads = [
@@ -264,7 +292,7 @@ class Worker:
             result = CommandResult(nonce=cmd.nonce, entry_id=entry_id, status="applied", message=outcome.message,
                                    time=now)
             self.writer.finish_command(entry_id, result, self._audit(cmd, entry_id, "applied", outcome.message, now),
-                                       outcome.controls, updates)
+                                       outcome.controls, updates, outcome.limit_changes)
         log.info("command %s by %s: %s", cmd.label, cmd.user, outcome.message)
         return result
 
@@ -301,6 +329,21 @@ class Worker:
         if cmd.cmd == "pause":
             ch = self._set(cmd.scope, target, TradingState.PAUSED, who, why or "paused by operator", now)
             return Outcome([ch], bots, f"{cmd.scope} {target} paused: no new entries, exits still run".strip())
+        if cmd.cmd in ("reduce_only", "halt"):
+            state = TradingState.REDUCE_ONLY if cmd.cmd == "reduce_only" else TradingState.HALTED
+            ch = self._set(cmd.scope, target, state, who, why or f"{cmd.cmd} by operator", now)
+            effect = "only orders that shrink exposure" if cmd.cmd == "reduce_only" else "no orders at all"
+            return Outcome([ch], list(self.bots.values()) if cmd.scope != "bot" else bots,
+                           f"{cmd.scope} {target} {state.value}: {effect}".replace("  ", " "))
+        if cmd.cmd == "set_limit":
+            bot = bots[0]
+            value = _limit_value(cmd.limit, cmd.value)
+            try:
+                bot.tighten_limits({cmd.limit: value})
+            except ValueError as exc:  # raising a limit, or an unknown one
+                raise UnknownTarget(f"{cmd.limit}: {exc}") from None
+            return Outcome([], bots, f"{bot.name}: {cmd.limit} lowered to {value!r}, in effect now",
+                           [(bot.name, cmd.limit, value)])
         if cmd.cmd == "resume":
             ch = self._set(cmd.scope, target, TradingState.ACTIVE, who, why or "resumed by operator", now)
             still = [b.name for b in bots if self.effective_state(b) is not TradingState.ACTIVE]
@@ -339,6 +382,19 @@ class Worker:
         if failed:
             text += f"; NOT closed: {'; '.join(failed)}"
         return text
+
+
+def _limit_value(name: str, raw: str) -> object:
+    """Parse a set_limit value by the limit's type ('22,2' for hours, 'BTCUSDT,ETHUSDT' for symbols)."""
+    if name == "symbol_whitelist":
+        return tuple(x.strip().upper() for x in raw.split(",") if x.strip())
+    if name == "blackout_hours_utc":
+        a, b = (int(x) for x in raw.split(","))
+        return (a, b)
+    try:
+        return float(raw)
+    except ValueError:
+        raise UnknownTarget(f"value: {raw!r} is not a number") from None
 
 
 def wait_for_redis(r: redis.Redis, timeout_s: float = 10.0) -> None:

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from state import keys
 
-CommandName = Literal["pause", "flatten", "resume", "emergency_stop", "resume_all"]
+CommandName = Literal["pause", "flatten", "resume", "reduce_only", "halt", "set_limit", "emergency_stop",
+                      "resume_all"]
 Scope = Literal["bot", "mode", "global"]
 MODES = ("ghost", "paper", "live")
 
@@ -24,8 +25,11 @@ class Command(BaseModel):
     """One operator command.
 
     pause          bot/mode/global -> PAUSED: no new entries, exits still run
+    reduce_only    bot/mode/global -> REDUCE_ONLY: only orders that shrink exposure
+    halt           bot/mode/global -> HALTED: no orders at all (open orders are canceled)
     flatten        bot/mode/global -> FLATTEN: close every position at market, then PAUSED
     resume         bot/mode/global -> ACTIVE
+    set_limit      bot: lower one risk limit at once (`limit`, `value`); raising needs a restart
     emergency_stop flatten every bot in every mode and pause them all (global)
     resume_all     global and every bot back to ACTIVE
     """
@@ -39,12 +43,16 @@ class Command(BaseModel):
     user: str = Field("dashboard", min_length=1, max_length=64)
     ts: int = Field(ge=0)
     reason: str = Field("", max_length=500)
+    limit: str = Field("", max_length=64)
+    value: str = Field("", max_length=64)
 
     @model_validator(mode="after")
     def _target(self) -> "Command":
         if self.cmd in ("emergency_stop", "resume_all"):
             if self.scope != "global":
                 raise ValueError(f"{self.cmd} is always global (scope must be 'global')")
+        elif self.cmd == "set_limit" and (self.scope != "bot" or not self.target or not self.limit or not self.value):
+            raise ValueError("set_limit needs scope 'bot', the bot in 'target', and 'limit' and 'value'")
         elif self.scope == "bot" and not self.target:
             raise ValueError("scope 'bot' needs the bot name in 'target'")
         elif self.scope == "mode" and self.target not in MODES:
@@ -78,9 +86,9 @@ def parse_command(fields: dict[str, str]) -> Command:
 
 
 def new_command(cmd: CommandName, scope: Scope = "bot", target: str = "", user: str = "dashboard",
-                reason: str = "") -> Command:
+                reason: str = "", limit: str = "", value: str = "") -> Command:
     return Command(cmd=cmd, scope=scope, target=target, nonce=uuid.uuid4().hex, user=user,
-                   ts=int(time.time() * 1000), reason=reason)
+                   ts=int(time.time() * 1000), reason=reason, limit=limit, value=value)
 
 
 def post_command(r: redis.Redis, command: Command) -> str:

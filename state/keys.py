@@ -61,6 +61,11 @@ def risk_decisions(bot: str) -> str:
     return f"{PREFIX}risk:{bot}"
 
 
+def limits(bot: str) -> str:
+    """Limits lowered from the dashboard at run time: HASH limit -> JSON value (re-applied at start)."""
+    return f"{PREFIX}limits:{bot}"
+
+
 def candles(symbol: str) -> str:
     """Recent closed candles of a symbol: LIST of JSON, oldest first, trimmed."""
     return f"{PREFIX}candles:{symbol}"

@@ -66,6 +66,29 @@ class SignalStats(_M):
     sharpe: float = 0.0
 
 
+class RiskView(_M):
+    """The bot's risk status for the dashboard's risk panel (numbers as of the snapshot)."""
+
+    high_water: float = 0.0
+    drawdown_pct: float = 0.0
+    max_drawdown_pct: float | None = None
+    day_open: float = 0.0
+    daily_loss: float = 0.0
+    daily_loss_limit: float | None = None   # in quote, the tighter of value and pct
+    week_open: float = 0.0
+    weekly_loss: float = 0.0
+    weekly_loss_limit: float | None = None
+    exposure: float = 0.0
+    exposure_limit: float | None = None
+    consecutive_losses: int = 0
+    max_consecutive_losses: int | None = None
+    margin_utilization_pct: float | None = None
+    liquidation_distance_pct: float | None = None  # % of the way from entry to liquidation
+    breaches: list[str] = Field(default_factory=list)
+    limits: dict[str, object] = Field(default_factory=dict)
+    monitor: dict[str, object] = Field(default_factory=dict)  # RiskMonitor state, for restarts
+
+
 class BotSnapshot(_M):
     name: str
     mode: str
@@ -103,6 +126,7 @@ class BotSnapshot(_M):
     open_signal_id: str = ""
     entry_fees_open: float = 0.0
     open_signals: list[dict[str, object]] = Field(default_factory=list)  # ghost: open hypothetical trades
+    risk: RiskView = Field(default_factory=RiskView)
 
     @property
     def pnl(self) -> float:

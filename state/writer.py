@@ -106,9 +106,15 @@ class StateWriter:
         pipe.set(keys.snapshot(name), u.snapshot.model_dump_json())
 
     def commit(self, updates: Iterable[BotUpdate], candles: Iterable[Candle] = (),
-               candle_rejects: dict[str, int] | None = None, rejections: Iterable[object] = ()) -> None:
-        """Write one batch atomically: new candles, each bot's events and snapshot."""
+               candle_rejects: dict[str, int] | None = None, rejections: Iterable[object] = (),
+               controls: Iterable[ControlChange] = (), audits: Iterable[AuditRecord] = ()) -> None:
+        """Write one batch atomically: new candles, each bot's events and snapshot, and the state
+        changes the risk monitor made during the batch (with their audit records)."""
         pipe = self.r.pipeline(transaction=True)
+        for ch in controls:
+            self._queue_control(pipe, ch)
+        for a in audits:
+            pipe.xadd(keys.AUDIT, {"data": a.model_dump_json()}, maxlen=100_000, approximate=True)
         touched: set[str] = set()
         for c in candles:
             pipe.rpush(keys.candles(c.symbol), CandleRecord.of(c).model_dump_json())
@@ -124,6 +130,14 @@ class StateWriter:
             pipe.xadd(keys.REJECTS, {"kind": "candle", "detail": f"{rej.symbol} {rej.open_time}: {rej.reason}",
                                      "raw": "{}"}, maxlen=self.keep, approximate=True)
         pipe.execute()
+
+    @staticmethod
+    def _queue_control(pipe: redis.client.Pipeline, ch: ControlChange) -> None:
+        pipe.hset(keys.control(ch.scope, ch.target),
+                  mapping={k: str(v.value if hasattr(v, "value") else v) for k, v in ch.record.model_dump().items()})
+
+    def load_limits(self, bot: str) -> dict[str, object]:
+        return {_s(k): json.loads(v) for k, v in self.r.hgetall(keys.limits(bot)).items()}
 
     def heartbeat(self, hb: Heartbeat, ttl_s: int) -> None:
         self.r.set(keys.HEARTBEAT, hb.model_dump_json(), ex=ttl_s)
@@ -167,13 +181,14 @@ class StateWriter:
         audit: AuditRecord,
         controls: Iterable[ControlChange] = (),
         updates: Iterable[BotUpdate] = (),
+        limit_changes: Iterable[tuple[str, str, object]] = (),
     ) -> None:
         """Effect + audit + answer + XACK in one transaction."""
         pipe = self.r.pipeline(transaction=True)
         for ch in controls:
-            pipe.hset(keys.control(ch.scope, ch.target),
-                      mapping={k: str(v.value if hasattr(v, "value") else v)
-                               for k, v in ch.record.model_dump().items()})
+            self._queue_control(pipe, ch)
+        for bot, limit, value in limit_changes:
+            pipe.hset(keys.limits(bot), limit, json.dumps(value))
         for u in updates:
             self._queue_update(pipe, u)
         if result.status == "applied":

@@ -6,6 +6,7 @@ import streamlit as st
 
 from state.models import BotMeta, BotSnapshot, SignalRecord, TradeRecord
 from ui.common import reader, short_ts
+from ui import risk
 from ui.controls import bot_controls, state_lines
 
 
@@ -62,6 +63,7 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                 c[7].metric("Sharpe", f"{q.sharpe:.2f}", help="daily returns, risk-free 0, × sqrt(365)")
         st.markdown("**Trading state**")
         state_lines(list(snaps.values()))
+        risk.panel(list(snaps.values()), r, "ghost")
         st.markdown("**Recent signals** (newest first) and what each would have made")
         frames = [signal_outcomes(r.signals(n, 100), r.trades(n, 300), snaps.get(n)) for n in names]
         df = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(not f.empty for f in frames) else pd.DataFrame()

@@ -6,6 +6,7 @@ import streamlit as st
 
 from state.models import BotMeta
 from ui.common import reader
+from ui import risk
 from ui.controls import bot_controls, state_lines
 
 
@@ -26,6 +27,7 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
         r = reader()
         snaps = r.snapshots(names)
         state_lines(list(snaps.values()))
+        risk.panel(list(snaps.values()), r, "live")
 
     panel()
     bot_controls(metas)

@@ -8,6 +8,7 @@ from state.models import BotMeta, BotSnapshot
 from state.reader import StateReader
 from ui.charts import candles_with_trades
 from ui.common import duration, reader, short_ts
+from ui import risk
 from ui.controls import bot_controls, state_lines
 
 
@@ -70,6 +71,7 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
         } for x in snaps]), hide_index=True)
         st.markdown("**Trading state**")
         state_lines(snaps)
+        risk.panel(snaps, r, "paper")
         st.markdown("**Open positions**")
         pos = positions_frame(snaps)
         if pos.empty:
