@@ -19,6 +19,7 @@ from core.types import INTERVAL_MS, Mode
 
 if TYPE_CHECKING:
     from risk.limits import RiskLimits
+    from strategy.dca import DcaParams
     from risk.sizing import SizingPolicy
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.yaml"
@@ -167,12 +168,73 @@ class RiskConfig(_Model):
         return {k: getattr(self, k) for k in self.model_fields_set}
 
 
+class DcaConfig(_Model):
+    """A DCA bot's deal settings (3Commas semantics; formulas in docs/dca.md)."""
+
+    base_order: float = Field(gt=0, description="quote amount of the base order")
+    safety_order: float = Field(gt=0, description="quote amount of SO1")
+    deviation_pct: float = Field(gt=0, lt=100)
+    step_scale: float = Field(1.0, gt=0, le=10)
+    volume_scale: float = Field(1.0, gt=0, le=10)
+    max_safety_orders: int = Field(0, ge=0, le=200)
+    active_safety_orders: int | None = Field(None, ge=0, le=200)
+    take_profit_pct: float = Field(1.0, gt=0, le=1000)
+    take_profit_type: Literal["total", "base"] = "total"
+    take_profit_steps: list[tuple[float, float]] = Field(default_factory=list, max_length=4,
+                                                         description="(amount %, profit %) pairs; amounts sum to 100")
+    trailing_take_profit_pct: float | None = Field(None, gt=0, lt=100)
+    stop_loss_pct: float | None = Field(None, gt=0, lt=100)
+    stop_loss_reference: Literal["average", "base"] = "average"
+    stop_loss_timeout_candles: int = Field(0, ge=0, description="the stop must stay breached this many candles")
+    trailing_stop_loss: bool = False
+    move_stop_to_breakeven: bool = False
+    stop_and_disable: bool = False
+    cooldown_s: float = Field(0.0, ge=0)
+    price_min: float | None = Field(None, gt=0)
+    price_max: float | None = Field(None, gt=0)
+    max_active_deals: int = Field(1, ge=1, le=100)
+    pairs: list[str] = Field(default_factory=list, description="symbols; default: the bot's symbol")
+    side: Literal["long", "short"] = "long"
+    leverage: float = Field(1.0, ge=1, le=125)
+    step_mode: Literal["cumulative", "from_previous"] = "cumulative"
+    start_condition: Literal["asap", "signal"] = "asap"
+
+    @model_validator(mode="after")
+    def _ladder(self) -> "DcaConfig":
+        from strategy.dca import DcaParamsError
+
+        try:
+            self.params()
+        except DcaParamsError as exc:
+            raise ValueError("; ".join(f"{k}: {rule}" for k, rule in exc.errors)) from None
+        if self.price_min and self.price_max and self.price_min >= self.price_max:
+            raise ValueError("price_min must be below price_max")
+        return self
+
+    def params(self) -> "DcaParams":
+        from strategy.dca import DcaParams
+
+        return DcaParams(
+            base_order=str(self.base_order), safety_order=str(self.safety_order),
+            deviation_pct=str(self.deviation_pct), step_scale=str(self.step_scale),
+            volume_scale=str(self.volume_scale), max_safety_orders=self.max_safety_orders,
+            active_safety_orders=self.active_safety_orders, take_profit_pct=str(self.take_profit_pct),
+            take_profit_type=self.take_profit_type,
+            take_profit_steps=tuple((str(a), str(p)) for a, p in self.take_profit_steps),
+            stop_loss_pct=None if self.stop_loss_pct is None else str(self.stop_loss_pct),
+            stop_loss_reference=self.stop_loss_reference, side=self.side, leverage=str(self.leverage),
+            step_mode=self.step_mode,
+        )
+
+
 class BotConfig(_Model):
     name: str = Field(min_length=1, max_length=40)
     mode: Literal["ghost", "paper", "live"]
+    kind: Literal["signal", "dca"] = "signal"
     symbol: str
-    strategy: str
+    strategy: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    dca: DcaConfig | None = None
     market: Literal["spot", "futures"] = "spot"
     sizing: SizingConfig = Field(default_factory=SizingConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
@@ -206,6 +268,15 @@ class BotConfig(_Model):
     def _strategy_params(self) -> "BotConfig":
         from strategy.registry import STRATEGIES, params_model
 
+        if self.kind == "dca":
+            if self.dca is None:
+                raise ValueError("kind 'dca' needs a 'dca' section (base_order, safety_order, deviation_pct, ...)")
+            if self.dca.start_condition == "asap" and self.strategy is None:
+                return self
+        elif self.dca is not None:
+            raise ValueError("a 'dca' section needs kind: dca")
+        if self.strategy is None:
+            raise ValueError("strategy is required (for DCA bots: when start_condition is 'signal')")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}; known: {', '.join(sorted(STRATEGIES))}")
         try:
@@ -219,6 +290,10 @@ class BotConfig(_Model):
     @property
     def mode_enum(self) -> Mode:
         return Mode(self.mode)
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self.dca.pairs) if self.dca is not None and self.dca.pairs else [self.symbol]
 
 
 class GhostConfig(_Model):
@@ -259,10 +334,10 @@ class AppConfig(BaseSettings):
         if dupes:
             raise ValueError(f"bot names must be unique; repeated: {dupes}")
         for i, bot in enumerate(self.bots):
-            if bot.symbol not in self.market.symbols:
-                raise ValueError(
-                    f"bots.{i}.symbol: {bot.symbol!r} is not in market.symbols {self.market.symbols}"
-                )
+            for sym in bot.symbols:
+                if sym not in self.market.symbols:
+                    where = "symbol" if sym == bot.symbol else "dca.pairs"
+                    raise ValueError(f"bots.{i}.{where}: {sym!r} is not in market.symbols {self.market.symbols}")
         return self
 
     @classmethod

@@ -21,9 +21,11 @@ from core.clock import Clock, WallClock
 from core.portfolio import Portfolio
 from core.types import Candle, ControlState, Mode, TradingState
 from engine.bot import Bot
+from engine.dca_bot import DcaBot
 from executors.base import Executor
 from executors.ghost import GhostExecutor
 from executors.paper import PaperExecutor
+from executors.venue import SimVenue
 from market.feed import Feed
 from risk.engine import RiskEngine
 from risk.states import is_more_restrictive, most_restrictive
@@ -49,7 +51,7 @@ class Outcome:
     limit_changes: list[tuple[str, str, object]] = field(default_factory=list)
 
 
-def build_bot(cfg: BotConfig, app: AppConfig, state_of) -> Bot:  # type: ignore[no-untyped-def]
+def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None) -> "Bot | DcaBot":  # type: ignore[no-untyped-def]
     mode = Mode(cfg.mode)
     if mode is Mode.LIVE:
         raise NotImplementedError("live bots need the exchange adapter (issue 3); remove the bot or set mode: paper")
@@ -66,11 +68,18 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of) -> Bot:  # type: ignore[
         fee_pct=fee, slippage_bps=0.0 if mode is Mode.GHOST else app.paper.slippage_bps,
         allow_short=allow_short, check_balance=mode is not Mode.GHOST,
     )
+    portfolio = Portfolio(cfg.name, app.paper.starting_balance, app.paper.quote_asset)
+    if cfg.kind == "dca":
+        assert cfg.dca is not None  # settings guarantee it
+        venue = SimVenue(maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=mode is Mode.GHOST)
+        strategy = build_strategy(cfg.strategy, cfg.params) if cfg.strategy else None
+        return DcaBot(cfg.name, mode, cfg.symbols, cfg.dca, strategy, executor, venue, RiskEngine(limits),
+                      portfolio, state_of, on_disable, app.market.interval)
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
     return Bot(
         name=cfg.name, mode=mode, symbol=cfg.symbol, strategy=build_strategy(cfg.strategy, cfg.params),
         executor=executor, risk=RiskEngine(limits),
-        portfolio=Portfolio(cfg.name, app.paper.starting_balance, app.paper.quote_asset),
+        portfolio=portfolio,
         sizing=(cfg.sizing.kind, cfg.sizing.value), state_of=state_of, allow_short=allow_short,
         max_hold_candles=max_hold, interval=app.market.interval,
     )
@@ -116,6 +125,10 @@ class Worker:
             self.bots[target].control = rec.to_core()
         return ControlChange(scope, target, rec)
 
+    def on_disable(self, bot: "Bot | DcaBot", reason: str) -> None:
+        """A DCA deal hit its stop with stop-and-disable: the bot is paused until an operator resumes it."""
+        self.on_breach(bot, "stop_and_disable", TradingState.PAUSED, reason, flatten=False)  # type: ignore[arg-type]
+
     def on_breach(self, bot: Bot, rule: str, state: TradingState, reason: str, flatten: bool) -> None:
         """The risk monitor tripped: flatten if asked, then tighten the bot's state (never loosen).
 
@@ -142,7 +155,7 @@ class Worker:
         for cfg in self.app.bots:
             if not cfg.enabled:
                 continue
-            bot = build_bot(cfg, self.app, self.effective_state)
+            bot = build_bot(cfg, self.app, self.effective_state, self.on_disable)
             rec = self.writer.load_control("bot", cfg.name)
             self.controls[("bot", cfg.name)] = rec
             bot.control = rec.to_core()
@@ -158,9 +171,11 @@ class Worker:
                 log.info("bot %s restored: equity %.2f, %d trades, state %s", cfg.name, snap.equity,
                          snap.trade_count, rec.state.value)
             self.bots[cfg.name] = bot
-            self.by_symbol.setdefault(cfg.symbol, []).append(bot)
+            for sym in cfg.symbols:
+                self.by_symbol.setdefault(sym, []).append(bot)
         self.writer.register_bots(
-            BotMeta(name=b.name, mode=b.mode.value, symbol=b.symbol, strategy=c.strategy, params=c.params,
+            BotMeta(name=b.name, mode=b.mode.value, symbol=b.symbol, strategy=c.strategy or "dca",
+                    params=c.dca.model_dump() if c.dca else c.params, kind=c.kind, symbols=c.symbols,
                     market=c.market, sizing=f"{c.sizing.kind} {c.sizing.value:g}")
             for c in self.app.bots if c.enabled for b in [self.bots[c.name]]
         )

@@ -52,6 +52,11 @@ def signals(bot: str) -> str:
     return f"{PREFIX}signals:{bot}"
 
 
+def deals(bot: str) -> str:
+    """Closed DCA deals: STREAM of JSON deals (tranches, P&L, safety orders used, drawdown)."""
+    return f"{PREFIX}deals:{bot}"
+
+
 def equity(bot: str) -> str:
     return f"{PREFIX}equity:{bot}"
 
@@ -77,4 +82,23 @@ def command_result(nonce: str) -> str:
 
 
 def bot_keys(bot: str) -> list[str]:
-    return [snapshot(bot), orders(bot), fills(bot), trades(bot), signals(bot), equity(bot), risk_decisions(bot)]
+    return [snapshot(bot), orders(bot), fills(bot), trades(bot), signals(bot), equity(bot), risk_decisions(bot),
+            deals(bot)]
+
+
+# ---- live orders (issue 3): intents recorded before sending, with every state transition ----
+
+
+def intents(bot: str) -> str:
+    """Live order intents of a bot: HASH client order id -> JSON IntentRecord (latest state)."""
+    return f"{PREFIX}intents:{bot}"
+
+
+def open_intents(bot: str) -> str:
+    """Client order ids of a bot whose outcome is not final yet: SET (recovery reads it at start)."""
+    return f"{PREFIX}intents:open:{bot}"
+
+
+def intent_events(bot: str) -> str:
+    """Every intent state transition of a bot, in order: STREAM (field `data`: JSON IntentEvent)."""
+    return f"{PREFIX}intents:events:{bot}"

@@ -20,6 +20,8 @@ class BotMeta(_M):
     mode: str
     symbol: str
     strategy: str
+    kind: str = "signal"
+    symbols: list[str] = Field(default_factory=list)
     params: dict[str, object] = Field(default_factory=dict)
     market: str = "spot"
     sizing: str = ""
@@ -127,6 +129,12 @@ class BotSnapshot(_M):
     entry_fees_open: float = 0.0
     open_signals: list[dict[str, object]] = Field(default_factory=list)  # ghost: open hypothetical trades
     risk: RiskView = Field(default_factory=RiskView)
+    positions: list[PositionView] = Field(default_factory=list)  # every open position (DCA: one per pair)
+    dca: dict[str, object] | None = None  # DCA bots: active deals, resting orders, counters
+
+    @property
+    def open_positions(self) -> list[PositionView]:
+        return self.positions or ([self.position] if self.position is not None else [])
 
     @property
     def pnl(self) -> float:

@@ -44,6 +44,7 @@ class BotUpdate:
     signals: list[SignalRecord] = field(default_factory=list)
     equity: list[EquityRecord] = field(default_factory=list)
     risk: list[RiskDecisionRecord] = field(default_factory=list)
+    deals: list[dict[str, object]] = field(default_factory=list)  # closed DCA deals
 
 
 @dataclass(slots=True)
@@ -103,6 +104,8 @@ class StateWriter:
         ):
             for rec in records:
                 pipe.xadd(key, {"data": rec.model_dump_json()}, maxlen=keep, approximate=True)
+        for deal in u.deals:
+            pipe.xadd(keys.deals(name), {"data": json.dumps(deal)}, maxlen=keep, approximate=True)
         pipe.set(keys.snapshot(name), u.snapshot.model_dump_json())
 
     def commit(self, updates: Iterable[BotUpdate], candles: Iterable[Candle] = (),

@@ -36,19 +36,18 @@ def _close() -> None:
 def _position_text(s: BotSnapshot | None) -> str:
     if s is not None and s.open_signals:
         return f"{len(s.open_signals)} open hypothetical signal trade(s) (nothing is on any venue)"
-    if s is None or s.position is None:
+    if s is None or not s.open_positions:
         return "no open position"
-    p = s.position
-    value = abs(p.quantity) * p.mark
-    return (f"a {p.side.lower()} position of {abs(p.quantity):.6g} {p.symbol} "
-            f"(≈ {value:,.2f} {s.quote_asset}, unrealized {p.unrealized_pnl:+,.2f})")
+    return " and ".join(f"a {p.side.lower()} position of {abs(p.quantity):.6g} {p.symbol} "
+                        f"(≈ {abs(p.quantity) * p.mark:,.2f} {s.quote_asset}, unrealized {p.unrealized_pnl:+,.2f})"
+                        for p in s.open_positions)
 
 
 def describe(cmd: str, scope: str, target: str, reader: StateReader) -> str:
     """The plain-language effect of a command, with the numbers as they are right now."""
     snaps = reader.snapshots()
     if cmd == "emergency_stop":
-        open_pos = [s for s in snaps.values() if s.position is not None or s.open_signals]
+        open_pos = [s for s in snaps.values() if s.open_positions or s.open_signals]
         lines = "\n".join(f"- **{s.name}** ({s.mode}): {_position_text(s)}" for s in open_pos)
         return (f"**Every bot in every mode ({len(snaps)} bots) will close its positions at market now and be "
                 f"paused.** {len(open_pos)} bot(s) hold something:\n\n{lines or '- none'}\n\n"

@@ -21,7 +21,7 @@ def summary(snaps: list[BotSnapshot]) -> dict[str, float]:
         "start": start, "value": value, "pnl": value - start,
         "pnl_pct": 100.0 * (value - start) / start if start else 0.0,
         "trades": trades, "win_rate": 100.0 * wins / trades if trades else 0.0,
-        "open": sum(1 for s in snaps if s.position is not None),
+        "open": sum(len(s.open_positions) for s in snaps),
     }
 
 
@@ -30,7 +30,7 @@ def positions_frame(snaps: list[BotSnapshot]) -> pd.DataFrame:
         "bot": s.name, "symbol": p.symbol, "side": p.side, "quantity": abs(p.quantity), "entry": p.avg_entry,
         "mark": p.mark, "unrealized P&L": round(p.unrealized_pnl, 2), "stop": p.stop_loss, "take profit": p.take_profit,
         "opened": short_ts(p.opened_at),
-    } for s in snaps if (p := s.position) is not None]
+    } for s in snaps for p in s.open_positions]
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,451 @@
+"""A DCA bot: 3Commas-style deals with a resting safety-order ladder, on one or several pairs.
+
+Per candle and pair: the venue matches resting orders (safety orders, take-profit steps);
+each safety fill re-places the take-profit for the new average and places the next safety
+order so that `active_safety_orders` stay resting; stops and trailing exits are checked on the
+close; then a new deal may start (start condition, cooldown, price range, max active deals).
+Every order — base, safety, take-profit, stop — passes the risk engine when it is placed, and
+quote reserved by resting buys counts as exposure. Deals, their config snapshot and the venue's
+resting orders are part of the bot's snapshot, so a restart continues every deal.
+"""
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import replace
+from typing import Callable
+
+from core import metrics
+from core.portfolio import Portfolio
+from core.types import (
+    INTERVAL_MS,
+    NO_SIGNAL,
+    Candle,
+    ControlState,
+    Fill,
+    Mode,
+    Order,
+    OrderPurpose,
+    OrderStatus,
+    OrderType,
+    Side,
+    Signal,
+    TradingState,
+)
+from engine.bot import client_order_id
+from engine.deal import Deal, DealStatus, Tranche
+from executors.base import Executor
+from executors.venue import RestingOrder, SimVenue
+from risk.engine import RiskContext, RiskEngine
+from risk.limits import tighten
+from state.models import (
+    BotSnapshot,
+    ControlRecord,
+    EquityRecord,
+    FillRecord,
+    OrderRecord,
+    PositionView,
+    RiskDecisionRecord,
+    TradeRecord,
+)
+from state.writer import BotUpdate
+from strategy.base import Strategy
+from strategy.dca import ladder, stop_loss_price, take_profit_plan
+
+TRADE_PNLS_KEPT = 5000
+
+
+class NoStrategy:
+    """Start condition 'asap': no signal needed."""
+
+    name = "dca"
+    warmup = 0
+
+    def evaluate(self, candles: object) -> Signal:
+        return NO_SIGNAL
+
+
+class DcaBot:
+    def __init__(self, name: str, mode: Mode, pairs: list[str], settings: "DcaSettings",  # noqa: F821
+                 strategy: Strategy | None, executor: Executor, venue: SimVenue, risk: RiskEngine,
+                 portfolio: Portfolio, state_of: Callable[["DcaBot"], TradingState],
+                 on_disable: Callable[["DcaBot", str], None] | None = None, interval: str = "1m") -> None:
+        self.name, self.mode = name, mode
+        self.symbols = list(pairs)
+        self.symbol = self.symbols[0]
+        self.settings = settings  # settings.DcaConfig (pydantic); deals copy it at start
+        self.strategy = strategy or NoStrategy()
+        self.executor, self.venue, self.risk, self.portfolio = executor, venue, risk, portfolio
+        self.state_of = state_of
+        self.on_disable = on_disable
+        self.interval_ms = INTERVAL_MS[interval]
+        self.control = ControlState()
+        self.history: dict[str, deque[Candle]] = {s: deque(maxlen=max(self.strategy.warmup + 5, 50))
+                                                  for s in self.symbols}
+        self.last_price: dict[str, float] = {}
+        self.last_time: dict[str, int] = {}
+        self.deals: dict[str, Deal] = {}  # active deal per pair
+        self.last_closed_at: dict[str, int] = {}
+        self.deal_seq = 0
+        self.candles_seen = 0
+        self.trade_pnls: list[float] = []
+        self.trade_count = self.wins = 0
+        self.orders_sent = 0
+        self.denials: Counter[str] = Counter()
+        self.high_water = portfolio.starting_balance
+        self.max_drawdown_pct = 0.0
+        self._seq = 0
+        self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]
+        self._closed_deals: list[Deal] = []
+
+    # ---- properties the worker uses -------------------------------------------------------
+    @property
+    def last_candle_time(self) -> int:
+        return max(self.last_time.values(), default=0)
+
+    @property
+    def exposure(self) -> str:
+        parts = [f"{d.symbol} deal {d.id} {'+' if d.long else '-'}{d.quantity:.6g}" for d in self.deals.values()
+                 if d.quantity]
+        n = len(self.venue.book)
+        if n:
+            parts.append(f"{n} resting order(s)")
+        return "; ".join(parts)
+
+    def equity(self) -> float:
+        return self.portfolio.equity(self.last_price)
+
+    def tighten_limits(self, changes: dict[str, object]) -> None:
+        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
+        self.risk.limits = tighten(self.risk.limits, fixed)
+
+    # ---- inputs ---------------------------------------------------------------------------
+    def warm(self, candles: list[Candle]) -> None:
+        for c in candles:
+            if c.symbol in self.history:
+                self.history[c.symbol].append(c)
+                self.last_price[c.symbol] = c.close
+                self.last_time[c.symbol] = max(self.last_time.get(c.symbol, 0), c.open_time)
+
+    def on_candle(self, c: Candle) -> None:
+        if c.symbol not in self.history or c.open_time <= self.last_time.get(c.symbol, -1):
+            return
+        self.history[c.symbol].append(c)
+        self.last_price[c.symbol] = c.close
+        self.last_time[c.symbol] = c.open_time
+        self.candles_seen += 1
+        self._seq = 0
+        now = c.open_time + self.interval_ms
+        deal = self.deals.get(c.symbol)
+        if deal is not None:
+            self._on_fills(deal, self.venue.match(c), now)
+        deal = self.deals.get(c.symbol)
+        if deal is not None:
+            self._track(deal, c, now)
+        if c.symbol not in self.deals:
+            self._maybe_start(c, now)
+        self._mark(now)
+
+    def flatten(self, reason: str) -> bool:
+        now = self.last_candle_time + self.interval_ms
+        for deal in list(self.deals.values()):
+            self._close_market(deal, self.last_price.get(deal.symbol, deal.average), now, reason, DealStatus.CLOSED)
+        for o in self.venue.open_orders():
+            self.venue.cancel(o.client_order_id)
+        self._mark(now)
+        return not self.deals
+
+    # ---- deal lifecycle ---------------------------------------------------------------------
+    def _maybe_start(self, c: Candle, now: int) -> None:
+        cfg = self.settings
+        if not self.state_of(self).allows_entries or len(self.deals) >= cfg.max_active_deals:
+            return
+        if now - self.last_closed_at.get(c.symbol, -10**15) < cfg.cooldown_s * 1000:
+            return
+        if (cfg.price_min and c.close < cfg.price_min) or (cfg.price_max and c.close > cfg.price_max):
+            return
+        want = Side.BUY if cfg.side == "long" else Side.SELL
+        if cfg.start_condition == "signal":
+            hist = self.history[c.symbol]
+            if len(hist) < self.strategy.warmup or self.strategy.evaluate(tuple(hist)).side is not want:
+                return
+        self.deal_seq += 1
+        deal = Deal(id=f"{self.name}-{self.deal_seq}", bot=self.name, symbol=c.symbol, side=cfg.side,
+                    config=cfg.model_dump(), opened_at=now)
+        deal.move(DealStatus.BASE_ORDER, now)
+        qty = cfg.base_order / c.close
+        fills = self._market(deal, OrderPurpose.ENTRY, want, qty, c.close, now, "base order")
+        if not fills:
+            return  # denied by risk: no deal (the denial is recorded)
+        deal.base_price = fills[0].price
+        for f in fills:
+            deal.add_tranche(Tranche("BO", f.price, f.quantity, f.time, f.fee))
+        sl = stop_loss_price(deal.average, deal.base_price, cfg.params())
+        deal.stop_price = float(sl) if sl is not None else None
+        self.deals[c.symbol] = deal
+        deal.move(DealStatus.AVERAGING if cfg.max_safety_orders else DealStatus.TAKING_PROFIT, now)
+        self._place_safety_orders(deal, now)
+        self._place_take_profit(deal, now)
+
+    def _ladder_levels(self, deal: Deal) -> list:  # type: ignore[type-arg]
+        from settings import DcaConfig
+
+        cfg = DcaConfig.model_validate(deal.config)
+        return ladder(cfg.params(), deal.base_price).levels[1:]  # SO1..SON
+
+    def _place_safety_orders(self, deal: Deal, now: int) -> None:
+        cfg = deal.config
+        active = cfg["active_safety_orders"] if cfg["active_safety_orders"] is not None else min(1, cfg["max_safety_orders"])
+        levels = self._ladder_levels(deal)
+        resting = sum(1 for o in self.venue.open_orders(deal.symbol) if o.tag.startswith("SO"))
+        while deal.safety_placed < len(levels) and resting < int(active):  # type: ignore[arg-type]
+            lv = levels[deal.safety_placed]
+            side = Side.BUY if deal.long else Side.SELL
+            if not self._rest(deal, OrderPurpose.ENTRY, side, float(lv.base_qty), float(lv.price), lv.name, now):
+                break
+            deal.safety_placed += 1
+            resting += 1
+
+    def _place_take_profit(self, deal: Deal, now: int) -> None:
+        for o in self.venue.open_orders(deal.symbol):
+            if o.tag.startswith("TP"):
+                self.venue.cancel(o.client_order_id)
+        if deal.quantity <= 0 or deal.config.get("trailing_take_profit_pct"):
+            return  # a trailing take-profit exits at market from _track()
+        from settings import DcaConfig
+
+        params = DcaConfig.model_validate(deal.config).params()
+        steps_left = list(params.take_profit_steps[deal.tp_steps_filled:]) if params.take_profit_steps else []
+        plan_params = replace(params, take_profit_steps=tuple(_renormalise(steps_left))) if steps_left else params
+        side = Side.SELL if deal.long else Side.BUY
+        for i, (qty, price) in enumerate(take_profit_plan(deal.quantity, deal.average, plan_params)):
+            if not self._rest(deal, OrderPurpose.EXIT, side, float(qty), float(price),
+                              f"TP{deal.tp_steps_filled + i + 1}", now):
+                break
+
+    def _on_fills(self, deal: Deal, fills: list[tuple[RestingOrder, Fill]], now: int) -> None:
+        for order, fill in fills:
+            self._out.fills.append(FillRecord.of(fill))
+            self._out.orders.append(OrderRecord(
+                client_order_id=order.client_order_id, bot=self.name, symbol=order.symbol, side=order.side,
+                quantity=order.quantity, purpose="ENTRY" if order.tag.startswith("SO") else "EXIT",
+                order_type="LIMIT", price=order.price, status=OrderStatus.FILLED.value, created_at=now,
+                reason=f"{deal.id} {order.tag} filled"))
+            if order.tag.startswith("SO"):
+                self.portfolio.apply(fill)
+                deal.add_tranche(Tranche(order.tag, fill.price, fill.quantity, fill.time, fill.fee))
+                deal.safety_filled += 1
+                if deal.config.get("stop_loss_reference") == "average" and deal.config.get("stop_loss_pct"):
+                    from settings import DcaConfig
+
+                    sl = stop_loss_price(deal.average, deal.base_price, DcaConfig.model_validate(deal.config).params())
+                    deal.stop_price = float(sl) if sl is not None else None
+                deal.move(DealStatus.AVERAGING, now)
+                self._place_safety_orders(deal, now)
+                self._place_take_profit(deal, now)
+            else:
+                trade = self.portfolio.apply(fill, exit_reason=f"take_profit {order.tag}")
+                deal.reduce(fill.quantity)
+                deal.tp_steps_filled += 1
+                deal.fees += fill.fee
+                if trade is not None:
+                    deal.realized_pnl += trade.pnl
+                    self._record_trade(trade, deal.id)
+                if deal.config.get("move_stop_to_breakeven") and deal.tp_steps_filled == 1 and deal.tranches:
+                    deal.stop_price = sum(t.price * t.quantity for t in deal.tranches) / sum(
+                        t.quantity for t in deal.tranches)
+                if deal.quantity <= 0:
+                    self._finish(deal, now, DealStatus.CLOSED, "take profit")
+                    return
+                deal.move(DealStatus.TAKING_PROFIT, now)
+
+    def _track(self, deal: Deal, c: Candle, now: int) -> None:
+        """Floating drawdown, trailing stop, stop loss (with timeout), trailing take-profit."""
+        cfg = deal.config
+        avg = deal.average
+        worst = c.low if deal.long else c.high
+        if avg:
+            deal.max_drawdown_pct = max(deal.max_drawdown_pct, 100 * ((avg - worst) if deal.long else (worst - avg)) / avg)
+        if cfg.get("trailing_stop_loss") and cfg.get("stop_loss_pct") and deal.stop_price is not None:
+            pct = float(cfg["stop_loss_pct"]) / 100  # type: ignore[arg-type]
+            trail = c.high * (1 - pct) if deal.long else c.low * (1 + pct)
+            deal.stop_price = max(deal.stop_price, trail) if deal.long else min(deal.stop_price, trail)
+        if deal.stop_price is not None:
+            breached = c.close <= deal.stop_price if deal.long else c.close >= deal.stop_price
+            deal.sl_breached_candles = deal.sl_breached_candles + 1 if breached else 0
+            if breached and deal.sl_breached_candles > int(cfg.get("stop_loss_timeout_candles") or 0):  # type: ignore[arg-type]
+                self._close_market(deal, c.close, now, "stop loss", DealStatus.STOPPED)
+                if cfg.get("stop_and_disable") and self.on_disable is not None:
+                    self.on_disable(self, f"deal {deal.id} stopped at {c.close:.8g}: stop-and-disable")
+                return
+        trailing = cfg.get("trailing_take_profit_pct")
+        if trailing and deal.quantity:
+            from settings import DcaConfig
+
+            tp = float(take_profit_plan(deal.quantity, deal.average, DcaConfig.model_validate(cfg).params())[0][1])
+            if (deal.long and c.high >= tp) or (not deal.long and c.low <= tp):
+                deal.tp_trailing_active = True
+            if deal.tp_trailing_active:
+                peak = deal.trailing_peak or (c.high if deal.long else c.low)
+                deal.trailing_peak = max(peak, c.high) if deal.long else min(peak, c.low)
+                give = float(trailing) / 100  # type: ignore[arg-type]
+                if (deal.long and c.close <= deal.trailing_peak * (1 - give)) or (
+                        not deal.long and c.close >= deal.trailing_peak * (1 + give)):
+                    self._close_market(deal, c.close, now, "trailing take profit", DealStatus.CLOSED)
+
+    def _close_market(self, deal: Deal, price: float, now: int, reason: str, status: DealStatus) -> None:
+        for o in self.venue.open_orders(deal.symbol):
+            self.venue.cancel(o.client_order_id)
+        if deal.quantity > 0:
+            side = Side.SELL if deal.long else Side.BUY
+            purpose = OrderPurpose.FLATTEN if status is DealStatus.CLOSED and reason not in (
+                "trailing take profit",) else OrderPurpose.EXIT
+            for f in self._market(deal, purpose, side, deal.quantity, price, now, reason):
+                deal.reduce(f.quantity)
+        if deal.quantity <= 0:
+            self._finish(deal, now, status, reason)
+
+    def _finish(self, deal: Deal, now: int, status: DealStatus, reason: str) -> None:
+        for o in self.venue.open_orders(deal.symbol):
+            self.venue.cancel(o.client_order_id)  # take profit or stop cancels every resting order
+        deal.move(status, now)
+        deal.closed_at, deal.close_reason = now, reason
+        self.deals.pop(deal.symbol, None)
+        self.last_closed_at[deal.symbol] = now
+        self._closed_deals.append(deal)
+
+    # ---- orders through the risk engine -------------------------------------------------------
+    def _context(self, symbol: str, price: float, now: int, stop: float | None) -> RiskContext:
+        pos = self.portfolio.position(symbol)
+        reserved = self.venue.reserved_quote()
+        exposure = sum(abs(p.quantity) * self.last_price.get(s, p.avg_entry) for s, p in self.portfolio.positions.items())
+        return RiskContext(state=self.state_of(self), position=pos, price=price, equity=self.equity(),
+                           quote_balance=self.portfolio.quote - reserved, now_ms=now,
+                           bot_exposure_value=exposure + reserved, stop_price=stop,
+                           leverage=float(self.settings.leverage))
+
+    def _check(self, order: Order, deal: Deal, now: int) -> bool:
+        # A resting order is judged when it is placed, as if it filled at its price; quote reserved
+        # by the other resting buys already counts as exposure and is not spendable (_context).
+        ctx = self._context(order.symbol, order.price or self.last_price.get(order.symbol, 0.0), now, deal.stop_price)
+        d = self.risk.check(order, ctx)
+        if not d.allowed:
+            order.status = OrderStatus.REJECTED
+            self.denials[d.rule] += 1
+            self._out.risk.append(RiskDecisionRecord(time=now, allowed=False, rule=d.rule, detail=d.detail,
+                                                     client_order_id=order.client_order_id,
+                                                     purpose=order.purpose.value))
+            self._out.orders.append(OrderRecord.of(order))
+        return d.allowed
+
+    def _order(self, deal: Deal, purpose: OrderPurpose, side: Side, qty: float, now: int, reason: str,
+               order_type: OrderType = OrderType.MARKET, price: float | None = None) -> Order:
+        self._seq += 1
+        return Order(client_order_id(f"{self.name}:{deal.symbol}", now, purpose, self._seq), self.name, deal.symbol,
+                     side, qty, purpose, order_type=order_type, price=price, created_at=now, reason=reason)
+
+    def _market(self, deal: Deal, purpose: OrderPurpose, side: Side, qty: float, price: float, now: int,
+                reason: str) -> list[Fill]:
+        order = self._order(deal, purpose, side, qty, now, f"{deal.id} {reason}")
+        order.price = price
+        if not self._check(order, deal, now):
+            return []
+        order.price = None
+        fills = self.executor.execute(order, price, now)
+        self.orders_sent += 1
+        self._out.orders.append(OrderRecord.of(order))
+        for f in fills:
+            self._out.fills.append(FillRecord.of(f))
+            trade = self.portfolio.apply(f, exit_reason=reason)
+            if trade is not None:
+                deal.realized_pnl += trade.pnl
+                self._record_trade(trade, deal.id)
+        return fills
+
+    def _rest(self, deal: Deal, purpose: OrderPurpose, side: Side, qty: float, price: float, tag: str, now: int) -> bool:
+        order = self._order(deal, purpose, side, qty, now, f"{deal.id} {tag}", OrderType.LIMIT, price)
+        if not self._check(order, deal, now):
+            return False
+        order.status = OrderStatus.NEW
+        self.venue.place(RestingOrder(order.client_order_id, self.name, deal.symbol, side.value, qty, price, tag, now))
+        self.orders_sent += 1
+        self._out.orders.append(OrderRecord.of(order))
+        return True
+
+    def _record_trade(self, trade: object, deal_id: str) -> None:
+        self.trade_count += 1
+        self.wins += trade.pnl > 0  # type: ignore[attr-defined]
+        self.trade_pnls.append(trade.pnl)  # type: ignore[attr-defined]
+        del self.trade_pnls[:-TRADE_PNLS_KEPT]
+        self._out.trades.append(TradeRecord.of(trade, signal_id=deal_id))  # type: ignore[arg-type]
+
+    def _mark(self, now: int) -> None:
+        eq = self.equity()
+        self.high_water = max(self.high_water, eq)
+        if self.high_water > 0:
+            self.max_drawdown_pct = max(self.max_drawdown_pct, 100.0 * (self.high_water - eq) / self.high_water)
+        self._out.equity.append(EquityRecord(time=now, equity=eq))
+
+    # ---- outputs --------------------------------------------------------------------------
+    def snapshot(self, now_ms: int) -> BotSnapshot:
+        views = []
+        for s, p in self.portfolio.positions.items():
+            if p.is_open:
+                mark = self.last_price.get(s, p.avg_entry)
+                views.append(PositionView(symbol=s, side=p.side.value if p.side else "", quantity=p.quantity,
+                                          avg_entry=p.avg_entry, mark=mark, unrealized_pnl=p.unrealized_pnl(mark),
+                                          opened_at=p.opened_at, entry_fees=p.entry_fees,
+                                          stop_loss=self.deals[s].stop_price if s in self.deals else None))
+        stats = metrics.trade_stats(self.trade_pnls)
+        eq = self.equity()
+        return BotSnapshot(
+            name=self.name, mode=self.mode.value, symbol=self.symbol, strategy="dca", updated_at=now_ms,
+            last_candle_time=self.last_candle_time, last_price=self.last_price.get(self.symbol, 0.0),
+            candles_seen=self.candles_seen, control=ControlRecord.of(self.control),
+            effective_state=self.state_of(self), quote_asset=self.portfolio.quote_asset,
+            starting_balance=self.portfolio.starting_balance, quote_balance=self.portfolio.quote,
+            base_balance=sum(p.quantity for p in self.portfolio.positions.values()), equity=eq,
+            high_water=self.high_water, realized_pnl=self.portfolio.realized_pnl,
+            unrealized_pnl=self.portfolio.unrealized(self.last_price), fees_paid=self.portfolio.fees_paid,
+            position=views[0] if len(views) == 1 else None, positions=views, trade_count=self.trade_count,
+            wins=self.wins, win_rate_pct=100.0 * stats.win_rate, trade_pnls=self.trade_pnls,
+            denials=dict(self.denials), orders_sent=self.orders_sent, max_drawdown_pct=self.max_drawdown_pct,
+            dca={"deals": [d.dump() for d in self.deals.values()], "resting": self.venue.dump(),
+                 "deal_seq": self.deal_seq, "last_closed_at": self.last_closed_at,
+                 "last_time": self.last_time, "last_price": self.last_price},
+        )
+
+    def drain(self, now_ms: int) -> BotUpdate:
+        out = self._out
+        out.snapshot = self.snapshot(now_ms)
+        out.deals = [d.dump() for d in self._closed_deals]
+        self._closed_deals = []
+        self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]
+        return out
+
+    def restore(self, snap: BotSnapshot) -> None:
+        from core.types import Position
+
+        pf = self.portfolio
+        pf.quote, pf.realized_pnl, pf.fees_paid = snap.quote_balance, snap.realized_pnl, snap.fees_paid
+        pf.positions = {p.symbol: Position(p.symbol, p.quantity, p.avg_entry, p.opened_at, p.entry_fees)
+                        for p in snap.positions}
+        d = snap.dca or {}
+        self.deals = {x["symbol"]: Deal.load(x) for x in d.get("deals", [])}  # type: ignore[index,union-attr]
+        self.venue.load(d.get("resting", []))  # type: ignore[arg-type]
+        self.deal_seq = int(d.get("deal_seq", 0))  # type: ignore[arg-type]
+        self.last_closed_at = dict(d.get("last_closed_at", {}))  # type: ignore[arg-type]
+        self.last_time = {k: int(v) for k, v in dict(d.get("last_time", {})).items()}  # type: ignore[arg-type]
+        self.last_price = {k: float(v) for k, v in dict(d.get("last_price", {})).items()}  # type: ignore[arg-type]
+        self.candles_seen, self.trade_count, self.wins = snap.candles_seen, snap.trade_count, snap.wins
+        self.trade_pnls = list(snap.trade_pnls)
+        self.orders_sent, self.denials = snap.orders_sent, Counter(snap.denials)
+        self.high_water, self.max_drawdown_pct = snap.high_water or pf.starting_balance, snap.max_drawdown_pct
+
+
+def _renormalise(steps: list[tuple[object, object]]) -> list[tuple[object, object]]:
+    """Remaining take-profit steps re-scaled so their amounts sum to 100 % of what is left."""
+    from decimal import Decimal
+
+    total = sum(Decimal(str(a)) for a, _ in steps)
+    return [(Decimal(str(a)) * 100 / total, p) for a, p in steps] if total else steps
+
