@@ -6,6 +6,7 @@
     python bot_manager.py status           heartbeat, bots, states and P&L from Redis
     python bot_manager.py send CMD ...     post a kill-switch command (pause, flatten, resume, ...)
     python bot_manager.py dca-preview ...  print a DCA ladder before launching a deal
+    python bot_manager.py backtest ...     run bots over stored candles (backtest --help)
 """
 from __future__ import annotations
 
@@ -133,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "dca-preview":  # its own argparse, shared with the dashboard preview
         return cmd_dca_preview(argv[1:])
+    if argv and argv[0] == "backtest":  # its own argparse (backtest/cli.py)
+        import backtest.cli
+
+        return backtest.cli.main(argv[1:])
     p = argparse.ArgumentParser(prog="bot_manager.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="config file (default: $BOT_CONFIG or config.yaml)")

@@ -11,6 +11,7 @@ import hashlib
 import math
 from collections import Counter, deque
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Callable
 
 from core import metrics
@@ -19,10 +20,12 @@ from core.types import (
     INTERVAL_MS,
     Candle,
     ControlState,
+    NO_SIGNAL,
     Mode,
     Order,
     OrderPurpose,
     OrderStatus,
+    OrderType,
     Position,
     PositionSide,
     Side,
@@ -51,11 +54,30 @@ from strategy.base import Strategy, history_needed
 
 TRADE_PNLS_KEPT = 5000
 
+# (reason, fill reference price, order type) of a protective exit triggered inside a candle.
+ExitHit = tuple[str, float, OrderType]
+# (candle, long?, stop_loss, take_profit) -> the exit that candle triggers, or None.
+ExitCheck = Callable[[Candle, bool, "float | None", "float | None"], "ExitHit | None"]
+
+
+def touch_exit_check(c: Candle, long: bool, stop: float | None, take: float | None) -> ExitHit | None:
+    """The default intrabar rule (ghost/paper): a touch triggers; the stop wins when both are
+    inside one candle (the pessimistic order); a gap through the level fills at the open."""
+    if stop is not None and ((long and c.low <= stop) or (not long and c.high >= stop)):
+        return "stop_loss", (min(stop, c.open) if long else max(stop, c.open)), OrderType.MARKET
+    if take is not None and ((long and c.high >= take) or (not long and c.low <= take)):
+        return "take_profit", (max(take, c.open) if long else min(take, c.open)), OrderType.LIMIT
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _bot_tag(bot: str) -> str:
+    return hashlib.sha1(bot.encode()).hexdigest()[:8]  # cached: the backtester places many orders
+
 
 def client_order_id(bot: str, time_ms: int, purpose: OrderPurpose, seq: int) -> str:
     """Deterministic id (<= 36 chars, Binance's limit): same bot, candle, purpose, seq -> same id."""
-    tag = hashlib.sha1(bot.encode()).hexdigest()[:8]
-    return f"tb{tag}{_b36(time_ms)}{_PURPOSE_CODE[purpose]}{seq}"
+    return f"tb{_bot_tag(bot)}{_b36(time_ms)}{_PURPOSE_CODE[purpose]}{seq}"
 
 
 _PURPOSE_CODE = {OrderPurpose.ENTRY: "n", OrderPurpose.EXIT: "x", OrderPurpose.FLATTEN: "f"}
@@ -65,14 +87,18 @@ def _finite(x: float | None) -> float:
     return x if x is not None and math.isfinite(x) else 0.0
 
 
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_B36_PAIRS = [a + b for a in _B36 for b in _B36]  # two digits per divmod: half the loop turns
+
+
 def _b36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    if n < 36:
+        return _B36[n]
     out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
+    while n:
+        n, r = divmod(n, 1296)
+        out = _B36_PAIRS[r] + out
+    return out.lstrip("0")
 
 
 class Bot:
@@ -90,6 +116,8 @@ class Bot:
         allow_short: bool = False,
         max_hold_candles: int | None = None,
         interval: str = "1m",
+        exit_check: ExitCheck = touch_exit_check,
+        records: bool = True,
     ) -> None:
         self.name = name
         self.mode = mode
@@ -103,6 +131,12 @@ class Bot:
         self.allow_short = allow_short
         self.max_hold_candles = max_hold_candles
         self.interval_ms = INTERVAL_MS[interval]
+        self.exit_check = exit_check
+        # records=False (backtests): no Redis records are buffered; closed trades and signals
+        # go to the plain lists below instead (a backtest keeps them all, the worker never does).
+        self.records = records
+        self.closed_trades: list[Trade] = []
+        self.signal_log: list[tuple[int, Side, bool]] = []  # (candle open_time, side, acted)
         self.control = ControlState()
         self.history: deque[Candle] = deque(maxlen=max(history_needed(strategy) + 5, 50))
         self.last_price = 0.0
@@ -137,6 +171,27 @@ class Bot:
         if c.open_time <= self.last_candle_time:
             return  # already seen (replayed after a restart): idempotent
         self.history.append(c)
+        now = self._open_bar(c)
+        sig = NO_SIGNAL
+        if len(self.history) >= self.strategy.warmup:
+            sig = self.strategy.evaluate(tuple(self.history))
+        self.apply(c, sig, now)
+
+    def on_event(self, c: Candle, sig: Signal, skipped: int = 0) -> None:
+        """The backtester's fast path: candle ``c`` with its strategy signal computed beforehand
+        (vectorised, proven equal to evaluate() on each closed prefix). ``skipped`` candles since
+        the last call produced no signal and no exit, so only counters move for them. The order
+        path (exits, risk, executor, portfolio) is the one on_candle() runs. History is not kept.
+        """
+        if c.open_time <= self.last_candle_time:
+            return
+        self.candles_seen += skipped
+        if self.position.is_open:
+            self.hold_candles += skipped
+        self.apply(c, sig, self._open_bar(c))
+
+    def _open_bar(self, c: Candle) -> int:
+        """Advance to closed candle c and run the position's exits; returns the bot's 'now'."""
         self.last_price = c.close
         self.last_candle_time = c.open_time
         self.candles_seen += 1
@@ -147,10 +202,12 @@ class Bot:
         elif self.position.is_open:
             self.hold_candles += 1
             self._check_exits(c, now)
-        if len(self.history) >= self.strategy.warmup:
-            sig = self.strategy.evaluate(tuple(self.history))
-            if sig.side is not Side.NONE:
-                self._on_signal(sig, c, now)
+        return now
+
+    def apply(self, c: Candle, sig: Signal, now: int) -> None:
+        """Act on the strategy's signal for candle c (after its exits), then mark equity."""
+        if sig.side is not Side.NONE:
+            self._on_signal(sig, c, now)
         self._mark(now)
 
     def flatten(self, reason: str) -> bool:
@@ -171,7 +228,8 @@ class Bot:
     # ---- decisions ----------------------------------------------------------------------
     @property
     def position(self) -> Position:
-        return self.portfolio.position(self.symbol)
+        # the dict lookup first: this property is on every order's path
+        return self.portfolio.positions.get(self.symbol) or self.portfolio.position(self.symbol)
 
     @property
     def exposure(self) -> str:
@@ -190,15 +248,10 @@ class Bot:
         pos = self.position
         long = pos.quantity > 0
         exit_side = Side.SELL if long else Side.BUY
-        # Stop before take-profit when both are inside one candle: the pessimistic order.
-        if pos.stop_loss is not None and ((long and c.low <= pos.stop_loss) or (not long and c.high >= pos.stop_loss)):
-            price = min(pos.stop_loss, c.open) if long else max(pos.stop_loss, c.open)
-            self._submit(OrderPurpose.EXIT, exit_side, abs(pos.quantity), price, now, "stop_loss")
-        elif pos.take_profit is not None and (
-            (long and c.high >= pos.take_profit) or (not long and c.low <= pos.take_profit)
-        ):
-            price = max(pos.take_profit, c.open) if long else min(pos.take_profit, c.open)
-            self._submit(OrderPurpose.EXIT, exit_side, abs(pos.quantity), price, now, "take_profit")
+        hit = self.exit_check(c, long, pos.stop_loss, pos.take_profit)
+        if hit is not None:
+            reason, price, order_type = hit
+            self._submit(OrderPurpose.EXIT, exit_side, abs(pos.quantity), price, now, reason, order_type)
         elif self.max_hold_candles and self.hold_candles >= self.max_hold_candles:
             self._submit(OrderPurpose.EXIT, exit_side, abs(pos.quantity), c.close, now, "time_horizon")
 
@@ -230,6 +283,9 @@ class Bot:
                 self.open_signal_id = sid
             else:
                 notes.append(f"entry denied: {self._out.risk[-1].detail if self._out.risk else ''}")
+        if not self.records:
+            self.signal_log.append((c.open_time, sig.side, acted))
+            return
         self._out.signals.append(SignalRecord(
             id=sid, bot=self.name, symbol=self.symbol, time=c.open_time, price=c.close, side=sig.side.value,
             confidence=sig.confidence, reason=sig.reason, stop_loss=sig.stop_loss, take_profit=sig.take_profit,
@@ -274,13 +330,19 @@ class Bot:
         self.trade_count += 1
         self.wins += trade.pnl > 0
         self.trade_pnls.append(trade.pnl)
-        del self.trade_pnls[:-TRADE_PNLS_KEPT]
+        if len(self.trade_pnls) > TRADE_PNLS_KEPT:
+            del self.trade_pnls[:-TRADE_PNLS_KEPT]
+        if not self.records:
+            self.closed_trades.append(trade)
+            return
         self._out.trades.append(TradeRecord.of(trade, signal_id=signal_id))
 
-    def _submit(self, purpose: OrderPurpose, side: Side, qty: float, ref_price: float, now: int, reason: str) -> bool:
+    def _submit(self, purpose: OrderPurpose, side: Side, qty: float, ref_price: float, now: int, reason: str,
+                order_type: OrderType = OrderType.MARKET) -> bool:
         self._seq += 1
         order = Order(client_order_id(self.name, now, purpose, self._seq), self.name, self.symbol, side, qty,
-                      purpose, created_at=now, reason=reason)
+                      purpose, order_type=order_type, price=ref_price if order_type is OrderType.LIMIT else None,
+                      created_at=now, reason=reason)
         marks = {self.symbol: self.last_price or ref_price}
         ctx = RiskContext(
             state=self.state_of(self), position=self.position, price=ref_price,
@@ -290,16 +352,22 @@ class Bot:
         if not decision.allowed:
             order.status = OrderStatus.REJECTED
             self.denials[decision.rule] += 1
+            # kept even without records: the signal note quotes the last denial
             self._out.risk.append(RiskDecisionRecord(time=now, allowed=False, rule=decision.rule,
                                                      detail=decision.detail, client_order_id=order.client_order_id,
                                                      purpose=purpose.value))
-            self._out.orders.append(OrderRecord.of(order))
+            if self.records:
+                self._out.orders.append(OrderRecord.of(order))
+            else:
+                del self._out.risk[:-1]  # only the last denial is read (signal note); bound memory
             return False
         fills = self.executor.execute(order, ref_price, now)
         self.orders_sent += 1
-        self._out.orders.append(OrderRecord.of(order))
+        if self.records:
+            self._out.orders.append(OrderRecord.of(order))
         for f in fills:
-            self._out.fills.append(FillRecord.of(f))
+            if self.records:
+                self._out.fills.append(FillRecord.of(f))
             trade = self.portfolio.apply(f, exit_reason=reason)
             if trade is not None:
                 self._record_trade(trade, self.open_signal_id)
@@ -309,6 +377,8 @@ class Bot:
         return True
 
     def _mark(self, now: int) -> None:
+        if not self.records:
+            return  # a backtest computes its equity curve and drawdown itself (backtest.engine)
         eq = self.equity()
         self.high_water = max(self.high_water, eq)
         if self.high_water > 0:

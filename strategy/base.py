@@ -24,6 +24,12 @@ from strategy.indicators import FloatArray
 
 __all__ = [
     "MAX_WINDOW",
+    "SIDE_BUY",
+    "SIDE_NONE",
+    "SIDE_SELL",
+    "VectorStrategy",
+    "exit_arrays",
+    "is_vectorised",
     "ExitParams",
     "Strategy",
     "closes",
@@ -48,6 +54,51 @@ class Strategy(Protocol):
     def evaluate(self, candles: Sequence[Candle]) -> Signal:
         """Signal for the last candle of ``candles`` (closed history, oldest first)."""
         ...
+
+
+# Codes of the vectorised signal arrays (``VectorStrategy.signals``).
+SIDE_BUY, SIDE_SELL, SIDE_NONE = 1, -1, 0
+
+
+@runtime_checkable
+class VectorStrategy(Strategy, Protocol):
+    """A strategy that can also compute all its signals at once (the backtester's fast path).
+
+    ``signals(...)[i]`` must equal ``evaluate(candles[:i + 1])`` for every i (BUY -> +1,
+    SELL -> -1, NONE -> 0), and ``exit_levels`` the signal's stop_loss / take_profit (NaN
+    for None); tests/unit/test_backtest_signals.py proves it on random and real data.
+    A strategy may set ``vectorised = False`` when its parameters have no exact vector form.
+    """
+
+    vectorised: bool
+
+    def signals(self, opens: FloatArray, highs: FloatArray, lows: FloatArray, closes: FloatArray,
+                volumes: FloatArray) -> np.ndarray:
+        """int8 array of SIDE_BUY / SIDE_SELL / SIDE_NONE, one per candle."""
+        ...
+
+    def exit_levels(self, sides: np.ndarray, closes: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(stop_loss, take_profit) arrays for ``sides`` (NaN where None)."""
+        ...
+
+
+def is_vectorised(strategy: Strategy) -> bool:
+    """True when ``strategy`` offers an exact vectorised ``signals`` (see VectorStrategy)."""
+    return bool(getattr(strategy, "vectorised", False)) and callable(getattr(strategy, "signals", None))
+
+
+def exit_arrays(sides: np.ndarray, closes: FloatArray, stop_loss_pct: float | None,
+                take_profit_pct: float | None) -> tuple[FloatArray, FloatArray]:
+    """``exit_prices`` for every candle at once, with the same float operations in the same
+    order (so the values are bit-identical); NaN where the side is NONE or the pct unset."""
+    sign = sides.astype(np.float64)
+    c = np.asarray(closes, dtype=np.float64)
+    none = sides == SIDE_NONE
+    stop = np.full(len(c), np.nan) if stop_loss_pct is None else c * (1.0 - sign * stop_loss_pct / 100.0)
+    take = np.full(len(c), np.nan) if take_profit_pct is None else c * (1.0 + sign * take_profit_pct / 100.0)
+    stop[none] = np.nan
+    take[none] = np.nan
+    return stop, take
 
 
 def history_needed(strategy: Strategy) -> int:

@@ -21,8 +21,18 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from core.types import Candle, Side, Signal
-from strategy.base import MAX_WINDOW, ExitParams, closes, exit_prices, fmt_price, tail
-from strategy.indicators import ema_last, sma_last
+from strategy.base import (
+    MAX_WINDOW,
+    SIDE_BUY,
+    SIDE_SELL,
+    ExitParams,
+    closes,
+    exit_arrays,
+    exit_prices,
+    fmt_price,
+    tail,
+)
+from strategy.indicators import FloatArray, ema_last, sma, sma_last
 
 __all__ = [
     "EMA_SEED_SPANS",
@@ -83,6 +93,9 @@ class CrossoverStrategy:
         self.lookback = self.warmup + (EMA_SEED_SPANS * params.slow if params.kind == "ema" else 0)
         self._avg = sma_last if params.kind == "sma" else ema_last
         self._label = params.kind.upper()
+        # SMA has an exact vector form (bit-identical means); the EMA is re-seeded on each
+        # bounded tail in evaluate(), which a whole-series EMA does not reproduce exactly.
+        self.vectorised = params.kind == "sma"
 
     def __repr__(self) -> str:
         return f"CrossoverStrategy({self.params!r})"
@@ -116,3 +129,26 @@ class CrossoverStrategy:
             stop_loss=stop,
             take_profit=take,
         )
+
+    def signals(self, opens: FloatArray, highs: FloatArray, lows: FloatArray, closes: FloatArray,
+                volumes: FloatArray) -> np.ndarray:
+        """evaluate() on every closed prefix at once (SMA only): +1 BUY, -1 SELL, 0 NONE."""
+        if not self.vectorised:
+            raise NotImplementedError("only the SMA crossover is vectorised; use evaluate()")
+        c = np.asarray(closes, dtype=np.float64)
+        out = np.zeros(len(c), dtype=np.int8)
+        if len(c) < self.warmup:
+            return out
+        fast, slow = sma(c, self.params.fast), sma(c, self.params.slow)
+        fp, sp, fn, sn = fast[:-1], slow[:-1], fast[1:], slow[1:]
+        with np.errstate(invalid="ignore"):  # NaN before the windows fill compares False
+            buy = (fp <= sp) & (fn > sn)
+            sell = (fp >= sp) & (fn < sn)
+        out[1:][buy] = SIDE_BUY
+        out[1:][sell] = SIDE_SELL
+        out[: self.warmup - 1] = 0  # a prefix shorter than warmup never signals
+        return out
+
+    def exit_levels(self, sides: np.ndarray, closes: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(stop_loss, take_profit) of each signal, as evaluate() would set them."""
+        return exit_arrays(sides, closes, self.params.stop_loss_pct, self.params.take_profit_pct)

@@ -15,9 +15,11 @@ from typing import Sequence
 
 from pydantic import Field
 
+import numpy as np
+
 from core.types import Candle, Side, Signal
-from strategy.base import MAX_WINDOW, ExitParams, closes, exit_prices, tail
-from strategy.indicators import roc_last
+from strategy.base import MAX_WINDOW, SIDE_BUY, SIDE_SELL, ExitParams, closes, exit_arrays, exit_prices, tail
+from strategy.indicators import FloatArray, roc, roc_last
 
 __all__ = ["MomentumParams", "MomentumStrategy"]
 
@@ -34,6 +36,7 @@ class MomentumStrategy:
     """ROC threshold crossings, both directions; see the module docstring."""
 
     name = "momentum"
+    vectorised = True  # ROC is elementwise: the vector form is exact
 
     def __init__(self, params: MomentumParams) -> None:
         self.params = params
@@ -70,3 +73,25 @@ class MomentumStrategy:
             stop_loss=stop,
             take_profit=take,
         )
+
+    def signals(self, opens: FloatArray, highs: FloatArray, lows: FloatArray, closes: FloatArray,
+                volumes: FloatArray) -> np.ndarray:
+        """evaluate() on every closed prefix at once: +1 BUY, -1 SELL, 0 NONE."""
+        c = np.asarray(closes, dtype=np.float64)
+        out = np.zeros(len(c), dtype=np.int8)
+        if len(c) < self.warmup:
+            return out
+        r = roc(c, self.params.window)
+        prev, now = r[:-1], r[1:]
+        thr = self.params.threshold_pct
+        with np.errstate(invalid="ignore"):  # undefined ROC (NaN) never signals, as in evaluate()
+            buy = (prev <= thr) & (thr < now)
+            sell = (prev >= -thr) & (-thr > now)
+        out[1:][buy] = SIDE_BUY
+        out[1:][sell] = SIDE_SELL
+        out[: self.warmup - 1] = 0
+        return out
+
+    def exit_levels(self, sides: np.ndarray, closes: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(stop_loss, take_profit) of each signal, as evaluate() would set them."""
+        return exit_arrays(sides, closes, self.params.stop_loss_pct, self.params.take_profit_pct)

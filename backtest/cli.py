@@ -1,0 +1,183 @@
+"""``python bot_manager.py backtest ...``: run configured bots over stored candles.
+
+    backtest [--config FILE] [--bot NAME ...] [--data FILE_OR_DIR ...] [--from DATE] [--to DATE]
+             [--fill-policy optimistic|realistic|pessimistic] [--fill-at close|next_open]
+             [--intrabar stop_first|take_first|ohlc] [--json] [--plots DIR] ...
+    backtest sweep --bot NAME --grid fast=5,10,20 --grid slow=30:90:20 [--sort sharpe] [--jobs N] ...
+
+Data: ``--data`` files or directories (data.binance.vision zip/csv, the shared market CSVs);
+else the config's ``market.replay_files``; else ``--bars`` candles of the config's seeded
+synthetic market. Exit codes: 0 done, 2 bad input (config, data, bot names).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from backtest.engine import LoadedData, SymbolData, data_files, load_data, parse_time, run_config
+from backtest.fills import FILL_AT, INTRABAR, POLICIES, FillModel
+from backtest.report import build_report, summary_text
+from settings import AppConfig, ConfigError, load_config
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="config file (default: $BOT_CONFIG or config.yaml)")
+    p.add_argument("--data", action="append", default=[], help="candle file or directory (repeatable)")
+    p.add_argument("--from", dest="start", help="first candle open time (UTC date/ISO time or epoch ms)")
+    p.add_argument("--to", dest="end", help="end, exclusive (UTC date/ISO time or epoch ms)")
+    p.add_argument("--interval", help="only files of this interval (a directory may hold several)")
+    p.add_argument("--bars", type=int, default=20_000, help="synthetic candles when there are no data files")
+    p.add_argument("--fill-policy", default="realistic", choices=POLICIES)
+    p.add_argument("--fill-at", default="close", choices=FILL_AT,
+                   help="market orders decided on a close fill at that close or at the next open")
+    p.add_argument("--intrabar", default="stop_first", choices=INTRABAR,
+                   help="which of stop and take-profit inside one candle came first")
+    p.add_argument("--taker-fee", type=float, default=None, help="percent (default: paper.fee_pct)")
+    p.add_argument("--maker-fee", type=float, default=None, help="percent (default: the taker fee)")
+    p.add_argument("--slippage-bps", type=float, default=None, help="default: paper.slippage_bps")
+    p.add_argument("--latency-ms", type=int, default=0)
+    p.add_argument("--max-volume-pct", type=float, default=10.0,
+                   help="realistic/pessimistic: largest share of a candle's volume one order takes")
+    p.add_argument("--path", default="auto", choices=["auto", "fast", "bar"],
+                   help="fast: vectorised signals + event visits; bar: every candle through evaluate()")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bot_manager.py backtest", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    p.add_argument("--bot", action="append", default=[], help="bot name (repeatable; default: all enabled)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (reports with trade lists)")
+    p.add_argument("--plots", metavar="DIR", help="write equity/trades/monthly HTML plots here")
+    return p
+
+
+def _sweep_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bot_manager.py backtest sweep",
+                                description="grid of strategy parameters across cores, ranked by a metric")
+    _common(p)
+    p.add_argument("--bot", required=True, help="the configured bot whose params are swept")
+    p.add_argument("--grid", action="append", required=True, metavar="NAME=VALUES",
+                   help="fast=5,10,20 or slow=20:100:10 (repeatable)")
+    p.add_argument("--sort", default="sharpe", help="metric to rank by (sharpe, total_return_pct, calmar, ...)")
+    p.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--top", type=int, default=30)
+    p.add_argument("--json", action="store_true")
+    return p
+
+
+def _model(args: argparse.Namespace, app: AppConfig) -> FillModel:
+    taker = app.paper.fee_pct if args.taker_fee is None else args.taker_fee
+    return FillModel(
+        policy=args.fill_policy, fill_at=args.fill_at, intrabar=args.intrabar, taker_fee_pct=taker,
+        maker_fee_pct=taker if args.maker_fee is None else args.maker_fee,
+        slippage_bps=app.paper.slippage_bps if args.slippage_bps is None else args.slippage_bps,
+        latency_ms=args.latency_ms, max_volume_pct=args.max_volume_pct,
+    )
+
+
+def _data(args: argparse.Namespace, app: AppConfig, symbols: list[str]) -> LoadedData:
+    start, end = parse_time(args.start), parse_time(args.end)
+    paths = [f for d in args.data for f in data_files(d)] if args.data else []
+    if not paths and app.market.source == "replay":
+        paths = [f for d in app.market.replay_files for f in data_files(d)]
+    if paths:
+        loaded = load_data(paths, start, end, symbols or None, args.interval)
+        if not loaded.symbols:
+            raise ValueError(f"no candles for {', '.join(symbols) or 'any symbol'} in {len(paths)} file(s)"
+                             + (" in the --from/--to range" if start or end else ""))
+        return loaded
+    from market.synthetic import DEFAULT_SYMBOLS, SyntheticMarket
+
+    syms = symbols or list(app.market.symbols)
+    market = SyntheticMarket({s: DEFAULT_SYMBOLS.get(s, 100.0) for s in syms}, seed=app.market.seed,
+                             interval=app.market.interval)
+    step = market._step_ms  # noqa: SLF001 - the market's own bar length
+    end_open = (end or 1_704_067_200_000) - step
+    end_open -= end_open % step
+    hist = market.history(args.bars, end_open)
+    out = {s: SymbolData.from_candles(c).between(start, end) for s, c in hist.items() if c}
+    return LoadedData({s: d for s, d in out.items() if len(d)})
+
+
+def _prepare(args: argparse.Namespace, bots: list[str]) -> tuple[AppConfig, LoadedData, FillModel]:
+    app = load_config(args.config)
+    known = {b.name: b for b in app.bots}
+    missing = [b for b in bots if b not in known]
+    if missing:
+        raise ValueError(f"no bot named {', '.join(missing)}; bots: {', '.join(known) or 'none'}")
+    symbols = sorted({known[b].symbol for b in bots})
+    return app, _data(args, app, symbols), _model(args, app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "sweep":
+        return _sweep(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        app, loaded, model = _prepare(args, args.bot)
+        results = run_config(app, loaded.symbols, model, args.bot or None, path=args.path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"backtest: {exc}", file=sys.stderr)
+        return 2
+    reports = [build_report(r) for r in results]
+    plots: dict[str, list[str]] = {}
+    if args.plots:
+        from backtest.plots import write_plots
+
+        for r in results:
+            plots[r.name] = [str(p) for p in write_plots(r, args.plots)]
+    data_info = _data_info(loaded)
+    if args.json:
+        print(json.dumps({"bots": reports, "data": data_info, "plots": plots}, allow_nan=False))
+        return 0
+    for d in data_info["symbols"]:
+        print(f"data {d['symbol']} {d['interval']}: {d['bars']:,} bars {d['start']} -> {d['end']}")
+    for f in data_info["files"]:
+        if f["rejected"] or f["gaps"]:
+            print(f"  {f['file']}: rejected {f['rejected']}, {f['gaps']} gaps")
+    for rep in reports:
+        print()
+        print(summary_text(rep))
+    for name, files in plots.items():
+        print(f"plots for {name}: {', '.join(files)}")
+    return 0
+
+
+def _data_info(loaded: LoadedData) -> dict[str, list[dict[str, Any]]]:
+    """What was loaded: per symbol, and the validation report per file (rejected rows, gaps)."""
+    from backtest.report import iso
+
+    symbols = [{"symbol": s, "interval": d.interval, "bars": len(d), "start": iso(int(d.times[0])),
+                "end": iso(int(d.times[-1]))} for s, d in sorted(loaded.symbols.items())]
+    files = [{"file": path, "rows": rep.total, "rejected": dict(rep.rejected), "gaps": len(rep.gaps)}
+             for path, rep in loaded.reports]
+    return {"symbols": symbols, "files": files}
+
+
+def _sweep(argv: list[str]) -> int:
+    from backtest.sweep import parse_grid, run_sweep, table_text
+
+    args = _sweep_parser().parse_args(argv)
+    try:
+        spec = parse_grid(args.grid)
+        app, loaded, model = _prepare(args, [args.bot])
+        rows = run_sweep(app, loaded.symbols, model, args.bot, spec, args.sort, args.jobs)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"backtest sweep: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"sort": args.sort, "rows": [{"params": r.params, "metrics": r.metrics, "error": r.error}
+                                                      for r in rows]}, allow_nan=False))
+    else:
+        print(table_text(rows, args.sort, args.top))
+    return 0

@@ -1,0 +1,178 @@
+"""The backtest report: every figure from ``core.metrics`` (the one metrics module), JSON-safe.
+
+Returns are measured on the per-candle equity curve (equity at each candle's close). Sharpe and
+Sortino use daily returns (``metrics.daily_returns``; 365-day years). Max drawdown is taken on
+the per-candle curve, with its peak/trough/recovery dates and its duration. Buy-and-hold is the
+same starting balance put into the symbol at the first candle's close (no fee) and held.
+JSON has no inf/NaN: such values become null (see ``json_safe``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from backtest.engine import BotResult
+from core import metrics
+from core.types import INTERVAL_MS, EquityPoint, Trade
+
+
+def iso(ms: int | None) -> str | None:
+    """Epoch ms -> 'YYYY-MM-DDTHH:MM:SSZ' (UTC)."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def json_safe(x: Any) -> Any:
+    """Recursively replace inf/NaN by None and numpy scalars by Python ones."""
+    if isinstance(x, dict):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def daily_points(times: np.ndarray, equity: np.ndarray, close_offset: int) -> list[EquityPoint]:
+    """The first point plus the last point of each UTC day: what ``metrics.daily_returns`` reads
+    (it keeps only the first equity and each day's last), without a million EquityPoints."""
+    if len(times) == 0:
+        return []
+    t = times + close_offset  # equity is marked at each candle's close
+    day = t // metrics.DAY_MS
+    last = np.flatnonzero(np.append(day[1:] != day[:-1], True))
+    pts = [EquityPoint(int(t[0]), float(equity[0]))]
+    pts.extend(EquityPoint(int(t[i]), float(equity[i])) for i in last.tolist())
+    return pts
+
+
+@dataclass(slots=True)
+class DrawdownInfo:
+    max_drawdown_pct: float
+    peak_time: str | None
+    trough_time: str | None
+    recovery_time: str | None  # None: not recovered by the end of the data
+    duration_bars: int
+    duration_days: float
+
+
+def drawdown_info(times: np.ndarray, equity: np.ndarray, close_offset: int) -> DrawdownInfo:
+    dd = metrics.max_drawdown(equity.tolist())
+    if dd.max_dd_pct == 0.0:
+        return DrawdownInfo(0.0, None, None, None, 0, 0.0)
+    end = dd.recovery_index if dd.recovery_index is not None else len(times) - 1
+    span_ms = int(times[end] - times[dd.peak_index])
+    t = times + close_offset
+    return DrawdownInfo(
+        dd.max_dd_pct, iso(int(t[dd.peak_index])), iso(int(t[dd.trough_index])),
+        iso(int(t[dd.recovery_index])) if dd.recovery_index is not None else None,
+        dd.duration, span_ms / metrics.DAY_MS,
+    )
+
+
+def trade_row(t: Trade) -> dict[str, Any]:
+    return {
+        "symbol": t.symbol, "side": t.side.value, "quantity": t.quantity, "entry_time": iso(t.entry_time),
+        "exit_time": iso(t.exit_time), "entry_price": t.entry_price, "exit_price": t.exit_price,
+        "pnl": t.pnl, "return_pct": t.return_pct, "fees": t.fees, "exit_reason": t.exit_reason,
+        "entry_ms": t.entry_time, "exit_ms": t.exit_time,
+    }
+
+
+def build_report(r: BotResult, include_trades: bool = True) -> dict[str, Any]:
+    """The full report of one bot's backtest as a JSON-safe dict."""
+    close_offset = INTERVAL_MS[r.interval]
+    n = r.bars
+    out: dict[str, Any] = {
+        "bot": r.name, "symbol": r.symbol, "strategy": r.strategy, "params": r.params, "interval": r.interval,
+        "engine_path": r.path, "bars": n, "fill_model": asdict(r.fill_model),
+        "starting_balance": r.starting_balance,
+    }
+    if n == 0:
+        return json_safe(out)
+    start_ms, end_ms = int(r.times[0]), int(r.times[-1]) + close_offset
+    eq = r.equity
+    first = EquityPoint(start_ms, r.starting_balance)
+    last = EquityPoint(end_ms, float(eq[-1]))
+    days = daily_points(r.times, eq, close_offset)
+    rets = metrics.daily_returns([first, *days])
+    cagr = metrics.cagr([first, last])
+    dd = drawdown_info(r.times, eq, close_offset)
+    stats = metrics.trade_stats(r.trades)
+    intervals: list[tuple[int, int] | Trade] = list(r.trades)
+    if r.open_quantity:
+        intervals.append((r.open_since, end_ms))
+    bh_curve = r.starting_balance * r.closes / r.closes[0]
+    bh_days = daily_points(r.times, bh_curve, close_offset)
+    out.update({
+        "start": iso(start_ms), "end": iso(end_ms),
+        "final_equity": float(eq[-1]),
+        "total_return_pct": metrics.total_return_pct([r.starting_balance, float(eq[-1])]),
+        "cagr_pct": cagr,
+        "sharpe": metrics.sharpe(rets),
+        "sortino": metrics.sortino(rets),
+        "calmar": metrics._ratio(cagr, dd.max_drawdown_pct),  # = metrics.calmar on this curve's CAGR and DD
+        "max_drawdown": asdict(dd),
+        "trades": stats.count,
+        "win_rate_pct": 100.0 * stats.win_rate,
+        "profit_factor": stats.profit_factor,
+        "expectancy": stats.expectancy,
+        "payoff_ratio": stats.payoff_ratio,
+        "avg_win": stats.avg_win, "avg_loss": stats.avg_loss,
+        "net_pnl": stats.net_pnl, "largest_win": stats.largest_win, "largest_loss": stats.largest_loss,
+        "exposure_time_pct": metrics.exposure_time_pct(intervals, start_ms, end_ms),
+        "fees_paid": r.fees_paid,
+        "orders_sent": r.orders_sent, "orders_expired": r.orders_expired, "risk_denials": r.denials,
+        "signals": len(r.signals), "signals_acted": sum(1 for s in r.signals if s[2]),
+        "open_position": ({"quantity": r.open_quantity, "avg_entry": r.open_entry, "since": iso(r.open_since)}
+                          if r.open_quantity else None),
+        "buy_and_hold": {
+            "total_return_pct": metrics.total_return_pct([float(r.closes[0]), float(r.closes[-1])]),
+            "cagr_pct": metrics.cagr([first, EquityPoint(end_ms, float(bh_curve[-1]))]),
+            "max_drawdown_pct": metrics.max_drawdown(bh_curve.tolist()).max_dd_pct,
+            "sharpe": metrics.sharpe(metrics.daily_returns([first, *bh_days])),
+        },
+        "exit_reasons": _count(t.exit_reason for t in r.trades),
+    })
+    if include_trades:
+        out["trade_list"] = [trade_row(t) for t in r.trades]
+    return json_safe(out)
+
+
+def _count(items: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for k in items:
+        out[k] = out.get(k, 0) + 1
+    return out
+
+
+def summary_text(rep: dict[str, Any]) -> str:
+    """A few readable lines of one report."""
+    def f(x: Any, spec: str = ".2f") -> str:
+        return "n/a" if x is None else format(x, spec)
+
+    dd = rep.get("max_drawdown") or {}
+    bh = rep.get("buy_and_hold") or {}
+    lines = [
+        f"{rep['bot']}  {rep['symbol']} {rep['interval']}  {rep['strategy']} {rep['params']}  "
+        f"[{rep['engine_path']} path, {rep['fill_model']['policy']} fills at {rep['fill_model']['fill_at']}]",
+        f"  {rep.get('start')} -> {rep.get('end')}  {rep['bars']:,} bars",
+        f"  return {f(rep.get('total_return_pct'))} %  CAGR {f(rep.get('cagr_pct'))} %  "
+        f"Sharpe {f(rep.get('sharpe'))}  Sortino {f(rep.get('sortino'))}  Calmar {f(rep.get('calmar'))}",
+        f"  max drawdown {f(dd.get('max_drawdown_pct'))} % from {dd.get('peak_time')} to {dd.get('trough_time')}, "
+        f"recovered {dd.get('recovery_time') or 'not yet'} ({f(dd.get('duration_days'), '.1f')} days)",
+        f"  trades {rep.get('trades', 0)}  win rate {f(rep.get('win_rate_pct'), '.1f')} %  "
+        f"profit factor {f(rep.get('profit_factor'))}  expectancy {f(rep.get('expectancy'))}  "
+        f"payoff {f(rep.get('payoff_ratio'))}",
+        f"  exposure {f(rep.get('exposure_time_pct'), '.1f')} %  fees {f(rep.get('fees_paid'))}  "
+        f"final equity {f(rep.get('final_equity'))}  risk denials {rep.get('risk_denials') or 'none'}",
+        f"  buy & hold: return {f(bh.get('total_return_pct'))} %  max drawdown {f(bh.get('max_drawdown_pct'))} %",
+    ]
+    return "\n".join(lines)
