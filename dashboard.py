@@ -12,7 +12,7 @@ import time
 import streamlit as st
 
 from core.types import TradingState
-from ui import ghost, live, paper
+from ui import dca, ghost, live, paper
 from ui.common import reader, short_ts, ts
 from ui.controls import global_controls, last_command_note
 
@@ -62,6 +62,15 @@ def health() -> None:
     last_command_note(r)
 
 
+def _symbols() -> list[str]:
+    from settings import ConfigError, load_config
+
+    try:
+        return load_config().market.symbols
+    except ConfigError:
+        return ["BTCUSDT", "ETHUSDT"]
+
+
 def main() -> None:
     st.title("Trading bot")
     if not password_gate():
@@ -74,14 +83,17 @@ def main() -> None:
     except Exception as exc:
         st.error(f"Cannot read the bots from Redis: {exc}")
         return
-    by_mode = {m: [b for b in metas if b.mode == m] for m in ("paper", "ghost", "live")}
-    tab_paper, tab_ghost, tab_live = st.tabs(["Paper", "Ghost", "Live"])
+    signal_bots = [b for b in metas if b.kind != "dca"]
+    by_mode = {m: [b for b in signal_bots if b.mode == m] for m in ("paper", "ghost", "live")}
+    tab_paper, tab_ghost, tab_live, tab_dca = st.tabs(["Paper", "Ghost", "Live", "DCA"])
     with tab_paper:
         paper.render(by_mode["paper"], REFRESH_S)
     with tab_ghost:
         ghost.render(by_mode["ghost"], REFRESH_S)
     with tab_live:
         live.render(by_mode["live"], REFRESH_S)
+    with tab_dca:
+        dca.render([b for b in metas if b.kind == "dca"], _symbols(), REFRESH_S)
 
 
 main()

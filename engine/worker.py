@@ -7,6 +7,7 @@ A lock keeps a bot from being traded and flattened at the same moment.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -16,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import redis
+from pydantic import ValidationError
 
 from core.clock import Clock, WallClock
 from core.portfolio import Portfolio
@@ -49,6 +51,8 @@ class Outcome:
     bots: list[Bot]
     message: str
     limit_changes: list[tuple[str, str, object]] = field(default_factory=list)
+    dynamic_bots: list[tuple[str, str]] = field(default_factory=list)
+    metas: list[BotMeta] = field(default_factory=list)
 
 
 def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None) -> "Bot | DcaBot":  # type: ignore[no-untyped-def]
@@ -97,6 +101,7 @@ class Worker:
         self.started_at = self.clock.now_ms()
         self.controls: dict[tuple[str, str], ControlRecord] = {}
         self.bots: dict[str, Bot] = {}
+        self.configs: dict[str, BotConfig] = {}
         self.by_symbol: dict[str, list[Bot]] = {}
         self.last_candle_time = 0
         self._pending: list[BotUpdate] = []
@@ -152,33 +157,19 @@ class Worker:
         self.controls[("global", "")] = self.writer.load_control("global")
         for m in ("ghost", "paper", "live"):
             self.controls[("mode", m)] = self.writer.load_control("mode", m)
-        for cfg in self.app.bots:
-            if not cfg.enabled:
+        configs = [c for c in self.app.bots if c.enabled]
+        names = {c.name for c in configs}
+        for name, raw in self.writer.dynamic_bots().items():
+            if name in names:
+                log.warning("dashboard-made bot %s is shadowed by a config bot of the same name", name)
                 continue
-            bot = build_bot(cfg, self.app, self.effective_state, self.on_disable)
-            rec = self.writer.load_control("bot", cfg.name)
-            self.controls[("bot", cfg.name)] = rec
-            bot.control = rec.to_core()
-            lowered = self.writer.load_limits(cfg.name)
-            if lowered:
-                try:
-                    bot.tighten_limits(lowered)
-                except ValueError as exc:  # the config is now tighter than what was lowered: keep the config
-                    log.info("bot %s: run-time limits not re-applied (%s)", cfg.name, exc)
-            snap = self.writer.load_snapshot(cfg.name)
-            if snap is not None and snap.mode == cfg.mode and snap.symbol == cfg.symbol:
-                bot.restore(snap)
-                log.info("bot %s restored: equity %.2f, %d trades, state %s", cfg.name, snap.equity,
-                         snap.trade_count, rec.state.value)
-            self.bots[cfg.name] = bot
-            for sym in cfg.symbols:
-                self.by_symbol.setdefault(sym, []).append(bot)
-        self.writer.register_bots(
-            BotMeta(name=b.name, mode=b.mode.value, symbol=b.symbol, strategy=c.strategy or "dca",
-                    params=c.dca.model_dump() if c.dca else c.params, kind=c.kind, symbols=c.symbols,
-                    market=c.market, sizing=f"{c.sizing.kind} {c.sizing.value:g}")
-            for c in self.app.bots if c.enabled for b in [self.bots[c.name]]
-        )
+            try:
+                configs.append(self._dynamic_config(name, raw))
+            except ValueError as exc:  # the app config changed under it: say so, keep running
+                log.error("dashboard-made bot %s no longer valid, not started: %s", name, exc)
+        for cfg in configs:
+            self._add_bot(cfg)
+        self.writer.register_bots(self._meta(c) for c in self.configs.values())
         # Stored candles win (they continue the market the bots already saw); the feed's own
         # warm-up history fills symbols Redis has never seen.
         warm = self.feed.warmup(self.app.market.warmup_candles)
@@ -193,6 +184,70 @@ class Worker:
         now = self.clock.now_ms()
         self.writer.commit([b.drain(now) for b in self.bots.values()], fresh)
         log.info("worker started: %d bots on %s", len(self.bots), ", ".join(self.by_symbol) or "no symbols")
+
+    def _dynamic_config(self, name: str, raw: str) -> BotConfig:
+        """Validate a dashboard-made bot against this app's config (symbols, modes, ceilings)."""
+        try:
+            cfg = BotConfig.model_validate({**json.loads(raw), "name": name})
+        except (ValidationError, json.JSONDecodeError) as exc:
+            raise ValueError(_errors(exc)) from None
+        if cfg.kind != "dca":
+            raise ValueError("only DCA bots can be created from the dashboard")
+        if cfg.mode == "live":
+            raise ValueError("live bots are created in config.yaml only (two-key switch)")
+        missing = [s for s in cfg.symbols if s not in self.app.market.symbols]
+        if missing:
+            raise ValueError(f"symbols {missing} are not in market.symbols {self.app.market.symbols}")
+        return cfg
+
+    def _add_bot(self, cfg: BotConfig) -> "Bot | DcaBot":
+        bot = build_bot(cfg, self.app, self.effective_state, self.on_disable)
+        rec = self.writer.load_control("bot", cfg.name)
+        self.controls[("bot", cfg.name)] = rec
+        bot.control = rec.to_core()
+        lowered = self.writer.load_limits(cfg.name)
+        if lowered:
+            try:
+                bot.tighten_limits(lowered)
+            except ValueError as exc:  # the config is now tighter than what was lowered: keep the config
+                log.info("bot %s: run-time limits not re-applied (%s)", cfg.name, exc)
+        snap = self.writer.load_snapshot(cfg.name)
+        if snap is not None and snap.mode == cfg.mode and snap.symbol == cfg.symbol:
+            bot.restore(snap)
+            log.info("bot %s restored: equity %.2f, %d trades, state %s", cfg.name, snap.equity,
+                     snap.trade_count, rec.state.value)
+        self.bots[cfg.name] = bot
+        self.configs[cfg.name] = cfg
+        for sym in cfg.symbols:
+            self.by_symbol.setdefault(sym, []).append(bot)
+        return bot
+
+    @staticmethod
+    def _meta(c: BotConfig) -> BotMeta:
+        return BotMeta(name=c.name, mode=c.mode, symbol=c.symbol, strategy=c.strategy or "dca",
+                       params=c.dca.model_dump() if c.dca else c.params, kind=c.kind, symbols=c.symbols,
+                       market=c.market, sizing=f"{c.sizing.kind} {c.sizing.value:g}")
+
+    def _upsert_dca(self, cmd: Command, now: int) -> Outcome:
+        cfg = self._dynamic_config(cmd.target, cmd.payload)
+        existing = self.bots.get(cmd.target)
+        if existing is not None:
+            old = self.configs[cmd.target]
+            if not isinstance(existing, DcaBot) or cmd.target not in self.writer.dynamic_bots():
+                raise UnknownTarget(f"target: {cmd.target!r} is defined in config.yaml; edit it there")
+            if (old.mode, old.symbols) != (cfg.mode, cfg.symbols):
+                raise UnknownTarget("mode and pairs of an existing DCA bot cannot change; create a new bot")
+            assert cfg.dca is not None
+            existing.settings = cfg.dca  # running deals keep their snapshot; new deals use this
+            self.configs[cmd.target] = cfg
+            msg = f"DCA bot {cmd.target} updated: new settings apply to new deals"
+            bot = existing
+        else:
+            bot = self._add_bot(cfg)
+            history = self.writer.recent_candles(cfg.symbol)
+            bot.warm(history)
+            msg = f"DCA bot {cmd.target} created ({cfg.mode}, {', '.join(cfg.symbols)})"
+        return Outcome([], [bot], msg, dynamic_bots=[(cmd.target, cmd.payload)], metas=[self._meta(cfg)])
 
     # ---- trading loop -------------------------------------------------------------------
     def step(self, batch: list[Candle]) -> None:
@@ -307,7 +362,8 @@ class Worker:
             result = CommandResult(nonce=cmd.nonce, entry_id=entry_id, status="applied", message=outcome.message,
                                    time=now)
             self.writer.finish_command(entry_id, result, self._audit(cmd, entry_id, "applied", outcome.message, now),
-                                       outcome.controls, updates, outcome.limit_changes)
+                                       outcome.controls, updates, outcome.limit_changes, outcome.dynamic_bots,
+                                       outcome.metas)
         log.info("command %s by %s: %s", cmd.label, cmd.user, outcome.message)
         return result
 
@@ -329,6 +385,8 @@ class Worker:
                            detail=detail, entry_id=entry_id, nonce=cmd.nonce)
 
     def _scope_bots(self, cmd: Command) -> list[Bot]:
+        if cmd.cmd == "upsert_dca_bot":
+            return []
         if cmd.scope == "bot":
             if cmd.target not in self.bots:
                 raise UnknownTarget(f"target: no bot named {cmd.target!r}; bots: {', '.join(self.bots) or 'none'}")
@@ -344,6 +402,11 @@ class Worker:
         if cmd.cmd == "pause":
             ch = self._set(cmd.scope, target, TradingState.PAUSED, who, why or "paused by operator", now)
             return Outcome([ch], bots, f"{cmd.scope} {target} paused: no new entries, exits still run".strip())
+        if cmd.cmd == "upsert_dca_bot":
+            try:
+                return self._upsert_dca(cmd, now)
+            except ValueError as exc:
+                raise UnknownTarget(f"payload: {exc}") from None
         if cmd.cmd in ("reduce_only", "halt"):
             state = TradingState.REDUCE_ONLY if cmd.cmd == "reduce_only" else TradingState.HALTED
             ch = self._set(cmd.scope, target, state, who, why or f"{cmd.cmd} by operator", now)
@@ -397,6 +460,13 @@ class Worker:
         if failed:
             text += f"; NOT closed: {'; '.join(failed)}"
         return text
+
+
+def _errors(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
+                         for e in exc.errors())
+    return str(exc)
 
 
 def _limit_value(name: str, raw: str) -> object:

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from state import keys
 
-CommandName = Literal["pause", "flatten", "resume", "reduce_only", "halt", "set_limit", "emergency_stop",
-                      "resume_all"]
+CommandName = Literal["pause", "flatten", "resume", "reduce_only", "halt", "set_limit", "upsert_dca_bot",
+                      "emergency_stop", "resume_all"]
 Scope = Literal["bot", "mode", "global"]
 MODES = ("ghost", "paper", "live")
 
@@ -30,6 +30,8 @@ class Command(BaseModel):
     flatten        bot/mode/global -> FLATTEN: close every position at market, then PAUSED
     resume         bot/mode/global -> ACTIVE
     set_limit      bot: lower one risk limit at once (`limit`, `value`); raising needs a restart
+    upsert_dca_bot bot: create a DCA bot, or edit one (new settings apply to new deals); `payload`
+                   is the bot's JSON config (mode, symbol, dca, risk, ...)
     emergency_stop flatten every bot in every mode and pause them all (global)
     resume_all     global and every bot back to ACTIVE
     """
@@ -45,6 +47,7 @@ class Command(BaseModel):
     reason: str = Field("", max_length=500)
     limit: str = Field("", max_length=64)
     value: str = Field("", max_length=64)
+    payload: str = Field("", max_length=8000)
 
     @model_validator(mode="after")
     def _target(self) -> "Command":
@@ -53,6 +56,8 @@ class Command(BaseModel):
                 raise ValueError(f"{self.cmd} is always global (scope must be 'global')")
         elif self.cmd == "set_limit" and (self.scope != "bot" or not self.target or not self.limit or not self.value):
             raise ValueError("set_limit needs scope 'bot', the bot in 'target', and 'limit' and 'value'")
+        elif self.cmd == "upsert_dca_bot" and (self.scope != "bot" or not self.target or not self.payload):
+            raise ValueError("upsert_dca_bot needs scope 'bot', the bot name in 'target' and its config in 'payload'")
         elif self.scope == "bot" and not self.target:
             raise ValueError("scope 'bot' needs the bot name in 'target'")
         elif self.scope == "mode" and self.target not in MODES:
@@ -86,9 +91,9 @@ def parse_command(fields: dict[str, str]) -> Command:
 
 
 def new_command(cmd: CommandName, scope: Scope = "bot", target: str = "", user: str = "dashboard",
-                reason: str = "", limit: str = "", value: str = "") -> Command:
+                reason: str = "", limit: str = "", value: str = "", payload: str = "") -> Command:
     return Command(cmd=cmd, scope=scope, target=target, nonce=uuid.uuid4().hex, user=user,
-                   ts=int(time.time() * 1000), reason=reason, limit=limit, value=value)
+                   ts=int(time.time() * 1000), reason=reason, limit=limit, value=value, payload=payload)
 
 
 def post_command(r: redis.Redis, command: Command) -> str:

@@ -19,6 +19,8 @@ AUDIT = PREFIX + "audit"
 APPLIED = PREFIX + "commands:applied"
 # Rejected input (malformed commands, bad candles): STREAM.
 REJECTS = PREFIX + "rejects"
+# Bots created or edited from the dashboard: HASH name -> JSON bot config (loaded at start).
+DYNAMIC_BOTS = PREFIX + "bots:dynamic"
 # Counters of rejected candles by reason: HASH.
 CANDLE_REJECTS = PREFIX + "market:rejected"
 

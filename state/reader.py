@@ -83,6 +83,13 @@ class StateReader:
     def denials(self, bot: str, n: int = 20) -> list[RiskDecisionRecord]:
         return self._stream(keys.risk_decisions(bot), RiskDecisionRecord, n)
 
+    def deals(self, bot: str, n: int = 100) -> list[dict[str, object]]:
+        """Closed DCA deals, newest first (plain dicts: engine.deal.Deal.dump())."""
+        import json
+
+        return [json.loads(f[b"data"] if b"data" in f else f["data"]) for _, f in self.r.xrevrange(keys.deals(bot),
+                                                                                                   count=n)]
+
     def audit(self, n: int = 50) -> list[AuditRecord]:
         return self._stream(keys.AUDIT, AuditRecord, n)
 

@@ -139,6 +139,9 @@ class StateWriter:
         pipe.hset(keys.control(ch.scope, ch.target),
                   mapping={k: str(v.value if hasattr(v, "value") else v) for k, v in ch.record.model_dump().items()})
 
+    def dynamic_bots(self) -> dict[str, str]:
+        return {_s(k): _s(v) for k, v in self.r.hgetall(keys.DYNAMIC_BOTS).items()}
+
     def load_limits(self, bot: str) -> dict[str, object]:
         return {_s(k): json.loads(v) for k, v in self.r.hgetall(keys.limits(bot)).items()}
 
@@ -185,6 +188,8 @@ class StateWriter:
         controls: Iterable[ControlChange] = (),
         updates: Iterable[BotUpdate] = (),
         limit_changes: Iterable[tuple[str, str, object]] = (),
+        dynamic_bots: Iterable[tuple[str, str]] = (),
+        metas: Iterable[BotMeta] = (),
     ) -> None:
         """Effect + audit + answer + XACK in one transaction."""
         pipe = self.r.pipeline(transaction=True)
@@ -192,6 +197,10 @@ class StateWriter:
             self._queue_control(pipe, ch)
         for bot, limit, value in limit_changes:
             pipe.hset(keys.limits(bot), limit, json.dumps(value))
+        for name, config_json in dynamic_bots:
+            pipe.hset(keys.DYNAMIC_BOTS, name, config_json)
+        for meta in metas:
+            pipe.hset(keys.BOTS, meta.name, meta.model_dump_json())
         for u in updates:
             self._queue_update(pipe, u)
         if result.status == "applied":

@@ -20,13 +20,15 @@ LABELS = {
     "pause": "Pause entries",
     "flatten": "Close all positions",
     "resume": "Resume",
+    "upsert_dca_bot": "Save DCA bot",
     "emergency_stop": "Emergency stop",
     "resume_all": "Resume all",
 }
 
 
-def _open(cmd: str, scope: str, target: str = "") -> None:
-    st.session_state["confirm"] = {"cmd": cmd, "scope": scope, "target": target}
+def _open(cmd: str, scope: str, target: str = "", payload: str = "", summary: str = "") -> None:
+    st.session_state["confirm"] = {"cmd": cmd, "scope": scope, "target": target, "payload": payload,
+                                   "summary": summary}
 
 
 def _close() -> None:
@@ -43,8 +45,13 @@ def _position_text(s: BotSnapshot | None) -> str:
                         for p in s.open_positions)
 
 
-def describe(cmd: str, scope: str, target: str, reader: StateReader) -> str:
+def describe(cmd: str, scope: str, target: str, reader: StateReader, summary: str = "") -> str:
     """The plain-language effect of a command, with the numbers as they are right now."""
+    if cmd == "upsert_dca_bot":
+        exists = target in reader.bots()
+        return (f"**{target} will be {'updated' if exists else 'created'}** with these settings: {summary}. "
+                + ("Running deals keep the settings they started with; new deals use these." if exists
+                   else "It starts its first deal when its start condition is met."))
     snaps = reader.snapshots()
     if cmd == "emergency_stop":
         open_pos = [s for s in snaps.values() if s.open_positions or s.open_signals]
@@ -77,10 +84,10 @@ def _confirm_dialog(reader: StateReader) -> None:
         return
     label = LABELS[c["cmd"]]
     st.markdown(f"### {label}{' — ' + c['target'] if c['target'] else ''}")
-    st.markdown(describe(c["cmd"], c["scope"], c["target"], reader))
+    st.markdown(describe(c["cmd"], c["scope"], c["target"], reader, c.get("summary", "")))
     left, right = st.columns(2)
     if left.button(f"Yes, {label.lower()}", key="confirm_send", type="primary"):
-        command = new_command(c["cmd"], c["scope"], c["target"], user="dashboard")
+        command = new_command(c["cmd"], c["scope"], c["target"], user="dashboard", payload=c.get("payload", ""))
         entry = post_command(get_redis(redis_url()), command)
         st.session_state["last_sent"] = {"nonce": command.nonce, "label": f"{label} {c['target']}".strip(),
                                          "entry": entry, "at": int(time.time() * 1000)}

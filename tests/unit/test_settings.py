@@ -38,7 +38,7 @@ def test_default_config_is_valid() -> None:
     assert cfg.market.symbols == ["BTCUSDT", "ETHUSDT"] and cfg.market.interval == "1m"
     assert cfg.market.speed == 60.0
     assert cfg.paper.fee_pct == 0.1
-    assert [b.name for b in cfg.bots] == ["ghost-momentum-btc", "paper-sma-btc", "paper-rsi-eth"]
+    assert [b.name for b in cfg.bots] == ["ghost-momentum-btc", "paper-sma-btc", "paper-rsi-eth", "paper-dca-eth"]
     assert cfg.bots[1].sizing.kind == "risk" and cfg.bots[1].sizing.risk_pct == 0.5
     lim = cfg.bots[1].limits()
     assert lim.max_position_pct == 50 and lim.daily_loss_pct == 3.0 and lim.max_drawdown_pct == 5.0
