@@ -8,11 +8,12 @@ signals, equity, risk decisions) until the worker drains it into one Redis trans
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 import math
 from collections import Counter, deque
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Protocol
 
 from core import metrics
 from core.portfolio import Portfolio
@@ -35,8 +36,10 @@ from core.types import (
 )
 from executors.base import Executor
 from executors.ghost import ClosedSignal, Hypothetical, SignalTracker
-from risk.engine import RiskContext, RiskEngine
-from risk.sizing import entry_quote
+from risk.engine import MarketStatus, PortfolioView, RiskContext, RiskEngine
+from risk.limits import tighten
+from risk.monitor import Breach, RiskMonitor
+from risk.sizing import SizingInputs, SizingPolicy, size_quote
 from state.models import (
     BotSnapshot,
     ControlRecord,
@@ -45,6 +48,7 @@ from state.models import (
     OrderRecord,
     PositionView,
     RiskDecisionRecord,
+    RiskView,
     SignalRecord,
     SignalStats,
     TradeRecord,
@@ -53,6 +57,19 @@ from state.writer import BotUpdate
 from strategy.base import Strategy, history_needed
 
 TRADE_PNLS_KEPT = 5000
+
+
+class RiskEnv(Protocol):
+    """What the worker knows beyond one bot: the mode's positions, market health, correlations."""
+
+    def portfolio_view(self, bot: "Bot") -> PortfolioView: ...
+
+    def market_status(self, symbol: str, now_ms: int) -> MarketStatus: ...
+
+    def correlation(self, a: str, b: str) -> float | None: ...
+
+
+BreachHandler = Callable[["Bot", str, TradingState, str, bool], None]
 
 # (reason, fill reference price, order type) of a protective exit triggered inside a candle.
 ExitHit = tuple[str, float, OrderType]
@@ -111,13 +128,16 @@ class Bot:
         executor: Executor,
         risk: RiskEngine,
         portfolio: Portfolio,
-        sizing: tuple[str, float],
+        sizing: "tuple[str, float] | SizingPolicy",
         state_of: Callable[["Bot"], TradingState],
         allow_short: bool = False,
         max_hold_candles: int | None = None,
         interval: str = "1m",
         exit_check: ExitCheck = touch_exit_check,
         records: bool = True,
+        monitor: RiskMonitor | None = None,
+        on_breach: BreachHandler | None = None,
+        env: RiskEnv | None = None,
     ) -> None:
         self.name = name
         self.mode = mode
@@ -126,7 +146,10 @@ class Bot:
         self.executor = executor
         self.risk = risk
         self.portfolio = portfolio
-        self.sizing = sizing
+        self.sizing = sizing if isinstance(sizing, SizingPolicy) else SizingPolicy(sizing[0], sizing[1])  # type: ignore[arg-type]
+        self.monitor = monitor  # None in backtests: the loss limits' state moves are the worker's
+        self.on_breach = on_breach
+        self.env = env
         self.state_of = state_of
         self.allow_short = allow_short
         self.max_hold_candles = max_hold_candles
@@ -155,6 +178,7 @@ class Bot:
         self.max_drawdown_pct = 0.0
         self.daily_equity: dict[str, float] = {}
         self._seq = 0
+        self._breaches: list[str] = []
         self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]  # filled by drain()
         # Ghost bots follow every signal as its own hypothetical trade instead of one position.
         self.tracker = SignalTracker(name, symbol, max_hold_candles) if mode is Mode.GHOST else None
@@ -274,8 +298,8 @@ class Bot:
             notes.append("spot: no short entries")
         else:
             equity = self.portfolio.equity({self.symbol: c.close})
-            qty = entry_quote(self.sizing[0], self.sizing[1], equity) / c.close  # type: ignore[arg-type]
-            if self._submit(OrderPurpose.ENTRY, sig.side, qty, c.close, now, sig.reason):
+            qty = self._entry_quote(sig, c.close, equity) / c.close
+            if self._submit(OrderPurpose.ENTRY, sig.side, qty, c.close, now, sig.reason, stop=sig.stop_loss):
                 acted = True
                 pos = self.position
                 pos.stop_loss, pos.take_profit = sig.stop_loss, sig.take_profit
@@ -292,17 +316,95 @@ class Bot:
             acted=acted, note="; ".join(notes),
         ))
 
+    def _context(self, pos: Position, price: float, equity: float, quote: float, now: int,
+                 stop: float | None) -> RiskContext:
+        """What the risk engine compares an order against; the bare minimum in backtests (speed)."""
+        mon, env = self.monitor, self.env
+        if mon is None and env is None:
+            return RiskContext(self.state_of(self), pos, price, equity, quote, now, stop_price=stop)
+        m = mon.s if mon is not None else None
+        return RiskContext(
+            self.state_of(self), pos, price, equity, quote, now,
+            bot_exposure_value=abs(pos.quantity) * price,
+            last_entry_ms=m.last_entry_ms if m else None,
+            high_water=m.high_water if m else None,
+            day_open_equity=(m.day_open or None) if m else None,
+            week_open_equity=(m.week_open or None) if m else None,
+            consecutive_losses=m.consecutive_losses if m else 0,
+            stop_price=stop,
+            portfolio=env.portfolio_view(self) if env is not None else PortfolioView(),
+            market=env.market_status(self.symbol, now) if env is not None else MarketStatus(),
+            correlation=env.correlation if env is not None else None,
+        )
+
+    def _entry_quote(self, sig: Signal, price: float, equity: float) -> float:
+        p = self.sizing
+        atr = None
+        if p.kind == "atr" and len(self.history) > p.atr_period:
+            from strategy.indicators import atr_last
+
+            h = self.history
+            atr = atr_last([c.high for c in h], [c.low for c in h], [c.close for c in h], p.atr_period)
+        dd = self.monitor.drawdown_pct(equity) if self.monitor is not None else 0.0
+        return size_quote(p, SizingInputs(equity, price, sig.stop_loss, atr, sig.confidence, dd,
+                                          self.risk.limits.max_drawdown_pct, self.trade_pnls))
+
+    def _breach(self, breaches: list[Breach]) -> None:
+        for b in breaches:
+            self._breaches.append(f"{b.rule}: {b.reason}")
+            del self._breaches[:-10]
+            if self.on_breach is not None:
+                self.on_breach(self, b.rule, b.state, b.reason, b.flatten)
+
+    def tighten_limits(self, changes: dict[str, object]) -> None:
+        """Lower limits at once (dashboard); raising is refused: it needs a restart with new config."""
+        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
+        self.risk.limits = tighten(self.risk.limits, fixed)
+        if self.monitor is not None:
+            self.monitor.limits = self.risk.limits
+
+    def risk_view(self, equity: float) -> RiskView:
+        lim, mon = self.risk.limits, self.monitor
+        m = mon.s if mon is not None else None
+        exposure = abs(self.position.quantity) * self.last_price
+        if self.tracker is not None:
+            exposure = sum(h.quantity * self.last_price for h in self.tracker.open)
+
+        def quote_limit(value: float | None, pct: float | None, base: float) -> float | None:
+            caps = [x for x in (value, None if pct is None else pct / 100 * base) if x is not None]
+            return min(caps) if caps else None
+
+        pos_caps = [x for x in (lim.max_position_value,
+                                None if lim.max_position_pct is None else lim.max_position_pct / 100 * equity) if x]
+        return RiskView(
+            high_water=m.high_water if m else self.high_water,
+            drawdown_pct=mon.drawdown_pct(equity) if mon else 0.0, max_drawdown_pct=lim.max_drawdown_pct,
+            day_open=m.day_open if m else 0.0, daily_loss=max(0.0, (m.day_open - equity)) if m and m.day_open else 0.0,
+            daily_loss_limit=quote_limit(lim.daily_loss_value, lim.daily_loss_pct, m.day_open if m else equity),
+            week_open=m.week_open if m else 0.0,
+            weekly_loss=max(0.0, (m.week_open - equity)) if m and m.week_open else 0.0,
+            weekly_loss_limit=quote_limit(lim.weekly_loss_value, lim.weekly_loss_pct, m.week_open if m else equity),
+            exposure=exposure, exposure_limit=min(pos_caps) if pos_caps else None,
+            consecutive_losses=m.consecutive_losses if m else 0, max_consecutive_losses=lim.max_consecutive_losses,
+            breaches=list(self._breaches),
+            limits={k: v for k, v in asdict(lim).items() if k not in ("fee_pct", "slippage_bps", "allow_short",
+                                                                      "check_balance")},
+            monitor=mon.dump() if mon is not None else {},
+        )
+
     def _ghost_signal(self, sig: Signal, c: Candle, now: int, sid: str) -> None:
         """Close opposite hypotheticals, then open this signal's own if the risk check allows it."""
         assert self.tracker is not None
         self._book_ghost(self.tracker.close_opposite(sig.side, c.close, now))
-        qty = entry_quote(self.sizing[0], self.sizing[1], self.equity()) / c.close  # type: ignore[arg-type]
+        qty = self._entry_quote(sig, c.close, self.equity()) / c.close
         self._seq += 1
         order = Order(client_order_id(self.name, now, OrderPurpose.ENTRY, self._seq), self.name, self.symbol,
                       sig.side, qty, OrderPurpose.ENTRY, created_at=now, reason=sig.reason)
         # Each signal is judged alone: an empty position, the bot's hypothetical equity.
         eq = self.equity()
-        decision = self.risk.check(order, RiskContext(self.state_of(self), Position(self.symbol), c.close, eq, eq, now))
+        decision = self.risk.check(order, self._context(Position(self.symbol), c.close, eq, eq, now, sig.stop_loss))
+        if decision.allowed and self.monitor is not None:
+            self.monitor.on_entry(now)
         note = ""
         if decision.allowed:
             side = PositionSide.LONG if sig.side is Side.BUY else PositionSide.SHORT
@@ -332,22 +434,22 @@ class Bot:
         self.trade_pnls.append(trade.pnl)
         if len(self.trade_pnls) > TRADE_PNLS_KEPT:
             del self.trade_pnls[:-TRADE_PNLS_KEPT]
+        if self.monitor is not None:
+            self._breach(self.monitor.on_trade_closed(trade.pnl))
         if not self.records:
             self.closed_trades.append(trade)
             return
         self._out.trades.append(TradeRecord.of(trade, signal_id=signal_id))
 
     def _submit(self, purpose: OrderPurpose, side: Side, qty: float, ref_price: float, now: int, reason: str,
-                order_type: OrderType = OrderType.MARKET) -> bool:
+                order_type: OrderType = OrderType.MARKET, stop: float | None = None) -> bool:
         self._seq += 1
         order = Order(client_order_id(self.name, now, purpose, self._seq), self.name, self.symbol, side, qty,
                       purpose, order_type=order_type, price=ref_price if order_type is OrderType.LIMIT else None,
                       created_at=now, reason=reason)
-        marks = {self.symbol: self.last_price or ref_price}
-        ctx = RiskContext(
-            state=self.state_of(self), position=self.position, price=ref_price,
-            equity=self.portfolio.equity(marks), quote_balance=self.portfolio.quote, now_ms=now,
-        )
+        pos = self.position
+        equity = self.portfolio.equity({self.symbol: self.last_price or ref_price})
+        ctx = self._context(pos, ref_price, equity, self.portfolio.quote, now, stop)
         decision = self.risk.check(order, ctx)
         if not decision.allowed:
             order.status = OrderStatus.REJECTED
@@ -361,6 +463,12 @@ class Bot:
             else:
                 del self._out.risk[:-1]  # only the last denial is read (signal note); bound memory
             return False
+        if purpose is OrderPurpose.ENTRY and self.monitor is not None:
+            self.monitor.on_entry(now)
+        if self.records:
+            self._out.risk.append(RiskDecisionRecord(time=now, allowed=True, rule=decision.rule,
+                                                     detail=decision.detail, client_order_id=order.client_order_id,
+                                                     purpose=purpose.value))
         fills = self.executor.execute(order, ref_price, now)
         self.orders_sent += 1
         if self.records:
@@ -380,6 +488,8 @@ class Bot:
         if not self.records:
             return  # a backtest computes its equity curve and drawdown itself (backtest.engine)
         eq = self.equity()
+        if self.monitor is not None:
+            self._breach(self.monitor.observe(now, eq))
         self.high_water = max(self.high_water, eq)
         if self.high_water > 0:
             self.max_drawdown_pct = max(self.max_drawdown_pct, 100.0 * (self.high_water - eq) / self.high_water)
@@ -433,6 +543,7 @@ class Bot:
             daily_equity=self.daily_equity, signals_total=self.signals_total, hold_candles=self.hold_candles,
             open_signal_id=self.open_signal_id, entry_fees_open=pos.entry_fees,
             open_signals=self.tracker.dump() if self.tracker is not None else [],
+            risk=self.risk_view(eq),
         )
 
     def drain(self, now_ms: int) -> BotUpdate:
@@ -468,3 +579,6 @@ class Bot:
         self.orders_sent = snap.orders_sent
         if self.tracker is not None:
             self.tracker.load(snap.open_signals)
+        if self.monitor is not None:
+            self.monitor.load(snap.risk.monitor)
+        self._breaches = list(snap.risk.breaches)

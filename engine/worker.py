@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 
 import redis
@@ -29,7 +29,8 @@ from executors.ghost import GhostExecutor
 from executors.paper import PaperExecutor
 from executors.venue import SimVenue
 from market.feed import Feed
-from risk.engine import RiskEngine
+from risk.engine import MarketStatus, PortfolioView, RiskEngine
+from risk.monitor import RiskMonitor
 from risk.states import is_more_restrictive, most_restrictive
 from settings import AppConfig, BotConfig
 from state.commands import Command, CommandRejected, parse_command
@@ -55,7 +56,10 @@ class Outcome:
     metas: list[BotMeta] = field(default_factory=list)
 
 
-def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None) -> "Bot | DcaBot":  # type: ignore[no-untyped-def]
+def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None, on_breach=None,  # type: ignore[no-untyped-def]
+              env=None) -> "Bot | DcaBot":
+    """One configured bot. The worker passes on_breach/env (risk monitor and cross-bot limits);
+    the backtester builds the same bot without them."""
     mode = Mode(cfg.mode)
     if mode is Mode.LIVE:
         raise NotImplementedError("live bots need the exchange adapter (issue 3); remove the bot or set mode: paper")
@@ -80,13 +84,65 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None) -> "Bot
         return DcaBot(cfg.name, mode, cfg.symbols, cfg.dca, strategy, executor, venue, RiskEngine(limits),
                       portfolio, state_of, on_disable, app.market.interval)
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
+    monitor = RiskMonitor(limits, app.paper.starting_balance) if on_breach is not None else None
     return Bot(
         name=cfg.name, mode=mode, symbol=cfg.symbol, strategy=build_strategy(cfg.strategy, cfg.params),
         executor=executor, risk=RiskEngine(limits),
         portfolio=portfolio,
-        sizing=(cfg.sizing.kind, cfg.sizing.value), state_of=state_of, allow_short=allow_short,
-        max_hold_candles=max_hold, interval=app.market.interval,
+        sizing=cfg.sizing.policy(), state_of=state_of, allow_short=allow_short,
+        max_hold_candles=max_hold, interval=app.market.interval, monitor=monitor, on_breach=on_breach, env=env,
     )
+
+
+class WorkerRiskEnv:
+    """What one bot's risk check needs to know about the others and about the market."""
+
+    def __init__(self, worker: "Worker", window: int = 500) -> None:
+        self.w = worker
+        self.closes: dict[str, deque[float]] = {}
+        self.close_time: dict[str, int] = {}
+        self.window = window
+        self._corr: dict[tuple[str, str], tuple[int, float | None]] = {}
+
+    def observe(self, c: Candle) -> None:
+        self.closes.setdefault(c.symbol, deque(maxlen=self.window + 1)).append(c.close)
+        self.close_time[c.symbol] = c.close_time + 1
+
+    def portfolio_view(self, bot: "Bot") -> PortfolioView:
+        value, count, symbols = 0.0, 0, []
+        for other in self.w.bots.values():
+            if other.mode is not bot.mode or other.mode is Mode.GHOST:
+                continue
+            for sym, pos in other.portfolio.positions.items():
+                if pos.is_open:
+                    price = other.last_price.get(sym, 0.0) if isinstance(other.last_price, dict) else other.last_price
+                    value += abs(pos.quantity) * (price or pos.avg_entry)
+                    count += 1
+                    symbols.append(sym)
+        return PortfolioView(value, count, tuple(symbols))
+
+    def market_status(self, symbol: str, now_ms: int) -> MarketStatus:
+        return MarketStatus(price_time_ms=self.close_time.get(symbol))
+
+    def correlation(self, a: str, b: str) -> float | None:
+        """Pearson correlation of the two symbols' 1-candle log returns over the recent window."""
+        key = (min(a, b), max(a, b))
+        stamp = self.close_time.get(a, 0) + self.close_time.get(b, 0)
+        cached = self._corr.get(key)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        xa, xb = self.closes.get(a), self.closes.get(b)
+        rho = None
+        if xa and xb and min(len(xa), len(xb)) > 30:
+            n = min(len(xa), len(xb))
+            import numpy as np
+
+            ra = np.diff(np.log(np.asarray(list(xa)[-n:])))
+            rb = np.diff(np.log(np.asarray(list(xb)[-n:])))
+            if ra.std() > 0 and rb.std() > 0:
+                rho = float(np.corrcoef(ra, rb)[0, 1])
+        self._corr[key] = (stamp, rho)
+        return rho
 
 
 class Worker:
@@ -102,6 +158,7 @@ class Worker:
         self.controls: dict[tuple[str, str], ControlRecord] = {}
         self.bots: dict[str, Bot] = {}
         self.configs: dict[str, BotConfig] = {}
+        self.risk_env = WorkerRiskEnv(self)
         self.by_symbol: dict[str, list[Bot]] = {}
         self.last_candle_time = 0
         self._pending: list[BotUpdate] = []
@@ -179,6 +236,8 @@ class Worker:
             history = stored or warm.get(symbol, [])
             if not stored:
                 fresh.extend(history)
+            for c in history:
+                self.risk_env.observe(c)
             for bot in self.by_symbol.get(symbol, ()):
                 bot.warm(history)
         now = self.clock.now_ms()
@@ -201,7 +260,7 @@ class Worker:
         return cfg
 
     def _add_bot(self, cfg: BotConfig) -> "Bot | DcaBot":
-        bot = build_bot(cfg, self.app, self.effective_state, self.on_disable)
+        bot = build_bot(cfg, self.app, self.effective_state, self.on_disable, self.on_breach, self.risk_env)
         rec = self.writer.load_control("bot", cfg.name)
         self.controls[("bot", cfg.name)] = rec
         bot.control = rec.to_core()
@@ -254,6 +313,7 @@ class Worker:
         """Feed one batch of closed candles to the bots and commit everything at once."""
         with self.lock:
             for c in batch:
+                self.risk_env.observe(c)
                 self.last_candle_time = max(self.last_candle_time, c.open_time)
                 for bot in self.by_symbol.get(c.symbol, ()):
                     try:

@@ -80,8 +80,12 @@ class StateReader:
     def equity(self, bot: str, n: int = 2000) -> list[EquityRecord]:
         return self._stream(keys.equity(bot), EquityRecord, n)
 
-    def denials(self, bot: str, n: int = 20) -> list[RiskDecisionRecord]:
+    def decisions(self, bot: str, n: int = 50) -> list[RiskDecisionRecord]:
+        """Every risk decision, allowed and denied, newest first."""
         return self._stream(keys.risk_decisions(bot), RiskDecisionRecord, n)
+
+    def denials(self, bot: str, n: int = 20) -> list[RiskDecisionRecord]:
+        return [d for d in self.decisions(bot, n * 10) if not d.allowed][:n]
 
     def deals(self, bot: str, n: int = 100) -> list[dict[str, object]]:
         """Closed DCA deals, newest first (plain dicts: engine.deal.Deal.dump())."""

@@ -23,6 +23,11 @@ M = INTERVAL_MS["1m"]
 SYM = "BTCUSDT"
 
 
+
+def denied(out):  # noqa: ANN001, ANN201 - every decision is recorded; these tests look at denials
+    return [d for d in out.risk if not d.allowed]
+
+
 class Scripted:
     """Returns a preset Signal by candle index (index = (open_time - T0) / 1m)."""
 
@@ -83,7 +88,7 @@ def test_buy_signal_enters_sized_by_percent_equity() -> None:
     assert pos.avg_entry == 100.0
     assert bot.portfolio.quote == approx(7_998.0)  # 10000 - 2000 - 2.00 fee
     out = bot.drain(T0 + 5 * M)
-    assert len(out.orders) == 1 and len(out.fills) == 1 and not out.trades and not out.risk
+    assert len(out.orders) == 1 and len(out.fills) == 1 and not out.trades and not denied(out)
     o = out.orders[0]
     assert (o.side, o.purpose, o.status, o.quantity) == ("BUY", "ENTRY", "FILLED", approx(20.0))
     assert o.created_at == T0 + M  # the candle's close is the bot's now
@@ -136,8 +141,8 @@ def test_entry_denied_by_risk_is_recorded_with_its_numbers() -> None:
     h.bot.on_candle(flat(0, 100.0))
     assert not h.bot.position.is_open
     out = h.bot.drain(0)
-    assert out.risk[0].rule == "max_position_pct" and out.risk[0].purpose == "ENTRY"
-    assert out.risk[0].detail == "position value 8000.00 > 50% of equity 10000.00 = 5000.00"
+    assert denied(out)[0].rule == "max_position_pct" and denied(out)[0].purpose == "ENTRY"
+    assert denied(out)[0].detail == "position value 8000.00 > 50% of equity 10000.00 = 5000.00"
     assert out.orders[0].status == "REJECTED"
     assert out.signals[0].acted is False
     assert out.signals[0].note == "entry denied: position value 8000.00 > 50% of equity 10000.00 = 5000.00"
@@ -172,7 +177,7 @@ def test_sell_signal_when_flat_on_spot_places_nothing() -> None:
     h = Harness({0: SELL})
     h.bot.on_candle(flat(0, 100.0))
     out = h.bot.drain(0)
-    assert not out.orders and not out.risk
+    assert not out.orders and not denied(out)
     assert out.signals[0].acted is False and out.signals[0].note == "spot: no short entries"
 
 
@@ -282,8 +287,8 @@ def test_paused_denies_entries() -> None:
     h.bot.on_candle(flat(0, 100.0))
     assert not h.bot.position.is_open
     out = h.bot.drain(0)
-    assert out.risk[0].rule == "trading_state"
-    assert out.risk[0].detail == "state PAUSED allows no entries"
+    assert denied(out)[0].rule == "trading_state"
+    assert denied(out)[0].detail == "state PAUSED allows no entries"
     assert out.orders[0].status == "REJECTED" and out.orders[0].purpose == "ENTRY"
     assert out.signals[0].acted is False
     assert out.signals[0].note == "entry denied: state PAUSED allows no entries"
@@ -314,7 +319,7 @@ def test_halted_blocks_even_exits() -> None:
     assert h.bot.position.is_open
     out = h.bot.drain(0)
     assert not out.trades
-    assert out.risk[0].rule == "trading_state" and out.risk[0].purpose == "EXIT"
+    assert denied(out)[0].rule == "trading_state" and denied(out)[0].purpose == "EXIT"
     assert h.bot.flatten("halted?") is False
 
 
