@@ -1,0 +1,315 @@
+"""A thin typed wrapper over python-binance's sync Client, for one market (spot or USD-M futures).
+
+Decimal in and out; exchangeInfo cached; quantities/prices rounded to the symbol's filters and
+formatted without exponents; the notional checked before sending; every call through the rate
+limiter; reads retried with backoff, order placement never (see exchange/limiter.py).
+
+The API secret is handed to python-binance and kept nowhere else; `repr()` never shows it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Literal
+
+from binance.client import Client
+
+from core.types import Candle
+from exchange.errors import FilterError, FinalError, NotFoundError
+from exchange.limiter import RateLimiter, RetryPolicy, call_with_retry
+from exchange.rules import ZERO, Market, SymbolRules, dec, fmt, parse_exchange_info
+from exchange.venues import VenueUrls, client_class
+
+log = logging.getLogger(__name__)
+
+Side = Literal["BUY", "SELL"]
+FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
+
+
+@dataclass(frozen=True, slots=True)
+class VenueTrade:
+    """One execution of an order (spot myTrades / FULL fills, futures userTrades)."""
+
+    symbol: str
+    trade_id: int
+    order_id: int
+    side: str
+    price: Decimal
+    qty: Decimal
+    commission: Decimal
+    commission_asset: str
+    time: int
+    realized_pnl: Decimal = ZERO
+
+
+@dataclass(slots=True)
+class VenueOrder:
+    symbol: str
+    order_id: int
+    client_order_id: str
+    side: str
+    type: str
+    status: str
+    orig_qty: Decimal
+    executed_qty: Decimal
+    cum_quote: Decimal
+    price: Decimal = ZERO
+    avg_price: Decimal = ZERO
+    reduce_only: bool = False
+    time: int = 0
+    update_time: int = 0
+    trades: list[VenueTrade] = field(default_factory=list)  # from a FULL response, if any
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @classmethod
+    def parse(cls, o: dict[str, Any], market: Market) -> "VenueOrder":
+        executed = dec(o.get("executedQty", "0"))
+        cum = dec(o.get("cummulativeQuoteQty", o.get("cumQuote", "0")))
+        avg = dec(o.get("avgPrice", "0"))
+        if avg == 0 and executed > 0:
+            avg = cum / executed
+        trades: list[VenueTrade] = []
+        for i, f in enumerate(o.get("fills") or []):
+            trades.append(VenueTrade(o["symbol"], int(f.get("tradeId", -1 - i)), int(o["orderId"]), o.get("side", ""),
+                                     dec(f["price"]), dec(f["qty"]), dec(f.get("commission", "0")),
+                                     f.get("commissionAsset", ""), int(o.get("transactTime", 0))))
+        return cls(
+            symbol=o["symbol"], order_id=int(o["orderId"]), client_order_id=o.get("clientOrderId", ""),
+            side=o.get("side", ""), type=o.get("type", ""), status=o.get("status", ""),
+            orig_qty=dec(o.get("origQty", "0")), executed_qty=executed, cum_quote=cum,
+            price=dec(o.get("price", "0") or "0"), avg_price=avg, reduce_only=bool(o.get("reduceOnly", False)),
+            time=int(o.get("time", o.get("transactTime", 0)) or 0),
+            update_time=int(o.get("updateTime", o.get("transactTime", 0)) or 0), trades=trades,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    asset: str
+    free: Decimal
+    locked: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+
+@dataclass(frozen=True, slots=True)
+class FuturesPosition:
+    symbol: str
+    amount: Decimal  # signed: > 0 long, < 0 short
+    entry_price: Decimal
+    mark_price: Decimal
+    unrealized_pnl: Decimal
+    liquidation_price: Decimal
+    leverage: int | None = None
+    margin_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedOrder:
+    """A market order after rounding: what will be sent, or why it can't be."""
+
+    symbol: str
+    side: str
+    quantity: Decimal
+    quantity_text: str
+    ref_price: Decimal
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class ExchangeClient:
+    """One venue, one market. Thread-safe for the worker's trading and reconciliation threads
+    (python-binance's Client keeps the last response on the instance, so calls are serialised)."""
+
+    def __init__(self, urls: VenueUrls, api_key: str = "", api_secret: str = "", market: Market = "spot",
+                 limiter: RateLimiter | None = None, info_ttl_s: float = 3600.0, timeout_s: float = 10.0,
+                 retry: RetryPolicy = RetryPolicy(), client_factory: Callable[..., Client] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.urls = urls
+        self.market: Market = market
+        self.limiter = limiter or RateLimiter(limit=6000 if market == "spot" else 2400)
+        self.retry = retry
+        self.info_ttl_s = info_ttl_s
+        self._monotonic = monotonic
+        factory = client_factory or client_class(urls)
+        # ping=False: constructing must not do I/O (preflight reports reachability properly).
+        self.raw: Client = factory(api_key or None, api_secret or None, requests_params={"timeout": timeout_s},
+                                   ping=False)
+        self._lock = threading.RLock()
+        self._rules: dict[str, SymbolRules] = {}
+        self._rules_at = -1e18
+
+    def __repr__(self) -> str:  # never the key or secret
+        return f"ExchangeClient(venue={self.urls.venue.value}, market={self.market})"
+
+    @property
+    def futures(self) -> bool:
+        return self.market == "futures"
+
+    # ---- plumbing ------------------------------------------------------------------------------
+    def _headers(self) -> Any:
+        resp = getattr(self.raw, "response", None)
+        return getattr(resp, "headers", None)
+
+    def call(self, fn: Callable[[], Any], weight: int = 1, safe: bool = True, mutating: bool = False) -> Any:
+        """Run one python-binance call under the limiter with typed errors (public for preflight)."""
+        with self._lock:
+            return call_with_retry(fn, safe=safe, mutating=mutating, limiter=self.limiter, weight=weight,
+                                   headers=self._headers, policy=self.retry)
+
+    # ---- public market data -------------------------------------------------------------------
+    def ping(self) -> None:
+        self.call(self.raw.futures_ping if self.futures else self.raw.ping)
+
+    def server_time(self) -> int:
+        r = self.call(self.raw.futures_time if self.futures else self.raw.get_server_time)
+        return int(r["serverTime"])
+
+    def exchange_info(self, refresh: bool = False) -> dict[str, SymbolRules]:
+        if refresh or not self._rules or self._monotonic() - self._rules_at > self.info_ttl_s:
+            info = self.call(self.raw.futures_exchange_info if self.futures else self.raw.get_exchange_info,
+                             weight=1 if self.futures else 20)
+            self._rules = parse_exchange_info(info, self.market)
+            self._rules_at = self._monotonic()
+        return self._rules
+
+    def rules(self, symbol: str) -> SymbolRules:
+        rules = self.exchange_info().get(symbol)
+        if rules is None:
+            rules = self.exchange_info(refresh=True).get(symbol)  # listed since the last fetch?
+        if rules is None:
+            raise FinalError(f"unknown symbol {symbol}", code=-1121)
+        return rules
+
+    def price(self, symbol: str) -> Decimal:
+        fn = self.raw.futures_symbol_ticker if self.futures else self.raw.get_symbol_ticker
+        return dec(self.call(lambda: fn(symbol=symbol), weight=2)["price"])
+
+    def klines(self, symbol: str, interval: str, start_ms: int | None = None, end_ms: int | None = None,
+               limit: int = 500) -> list[Candle]:
+        """Klines as core Candles (the last one may still be open: callers filter by close time)."""
+        params: dict[str, Any] = {"symbol": symbol, "interval": interval, "limit": limit}
+        if start_ms is not None:
+            params["startTime"] = start_ms
+        if end_ms is not None:
+            params["endTime"] = end_ms
+        fn = self.raw.futures_klines if self.futures else self.raw.get_klines
+        rows = self.call(lambda: fn(**params), weight=2 if limit <= 100 else 5)
+        return [Candle(symbol, int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), interval)
+                for r in rows]
+
+    # ---- account ---------------------------------------------------------------------------------
+    def account(self) -> dict[str, Any]:
+        if self.futures:
+            return self.call(self.raw.futures_account, weight=5)
+        return self.call(lambda: self.raw.get_account(omitZeroBalances="true"), weight=20)
+
+    def can_trade(self) -> bool:
+        return bool(self.account().get("canTrade", False))
+
+    def balances(self) -> dict[str, Balance]:
+        if self.futures:
+            rows = self.call(self.raw.futures_account_balance, weight=5)
+            return {r["asset"]: Balance(r["asset"], dec(r.get("availableBalance", r["balance"])),
+                                        dec(r["balance"]) - dec(r.get("availableBalance", r["balance"])))
+                    for r in rows}
+        acct = self.account()
+        return {b["asset"]: Balance(b["asset"], dec(b["free"]), dec(b["locked"])) for b in acct["balances"]}
+
+    def positions(self) -> list[FuturesPosition]:
+        """Open USD-M positions (empty on spot)."""
+        if not self.futures:
+            return []
+        rows = self.call(lambda: self.raw.futures_position_information(version=2), weight=5)
+        out = []
+        for p in rows:
+            amt = dec(p["positionAmt"])
+            if amt == 0:
+                continue
+            out.append(FuturesPosition(p["symbol"], amt, dec(p["entryPrice"]), dec(p.get("markPrice", "0")),
+                                       dec(p.get("unRealizedProfit", "0")), dec(p.get("liquidationPrice", "0")),
+                                       int(p["leverage"]) if p.get("leverage") else None,
+                                       str(p.get("marginType", ""))))
+        return out
+
+    # ---- orders ----------------------------------------------------------------------------------
+    def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        params = {"symbol": symbol} if symbol else {}
+        if self.futures:
+            rows = self.call(lambda: self.raw.futures_get_open_orders(**params), weight=1 if symbol else 40)
+        else:
+            rows = self.call(lambda: self.raw.get_open_orders(**params), weight=6 if symbol else 80)
+        return [VenueOrder.parse(o, self.market) for o in rows]
+
+    def get_order(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+        """The venue's order with this client id, or None if the venue has never seen it (-2013).
+        A query is safe to repeat, so transient failures are retried here."""
+        fn = self.raw.futures_get_order if self.futures else self.raw.get_order
+        try:
+            o = self.call(lambda: fn(symbol=symbol, origClientOrderId=client_order_id), weight=1 if self.futures else 4)
+        except NotFoundError:
+            return None
+        return VenueOrder.parse(o, self.market)
+
+    def trades(self, symbol: str, order_id: int) -> list[VenueTrade]:
+        if self.futures:
+            rows = self.call(lambda: self.raw.futures_account_trades(symbol=symbol, orderId=order_id), weight=5)
+        else:
+            rows = self.call(lambda: self.raw.get_my_trades(symbol=symbol, orderId=order_id), weight=5)
+        out = []
+        for t in rows:
+            if int(t["orderId"]) != order_id:
+                continue
+            side = t.get("side") or ("BUY" if t.get("isBuyer") else "SELL")
+            out.append(VenueTrade(t["symbol"], int(t["id"]), int(t["orderId"]), side, dec(t["price"]), dec(t["qty"]),
+                                  dec(t.get("commission", "0")), t.get("commissionAsset", ""), int(t["time"]),
+                                  dec(t.get("realizedPnl", "0"))))
+        return sorted(out, key=lambda x: x.trade_id)
+
+    def prepare_market(self, symbol: str, side: str, quantity: Decimal | float | str,
+                       ref_price: Decimal | float | str, reduce_only: bool = False) -> PreparedOrder:
+        """Round a market order to the filters and check it (no I/O beyond cached exchangeInfo)."""
+        rules = self.rules(symbol)
+        qty = rules.round_qty(quantity, market_order=True)
+        ref = dec(ref_price)
+        problems = rules.problems(qty, ref if ref > 0 else None, market_order=True)
+        if reduce_only:
+            # Binance exempts reduce-only orders from the futures MIN_NOTIONAL (closing a small
+            # position must stay possible); keep only the non-notional problems.
+            problems = [p for p in problems if not p.startswith("notional")]
+        return PreparedOrder(symbol, side, qty, fmt(qty), ref, tuple(problems))
+
+    def place_market(self, prepared: PreparedOrder, client_order_id: str, reduce_only: bool = False) -> VenueOrder:
+        """Send a prepared MARKET order exactly once. Raises FilterError (not sent), FinalError
+        (refused), RetryableError (not executed), AmbiguousError (outcome unknown: query it)."""
+        if not prepared.ok:
+            raise FilterError("; ".join(prepared.problems), code=-1013)
+        if len(client_order_id) > 36:
+            raise FinalError(f"client order id longer than 36 characters: {client_order_id}", code=-1100)
+        params: dict[str, Any] = {"symbol": prepared.symbol, "side": prepared.side, "type": "MARKET",
+                                  "quantity": prepared.quantity_text, "newClientOrderId": client_order_id}
+        if self.futures:
+            params["newOrderRespType"] = "RESULT"  # ACK would show the state before matching
+            if reduce_only:
+                params["reduceOnly"] = "true"
+            fn: Callable[..., Any] = self.raw.futures_create_order
+        else:
+            if reduce_only:
+                raise FinalError("reduce-only is a futures flag; spot sells are bounded by the balance")
+            params["newOrderRespType"] = "FULL"
+            fn = self.raw.create_order
+        log.info("sending %s %s %s qty=%s id=%s", self.market, prepared.side, prepared.symbol,
+                 prepared.quantity_text, client_order_id)
+        o = self.call(lambda: fn(**params), weight=1, safe=False, mutating=True)
+        return VenueOrder.parse(o, self.market)

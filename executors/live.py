@@ -1,0 +1,237 @@
+"""Live executor: MARKET orders on a real venue (local exchange, testnet, Binance) via exchange/.
+
+Money-safety contract (design.md, "Money-safety rules"):
+  1. The intent is recorded in the store, under the order's deterministic client order id,
+     *before* the request is sent. A second execute() of the same id never sends again: it
+     resolves the recorded intent and returns its fills.
+  2. An ambiguous outcome (timeout, 5xx, "status unknown", lost response) is resolved by asking
+     the venue for that origClientOrderId - never by sending again. Not found after a few
+     queries = not placed (EXPIRED with the reason). Queries that keep failing leave the intent
+     open (status INTENT); `recover()` resolves it later.
+  3. Every transition (INTENT -> NEW -> PARTIALLY_FILLED -> FILLED | CANCELED | REJECTED |
+     EXPIRED) is persisted as it is observed.
+Fills and fees come from the order response (spot FULL) or from the venue's trade list by
+orderId (REST polling until the trades add up to the executed quantity).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable
+
+from core.types import Fill, Mode, Order, OrderStatus, Side
+from exchange.client import ExchangeClient, VenueOrder, VenueTrade
+from exchange.errors import AmbiguousError, ExchangeError, FinalError, RetryableError
+from exchange.rules import ZERO, dec, fmt
+from state.intents import IntentFill, IntentRecord, IntentStore
+
+log = logging.getLogger(__name__)
+
+_STATUS_MAP = {"EXPIRED_IN_MATCH": "EXPIRED", "PENDING_CANCEL": "NEW", "PENDING_NEW": "NEW"}
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(slots=True)
+class Recovered:
+    """The outcome of resolving one open intent (at start-up or periodically)."""
+
+    intent: IntentRecord
+    fills: list[Fill]
+
+
+@dataclass
+class LiveExecutor:
+    client: ExchangeClient
+    store: IntentStore
+    mode: Mode = Mode.LIVE
+    fill_timeout_s: float = 5.0  # how long to poll for a market order's trades
+    poll_every_s: float = 0.1
+    resolve_attempts: int = 3  # queries before "not at the venue" is believed
+    resolve_delay_s: float = 0.3
+    # Called with the persisted intent right before the request goes out (instrumentation, tests).
+    before_send: Callable[[IntentRecord], None] | None = None
+    now_ms: Callable[[], int] = _wall_ms
+    sleep: Callable[[float], None] = time.sleep
+    last: IntentRecord | None = field(default=None, init=False)  # the last execute()'s final record
+
+    @property
+    def venue(self) -> str:
+        return self.client.urls.venue.value
+
+    # ---- the Executor interface ----------------------------------------------------------------
+    def execute(self, order: Order, ref_price: float, time_ms: int) -> list[Fill]:
+        """Send one MARKET order (spot, or USD-M with reduce_only) and return its fills.
+
+        `order.status` and `order.reason` are set to the outcome. Never raises for venue errors:
+        a refused or unplaced order comes back with no fills and status REJECTED / EXPIRED.
+        """
+        existing = self.store.get(order.bot, order.client_order_id)
+        if existing is not None:
+            return self._replay(order, existing)
+        try:
+            prepared = self.client.prepare_market(order.symbol, order.side.value, dec(order.quantity),
+                                                  dec(ref_price), reduce_only=order.reduce_only)
+        except ExchangeError as e:  # exchangeInfo unreachable / unknown symbol: nothing sent
+            return self._refuse(order, fmt(dec(order.quantity)), f"not sent: {e}")
+        rec = IntentRecord(client_order_id=order.client_order_id, bot=order.bot, venue=self.venue,
+                           market=self.client.market, symbol=order.symbol, side=order.side.value,
+                           quantity=prepared.quantity_text, reduce_only=order.reduce_only,
+                           purpose=order.purpose.value, created_at=self.now_ms())
+        if not prepared.ok:
+            return self._refuse(order, prepared.quantity_text, "filters: " + "; ".join(prepared.problems), rec)
+        if not self.store.create(rec):  # another path recorded it meanwhile: never send twice
+            existing = self.store.get(order.bot, order.client_order_id)
+            assert existing is not None
+            return self._replay(order, existing)
+        if self.before_send is not None:
+            self.before_send(rec)
+        try:
+            vo = self.client.place_market(prepared, order.client_order_id, reduce_only=order.reduce_only)
+        except AmbiguousError as e:
+            log.warning("ambiguous outcome for %s (%s): asking the venue", rec.client_order_id, e)
+            return self._finish(order, rec, self._resolve(rec, f"ambiguous send ({e})"))
+        except (FinalError, RetryableError) as e:
+            # Refused or not executed (filters, balance, reduce-only, rate limit): not resent.
+            rec.status, rec.reason, rec.updated_at = "REJECTED", f"venue: {e}", self.now_ms()
+            self.store.update(rec)
+            return self._finish(order, rec, [])
+        return self._finish(order, rec, self._follow(rec, vo))
+
+    # ---- recovery ------------------------------------------------------------------------------
+    def recover(self, bot: str, min_age_ms: int = 0) -> list[Recovered]:
+        """Resolve every open intent of a bot by asking the venue (call at start, before trading,
+        and periodically with min_age_ms > the longest send so in-flight orders are left alone).
+
+        Not at the venue -> EXPIRED ("never sent", e.g. a crash between intent and send).
+        At the venue -> its state and fills are recorded and returned for booking.
+        """
+        out: list[Recovered] = []
+        now = self.now_ms()
+        for rec in self.store.open(bot):
+            if now - rec.created_at < min_age_ms:
+                continue
+            trades = self._resolve(rec, "recovery", attempts=1)
+            fills = [self._fill(rec, t) for t in trades]
+            out.append(Recovered(rec, fills))
+        return out
+
+    # ---- internals -------------------------------------------------------------------------------
+    def _refuse(self, order: Order, qty_text: str, reason: str, rec: IntentRecord | None = None) -> list[Fill]:
+        """Recorded as REJECTED without any request (so the dashboard shows why)."""
+        rec = rec or IntentRecord(client_order_id=order.client_order_id, bot=order.bot, venue=self.venue,
+                                  market=self.client.market, symbol=order.symbol, side=order.side.value,
+                                  quantity=qty_text, reduce_only=order.reduce_only, purpose=order.purpose.value,
+                                  created_at=self.now_ms())
+        if self.store.create(rec):
+            rec.status, rec.reason, rec.updated_at = "REJECTED", reason, self.now_ms()
+            self.store.update(rec)
+        else:
+            rec = self.store.get(order.bot, order.client_order_id) or rec
+        return self._finish(order, rec, [])
+
+    def _replay(self, order: Order, rec: IntentRecord) -> list[Fill]:
+        if not rec.final:
+            trades = self._resolve(rec, "re-execute of a known id")
+        else:
+            trades = [VenueTrade(rec.symbol, f.trade_id, rec.order_id or 0, rec.side, dec(f.price), dec(f.qty),
+                                 dec(f.commission), f.commission_asset, f.time) for f in rec.fills]
+        return self._finish(order, rec, trades)
+
+    def _finish(self, order: Order, rec: IntentRecord, trades: list[VenueTrade]) -> list[Fill]:
+        order.status = OrderStatus(rec.status)
+        order.reason = rec.reason or order.reason
+        self.last = rec
+        return [self._fill(rec, t) for t in trades]
+
+    def _fill(self, rec: IntentRecord, t: VenueTrade) -> Fill:
+        return Fill(rec.client_order_id, rec.bot, rec.symbol, Side(rec.side), float(t.qty), float(t.price),
+                    float(t.commission), t.commission_asset, t.time)
+
+    def _transition(self, rec: IntentRecord, status: str, vo: VenueOrder | None = None, reason: str = "") -> None:
+        status = _STATUS_MAP.get(status, status)
+        changed = status != rec.status
+        if vo is not None:
+            changed = changed or fmt(vo.executed_qty) != rec.executed_qty or rec.order_id != vo.order_id
+            rec.order_id = vo.order_id
+            rec.executed_qty, rec.cum_quote, rec.avg_price = fmt(vo.executed_qty), fmt(vo.cum_quote), fmt(vo.avg_price)
+        if reason:
+            rec.reason = reason
+        if changed or reason:
+            rec.status, rec.updated_at = status, self.now_ms()
+            self.store.update(rec)
+
+    def _resolve(self, rec: IntentRecord, cause: str, attempts: int | None = None) -> list[VenueTrade]:
+        """Ask the venue for the intent's client order id; never send. Returns the fills."""
+        attempts = attempts or self.resolve_attempts
+        query_failed: ExchangeError | None = None
+        for i in range(attempts):
+            try:
+                vo = self.client.get_order(rec.symbol, rec.client_order_id)
+            except ExchangeError as e:  # venue still unreachable: try again, then leave it open
+                query_failed = e
+                vo = None
+            else:
+                query_failed = None
+                if vo is not None:
+                    rec.reason = f"resolved by query after {cause}"
+                    return self._follow(rec, vo)
+            if i + 1 < attempts:
+                self.sleep(self.resolve_delay_s)
+        if query_failed is not None:
+            rec.reason, rec.updated_at = f"unresolved after {cause}: {query_failed}", self.now_ms()
+            self.store.update(rec)  # stays INTENT and open: recover() tries again later
+            return []
+        rec.status, rec.updated_at = "EXPIRED", self.now_ms()
+        rec.reason = f"not placed: the venue has no order {rec.client_order_id} ({cause})"
+        self.store.update(rec)
+        return []
+
+    def _follow(self, rec: IntentRecord, vo: VenueOrder) -> list[VenueTrade]:
+        """From the venue's answer to the final state and its trades, persisting each step."""
+        rec.order_id = vo.order_id
+        self._transition(rec, "NEW")  # accepted by the venue
+        deadline = time.monotonic() + self.fill_timeout_s
+        while True:
+            if vo.executed_qty > 0 and not vo.final:
+                self._transition(rec, "PARTIALLY_FILLED", vo)
+            if vo.final or time.monotonic() > deadline:
+                break
+            self.sleep(self.poll_every_s)
+            try:
+                vo = self.client.get_order(rec.symbol, rec.client_order_id) or vo
+            except ExchangeError as e:
+                log.warning("polling %s: %s", rec.client_order_id, e)
+        trades = self._trades(rec, vo, deadline)
+        status = vo.status if vo.final else ("PARTIALLY_FILLED" if vo.executed_qty > 0 else "NEW")
+        rec.status = _STATUS_MAP.get(status, status)
+        rec.order_id = vo.order_id
+        rec.executed_qty, rec.cum_quote, rec.avg_price = fmt(vo.executed_qty), fmt(vo.cum_quote), fmt(vo.avg_price)
+        rec.fills = [IntentFill(trade_id=t.trade_id, price=fmt(t.price), qty=fmt(t.qty), commission=fmt(t.commission),
+                                commission_asset=t.commission_asset, time=t.time) for t in trades]
+        if not vo.final:
+            rec.reason = f"not final after {self.fill_timeout_s:.1f} s; recover() follows it up"
+        elif rec.status != "FILLED":
+            rec.reason = f"venue status {vo.status}, executed {fmt(vo.executed_qty)} of {fmt(vo.orig_qty)}"
+        rec.updated_at = self.now_ms()
+        self.store.update(rec)  # final state with its fills, one write
+        return trades
+
+    def _trades(self, rec: IntentRecord, vo: VenueOrder, deadline: float) -> list[VenueTrade]:
+        if vo.executed_qty == 0:
+            return []
+        if vo.trades and sum((t.qty for t in vo.trades), ZERO) == vo.executed_qty:
+            return list(vo.trades)  # spot FULL answer: the fills with their commissions
+        trades: list[VenueTrade] = []
+        while True:
+            try:
+                trades = self.client.trades(rec.symbol, vo.order_id)
+            except ExchangeError as e:
+                log.warning("trades of %s: %s", rec.client_order_id, e)
+            if sum((t.qty for t in trades), Decimal(0)) >= vo.executed_qty or time.monotonic() > deadline:
+                return trades
+            self.sleep(self.poll_every_s)
