@@ -24,6 +24,14 @@ def build_feed(app: AppConfig, r) -> "object":  # type: ignore[no-untyped-def]
     from state.writer import StateWriter
 
     writer = StateWriter(r)
+    if app.market.source == "exchange":
+        # Every mode sees the venue's market (the local exchange by default).
+        from exchange.marketdata import ExchangeFeed
+        from exchange.venues import DEFAULT_LOCAL, venue_urls
+
+        urls = venue_urls(app.exchange.venue, app.exchange.base_url or DEFAULT_LOCAL)
+        return ExchangeFeed(urls, app.market.symbols, app.market.interval, market="spot",
+                            stale_after_s=app.exchange.stale_after_s)
     if app.market.source == "replay":
         from market.feed import ReplayFeed
         from market.replay import load_candles

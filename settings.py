@@ -46,8 +46,27 @@ class RedisConfig(_Model):
     appendfsync: Literal["always", "everysec", "no"] = "always"
 
 
+class ExchangeConfig(_Model):
+    """The venue live bots trade on (and the market every mode sees when market.source is 'exchange')."""
+
+    venue: Literal["local", "testnet", "demo", "mainnet"] = "local"
+    local_port: int = Field(8765, ge=1024, le=65535, description="make run starts the local exchange here")
+    local_url: str | None = Field(None, description="override the venue's base URL (tests, a remote local exchange)")
+    futures_balance: float = Field(10_000.0, ge=0, description="local exchange: USD-M wallet")
+    spot_balances: dict[str, float] = Field(default_factory=lambda: {"USDT": 10_000.0},
+                                            description="local exchange: starting spot balances")
+    reconcile_every_s: float = Field(30.0, ge=1, le=3600)
+    stale_after_s: float = Field(15.0, gt=0, description="market-data stale alarm after this long without data")
+
+    @property
+    def base_url(self) -> str | None:
+        if self.local_url:
+            return self.local_url
+        return f"http://127.0.0.1:{self.local_port}" if self.venue == "local" else None
+
+
 class MarketConfig(_Model):
-    source: Literal["synthetic", "replay"] = "synthetic"
+    source: Literal["synthetic", "replay", "exchange"] = "synthetic"
     symbols: list[str] = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"], min_length=1)
     interval: str = "1m"
     seed: int = 7
@@ -80,6 +99,8 @@ class MarketConfig(_Model):
 
 
 class PaperConfig(_Model):
+    venue: Literal["sim", "testnet"] = Field("sim", description="testnet: paper bots trade on the exchange "
+                                                                "section's testnet (or local) endpoints")
     starting_balance: float = Field(10_000.0, gt=0)
     quote_asset: str = "USDT"
     fee_pct: float = Field(0.1, ge=0, le=5, description="taker fee in percent of notional")
@@ -325,6 +346,7 @@ class AppConfig(BaseSettings):
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
+    exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
     bots: list[BotConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -334,6 +356,10 @@ class AppConfig(BaseSettings):
         if dupes:
             raise ValueError(f"bot names must be unique; repeated: {dupes}")
         for i, bot in enumerate(self.bots):
+            if bot.mode == "live" and self.exchange.venue == "mainnet" and not self.live.enabled:
+                raise ValueError(f"bots.{i}: a live bot on mainnet needs live.enabled: true (and BOT_LIVE_TRADING=1)")
+            if bot.mode == "live" and bot.kind == "dca":
+                raise ValueError(f"bots.{i}: live DCA bots need resting limit orders on the venue, not built yet")
             for sym in bot.symbols:
                 if sym not in self.market.symbols:
                     where = "symbol" if sym == bot.symbol else "dca.pairs"

@@ -21,6 +21,7 @@ from core.types import (
     INTERVAL_MS,
     Candle,
     ControlState,
+    Fill,
     NO_SIGNAL,
     Mode,
     Order,
@@ -57,6 +58,16 @@ from state.writer import BotUpdate
 from strategy.base import Strategy, history_needed
 
 TRADE_PNLS_KEPT = 5000
+# Enum members looked up once: on Python 3.11 each `Side.BUY` costs ~100 ns, many times per order.
+_BUY = Side.BUY
+_SELL = Side.SELL
+_NONE = Side.NONE
+_P_ENTRY = OrderPurpose.ENTRY
+_P_EXIT = OrderPurpose.EXIT
+_P_FLATTEN = OrderPurpose.FLATTEN
+_MARKET_ORDER = OrderType.MARKET
+_LIMIT_ORDER = OrderType.LIMIT
+_REJECTED = OrderStatus.REJECTED
 
 
 class RiskEnv(Protocol):
@@ -81,9 +92,9 @@ def touch_exit_check(c: Candle, long: bool, stop: float | None, take: float | No
     """The default intrabar rule (ghost/paper): a touch triggers; the stop wins when both are
     inside one candle (the pessimistic order); a gap through the level fills at the open."""
     if stop is not None and ((long and c.low <= stop) or (not long and c.high >= stop)):
-        return "stop_loss", (min(stop, c.open) if long else max(stop, c.open)), OrderType.MARKET
+        return "stop_loss", (min(stop, c.open) if long else max(stop, c.open)), _MARKET_ORDER
     if take is not None and ((long and c.high >= take) or (not long and c.low <= take)):
-        return "take_profit", (max(take, c.open) if long else min(take, c.open)), OrderType.LIMIT
+        return "take_profit", (max(take, c.open) if long else min(take, c.open)), _LIMIT_ORDER
     return None
 
 
@@ -97,7 +108,7 @@ def client_order_id(bot: str, time_ms: int, purpose: OrderPurpose, seq: int) -> 
     return f"tb{_bot_tag(bot)}{_b36(time_ms)}{_PURPOSE_CODE[purpose]}{seq}"
 
 
-_PURPOSE_CODE = {OrderPurpose.ENTRY: "n", OrderPurpose.EXIT: "x", OrderPurpose.FLATTEN: "f"}
+_PURPOSE_CODE = {_P_ENTRY: "n", _P_EXIT: "x", _P_FLATTEN: "f"}
 
 
 def _finite(x: float | None) -> float:
@@ -108,7 +119,8 @@ _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _B36_PAIRS = [a + b for a in _B36 for b in _B36]  # two digits per divmod: half the loop turns
 
 
-def _b36(n: int) -> str:
+@lru_cache(maxsize=64)
+def _b36_slow(n: int) -> str:
     if n < 36:
         return _B36[n]
     out = ""
@@ -116,6 +128,16 @@ def _b36(n: int) -> str:
         n, r = divmod(n, 1296)
         out = _B36_PAIRS[r] + out
     return out.lstrip("0")
+
+
+def _b36(n: int) -> str:
+    """Base 36 of n >= 0. Epoch-ms values differ only in their last four digits for ~28 minutes,
+    so the high part comes from a small cache and the low four digits from the pair table."""
+    if n < 1_679_616:  # 36**4
+        return _b36_slow(n)
+    hi, lo = divmod(n, 1_679_616)
+    a, b = divmod(lo, 1296)
+    return _b36_slow(hi) + _B36_PAIRS[a] + _B36_PAIRS[b]
 
 
 class Bot:
@@ -147,7 +169,11 @@ class Bot:
         self.risk = risk
         self.portfolio = portfolio
         self.sizing = sizing if isinstance(sizing, SizingPolicy) else SizingPolicy(sizing[0], sizing[1])  # type: ignore[arg-type]
-        self.monitor = monitor  # None in backtests: the loss limits' state moves are the worker's
+        self.reduce_only_exits = False  # futures venues: exits go out reduce-only
+        # Venue bots: what is left after an exit below the minimum notional is dust the venue's lot
+        # size would not let us sell; it is written off and handed to this hook (reconciliation).
+        self.on_dust: Callable[["Bot", float], None] | None = None
+        self.monitor = monitor  # None: no loss-limit state moves (backtest.engine adds its own when needed)
         self.on_breach = on_breach
         self.env = env
         self.state_of = state_of
@@ -167,7 +193,7 @@ class Bot:
         self.candles_seen = 0
         self.hold_candles = 0
         self.open_signal_id = ""
-        self.last_signal = ""
+        self._last_signal: "str | tuple[Side, float, str]" = ""  # formatted on read (see last_signal)
         self.signals_total = 0
         self.orders_sent = 0
         self.denials: Counter[str] = Counter()
@@ -210,9 +236,12 @@ class Bot:
         if c.open_time <= self.last_candle_time:
             return
         self.candles_seen += skipped
-        if self.position.is_open:
+        if skipped and (self.portfolio.positions.get(self.symbol) or self.position).quantity != 0.0:
             self.hold_candles += skipped
-        self.apply(c, sig, self._open_bar(c))
+        now = self._open_bar(c)
+        if sig.side is not _NONE:
+            self._on_signal(sig, c, now)
+        self._mark(now)
 
     def _open_bar(self, c: Candle) -> int:
         """Advance to closed candle c and run the position's exits; returns the bot's 'now'."""
@@ -223,14 +252,14 @@ class Bot:
         now = c.open_time + self.interval_ms  # the candle's close: the bot's 'now'
         if self.tracker is not None:
             self._book_ghost(self.tracker.on_candle(c, now))
-        elif self.position.is_open:
+        elif (self.portfolio.positions.get(self.symbol) or self.position).quantity != 0.0:
             self.hold_candles += 1
             self._check_exits(c, now)
         return now
 
     def apply(self, c: Candle, sig: Signal, now: int) -> None:
         """Act on the strategy's signal for candle c (after its exits), then mark equity."""
-        if sig.side is not Side.NONE:
+        if sig.side is not _NONE:
             self._on_signal(sig, c, now)
         self._mark(now)
 
@@ -244,10 +273,24 @@ class Bot:
         pos = self.position
         if not pos.is_open or self.last_price <= 0:
             return True
-        side = Side.SELL if pos.quantity > 0 else Side.BUY
-        self._submit(OrderPurpose.FLATTEN, side, abs(pos.quantity), self.last_price, now, reason)
+        side = _SELL if pos.quantity > 0 else _BUY
+        self._submit(_P_FLATTEN, side, abs(pos.quantity), self.last_price, now, reason)
         self._mark(now)
         return not self.position.is_open
+
+    @property
+    def last_signal(self) -> str:
+        """'BUY @ price: reason' of the latest signal; kept raw and formatted when read, since a
+        backtest makes tens of thousands of signals and reads none of these texts."""
+        raw = self._last_signal
+        if isinstance(raw, tuple):
+            side, price, reason = raw
+            raw = self._last_signal = f"{side.value} @ {price:.8g}: {reason}"
+        return raw
+
+    @last_signal.setter
+    def last_signal(self, text: str) -> None:
+        self._last_signal = text
 
     # ---- decisions ----------------------------------------------------------------------
     @property
@@ -265,53 +308,54 @@ class Bot:
         return f"{pos.quantity:+.6g} {self.symbol}" if pos.is_open else ""
 
     def equity(self) -> float:
-        eq = self.portfolio.equity({self.symbol: self.last_price})
+        eq = self.portfolio.equity_at(self.symbol, self.last_price)
         return eq + (self.tracker.unrealized(self.last_price) if self.tracker is not None else 0.0)
 
     def _check_exits(self, c: Candle, now: int) -> None:
-        pos = self.position
+        pos = self.portfolio.positions.get(self.symbol) or self.position
         long = pos.quantity > 0
-        exit_side = Side.SELL if long else Side.BUY
+        exit_side = _SELL if long else _BUY
         hit = self.exit_check(c, long, pos.stop_loss, pos.take_profit)
         if hit is not None:
             reason, price, order_type = hit
-            self._submit(OrderPurpose.EXIT, exit_side, abs(pos.quantity), price, now, reason, order_type)
+            self._submit(_P_EXIT, exit_side, abs(pos.quantity), price, now, reason, order_type)
         elif self.max_hold_candles and self.hold_candles >= self.max_hold_candles:
-            self._submit(OrderPurpose.EXIT, exit_side, abs(pos.quantity), c.close, now, "time_horizon")
+            self._submit(_P_EXIT, exit_side, abs(pos.quantity), c.close, now, "time_horizon")
 
     def _on_signal(self, sig: Signal, c: Candle, now: int) -> None:
         self.signals_total += 1
-        sid = f"{self.name}:{c.open_time}"
-        self.last_signal = f"{sig.side.value} @ {c.close:.8g}: {sig.reason}"
+        side, close = sig.side, c.close
+        self._last_signal = (side, close, sig.reason)
         notes: list[str] = []
         acted = False
         if self.tracker is not None:
-            self._ghost_signal(sig, c, now, sid)
+            self._ghost_signal(sig, c, now, f"{self.name}:{c.open_time}")
             return
-        pos = self.position
-        if pos.is_open and (pos.quantity > 0) != (sig.side is Side.BUY):
-            acted |= self._submit(OrderPurpose.EXIT, sig.side, abs(pos.quantity), c.close, now, "opposite_signal")
-        pos = self.position
-        if pos.is_open:
+        positions, symbol = self.portfolio.positions, self.symbol
+        pos = positions.get(symbol) or self.position
+        if pos.quantity != 0.0 and (pos.quantity > 0) != (side is _BUY):
+            acted |= self._submit(_P_EXIT, side, abs(pos.quantity), close, now, "opposite_signal")
+            pos = positions.get(symbol) or self.position
+        if pos.quantity != 0.0:
             notes.append("already in a position")
-        elif sig.side is Side.SELL and not self.allow_short:
+        elif side is _SELL and not self.allow_short:
             notes.append("spot: no short entries")
         else:
-            equity = self.portfolio.equity({self.symbol: c.close})
-            qty = self._entry_quote(sig, c.close, equity) / c.close
-            if self._submit(OrderPurpose.ENTRY, sig.side, qty, c.close, now, sig.reason, stop=sig.stop_loss):
+            equity = self.portfolio.equity_at(symbol, close)
+            qty = self._entry_quote(sig, close, equity) / close
+            if self._submit(_P_ENTRY, side, qty, close, now, sig.reason, stop=sig.stop_loss):
                 acted = True
-                pos = self.position
+                pos = positions.get(symbol) or self.position
                 pos.stop_loss, pos.take_profit = sig.stop_loss, sig.take_profit
                 self.hold_candles = 0
-                self.open_signal_id = sid
+                self.open_signal_id = f"{self.name}:{c.open_time}"
             else:
                 notes.append(f"entry denied: {self._out.risk[-1].detail if self._out.risk else ''}")
         if not self.records:
-            self.signal_log.append((c.open_time, sig.side, acted))
+            self.signal_log.append((c.open_time, side, acted))
             return
         self._out.signals.append(SignalRecord(
-            id=sid, bot=self.name, symbol=self.symbol, time=c.open_time, price=c.close, side=sig.side.value,
+            id=f"{self.name}:{c.open_time}", bot=self.name, symbol=self.symbol, time=c.open_time, price=c.close, side=sig.side.value,
             confidence=sig.confidence, reason=sig.reason, stop_loss=sig.stop_loss, take_profit=sig.take_profit,
             acted=acted, note="; ".join(notes),
         ))
@@ -320,8 +364,15 @@ class Bot:
                  stop: float | None) -> RiskContext:
         """What the risk engine compares an order against; the bare minimum in backtests (speed)."""
         mon, env = self.monitor, self.env
-        if mon is None and env is None:
-            return RiskContext(self.state_of(self), pos, price, equity, quote, now, stop_price=stop)
+        if env is None:
+            # Backtests: no other bots, no live market health; positional args (the cheap init).
+            if mon is None:
+                return RiskContext(self.state_of(self), pos, price, equity, quote, now, 0.0, None, None, None, None,
+                                   0, stop)
+            m = mon.s
+            return RiskContext(self.state_of(self), pos, price, equity, quote, now, abs(pos.quantity) * price,
+                               m.last_entry_ms, m.high_water, m.day_open or None, m.week_open or None,
+                               m.consecutive_losses, stop)
         m = mon.s if mon is not None else None
         return RiskContext(
             self.state_of(self), pos, price, equity, quote, now,
@@ -340,6 +391,12 @@ class Bot:
     def _entry_quote(self, sig: Signal, price: float, equity: float) -> float:
         p = self.sizing
         atr = None
+        if not (p.scale_by_confidence or p.scale_by_drawdown):
+            # size_quote's own arithmetic for the two plain kinds, without building its inputs
+            if p.kind == "percent_equity":
+                return max(0.0, max(0.0, equity) * p.value / 100.0)
+            if p.kind == "fixed_quote":
+                return max(0.0, p.value)
         if p.kind == "atr" and len(self.history) > p.atr_period:
             from strategy.indicators import atr_last
 
@@ -398,8 +455,8 @@ class Bot:
         self._book_ghost(self.tracker.close_opposite(sig.side, c.close, now))
         qty = self._entry_quote(sig, c.close, self.equity()) / c.close
         self._seq += 1
-        order = Order(client_order_id(self.name, now, OrderPurpose.ENTRY, self._seq), self.name, self.symbol,
-                      sig.side, qty, OrderPurpose.ENTRY, created_at=now, reason=sig.reason)
+        order = Order(client_order_id(self.name, now, _P_ENTRY, self._seq), self.name, self.symbol,
+                      sig.side, qty, _P_ENTRY, created_at=now, reason=sig.reason)
         # Each signal is judged alone: an empty position, the bot's hypothetical equity.
         eq = self.equity()
         decision = self.risk.check(order, self._context(Position(self.symbol), c.close, eq, eq, now, sig.stop_loss))
@@ -407,14 +464,14 @@ class Bot:
             self.monitor.on_entry(now)
         note = ""
         if decision.allowed:
-            side = PositionSide.LONG if sig.side is Side.BUY else PositionSide.SHORT
+            side = PositionSide.LONG if sig.side is _BUY else PositionSide.SHORT
             self.tracker.add(Hypothetical(sid, side.value, qty, c.close, now, sig.stop_loss, sig.take_profit))
         else:
             self.denials[decision.rule] += 1
             note = f"not taken: {decision.detail}"
             self._out.risk.append(RiskDecisionRecord(time=now, allowed=False, rule=decision.rule,
                                                      detail=decision.detail, client_order_id=order.client_order_id,
-                                                     purpose=OrderPurpose.ENTRY.value))
+                                                     purpose=_P_ENTRY.value))
         self._out.signals.append(SignalRecord(
             id=sid, bot=self.name, symbol=self.symbol, time=c.open_time, price=c.close, side=sig.side.value,
             confidence=sig.confidence, reason=sig.reason, stop_loss=sig.stop_loss, take_profit=sig.take_profit,
@@ -442,51 +499,55 @@ class Bot:
         self._out.trades.append(TradeRecord.of(trade, signal_id=signal_id))
 
     def _submit(self, purpose: OrderPurpose, side: Side, qty: float, ref_price: float, now: int, reason: str,
-                order_type: OrderType = OrderType.MARKET, stop: float | None = None) -> bool:
+                order_type: OrderType = _MARKET_ORDER, stop: float | None = None) -> bool:
         self._seq += 1
-        order = Order(client_order_id(self.name, now, purpose, self._seq), self.name, self.symbol, side, qty,
-                      purpose, order_type=order_type, price=ref_price if order_type is OrderType.LIMIT else None,
-                      created_at=now, reason=reason)
-        pos = self.position
-        equity = self.portfolio.equity({self.symbol: self.last_price or ref_price})
-        ctx = self._context(pos, ref_price, equity, self.portfolio.quote, now, stop)
-        decision = self.risk.check(order, ctx)
+        symbol, pf, records = self.symbol, self.portfolio, self.records
+        order = Order(client_order_id(self.name, now, purpose, self._seq), self.name, symbol, side, qty,
+                      purpose, order_type, ref_price if order_type is _LIMIT_ORDER else None,
+                      False, OrderStatus.INTENT, now, reason)
+        pos = pf.positions.get(symbol) or self.position
+        equity = pf.equity_at(symbol, self.last_price or ref_price)
+        decision = self.risk.check(order, self._context(pos, ref_price, equity, pf.quote, now, stop))
         if not decision.allowed:
-            order.status = OrderStatus.REJECTED
+            order.status = _REJECTED
             self.denials[decision.rule] += 1
             # kept even without records: the signal note quotes the last denial
             self._out.risk.append(RiskDecisionRecord(time=now, allowed=False, rule=decision.rule,
                                                      detail=decision.detail, client_order_id=order.client_order_id,
                                                      purpose=purpose.value))
-            if self.records:
+            if records:
                 self._out.orders.append(OrderRecord.of(order))
             else:
                 del self._out.risk[:-1]  # only the last denial is read (signal note); bound memory
             return False
-        if purpose is OrderPurpose.ENTRY and self.monitor is not None:
+        if self.monitor is not None and purpose is _P_ENTRY:
             self.monitor.on_entry(now)
-        if self.records:
+        if records:
             self._out.risk.append(RiskDecisionRecord(time=now, allowed=True, rule=decision.rule,
                                                      detail=decision.detail, client_order_id=order.client_order_id,
                                                      purpose=purpose.value))
         fills = self.executor.execute(order, ref_price, now)
         self.orders_sent += 1
-        if self.records:
+        if records:
             self._out.orders.append(OrderRecord.of(order))
         for f in fills:
-            if self.records:
+            if records:
                 self._out.fills.append(FillRecord.of(f))
-            trade = self.portfolio.apply(f, exit_reason=reason)
+            trade = pf.apply(f, reason)
             if trade is not None:
                 self._record_trade(trade, self.open_signal_id)
-                if not self.position.is_open:
+                if (pf.positions.get(symbol) or self.position).quantity == 0.0:
                     self.open_signal_id = ""
                     self.hold_candles = 0
         return True
 
     def _mark(self, now: int) -> None:
         if not self.records:
-            return  # a backtest computes its equity curve and drawdown itself (backtest.engine)
+            # A backtest computes its equity curve and drawdown itself (backtest.engine); its risk
+            # monitor still sees the mark, so loss limits move the state as in paper.
+            if self.monitor is not None:
+                self._breach(self.monitor.observe(now, self.equity()))
+            return
         eq = self.equity()
         if self.monitor is not None:
             self._breach(self.monitor.observe(now, eq))

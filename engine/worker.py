@@ -24,6 +24,7 @@ from core.portfolio import Portfolio
 from core.types import Candle, ControlState, Mode, TradingState
 from engine.bot import Bot
 from engine.dca_bot import DcaBot
+from engine.live import LiveRefused, LiveVenue
 from executors.base import Executor
 from executors.ghost import GhostExecutor
 from executors.paper import PaperExecutor
@@ -57,14 +58,18 @@ class Outcome:
 
 
 def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None, on_breach=None,  # type: ignore[no-untyped-def]
-              env=None) -> "Bot | DcaBot":
+              env=None, venue=None) -> "Bot | DcaBot":
     """One configured bot. The worker passes on_breach/env (risk monitor and cross-bot limits);
     the backtester builds the same bot without them."""
     mode = Mode(cfg.mode)
-    if mode is Mode.LIVE:
-        raise NotImplementedError("live bots need the exchange adapter (issue 3); remove the bot or set mode: paper")
     executor: Executor
-    if mode is Mode.GHOST:
+    on_venue = mode is Mode.LIVE or (mode is Mode.PAPER and app.paper.venue == "testnet")
+    if on_venue:
+        if venue is None:
+            raise ValueError(f"bot {cfg.name}: {mode.value} on a venue needs the worker's exchange connection")
+        executor = venue.executor(cfg.market, mode)
+        fee = app.paper.fee_pct  # for the risk engine's worst case; the venue charges its own
+    elif mode is Mode.GHOST:
         executor = GhostExecutor(quote_asset=app.paper.quote_asset)
         fee = 0.0
     else:
@@ -79,19 +84,21 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None, on_brea
     portfolio = Portfolio(cfg.name, app.paper.starting_balance, app.paper.quote_asset)
     if cfg.kind == "dca":
         assert cfg.dca is not None  # settings guarantee it
-        venue = SimVenue(maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=mode is Mode.GHOST)
+        sim_venue = SimVenue(maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=mode is Mode.GHOST)
         strategy = build_strategy(cfg.strategy, cfg.params) if cfg.strategy else None
-        return DcaBot(cfg.name, mode, cfg.symbols, cfg.dca, strategy, executor, venue, RiskEngine(limits),
+        return DcaBot(cfg.name, mode, cfg.symbols, cfg.dca, strategy, executor, sim_venue, RiskEngine(limits),
                       portfolio, state_of, on_disable, app.market.interval)
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
     monitor = RiskMonitor(limits, app.paper.starting_balance) if on_breach is not None else None
-    return Bot(
+    bot = Bot(
         name=cfg.name, mode=mode, symbol=cfg.symbol, strategy=build_strategy(cfg.strategy, cfg.params),
         executor=executor, risk=RiskEngine(limits),
         portfolio=portfolio,
         sizing=cfg.sizing.policy(), state_of=state_of, allow_short=allow_short,
         max_hold_candles=max_hold, interval=app.market.interval, monitor=monitor, on_breach=on_breach, env=env,
     )
+    bot.reduce_only_exits = on_venue and cfg.market == "futures"
+    return bot
 
 
 class WorkerRiskEnv:
@@ -122,7 +129,8 @@ class WorkerRiskEnv:
         return PortfolioView(value, count, tuple(symbols))
 
     def market_status(self, symbol: str, now_ms: int) -> MarketStatus:
-        return MarketStatus(price_time_ms=self.close_time.get(symbol))
+        feed = self.w.feed
+        return MarketStatus(price_time_ms=self.close_time.get(symbol), stream_up=not getattr(feed, "stale", False))
 
     def correlation(self, a: str, b: str) -> float | None:
         """Pearson correlation of the two symbols' 1-candle log returns over the recent window."""
@@ -159,6 +167,10 @@ class Worker:
         self.bots: dict[str, Bot] = {}
         self.configs: dict[str, BotConfig] = {}
         self.risk_env = WorkerRiskEnv(self)
+        self.venue: LiveVenue | None = None
+        if any(b.mode == "live" for b in app.bots) or app.paper.venue == "testnet" or app.market.source == "exchange":
+            self.venue = LiveVenue(app, r)
+        self._drift_seen: dict[str, str] = {}
         self.by_symbol: dict[str, list[Bot]] = {}
         self.last_candle_time = 0
         self._pending: list[BotUpdate] = []
@@ -167,8 +179,10 @@ class Worker:
         self._pending_candles: list[Candle] = []
         self._rejects_seen: Counter[str] = Counter()
         m = app.market
-        self._market_label = (f"{m.source} {m.interval} ×{m.speed:g}" if m.source == "synthetic"
-                              else f"replay {m.interval}")
+        self._market_label = {"synthetic": f"synthetic {m.interval} ×{m.speed:g}",
+                              "exchange": f"{app.exchange.venue} exchange {m.interval}"
+                                          + (f" ×{m.speed:g}" if app.exchange.venue == "local" else ""),
+                              }.get(m.source, f"replay {m.interval}")
 
     # ---- trading states -----------------------------------------------------------------
     def control(self, scope: str, target: str = "") -> ControlRecord:
@@ -260,7 +274,8 @@ class Worker:
         return cfg
 
     def _add_bot(self, cfg: BotConfig) -> "Bot | DcaBot":
-        bot = build_bot(cfg, self.app, self.effective_state, self.on_disable, self.on_breach, self.risk_env)
+        bot = build_bot(cfg, self.app, self.effective_state, self.on_disable, self.on_breach, self.risk_env,
+                        self.venue)
         rec = self.writer.load_control("bot", cfg.name)
         self.controls[("bot", cfg.name)] = rec
         bot.control = rec.to_core()
@@ -279,13 +294,102 @@ class Worker:
         self.configs[cfg.name] = cfg
         for sym in cfg.symbols:
             self.by_symbol.setdefault(sym, []).append(bot)
+        if self._on_venue(cfg):
+            venue = self.venue
+            assert venue is not None
+            bot.on_dust = lambda b, dust, m=cfg.market: venue.add_dust(b, m, dust)  # type: ignore[union-attr]
+            self._start_live(bot, cfg)  # type: ignore[arg-type]
         return bot
+
+    def _on_venue(self, cfg: BotConfig) -> bool:
+        return cfg.mode == "live" or (cfg.mode == "paper" and self.app.paper.venue == "testnet")
+
+    def _start_live(self, bot: Bot, cfg: BotConfig) -> None:
+        """Before a venue bot trades: resolve its open intents, pre-flight, reconcile. A failure halts
+        it with the reason (shown on the dashboard); it never starts half-checked."""
+        assert self.venue is not None
+        now = self.clock.now_ms()
+        try:
+            self.venue.check_switch(cfg)
+            for rec in self.venue.recover(cfg.name, cfg.market):
+                if rec.fills:
+                    bot.book_fills(rec.fills, f"recovered {rec.intent.client_order_id}")
+                    log.warning("bot %s: recovered %d fill(s) of %s", cfg.name, len(rec.fills),
+                                rec.intent.client_order_id)
+            lim = bot.risk.limits
+            need = lim.max_position_value or (cfg.sizing.value if cfg.sizing.kind == "fixed_quote" else 0.0)
+            report = self.venue.preflight(cfg, need)
+            if not report.ok:
+                raise LiveRefused("pre-flight failed: " + "; ".join(f"{c.name}: {c.reason}" for c in report.failed))
+            drift = self.venue.reconcile(bot, cfg.market)
+            if not drift.ok:
+                self._drift(bot, drift.summary(), now, persist=False)
+        except LiveRefused as exc:
+            self._refuse(bot, str(exc), now)
+        except Exception as exc:  # venue unreachable, bad answer: refuse, say why, keep the worker up
+            self._refuse(bot, f"venue error: {exc}", now)
+
+    def _refuse(self, bot: Bot, why: str, now: int) -> None:
+        ch = self._set("bot", bot.name, TradingState.HALTED, "preflight", why, now)
+        self.writer.commit([], controls=[ch], audits=[AuditRecord(time=now, who="preflight", command="start",
+                                                                  target=bot.name, result="refused", detail=why)])
+        log.error("live bot %s refused: %s", bot.name, why)
+
+    def _drift(self, bot: Bot, summary: str, now: int, persist: bool = True) -> None:
+        """Unexplained drift pauses the bot (once per distinct drift) and is audited."""
+        if self._drift_seen.get(bot.name) == summary:
+            return
+        self._drift_seen[bot.name] = summary
+        reason = f"reconciliation drift: {summary}"
+        ch = self._set("bot", bot.name, most_restrictive(TradingState.PAUSED, self.control("bot", bot.name).state),
+                       "reconcile", reason, now)
+        audit = AuditRecord(time=now, who="reconcile", command="drift", target=bot.name, result="paused",
+                            detail=summary)
+        self.writer.commit([bot.drain(now)], controls=[ch], audits=[audit])
+        log.warning("bot %s paused: %s", bot.name, reason)
+
+    def venue_loop(self, stop: threading.Event) -> None:
+        """Every exchange.reconcile_every_s: resolve stale intents and reconcile each venue bot."""
+        every = self.app.exchange.reconcile_every_s
+        while not stop.wait(every):
+            for name, cfg in list(self.configs.items()):
+                bot = self.bots.get(name)
+                if not self._on_venue(cfg) or self.venue is None or not isinstance(bot, Bot):
+                    continue
+                try:
+                    with self.lock:
+                        for rec in self.venue.recover(name, cfg.market, min_age_ms=30_000):
+                            if rec.fills:
+                                bot.book_fills(rec.fills, f"recovered {rec.intent.client_order_id}")
+                        rep = self.venue.reconcile(bot, cfg.market)
+                        now = self.clock.now_ms()
+                        if rep.ok:
+                            self._drift_seen.pop(name, None)
+                        else:
+                            self._drift(bot, rep.summary(), now)
+                except Exception as exc:
+                    log.error("reconcile %s: %s", name, exc)
 
     @staticmethod
     def _meta(c: BotConfig) -> BotMeta:
         return BotMeta(name=c.name, mode=c.mode, symbol=c.symbol, strategy=c.strategy or "dca",
                        params=c.dca.model_dump() if c.dca else c.params, kind=c.kind, symbols=c.symbols,
                        market=c.market, sizing=f"{c.sizing.kind} {c.sizing.value:g}")
+
+    def _backtest(self, cmd: Command, now: int) -> Outcome:
+        """Start a backtest in its own process (never blocks trading); the result lands in Redis."""
+        if cmd.target not in self.configs:
+            raise UnknownTarget(f"target: no bot named {cmd.target!r}")
+        try:
+            from backtest.service import BacktestRequest, start_in_process
+        except ImportError as exc:  # pragma: no cover - the backtest package ships with the worker
+            raise UnknownTarget(f"backtests unavailable: {exc}") from None
+        try:
+            request = BacktestRequest.model_validate_json(cmd.payload or "{}")
+        except ValidationError as exc:
+            raise UnknownTarget(f"payload: {_errors(exc)}") from None
+        ident = start_in_process(request, self.app.redis.url)
+        return Outcome([], [], f"backtest {ident} of {cmd.target} started")
 
     def _upsert_dca(self, cmd: Command, now: int) -> Outcome:
         cfg = self._dynamic_config(cmd.target, cmd.payload)
@@ -356,6 +460,8 @@ class Worker:
             threading.Thread(target=self.command_loop, args=(stop,), name="commands", daemon=True),
             threading.Thread(target=self.heartbeat_loop, args=(stop,), name="heartbeat", daemon=True),
         ]
+        if self.venue is not None and any(self._on_venue(c) for c in self.configs.values()):
+            threads.append(threading.Thread(target=self.venue_loop, args=(stop,), name="venue", daemon=True))
         for t in threads:
             t.start()
         while not stop.is_set():
@@ -369,6 +475,9 @@ class Worker:
                 self.step(batch)
         for t in threads:
             t.join(timeout=3)
+        closer = getattr(self.feed, "close", None)
+        if callable(closer):
+            closer()
         try:
             self.writer.clear_heartbeat()
         except redis.RedisError:
@@ -445,7 +554,7 @@ class Worker:
                            detail=detail, entry_id=entry_id, nonce=cmd.nonce)
 
     def _scope_bots(self, cmd: Command) -> list[Bot]:
-        if cmd.cmd == "upsert_dca_bot":
+        if cmd.cmd in ("upsert_dca_bot", "backtest"):
             return []
         if cmd.scope == "bot":
             if cmd.target not in self.bots:
@@ -467,6 +576,29 @@ class Worker:
                 return self._upsert_dca(cmd, now)
             except ValueError as exc:
                 raise UnknownTarget(f"payload: {exc}") from None
+        if cmd.cmd in ("adopt", "ignore_drift"):
+            bot = bots[0]
+            cfg = self.configs[bot.name]
+            if self.venue is None or not self._on_venue(cfg) or not isinstance(bot, Bot):
+                raise UnknownTarget(f"target: {bot.name} does not trade on a venue")
+            if cmd.cmd == "adopt":
+                actual = self.venue.venue_position(bot, cfg.market)
+                pos = bot.position
+                old = pos.quantity
+                if abs(actual) < 1e-12:
+                    bot.portfolio.positions[bot.symbol] = type(pos)(bot.symbol)
+                else:
+                    pos.quantity = actual
+                    pos.avg_entry = pos.avg_entry or bot.last_price  # unknown cost: marked at the last price
+                    pos.opened_at = pos.opened_at or now
+                msg = f"{bot.name}: adopted the venue's {actual:+.8g} {bot.symbol} (the bot had {old:+.8g})"
+            else:
+                self.venue.reset_baseline(bot, cfg.market)
+                msg = f"{bot.name}: the difference with the venue is ignored from now on"
+            self._drift_seen.pop(bot.name, None)
+            return Outcome([], bots, msg + "; the bot stays paused until you resume it")
+        if cmd.cmd == "backtest":
+            return self._backtest(cmd, now)
         if cmd.cmd in ("reduce_only", "halt"):
             state = TradingState.REDUCE_ONLY if cmd.cmd == "reduce_only" else TradingState.HALTED
             ch = self._set(cmd.scope, target, state, who, why or f"{cmd.cmd} by operator", now)

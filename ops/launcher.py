@@ -43,6 +43,41 @@ def dashboard_command(port: int) -> list[str]:
     ]
 
 
+def needs_local_exchange(app) -> bool:  # type: ignore[no-untyped-def]
+    on_venue = any(b.mode == "live" for b in app.bots) or app.paper.venue == "testnet"
+    return app.exchange.venue == "local" and not app.exchange.local_url and (
+        app.market.source == "exchange" or on_venue)
+
+
+def exchange_command(app, resume: dict[str, tuple[int, float]]) -> list[str]:  # type: ignore[no-untyped-def]
+    """The local exchange on the same seeded market; continuing the stored candles when there are any."""
+    m, ex = app.market, app.exchange
+    balances = ",".join(f"{k}={v:g}" for k, v in ex.spot_balances.items())
+    cmd = [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(ex.local_port),
+           "--source", "synthetic", "--seed", str(m.seed), "--speed", f"{m.speed:g}",
+           "--symbols", ",".join(m.symbols), "--balances", balances, "--futures-balance", f"{ex.futures_balance:g}",
+           "--warmup", str(max(m.warmup_candles, 50))]
+    if resume and len(resume) == len(m.symbols):
+        start = max(t for t, _ in resume.values()) + 60_000
+        cmd += ["--start-ms", str(start), "--resume", ",".join(f"{s}={c!r}" for s, (_, c) in resume.items())]
+    return cmd
+
+
+def stored_market(url: str, symbols: list[str]) -> dict[str, tuple[int, float]]:
+    """The last stored candle per symbol, so a restarted local exchange continues the same market."""
+    import redis
+
+    from state.writer import StateWriter
+
+    writer = StateWriter(redis.Redis.from_url(url, socket_timeout=5))
+    out = {}
+    for s in symbols:
+        last = writer.recent_candles(s, 1)
+        if last:
+            out[s] = (last[-1].open_time, last[-1].close)
+    return out
+
+
 def main() -> int:
     try:
         app = load_config()
@@ -56,6 +91,9 @@ def main() -> int:
     if app.redis.embedded and port_in_use(redis_port):
         taken.append(f"port {redis_port} (Redis, from redis.url) is taken: stop what uses it, or set "
                      f"BOT_REDIS__URL=redis://127.0.0.1:OTHER/0")
+    if needs_local_exchange(app) and port_in_use(app.exchange.local_port):
+        taken.append(f"port {app.exchange.local_port} (local exchange) is taken: stop what uses it, or set "
+                     f"BOT_EXCHANGE__LOCAL_PORT=OTHER")
     if port_in_use(app.dashboard.port):
         taken.append(f"port {app.dashboard.port} (dashboard) is taken: stop what uses it, or set "
                      f"BOT_DASHBOARD__PORT=OTHER")
@@ -78,6 +116,16 @@ def main() -> int:
             print(f"starting Redis on 127.0.0.1:{redis_port} (AOF on, data in {app.redis.data_dir}/)")
             procs.append(("redis", start_redis(redis_port, ROOT / app.redis.data_dir, app.redis.appendfsync,
                                                logs / "redis.log")))
+        if needs_local_exchange(app):
+            port = app.exchange.local_port
+            print(f"starting the local Binance-compatible exchange on 127.0.0.1:{port} (log: var/log/exchange.log)")
+            exch = subprocess.Popen(exchange_command(app, stored_market(app.redis.url, app.market.symbols)),
+                                    cwd=ROOT, env=env, stdout=open(logs / "exchange.log", "ab"),
+                                    stderr=subprocess.STDOUT)
+            procs.append(("exchange", exch))
+            if not _wait_http(f"http://127.0.0.1:{port}/api/v3/ping", 30, exch):
+                print("the local exchange did not start; see var/log/exchange.log", file=sys.stderr)
+                return 1
         print("starting the worker (log: var/log/worker.log)")
         worker_log = open(logs / "worker.log", "ab")
         procs.append(("worker", subprocess.Popen([sys.executable, str(ROOT / "bot_manager.py"), "run"],

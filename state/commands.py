@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from state import keys
 
 CommandName = Literal["pause", "flatten", "resume", "reduce_only", "halt", "set_limit", "upsert_dca_bot",
-                      "emergency_stop", "resume_all"]
+                      "adopt", "ignore_drift", "backtest", "emergency_stop", "resume_all"]
 Scope = Literal["bot", "mode", "global"]
 MODES = ("ghost", "paper", "live")
 
@@ -30,6 +30,9 @@ class Command(BaseModel):
     flatten        bot/mode/global -> FLATTEN: close every position at market, then PAUSED
     resume         bot/mode/global -> ACTIVE
     set_limit      bot: lower one risk limit at once (`limit`, `value`); raising needs a restart
+    adopt          bot (live): take the venue's holding as the bot's position after a reconciliation drift
+    ignore_drift   bot (live): the difference is not the bot's (e.g. the user's own coins); stop flagging it
+    backtest       bot: run a backtest of this bot in a separate process (`payload`: the request JSON)
     upsert_dca_bot bot: create a DCA bot, or edit one (new settings apply to new deals); `payload`
                    is the bot's JSON config (mode, symbol, dca, risk, ...)
     emergency_stop flatten every bot in every mode and pause them all (global)
@@ -56,6 +59,8 @@ class Command(BaseModel):
                 raise ValueError(f"{self.cmd} is always global (scope must be 'global')")
         elif self.cmd == "set_limit" and (self.scope != "bot" or not self.target or not self.limit or not self.value):
             raise ValueError("set_limit needs scope 'bot', the bot in 'target', and 'limit' and 'value'")
+        elif self.cmd in ("adopt", "ignore_drift", "backtest") and (self.scope != "bot" or not self.target):
+            raise ValueError(f"{self.cmd} needs scope 'bot' and the bot name in 'target'")
         elif self.cmd == "upsert_dca_bot" and (self.scope != "bot" or not self.target or not self.payload):
             raise ValueError("upsert_dca_bot needs scope 'bot', the bot name in 'target' and its config in 'payload'")
         elif self.scope == "bot" and not self.target:

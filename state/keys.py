@@ -104,3 +104,18 @@ def open_intents(bot: str) -> str:
 def intent_events(bot: str) -> str:
     """Every intent state transition of a bot, in order: STREAM (field `data`: JSON IntentEvent)."""
     return f"{PREFIX}intents:events:{bot}"
+
+
+def preflight(bot: str) -> str:
+    """The live bot's last pre-flight report: STRING (JSON: ok, venue, checks, summary)."""
+    return f"{PREFIX}preflight:{bot}"
+
+
+def venue_view(bot: str) -> str:
+    """What the venue holds for a live bot and the last reconciliation: STRING (JSON)."""
+    return f"{PREFIX}venue:{bot}"
+
+
+def recon_baseline(bot: str) -> str:
+    """Spot assets the user held beside the bot when it was first reconciled: HASH asset -> amount."""
+    return f"{PREFIX}recon:baseline:{bot}"

@@ -94,6 +94,20 @@ class StateReader:
         return [json.loads(f[b"data"] if b"data" in f else f["data"]) for _, f in self.r.xrevrange(keys.deals(bot),
                                                                                                    count=n)]
 
+    def preflight(self, bot: str) -> dict[str, object] | None:
+        """A live bot's last pre-flight report (engine.live writes it)."""
+        import json
+
+        raw = self.r.get(keys.preflight(bot))
+        return json.loads(raw) if raw else None
+
+    def venue_view(self, bot: str) -> dict[str, object] | None:
+        """What the venue holds for a live bot, and the last reconciliation."""
+        import json
+
+        raw = self.r.get(keys.venue_view(bot))
+        return json.loads(raw) if raw else None
+
     def audit(self, n: int = 50) -> list[AuditRecord]:
         return self._stream(keys.AUDIT, AuditRecord, n)
 

@@ -21,6 +21,8 @@ LABELS = {
     "flatten": "Close all positions",
     "resume": "Resume",
     "upsert_dca_bot": "Save DCA bot",
+    "adopt": "Adopt the venue's position",
+    "ignore_drift": "Ignore the difference",
     "emergency_stop": "Emergency stop",
     "resume_all": "Resume all",
 }
@@ -52,6 +54,12 @@ def describe(cmd: str, scope: str, target: str, reader: StateReader, summary: st
         return (f"**{target} will be {'updated' if exists else 'created'}** with these settings: {summary}. "
                 + ("Running deals keep the settings they started with; new deals use these." if exists
                    else "It starts its first deal when its start condition is met."))
+    if cmd == "adopt":
+        return (f"**{target} will take what the venue holds as its position** (the bot's own record is replaced). "
+                "It stays paused until you press **Resume**.")
+    if cmd == "ignore_drift":
+        return (f"**The difference between {target} and the venue will no longer be flagged**: it is treated as "
+                "holdings that are not the bot's. The bot stays paused until you press **Resume**.")
     snaps = reader.snapshots()
     if cmd == "emergency_stop":
         open_pos = [s for s in snaps.values() if s.open_positions or s.open_signals]

@@ -56,15 +56,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-limit", type=int, default=Limits().weight_per_minute,
                    help="REQUEST_WEIGHT per minute before 429")
     p.add_argument("--orders-per-10s", type=int, default=Limits().orders_per_10s)
+    p.add_argument("--symbols", default=None, help="synthetic: symbols to list, e.g. BTCUSDT,ETHUSDT")
+    p.add_argument("--start-ms", type=int, default=None,
+                   help="synthetic: open time of the first live candle (to continue a stored market)")
+    p.add_argument("--resume", default=None,
+                   help="synthetic: continue from these closes, e.g. BTCUSDT=65000.5,ETHUSDT=3200 (with --start-ms)")
+    p.add_argument("--warmup", type=int, default=1500, help="synthetic: history candles before the start")
     p.add_argument("--log-level", default="WARNING")
     return p
 
 
-def _source(name: str, seed: int) -> PriceSource | None:
-    if name == "synthetic":
-        from market.synthetic import SyntheticMarket  # imported only when asked for
+def _source(args: argparse.Namespace) -> PriceSource | None:
+    if args.source == "synthetic":
+        from market.synthetic import DEFAULT_SYMBOLS, SyntheticMarket  # imported only when asked for
 
-        return CandleMarketSource(SyntheticMarket(seed=seed), start_ms=wall_ms())
+        symbols = args.symbols.split(",") if args.symbols else list(DEFAULT_SYMBOLS)
+        market = SyntheticMarket({s: DEFAULT_SYMBOLS.get(s, 100.0) for s in symbols}, seed=args.seed)
+        warmup = args.warmup
+        if args.resume:
+            # The worker's stored market continues: same prices, later times, no invented history.
+            for item in args.resume.split(","):
+                sym, close = item.split("=")
+                market.resume(sym, float(close))
+            warmup = 0
+        return CandleMarketSource(market, start_ms=args.start_ms or wall_ms(), warmup=warmup)
     return None  # SimExchange's default: RandomWalkSource(seed)
 
 
@@ -81,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         limits=limits,
         futures_wallet=args.futures_balance,
     )
-    ex = SimExchange(config, _source(args.source, args.seed))
+    ex = SimExchange(config, _source(args))
     app = create_app(ex)
     print(f"exchange.sim listening on http://{args.host}:{args.port} (speed {args.speed}, seed {args.seed})", flush=True)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)

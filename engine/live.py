@@ -1,0 +1,209 @@
+"""The worker's connection to a venue for live bots (and paper bots on the testnet):
+executors per market, pre-flight before a bot starts, recovery of open intents, reconciliation
+of what the bot believes against what the venue holds, and a venue snapshot for the Live tab.
+
+Keys come from the environment only (settings.Secrets); the local exchange's public default
+keys are used when the venue is 'local' and none are set. Nothing here is written to Redis
+but results (reports, balances); never a key.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import redis
+
+from core.types import Fill, Mode, Order
+from exchange.client import ExchangeClient
+from exchange.preflight import PreflightReport, run_preflight
+from exchange.reconcile import ReconcileReport, reconcile
+from exchange.rules import dec
+from exchange.venues import DEFAULT_LOCAL, venue_urls
+from executors.live import LiveExecutor, Recovered
+from settings import AppConfig, BotConfig, Secrets
+from state import keys
+from state.intents import RedisIntentStore
+
+if TYPE_CHECKING:
+    from engine.bot import Bot
+
+log = logging.getLogger("live")
+
+
+class LiveRefused(RuntimeError):
+    """A live bot may not start: the reason is shown on the dashboard."""
+
+
+@dataclass(slots=True)
+class SpotFeeFills:
+    """Spot buys pay their fee in the base asset: book the fill as the quantity actually held and
+    the fee as its quote value, so the bot's position equals the venue's holding."""
+
+    inner: LiveExecutor
+    mode: Mode = Mode.LIVE
+
+    def execute(self, order: Order, ref_price: float, time_ms: int) -> list[Fill]:
+        fills = self.inner.execute(order, ref_price, time_ms)
+        rules = self.inner.client.rules(order.symbol)
+        out = []
+        for f in fills:
+            if f.fee_asset == rules.base_asset:
+                out.append(Fill(f.client_order_id, f.bot, f.symbol, f.side, f.quantity - f.fee, f.price,
+                                f.fee * f.price, rules.quote_asset, f.time))
+            elif f.fee_asset not in (rules.quote_asset, ""):
+                # e.g. BNB fee discounts: the value is unknown here; booked at 0 and left to reconciliation
+                out.append(Fill(f.client_order_id, f.bot, f.symbol, f.side, f.quantity, f.price, 0.0,
+                                rules.quote_asset, f.time))
+            else:
+                out.append(f)
+        return out
+
+
+class LiveVenue:
+    def __init__(self, app: AppConfig, r: redis.Redis, secrets: Secrets | None = None) -> None:
+        self.app = app
+        self.r = r
+        secrets = secrets or Secrets()
+        ex = app.exchange
+        self.urls = venue_urls(ex.venue, ex.base_url or DEFAULT_LOCAL)
+        key = secrets.binance_api_key.get_secret_value() if secrets.binance_api_key else ""
+        secret = secrets.binance_api_secret.get_secret_value() if secrets.binance_api_secret else ""
+        if not key and ex.venue == "local":
+            from exchange.sim.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET  # public test constants
+
+            key, secret = DEFAULT_API_KEY, DEFAULT_API_SECRET
+        self.has_keys = bool(key and secret)
+        self.real_money = self.urls.real_money
+        self.live_switch = secrets.live_trading
+        self._key, self._secret = key, secret
+        self.store = RedisIntentStore(r)
+        self._clients: dict[str, ExchangeClient] = {}
+        self._executors: dict[str, LiveExecutor] = {}
+
+    @property
+    def name(self) -> str:
+        return self.urls.venue.value
+
+    def client(self, market: str) -> ExchangeClient:
+        if market not in self._clients:
+            self._clients[market] = ExchangeClient(self.urls, self._key, self._secret, market=market)  # type: ignore[arg-type]
+        return self._clients[market]
+
+    def live_executor(self, market: str) -> LiveExecutor:
+        if market not in self._executors:
+            self._executors[market] = LiveExecutor(self.client(market), self.store)
+        return self._executors[market]
+
+    def executor(self, market: str, mode: Mode) -> "SpotFeeFills | LiveExecutor":
+        ex = self.live_executor(market)
+        ex.mode = mode
+        return SpotFeeFills(ex, mode) if market == "spot" else ex
+
+    # ---- before a bot starts ----------------------------------------------------------------
+    def check_switch(self, cfg: BotConfig) -> None:
+        """Real money needs both keys of the switch: the environment and the config."""
+        if cfg.mode == "live" and self.real_money and not (self.live_switch and self.app.live.enabled):
+            raise LiveRefused("real money (mainnet) needs BOT_LIVE_TRADING=1 in the environment and live.enabled: "
+                              "true in config.yaml; one of them is off")
+        if not self.has_keys:
+            raise LiveRefused(f"no API keys for venue {self.name}: set BOT_BINANCE_API_KEY and "
+                              "BOT_BINANCE_API_SECRET in the environment")
+
+    def preflight(self, cfg: BotConfig, required_quote: float) -> PreflightReport:
+        report = run_preflight(self.client(cfg.market), cfg.symbol, dec(required_quote))
+        self.r.set(keys.preflight(cfg.name), json.dumps({
+            "ok": report.ok, "venue": self.name, "real_money": self.real_money, "market": cfg.market,
+            "symbol": cfg.symbol, "checks": [asdict(c) | {"data": {k: str(v) for k, v in c.data.items()}}
+                                             for c in report.checks],
+            "summary": report.summary(),
+        }))
+        return report
+
+    def recover(self, bot_name: str, market: str, min_age_ms: int = 0) -> list[Recovered]:
+        return self.live_executor(market).recover(bot_name, min_age_ms=min_age_ms)
+
+    # ---- while it runs ------------------------------------------------------------------------
+    def reconcile(self, bot: "Bot", market: str) -> ReconcileReport:
+        client = self.client(market)
+        intents = self.store.all(bot.name)
+        if client.futures:
+            base = self._futures_baseline(bot.name, bot.symbol)
+            rep = reconcile(client, [bot.symbol], expected_positions={bot.symbol: base + dec(bot.position.quantity)},
+                            intents=intents, tolerance=client.rules(bot.symbol).step_size)
+        else:
+            rules = client.rules(bot.symbol)
+            held = client.balances().get(rules.base_asset)
+            actual = held.total if held is not None else Decimal(0)
+            baseline = self._baseline(bot.name, rules.base_asset, actual - dec(bot.position.quantity))
+            rep = reconcile(client, [bot.symbol],
+                            expected_holdings={rules.base_asset: baseline + dec(bot.position.quantity)},
+                            intents=intents, tolerance=max(rules.step_size, rules.min_qty))
+        self._write_venue(bot, market, rep)
+        return rep
+
+    def reset_baseline(self, bot: "Bot", market: str) -> None:
+        """'Ignore' a spot drift: what the venue holds beyond the bot's position is the user's."""
+        client = self.client(market)
+        if client.futures:
+            pos = next((p for p in client.positions() if p.symbol == bot.symbol), None)
+            actual = pos.amount if pos is not None else Decimal(0)
+            self.r.hset(keys.recon_baseline(bot.name), bot.symbol, str(actual - dec(bot.position.quantity)))
+            return
+        rules = client.rules(bot.symbol)
+        held = client.balances().get(rules.base_asset)
+        actual = held.total if held is not None else Decimal(0)
+        self.r.hset(keys.recon_baseline(bot.name), rules.base_asset, str(actual - dec(bot.position.quantity)))
+
+    def add_dust(self, bot: "Bot", market: str, dust: float) -> None:
+        """Unsellable remainder after an exit: from now on it counts as the user's holding."""
+        client = self.client(market)
+        key = bot.symbol if client.futures else client.rules(bot.symbol).base_asset
+        self.r.hincrbyfloat(keys.recon_baseline(bot.name), key, dust)
+
+    def venue_position(self, bot: "Bot", market: str) -> float:
+        """What the venue holds for this bot (for 'adopt')."""
+        client = self.client(market)
+        if client.futures:
+            pos = next((p for p in client.positions() if p.symbol == bot.symbol), None)
+            amount = pos.amount if pos is not None else Decimal(0)
+            return float(amount - self._futures_baseline(bot.name, bot.symbol))
+        rules = client.rules(bot.symbol)
+        held = client.balances().get(rules.base_asset)
+        actual = held.total if held is not None else Decimal(0)
+        baseline = self._baseline(bot.name, rules.base_asset, actual - dec(bot.position.quantity))
+        return float(actual - baseline)
+
+    def _baseline(self, bot: str, asset: str, first: Decimal) -> Decimal:
+        # The user's own holding of the asset, fixed the first time the bot is reconciled.
+        raw = self.r.hget(keys.recon_baseline(bot), asset)
+        if raw is None:
+            self.r.hset(keys.recon_baseline(bot), asset, str(first))
+            return first
+        return Decimal(raw.decode() if isinstance(raw, bytes) else raw)
+
+    def _futures_baseline(self, bot: str, symbol: str) -> Decimal:
+        # Futures: a position the operator chose to ignore (0 unless 'ignore' was pressed).
+        raw = self.r.hget(keys.recon_baseline(bot), symbol)
+        return Decimal(raw.decode() if isinstance(raw, bytes) else raw) if raw is not None else Decimal(0)
+
+    def _write_venue(self, bot: "Bot", market: str, rep: ReconcileReport) -> None:
+        client = self.client(market)
+        view: dict[str, object] = {"venue": self.name, "real_money": self.real_money, "market": market,
+                                   "time": rep.time_ms, "drift": [asdict(d) for d in rep.drifts],
+                                   "ok": rep.ok, "summary": rep.summary()}
+        try:
+            if client.futures:
+                view["positions"] = [{k: str(v) for k, v in asdict(p).items()} for p in client.positions()
+                                     if p.amount]
+                view["balances"] = {}
+            else:
+                view["balances"] = {a: str(b.total) for a, b in client.balances().items() if b.total}
+                view["positions"] = []
+            view["open_orders"] = [{"symbol": o.symbol, "side": o.side, "status": o.status,
+                                    "client_order_id": o.client_order_id} for o in client.open_orders(bot.symbol)]
+        except Exception as exc:  # the report still says what was found
+            view["error"] = str(exc)
+        self.r.set(keys.venue_view(bot.name), json.dumps(view, default=str))
