@@ -504,7 +504,7 @@ class Bot:
         symbol, pf, records = self.symbol, self.portfolio, self.records
         order = Order(client_order_id(self.name, now, purpose, self._seq), self.name, symbol, side, qty,
                       purpose, order_type, ref_price if order_type is _LIMIT_ORDER else None,
-                      False, OrderStatus.INTENT, now, reason)
+                      self.reduce_only_exits and purpose is not _P_ENTRY, OrderStatus.INTENT, now, reason)
         pos = pf.positions.get(symbol) or self.position
         equity = pf.equity_at(symbol, self.last_price or ref_price)
         decision = self.risk.check(order, self._context(pos, ref_price, equity, pf.quote, now, stop))
@@ -539,7 +539,31 @@ class Bot:
                 if (pf.positions.get(symbol) or self.position).quantity == 0.0:
                     self.open_signal_id = ""
                     self.hold_candles = 0
-        return True
+        if self.on_dust is not None and purpose is not _P_ENTRY and fills:
+            self._write_off_dust(ref_price)
+        # A venue may refuse or lose an order the risk engine allowed: only a fill counts.
+        return bool(fills)
+
+    def _write_off_dust(self, price: float) -> None:
+        """After an exit on a venue, what is left below the minimum notional cannot be sold (lot
+        size): it leaves the bot's position and is handed to on_dust (reconciliation baseline)."""
+        left = self.position
+        if left.is_open and abs(left.quantity) * price < self.risk.limits.min_notional:
+            dust = left.quantity
+            self.portfolio.positions[self.symbol] = Position(self.symbol)
+            self.portfolio.quote += dust * price  # its value stays in equity, as the coins stay held
+            assert self.on_dust is not None
+            self.on_dust(self, dust)
+
+    def book_fills(self, fills: list[Fill], reason: str) -> None:
+        """Fills found later (recovery of an ambiguous order after a crash): booked like any other."""
+        for f in fills:
+            if self.records:
+                self._out.fills.append(FillRecord.of(f))
+            trade = self.portfolio.apply(f, exit_reason=reason)
+            if trade is not None:
+                self._record_trade(trade, self.open_signal_id)
+        self._mark(self.last_candle_time + self.interval_ms)
 
     def _mark(self, now: int) -> None:
         if not self.records:

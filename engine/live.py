@@ -46,20 +46,26 @@ class SpotFeeFills:
     mode: Mode = Mode.LIVE
 
     def execute(self, order: Order, ref_price: float, time_ms: int) -> list[Fill]:
-        fills = self.inner.execute(order, ref_price, time_ms)
-        rules = self.inner.client.rules(order.symbol)
-        out = []
-        for f in fills:
-            if f.fee_asset == rules.base_asset:
-                out.append(Fill(f.client_order_id, f.bot, f.symbol, f.side, f.quantity - f.fee, f.price,
-                                f.fee * f.price, rules.quote_asset, f.time))
-            elif f.fee_asset not in (rules.quote_asset, ""):
-                # e.g. BNB fee discounts: the value is unknown here; booked at 0 and left to reconciliation
-                out.append(Fill(f.client_order_id, f.bot, f.symbol, f.side, f.quantity, f.price, 0.0,
-                                rules.quote_asset, f.time))
-            else:
-                out.append(f)
-        return out
+        return spot_fills(self.inner.client, self.inner.execute(order, ref_price, time_ms))
+
+
+def spot_fills(client: ExchangeClient, fills: list[Fill]) -> list[Fill]:
+    """Fills as the bot books them on spot: quantity held and the fee in quote (see SpotFeeFills)."""
+    if client.futures or not fills:
+        return fills
+    out = []
+    for f in fills:
+        rules = client.rules(f.symbol)
+        if f.fee_asset == rules.base_asset:
+            out.append(Fill(f.client_order_id, f.bot, f.symbol, f.side, f.quantity - f.fee, f.price,
+                            f.fee * f.price, rules.quote_asset, f.time))
+        elif f.fee_asset not in (rules.quote_asset, ""):
+            # e.g. BNB fee discounts: the value is unknown here; booked at 0 and left to reconciliation
+            out.append(Fill(f.client_order_id, f.bot, f.symbol, f.side, f.quantity, f.price, 0.0,
+                            rules.quote_asset, f.time))
+        else:
+            out.append(f)
+    return out
 
 
 class LiveVenue:
@@ -94,7 +100,9 @@ class LiveVenue:
 
     def live_executor(self, market: str) -> LiveExecutor:
         if market not in self._executors:
-            self._executors[market] = LiveExecutor(self.client(market), self.store)
+            ex = LiveExecutor(self.client(market), self.store)
+            _arm_chaos(ex)
+            self._executors[market] = ex
         return self._executors[market]
 
     def executor(self, market: str, mode: Mode) -> "SpotFeeFills | LiveExecutor":
@@ -123,7 +131,9 @@ class LiveVenue:
         return report
 
     def recover(self, bot_name: str, market: str, min_age_ms: int = 0) -> list[Recovered]:
-        return self.live_executor(market).recover(bot_name, min_age_ms=min_age_ms)
+        client = self.client(market)
+        return [Recovered(r.intent, spot_fills(client, r.fills))
+                for r in self.live_executor(market).recover(bot_name, min_age_ms=min_age_ms)]
 
     # ---- while it runs ------------------------------------------------------------------------
     def reconcile(self, bot: "Bot", market: str) -> ReconcileReport:
@@ -207,3 +217,26 @@ class LiveVenue:
         except Exception as exc:  # the report still says what was found
             view["error"] = str(exc)
         self.r.set(keys.venue_view(bot.name), json.dumps(view, default=str))
+
+
+def _arm_chaos(ex: LiveExecutor) -> None:
+    """Crash rehearsal for the chaos tests (BOT_CHAOS, never set in normal runs): the worker kills
+    itself with SIGKILL right after recording an intent (kill_before_send) or right after the venue
+    answered an order (kill_after_send), exactly where a real crash would hurt most."""
+    import os
+    import signal
+
+    chaos = os.environ.get("BOT_CHAOS", "")
+    if chaos == "kill_before_send":
+        ex.before_send = lambda _rec: os.kill(os.getpid(), signal.SIGKILL)
+    elif chaos == "kill_after_send":
+        place = ex.client.place_market
+
+        def place_then_die(*args: object, **kw: object) -> object:
+            place(*args, **kw)  # type: ignore[arg-type]
+            os.kill(os.getpid(), signal.SIGKILL)
+            raise AssertionError("unreachable")
+
+        ex.client.place_market = place_then_die  # type: ignore[method-assign]
+    elif chaos:
+        log.warning("unknown BOT_CHAOS=%r ignored", chaos)

@@ -238,8 +238,20 @@ class Worker:
                 configs.append(self._dynamic_config(name, raw))
             except ValueError as exc:  # the app config changed under it: say so, keep running
                 log.error("dashboard-made bot %s no longer valid, not started: %s", name, exc)
+        override = os.environ.get("BOT_RISK_OVERRIDE", "")
         for cfg in configs:
             self._add_bot(cfg)
+            if override and cfg.mode == "live":
+                from risk.limits import CeilingViolation, resolve
+
+                try:
+                    resolve(Mode.LIVE, cfg.risk.overrides())
+                except CeilingViolation as exc:  # a raised live ceiling: allowed by the override, audited
+                    now = self.clock.now_ms()
+                    self.writer.commit([], audits=[AuditRecord(
+                        time=now, who="operator (BOT_RISK_OVERRIDE)", command="risk_override", target=cfg.name,
+                        result="applied", detail=f"{override}: {exc}")])
+                    log.warning("RISK OVERRIDE for %s: %s (%s)", cfg.name, override, exc)
         self.writer.register_bots(self._meta(c) for c in self.configs.values())
         # Stored candles win (they continue the market the bots already saw); the feed's own
         # warm-up history fills symbols Redis has never seen.
