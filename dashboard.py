@@ -12,6 +12,7 @@ import time
 import streamlit as st
 
 from core.types import TradingState
+from ui import backtest as backtest_tab
 from ui import dca, ghost, live, paper
 from ui.common import reader, short_ts, ts
 from ui.controls import global_controls, last_command_note
@@ -71,6 +72,16 @@ def _symbols() -> list[str]:
         return ["BTCUSDT", "ETHUSDT"]
 
 
+def _data_choices() -> list:  # type: ignore[type-arg]
+    from backtest.service import data_choices
+    from settings import ConfigError, load_config
+
+    try:
+        return data_choices(load_config())
+    except ConfigError:
+        return []
+
+
 def main() -> None:
     st.title("Trading bot")
     if not password_gate():
@@ -85,7 +96,7 @@ def main() -> None:
         return
     signal_bots = [b for b in metas if b.kind != "dca"]
     by_mode = {m: [b for b in signal_bots if b.mode == m] for m in ("paper", "ghost", "live")}
-    tab_paper, tab_ghost, tab_live, tab_dca = st.tabs(["Paper", "Ghost", "Live", "DCA"])
+    tab_paper, tab_ghost, tab_live, tab_dca, tab_bt = st.tabs(["Paper", "Ghost", "Live", "DCA", "Backtest"])
     with tab_paper:
         paper.render(by_mode["paper"], REFRESH_S)
     with tab_ghost:
@@ -94,6 +105,8 @@ def main() -> None:
         live.render(by_mode["live"], REFRESH_S)
     with tab_dca:
         dca.render([b for b in metas if b.kind == "dca"], _symbols(), REFRESH_S)
+    with tab_bt:
+        backtest_tab.render(signal_bots, _data_choices(), REFRESH_S)
 
 
 main()

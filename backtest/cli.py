@@ -68,23 +68,33 @@ def _sweep_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _model(args: argparse.Namespace, app: AppConfig) -> FillModel:
-    taker = app.paper.fee_pct if args.taker_fee is None else args.taker_fee
+def fill_model(app: AppConfig, policy: str = "realistic", fill_at: str = "close", intrabar: str = "stop_first",
+               taker_fee: float | None = None, maker_fee: float | None = None, slippage_bps: float | None = None,
+               latency_ms: int = 0, max_volume_pct: float | None = 10.0) -> FillModel:
+    """The fill model of a run: fee and slippage default to the config's paper ones."""
+    taker = app.paper.fee_pct if taker_fee is None else taker_fee
     return FillModel(
-        policy=args.fill_policy, fill_at=args.fill_at, intrabar=args.intrabar, taker_fee_pct=taker,
-        maker_fee_pct=taker if args.maker_fee is None else args.maker_fee,
-        slippage_bps=app.paper.slippage_bps if args.slippage_bps is None else args.slippage_bps,
-        latency_ms=args.latency_ms, max_volume_pct=args.max_volume_pct,
+        policy=policy, fill_at=fill_at, intrabar=intrabar, taker_fee_pct=taker,  # type: ignore[arg-type]
+        maker_fee_pct=taker if maker_fee is None else maker_fee,
+        slippage_bps=app.paper.slippage_bps if slippage_bps is None else slippage_bps,
+        latency_ms=latency_ms, max_volume_pct=max_volume_pct,
     )
 
 
-def _data(args: argparse.Namespace, app: AppConfig, symbols: list[str]) -> LoadedData:
-    start, end = parse_time(args.start), parse_time(args.end)
-    paths = [f for d in args.data for f in data_files(d)] if args.data else []
+def _model(args: argparse.Namespace, app: AppConfig) -> FillModel:
+    return fill_model(app, args.fill_policy, args.fill_at, args.intrabar, args.taker_fee, args.maker_fee,
+                      args.slippage_bps, args.latency_ms, args.max_volume_pct)
+
+
+def resolve_data(app: AppConfig, data: list[str], start: int | None, end: int | None, symbols: list[str],
+                 interval: str | None = None, bars: int = 20_000) -> LoadedData:
+    """Candles for a run: the given files/directories; else the config's replay files; else
+    ``bars`` candles of the config's seeded synthetic market."""
+    paths = [f for d in data for f in data_files(d)] if data else []
     if not paths and app.market.source == "replay":
         paths = [f for d in app.market.replay_files for f in data_files(d)]
     if paths:
-        loaded = load_data(paths, start, end, symbols or None, args.interval)
+        loaded = load_data(paths, start, end, symbols or None, interval)
         if not loaded.symbols:
             raise ValueError(f"no candles for {', '.join(symbols) or 'any symbol'} in {len(paths)} file(s)"
                              + (" in the --from/--to range" if start or end else ""))
@@ -97,9 +107,14 @@ def _data(args: argparse.Namespace, app: AppConfig, symbols: list[str]) -> Loade
     step = market._step_ms  # noqa: SLF001 - the market's own bar length
     end_open = (end or 1_704_067_200_000) - step
     end_open -= end_open % step
-    hist = market.history(args.bars, end_open)
+    hist = market.history(bars, end_open)
     out = {s: SymbolData.from_candles(c).between(start, end) for s, c in hist.items() if c}
     return LoadedData({s: d for s, d in out.items() if len(d)})
+
+
+def _data(args: argparse.Namespace, app: AppConfig, symbols: list[str]) -> LoadedData:
+    return resolve_data(app, args.data, parse_time(args.start), parse_time(args.end), symbols, args.interval,
+                        args.bars)
 
 
 def _prepare(args: argparse.Namespace, bots: list[str]) -> tuple[AppConfig, LoadedData, FillModel]:
@@ -133,13 +148,13 @@ def main(argv: list[str] | None = None) -> int:
 
         for r in results:
             plots[r.name] = [str(p) for p in write_plots(r, args.plots)]
-    data_info = _data_info(loaded)
+    info = data_info(loaded)
     if args.json:
-        print(json.dumps({"bots": reports, "data": data_info, "plots": plots}, allow_nan=False))
+        print(json.dumps({"bots": reports, "data": info, "plots": plots}, allow_nan=False))
         return 0
-    for d in data_info["symbols"]:
+    for d in info["symbols"]:
         print(f"data {d['symbol']} {d['interval']}: {d['bars']:,} bars {d['start']} -> {d['end']}")
-    for f in data_info["files"]:
+    for f in info["files"]:
         if f["rejected"] or f["gaps"]:
             print(f"  {f['file']}: rejected {f['rejected']}, {f['gaps']} gaps")
     for rep in reports:
@@ -150,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _data_info(loaded: LoadedData) -> dict[str, list[dict[str, Any]]]:
+def data_info(loaded: LoadedData) -> dict[str, list[dict[str, Any]]]:
     """What was loaded: per symbol, and the validation report per file (rejected rows, gaps)."""
     from backtest.report import iso
 

@@ -29,6 +29,7 @@ from core.types import INTERVAL_MS, Candle, Mode, Side, Trade, TradingState
 from engine.bot import Bot
 from market.replay import iter_merged, load_candles
 from market.validate import ValidationReport
+from risk.states import is_more_restrictive
 from settings import AppConfig, BotConfig
 from strategy.base import Strategy, history_needed, is_vectorised
 
@@ -142,6 +143,50 @@ def load_data(paths: Iterable[str | Path], start_ms: int | None = None, end_ms: 
     return LoadedData(out, reports)
 
 
+# Limits the risk monitor acts on or feeds (trading-state moves, last entry time); a bot with
+# none of them gets no monitor, since one could not change any decision (and costs per event).
+MONITOR_LIMITS = ("daily_loss_value", "daily_loss_pct", "weekly_loss_value", "weekly_loss_pct",
+                  "max_drawdown_pct", "max_consecutive_losses", "min_entry_interval_s")
+# ... of which these read the mark-to-market equity (the fast path must look between events).
+EQUITY_LIMITS = ("daily_loss_value", "daily_loss_pct", "weekly_loss_value", "weekly_loss_pct", "max_drawdown_pct")
+
+
+@dataclass(slots=True)
+class RiskEvent:
+    """A risk-monitor breach during a backtest, as the worker would audit it."""
+
+    time: int  # the close of the candle it happened on (epoch ms)
+    rule: str
+    state: str  # the bot's trading state after it
+    reason: str
+    flattened: bool
+
+
+@dataclass(slots=True)
+class BacktestControl:
+    """The bot's trading state inside a backtest: what ``state_of`` returns. Starts ACTIVE; only
+    risk breaches move it, and only ever tighter (nobody resumes a bot mid-backtest)."""
+
+    state: TradingState = TradingState.ACTIVE
+    events: list[RiskEvent] = field(default_factory=list)
+
+    def state_of(self, _bot: Bot) -> TradingState:
+        return self.state
+
+    def on_breach(self, bot: Bot, rule: str, state: TradingState, reason: str, flatten: bool) -> None:
+        """engine.worker.Worker.on_breach, minus Redis: flatten if asked, then tighten."""
+        if flatten:
+            bot.flatten(f"risk: {rule}")
+        if is_more_restrictive(state, self.state):
+            self.state = state
+        self.events.append(RiskEvent(bot.last_candle_time + bot.interval_ms, rule, self.state.value, reason, flatten))
+
+
+def needs_monitor(bot: Bot) -> bool:
+    lim = bot.risk.limits
+    return any(getattr(lim, k) is not None for k in MONITOR_LIMITS) or bot.sizing.scale_by_drawdown
+
+
 def build_backtest_bot(cfg: BotConfig, app: AppConfig, model: FillModel, interval: str,
                        strategy: Strategy | None = None) -> Bot:
     """The configured bot, built by the worker's own ``engine.worker.build_bot`` (so risk
@@ -150,6 +195,10 @@ def build_backtest_bot(cfg: BotConfig, app: AppConfig, model: FillModel, interva
     Every bot is simulated as a paper bot (fills, fees) whatever its configured mode: a ghost
     bot's backtest shows what its signals would have earned traded. Shorts need
     ``market: futures``. The paper fee/slippage are replaced by the fill model's.
+
+    The bot gets the paper bot's ``risk.monitor.RiskMonitor`` (when one of ``MONITOR_LIMITS``
+    is set) with a ``BacktestControl`` as its trading state: a daily-loss, drawdown or
+    losing-streak breach pauses or halts (and flattens) the backtest as it would a paper bot.
     """
     from engine.worker import build_bot  # the worker module pulls in redis; import it late
 
@@ -157,14 +206,21 @@ def build_backtest_bot(cfg: BotConfig, app: AppConfig, model: FillModel, interva
     market = app.market.model_copy(update={"interval": interval})
     sim_app = app.model_copy(update={"paper": paper, "market": market})
     sim_cfg = cfg.model_copy(update={"mode": "paper"})
-    bot = build_bot(sim_cfg, sim_app, lambda _bot: TradingState.ACTIVE)
+    control = BacktestControl()
+    bot = build_bot(sim_cfg, sim_app, control.state_of, on_breach=control.on_breach)
     if cfg.mode == "live":  # keep a live bot's own (tighter) limits
         bot.risk.limits = replace(cfg.limits(), fee_pct=model.taker_fee_pct, slippage_bps=model.slippage_bps,
                                   allow_short=bot.allow_short, check_balance=True)
+    if bot.monitor is not None:
+        bot.monitor.limits = bot.risk.limits
+        if not needs_monitor(bot):
+            bot.monitor = bot.on_breach = None
+    bot.control_sim = control  # type: ignore[attr-defined]  # read back by _result()
     bot.mode = Mode.BACKTEST
     bot.executor = BacktestExecutor(model, app.paper.quote_asset)
     bot.exit_check = model.exit_check
     bot.records = False
+    bot.risk.explain = False  # no approval records are kept: skip their text (denials still explain)
     if strategy is not None:
         bot.strategy = strategy
     return bot
@@ -195,6 +251,8 @@ class BotResult:
     denials: dict[str, int]
     fill_model: FillModel
     data: SymbolData  # the candles it ran on (plots)
+    trading_state: str = "ACTIVE"  # at the end (risk breaches move it)
+    risk_events: list[RiskEvent] = field(default_factory=list)
 
     @property
     def bars(self) -> int:
@@ -205,6 +263,7 @@ def _result(bot: Bot, data: SymbolData, equity: np.ndarray, path: str, params: d
             model: FillModel) -> BotResult:
     pos = bot.position
     exe = bot.executor
+    control: BacktestControl | None = getattr(bot, "control_sim", None)
     return BotResult(
         name=bot.name, symbol=bot.symbol, strategy=bot.strategy.name, params=params, interval=data.interval,
         path=path, starting_balance=bot.portfolio.starting_balance, times=data.times, closes=data.closes,
@@ -212,6 +271,8 @@ def _result(bot: Bot, data: SymbolData, equity: np.ndarray, path: str, params: d
         fees_paid=bot.portfolio.fees_paid, open_quantity=pos.quantity, open_entry=pos.avg_entry,
         open_since=pos.opened_at, orders_sent=bot.orders_sent,
         orders_expired=getattr(exe, "expired", 0), denials=dict(bot.denials), fill_model=model, data=data,
+        trading_state=control.state.value if control else "ACTIVE",
+        risk_events=list(control.events) if control else [],
     )
 
 

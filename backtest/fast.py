@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.types import NO_SIGNAL, Side, Signal
+from core.types import NO_SIGNAL, Candle, Side, Signal
 
 if TYPE_CHECKING:
     from backtest.engine import SymbolData
@@ -47,10 +47,25 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
     exe: BacktestExecutor = bot.executor  # type: ignore[assignment]
     sides, stops, takes = vector_signals(bot, data)
     n = len(data)
-    sig_idx = np.flatnonzero(sides).tolist()
-    sides_l = sides.tolist()
+    sig = np.flatnonzero(sides)
+    sig_idx = sig.tolist()
+    sides_l = sides[sig].tolist()
+    # The signal candles, built in one go from columns gathered with numpy (a per-candle
+    # Candle(...) from numpy scalars costs several times more); exit-only candles are rare.
+    sym, iv = data.symbol, data.interval
+    if data._candles is not None:
+        sig_candles = [data._candles[i] for i in sig_idx]
+    else:
+        sig_candles = [Candle(sym, t, o, h, lo, c, v, iv) for t, o, h, lo, c, v in zip(
+            data.times[sig].tolist(), data.opens[sig].tolist(), data.highs[sig].tolist(),
+            data.lows[sig].tolist(), data.closes[sig].tolist(), data.volumes[sig].tolist())]
+    stops_l, takes_l = stops[sig].tolist(), takes[sig].tolist()
     highs, lows = data.highs, data.lows
     max_hold = bot.max_hold_candles
+    positions, symbol, pf = bot.portfolio.positions, bot.symbol, bot.portfolio
+    on_event, at, trigger_mask = bot.on_event, exe.at, model.trigger_mask
+
+    watch = MonitorWatch(bot, data) if _watches_equity(bot) else None
 
     visits: list[int] = []
     quotes: list[float] = []
@@ -60,42 +75,145 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
     n_sig = len(sig_idx)
     while True:
         nxt = sig_idx[p] if p < n_sig else n
-        pos = bot.position
+        pos = positions.get(symbol) or bot.position
         j = nxt
-        if pos.is_open and last + 1 < n:
+        if pos.quantity != 0.0 and last + 1 < n:
             # First candle after `last` where an exit fires, up to the next signal (inclusive:
             # exits are checked before the signal on the same candle).
             hi = min(nxt, n - 1)
             if max_hold:
                 hi = min(hi, last + max(1, max_hold - bot.hold_candles))
             if pos.stop_loss is not None or pos.take_profit is not None:
-                mask = model.trigger_mask(pos.quantity > 0, pos.stop_loss, pos.take_profit,
-                                          highs[last + 1:hi + 1], lows[last + 1:hi + 1])
+                mask = trigger_mask(pos.quantity > 0, pos.stop_loss, pos.take_profit,
+                                    highs[last + 1:hi + 1], lows[last + 1:hi + 1])
                 k = int(mask.argmax())
                 j = last + 1 + k if mask[k] else hi
             else:
                 j = hi
+        if watch is not None and last + 1 < n:
+            # The monitor's equity limits (loss, drawdown) can fire on a quiet candle: make the
+            # first candle where one could fire an event, and replay the quiet candles that move
+            # the monitor's state (day/week opens, the high-water candle) before the event.
+            j = watch.before_event(last, min(j, n - 1) if j < n else n - 1, pf.quote,
+                                   (positions.get(symbol) or bot.position).quantity, j < n)
         if j >= n:
             break
-        c = data.candle(j)
-        exe.at(c, data, j)
         if j == nxt:
-            side = sides_l[j]
-            stop, take = stops[j], takes[j]
+            c = sig_candles[p]
+            side = sides_l[p]
+            stop, take = stops_l[p], takes_l[p]
             if stop != stop and take != take:  # both NaN: no protective exits, reuse one object
-                sig = _PLAIN[side]
+                s = _PLAIN[side]
             else:
-                sig = Signal(_SIDES[side], 0.0, _REASON[side], None if math.isnan(stop) else float(stop),
-                             None if math.isnan(take) else float(take))
+                s = Signal(_SIDES[side], 0.0, _REASON[side], None if math.isnan(stop) else stop,
+                           None if math.isnan(take) else take)
             p += 1
         else:
-            sig = NO_SIGNAL
-        bot.on_event(c, sig, skipped=j - last - 1)
+            c = data.candle(j)
+            s = NO_SIGNAL
+        at(c, data, j)
+        on_event(c, s, j - last - 1)
         visits.append(j)
-        quotes.append(bot.portfolio.quote)
-        qtys.append(bot.position.quantity)
+        quotes.append(pf.quote)
+        qtys.append((positions.get(symbol) or bot.position).quantity)
         last = j
     return equity_curve(n, data.closes, visits, quotes, qtys, bot.portfolio.starting_balance)
+
+
+DAY_MS = 86_400_000
+
+
+def _watches_equity(bot: "Bot") -> bool:
+    from backtest.engine import EQUITY_LIMITS
+
+    mon = bot.monitor
+    return mon is not None and any(getattr(mon.limits, k) is not None for k in EQUITY_LIMITS)
+
+
+class MonitorWatch:
+    """Keeps the fast path's risk monitor exactly where the per-candle path's would be.
+
+    The per-candle path calls ``RiskMonitor.observe(close time, equity)`` on every candle. Between
+    two events equity is ``quote + qty * close`` (constant when flat), so for the quiet candles
+    (last, j) this class
+
+    * finds, vectorised, every candle where a daily/weekly loss or drawdown breach *could* fire
+      (the monitor's own comparisons, ignoring "already alerted": a superset), and moves the
+      next event there when it comes before ``j``;
+    * replays into the monitor the quiet candles that change its state: the first candle of each
+      new UTC day and ISO week (their opening equity) and the highest-equity candle (the
+      high-water mark). No breach can fire on them (they are not candidates), so the monitor ends
+      in the state candle-by-candle observation would leave.
+
+    tests/unit/test_backtest_monitor.py checks fast == bar with these limits on.
+    """
+
+    def __init__(self, bot: "Bot", data: "SymbolData") -> None:
+        assert bot.monitor is not None
+        self.bot, self.mon, self.lim = bot, bot.monitor, bot.monitor.limits
+        self.close_times = data.times + bot.interval_ms  # the bot's 'now' on each candle
+        self.closes = data.closes
+        self.days = self.close_times // DAY_MS
+        self.weeks = (self.days + 3) // 7  # Monday-based: 1970-01-01 was a Thursday (ISO weeks)
+
+    def before_event(self, last: int, j: int, quote: float, qty: float, j_is_event: bool) -> int:
+        """Quiet candles are last+1 .. j-1 (j itself too when it is no event); returns the event."""
+        a = last + 1
+        b = j if j_is_event else j + 1  # exclusive end of the quiet stretch
+        if b <= a:
+            return j if j_is_event else j + 1
+        s, lim = self.mon.s, self.lim
+        eq = quote + qty * self.closes[a:b]
+        days, weeks = self.days[a:b], self.weeks[a:b]
+        prev_day = self.days[last] if last >= 0 and s.day else -1
+        prev_week = self.weeks[last] if last >= 0 and s.week else -1
+        new_day = np.empty(b - a, dtype=bool)
+        new_day[0] = days[0] != prev_day
+        new_day[1:] = days[1:] != days[:-1]
+        new_week = np.empty(b - a, dtype=bool)
+        new_week[0] = weeks[0] != prev_week
+        new_week[1:] = weeks[1:] != weeks[:-1]
+        cand = np.zeros(b - a, dtype=bool)
+        if qty != 0.0:
+            ar = np.arange(b - a)
+            if lim.daily_loss_value is not None or lim.daily_loss_pct is not None:
+                cand |= _loss_hit(eq, _opens(eq, new_day, ar, s.day_open), lim.daily_loss_value, lim.daily_loss_pct)
+            if lim.weekly_loss_value is not None or lim.weekly_loss_pct is not None:
+                cand |= _loss_hit(eq, _opens(eq, new_week, ar, s.week_open), lim.weekly_loss_value,
+                                  lim.weekly_loss_pct)
+            if lim.max_drawdown_pct is not None:
+                hw = np.maximum(np.maximum.accumulate(eq), s.high_water)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    cand |= (hw > 0) & (100.0 * (hw - eq) / hw >= lim.max_drawdown_pct)
+        k = int(cand.argmax()) if cand.any() else b - a
+        # replay the state-moving quiet candles before the event (all of them are < a + k)
+        keys = np.flatnonzero(new_day[:k] | new_week[:k]).tolist()
+        if k and qty != 0.0:
+            keys.append(int(eq[:k].argmax()))
+        for i in sorted(set(keys)):
+            self.bot._breach(self.mon.observe(int(self.close_times[a + i]), float(eq[i])))
+        if k < b - a:
+            return a + k
+        return j if j_is_event else j + 1
+
+
+def _opens(eq: np.ndarray, new: np.ndarray, ar: np.ndarray, current_open: float) -> np.ndarray:
+    """Each candle's period opening equity: eq at the period's first candle, else the open the
+    monitor already holds (the stretch starts inside its period)."""
+    idx = np.maximum.accumulate(np.where(new, ar, -1))
+    return np.where(idx >= 0, eq[np.maximum(idx, 0)], current_open)
+
+
+def _loss_hit(eq: np.ndarray, opens: np.ndarray, value: float | None, pct: float | None) -> np.ndarray:
+    """risk.monitor._hit, vectorised."""
+    loss = opens - eq
+    out = np.zeros(len(eq), dtype=bool)
+    if value is not None:
+        out |= loss >= value
+    if pct is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out |= (opens > 0) & (100.0 * loss / opens >= pct)
+    return out
 
 
 def equity_curve(n: int, closes: np.ndarray, visits: list[int], quotes: list[float], qtys: list[float],

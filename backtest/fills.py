@@ -195,30 +195,35 @@ class BacktestExecutor:
         m = self.model
         bar = self.bar
         qty = order.quantity
-        if order.order_type is OrderType.LIMIT:  # take-profit: priced by exit_check, maker fee
+        if order.order_type is _LIMIT:  # take-profit: priced by exit_check, maker fee
             price, fee_pct, t, volume = ref_price, m.maker_fee_pct, time_ms, bar.volume if bar else None
         else:
             fee_pct = m.taker_fee_pct
-            if order.reason in INTRABAR_REASONS or m.fill_at == "close":
+            if m.fill_at == "close" or order.reason in INTRABAR_REASONS:
                 price, t, volume = ref_price, time_ms + m.latency_ms, bar.volume if bar else None
             else:  # next_open: the decision was made on the close; the first price after it
                 s, j = self._series, self._i + 1
                 if s is None or j >= len(s):
-                    order.status = OrderStatus.EXPIRED
+                    order.status = _EXPIRED
                     self.expired += 1
                     return []
                 # read from the columns: no Candle object needed on this hot path
                 price, t, volume = float(s.opens[j]), int(s.times[j]) + m.latency_ms, float(s.volumes[j])
-            slip = m.slippage_bps / 10_000.0  # slippage always hurts
-            price = price * (1 + slip) if order.side is Side.BUY else price * (1 - slip)
-        cap = m.volume_cap()
-        if cap is not None and volume is not None:
-            qty = min(qty, volume * cap)
+            if m.slippage_bps:
+                slip = m.slippage_bps / 10_000.0  # slippage always hurts
+                price = price * (1 + slip) if order.side is _BUY else price * (1 - slip)
+        if m.policy != "optimistic" and m.max_volume_pct is not None and volume is not None:
+            qty = min(qty, volume * (m.max_volume_pct / 100.0))  # volume_cap()
             if qty <= 0:
-                order.status = OrderStatus.EXPIRED
+                order.status = _EXPIRED
                 self.expired += 1
                 return []
-        order.status = OrderStatus.FILLED if qty >= order.quantity else OrderStatus.PARTIALLY_FILLED
+        order.status = _FILLED if qty >= order.quantity else OrderStatus.PARTIALLY_FILLED
         fee = qty * price * fee_pct / 100.0
         return [Fill(order.client_order_id, order.bot, order.symbol, order.side, qty, price, fee,
                      self.quote_asset, t)]
+
+
+# Enum members looked up once (each `OrderType.LIMIT` costs ~100 ns on Python 3.11).
+_LIMIT, _BUY = OrderType.LIMIT, Side.BUY
+_EXPIRED, _FILLED = OrderStatus.EXPIRED, OrderStatus.FILLED

@@ -4,11 +4,13 @@ monthly returns heatmap.
 Long runs are thinned for the browser: the equity curve to at most ``MAX_POINTS`` points (the
 min and max of each bucket are kept, so drawdowns stay visible) and the candlesticks to at most
 ``MAX_CANDLES`` bars (aggregated OHLC). plotly.js is written once per directory
-(``plotly.min.js``), so the files work offline.
+(``plotly.min.js``), so the files work offline. ``plot_data`` is that thinned data as JSON
+(stored with dashboard results); the ``*_figure_of`` functions draw from it.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,41 +38,75 @@ def _thin(times: np.ndarray, values: np.ndarray, max_points: int = MAX_POINTS) -
     return times[sel], values[sel]
 
 
-def equity_figure(r: BotResult) -> go.Figure:
-    t = pd.to_datetime(r.times, unit="ms", utc=True)
+def plot_data(r: BotResult, max_points: int = MAX_POINTS, max_candles: int = MAX_CANDLES) -> dict[str, Any]:
+    """Everything the three figures draw, thinned and JSON-ready (the dashboard stores this in
+    Redis and draws the same figures from it): the equity curve with buy & hold and drawdown
+    (at most ``max_points``), candles (at most ``max_candles``), the trades, monthly returns."""
     eq = r.equity
     peak = np.maximum.accumulate(np.maximum(eq, r.starting_balance))
     dd = np.where(peak > 0, 100.0 * (eq - peak) / peak, 0.0)
     bh = r.starting_balance * r.closes / r.closes[0]
+    curves = {}
+    for name, values in (("equity", eq), ("buy & hold", bh), ("drawdown %", dd)):
+        x, y = _thin(r.times, values, max_points)
+        curves[name] = {"t": x.tolist(), "v": y.tolist()}
+    df = pd.DataFrame({"t": r.times, "o": r.data.opens, "h": r.data.highs, "l": r.data.lows, "c": r.closes})
+    if len(df) > max_candles:  # aggregate into at most max_candles bars
+        g = np.arange(len(df)) // int(np.ceil(len(df) / max_candles))
+        df = df.groupby(g).agg(t=("t", "first"), o=("o", "first"), h=("h", "max"), l=("l", "min"), c=("c", "last"))
+    table = monthly_returns(r)
+    return {
+        "name": r.name, "symbol": r.symbol,
+        "curves": curves,
+        "candles": {k: df[k].tolist() for k in ("t", "o", "h", "l", "c")},
+        "trades": [{"long": t.side is PositionSide.LONG, "entry_time": t.entry_time, "entry_price": t.entry_price,
+                    "exit_time": t.exit_time, "exit_price": t.exit_price, "pnl": t.pnl, "exit_reason": t.exit_reason}
+                   for t in r.trades],
+        "monthly": {"years": [str(y) for y in table.index],
+                    "values": [[None if np.isnan(v) else float(v) for v in row] for row in table.to_numpy(float)]},
+    }
+
+
+def _ts(ms: Any) -> pd.DatetimeIndex:
+    return pd.to_datetime(np.asarray(ms, dtype=np.int64), unit="ms", utc=True)
+
+
+def equity_figure_of(d: dict[str, Any]) -> go.Figure:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04)
-    for name, values, row in (("equity", eq, 1), ("buy & hold", bh, 1), ("drawdown %", dd, 2)):
-        x, y = _thin(np.asarray(t), values)
-        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines",
+    for name, row in (("equity", 1), ("buy & hold", 1), ("drawdown %", 2)):
+        c = d["curves"][name]
+        fig.add_trace(go.Scatter(x=_ts(c["t"]), y=c["v"], name=name, mode="lines",
                                  fill="tozeroy" if row == 2 else None), row=row, col=1)
-    fig.update_layout(title=f"{r.name}: equity and drawdown", height=650, hovermode="x unified")
+    fig.update_layout(title=f"{d['name']}: equity and drawdown", height=650, hovermode="x unified")
     return fig
 
 
-def trades_figure(r: BotResult) -> go.Figure:
-    df = pd.DataFrame({"t": r.times, "o": r.data.opens, "h": r.data.highs, "l": r.data.lows, "c": r.closes})
-    if len(df) > MAX_CANDLES:  # aggregate into at most MAX_CANDLES bars
-        g = np.arange(len(df)) // int(np.ceil(len(df) / MAX_CANDLES))
-        df = df.groupby(g).agg(t=("t", "first"), o=("o", "first"), h=("h", "max"), l=("l", "min"), c=("c", "last"))
-    fig = go.Figure(go.Candlestick(x=pd.to_datetime(df["t"], unit="ms", utc=True), open=df["o"], high=df["h"],
-                                   low=df["l"], close=df["c"], name=r.symbol))
-    if r.trades:
-        long = [t.side is PositionSide.LONG for t in r.trades]
+def trades_figure_of(d: dict[str, Any]) -> go.Figure:
+    k = d["candles"]
+    fig = go.Figure(go.Candlestick(x=_ts(k["t"]), open=k["o"], high=k["h"], low=k["l"], close=k["c"],
+                                   name=d["symbol"]))
+    trades = d["trades"]
+    if trades:
         fig.add_trace(go.Scatter(
-            x=pd.to_datetime([t.entry_time for t in r.trades], unit="ms", utc=True),
-            y=[t.entry_price for t in r.trades], mode="markers", name="entry",
-            marker={"symbol": ["triangle-up" if lg else "triangle-down" for lg in long], "size": 9,
-                    "color": "#1f77b4"}))
+            x=_ts([t["entry_time"] for t in trades]), y=[t["entry_price"] for t in trades], mode="markers",
+            name="entry", marker={"symbol": ["triangle-up" if t["long"] else "triangle-down" for t in trades],
+                                  "size": 9, "color": "#1f77b4"}))
         fig.add_trace(go.Scatter(
-            x=pd.to_datetime([t.exit_time for t in r.trades], unit="ms", utc=True),
-            y=[t.exit_price for t in r.trades], mode="markers", name="exit",
-            text=[f"{t.exit_reason}: {t.pnl:+.2f}" for t in r.trades],
-            marker={"symbol": "x", "size": 8, "color": ["#2ca02c" if t.pnl > 0 else "#d62728" for t in r.trades]}))
-    fig.update_layout(title=f"{r.name}: trades on {r.symbol}", height=650, xaxis_rangeslider_visible=False)
+            x=_ts([t["exit_time"] for t in trades]), y=[t["exit_price"] for t in trades], mode="markers",
+            name="exit", text=[f"{t['exit_reason']}: {t['pnl']:+.2f}" for t in trades],
+            marker={"symbol": "x", "size": 8, "color": ["#2ca02c" if t["pnl"] > 0 else "#d62728" for t in trades]}))
+    fig.update_layout(title=f"{d['name']}: trades on {d['symbol']}", height=650, xaxis_rangeslider_visible=False)
+    return fig
+
+
+def monthly_figure_of(d: dict[str, Any]) -> go.Figure:
+    m = d["monthly"]
+    z = np.array([[np.nan if v is None else v for v in row] for row in m["values"]], dtype=float).reshape(-1, 12)
+    text = [["" if np.isnan(v) else f"{v:+.1f}%" for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(z=z, x=["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                                       "Dec"], y=m["years"], text=text, texttemplate="%{text}",
+                               colorscale="RdYlGn", zmid=0, colorbar={"title": "%"}))
+    fig.update_layout(title=f"{d['name']}: monthly returns", height=200 + 40 * len(m["years"]))
     return fig
 
 
@@ -85,15 +121,17 @@ def monthly_returns(r: BotResult) -> pd.DataFrame:
     return table.reindex(columns=range(1, 13))
 
 
+# The HTML files and the dashboard draw the same figures from the same thinned data.
+def equity_figure(r: BotResult) -> go.Figure:
+    return equity_figure_of(plot_data(r))
+
+
+def trades_figure(r: BotResult) -> go.Figure:
+    return trades_figure_of(plot_data(r))
+
+
 def monthly_figure(r: BotResult) -> go.Figure:
-    table = monthly_returns(r)
-    z = table.to_numpy(dtype=float)
-    text = [["" if np.isnan(v) else f"{v:+.1f}%" for v in row] for row in z]
-    fig = go.Figure(go.Heatmap(z=z, x=["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
-                                       "Dec"], y=[str(y) for y in table.index], text=text, texttemplate="%{text}",
-                               colorscale="RdYlGn", zmid=0, colorbar={"title": "%"}))
-    fig.update_layout(title=f"{r.name}: monthly returns", height=200 + 40 * len(table))
-    return fig
+    return monthly_figure_of(plot_data(r))
 
 
 def write_plots(r: BotResult, out_dir: str | Path) -> list[Path]:
@@ -101,7 +139,8 @@ def write_plots(r: BotResult, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for kind, fig in (("equity", equity_figure(r)), ("trades", trades_figure(r)), ("monthly", monthly_figure(r))):
+    d = plot_data(r)
+    for kind, fig in (("equity", equity_figure_of(d)), ("trades", trades_figure_of(d)), ("monthly", monthly_figure_of(d))):
         p = out / f"{r.name}-{kind}.html"
         fig.write_html(p, include_plotlyjs="directory", full_html=True)
         paths.append(p)

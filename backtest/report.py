@@ -140,6 +140,9 @@ def build_report(r: BotResult, include_trades: bool = True) -> dict[str, Any]:
             "sharpe": metrics.sharpe(metrics.daily_returns([first, *bh_days])),
         },
         "exit_reasons": _count(t.exit_reason for t in r.trades),
+        "trading_state": r.trading_state,
+        "risk_events": [{"time": iso(e.time), "rule": e.rule, "state": e.state, "reason": e.reason,
+                         "flattened": e.flattened} for e in r.risk_events],
     })
     if include_trades:
         out["trade_list"] = [trade_row(t) for t in r.trades]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from core.types import Fill, Position, PositionSide, Side, Trade
 
 EPS = 1e-12
+_LONG, _SHORT = PositionSide.LONG, PositionSide.SHORT
 
 
 @dataclass(slots=True)
@@ -38,51 +39,56 @@ class Portfolio:
     def equity(self, marks: dict[str, float]) -> float:
         return self.quote + sum(p.quantity * marks.get(s, p.avg_entry) for s, p in self.positions.items())
 
+    def equity_at(self, symbol: str, mark: float) -> float:
+        """equity({symbol: mark}) without building the marks dict (the per-order path)."""
+        eq = self.quote
+        for s, p in self.positions.items():
+            eq += p.quantity * (mark if s == symbol else p.avg_entry)
+        return eq
+
     def unrealized(self, marks: dict[str, float]) -> float:
         return sum(p.unrealized_pnl(marks.get(s, p.avg_entry)) for s, p in self.positions.items())
 
     def apply(self, fill: Fill, exit_reason: str = "") -> Trade | None:
         """Book a fill. Returns the Trade for the part of a position it closed, if any."""
-        pos = self.position(fill.symbol)
-        signed = fill.quantity if fill.side is Side.BUY else -fill.quantity
-        self.fees_paid += fill.fee
-        if fill.side is Side.BUY:
-            self.quote -= fill.quantity * fill.price + fill.fee
+        symbol = fill.symbol
+        pos = self.positions.get(symbol) or self.position(symbol)
+        qty, price, fee = fill.quantity, fill.price, fill.fee
+        buy = fill.side is Side.BUY
+        signed = qty if buy else -qty
+        self.fees_paid += fee
+        if buy:
+            self.quote -= qty * price + fee
         else:
-            self.quote += fill.quantity * fill.price - fill.fee
+            self.quote += qty * price - fee
 
-        if pos.quantity == 0.0 or (pos.quantity > 0) == (signed > 0):
+        held = pos.quantity
+        if held == 0.0 or (held > 0) == buy:
             # Opening or adding: weighted average entry; entry fees kept for the trade's net P&L.
-            new_qty = pos.quantity + signed
-            pos.avg_entry = (pos.avg_entry * abs(pos.quantity) + fill.price * fill.quantity) / abs(new_qty)
-            if pos.quantity == 0.0:
+            new_qty = held + signed
+            pos.avg_entry = (pos.avg_entry * abs(held) + price * qty) / abs(new_qty)
+            if held == 0.0:
                 pos.opened_at = fill.time
             pos.quantity = new_qty
-            pos.entry_fees += fill.fee
+            pos.entry_fees += fee
             return None
 
         # Reducing (or reversing): close min(|pos|, fill qty) at fill price.
-        closed = min(abs(pos.quantity), fill.quantity)
-        direction = 1.0 if pos.quantity > 0 else -1.0
-        share = closed / abs(pos.quantity)
-        entry_fee_part = pos.entry_fees * share
-        exit_fee_part = fill.fee * (closed / fill.quantity)
-        gross = (fill.price - pos.avg_entry) * closed * direction
-        pnl = gross - entry_fee_part - exit_fee_part
+        size = abs(held)
+        closed = min(size, qty)
+        direction = 1.0 if held > 0 else -1.0
+        entry_fee_part = pos.entry_fees * (closed / size)
+        exit_fee_part = fee * (closed / qty)
+        pnl = (price - pos.avg_entry) * closed * direction - entry_fee_part - exit_fee_part
         self.realized_pnl += pnl  # net of both fees, equal to the sum of trade P&Ls
-        trade = Trade(
-            bot=self.bot, symbol=fill.symbol,
-            side=PositionSide.LONG if direction > 0 else PositionSide.SHORT,
-            quantity=closed, entry_price=pos.avg_entry, exit_price=fill.price,
-            entry_time=pos.opened_at, exit_time=fill.time, pnl=pnl,
-            fees=entry_fee_part + exit_fee_part, exit_reason=exit_reason,
-        )
+        trade = Trade(self.bot, symbol, _LONG if direction > 0 else _SHORT, closed, pos.avg_entry, price,
+                      pos.opened_at, fill.time, pnl, entry_fee_part + exit_fee_part, exit_reason)
         pos.entry_fees -= entry_fee_part
-        pos.quantity += signed
+        pos.quantity = held + signed
         if abs(pos.quantity) <= EPS * max(1.0, closed):
-            self.positions[fill.symbol] = Position(fill.symbol)
+            self.positions[symbol] = Position(symbol)
         elif (pos.quantity > 0) != (direction > 0):
             # Reversal: the rest of the fill opens the other side at the fill price.
-            rest_fee = fill.fee - exit_fee_part
-            self.positions[fill.symbol] = Position(fill.symbol, pos.quantity, fill.price, fill.time, rest_fee)
+            rest_fee = fee - exit_fee_part
+            self.positions[symbol] = Position(symbol, pos.quantity, price, fill.time, rest_fee)
         return trade

@@ -174,6 +174,7 @@ class Worker:
         self.by_symbol: dict[str, list[Bot]] = {}
         self.last_candle_time = 0
         self._pending: list[BotUpdate] = []
+        self._last_open: dict[str, int] = {}  # newest stored candle per symbol
         self._pending_controls: list[ControlChange] = []
         self._pending_audits: list[AuditRecord] = []
         self._pending_candles: list[Candle] = []
@@ -260,6 +261,8 @@ class Worker:
         for symbol in self.feed.symbols:
             stored = self.writer.recent_candles(symbol)
             history = stored or warm.get(symbol, [])
+            if history:
+                self._last_open[symbol] = history[-1].open_time
             if not stored:
                 fresh.extend(history)
             for c in history:
@@ -400,8 +403,13 @@ class Worker:
             request = BacktestRequest.model_validate_json(cmd.payload or "{}")
         except ValidationError as exc:
             raise UnknownTarget(f"payload: {_errors(exc)}") from None
-        ident = start_in_process(request, self.app.redis.url)
-        return Outcome([], [], f"backtest {ident} of {cmd.target} started")
+        if request.bot != cmd.target:
+            raise UnknownTarget(f"payload: bot {request.bot!r} is not the target {cmd.target!r}")
+        try:
+            ident = start_in_process(request, self.app.redis.url, self.app, result_id=cmd.nonce)
+        except RuntimeError as exc:  # too many running: say so, nothing started
+            raise UnknownTarget(str(exc)) from None
+        return Outcome([], [], f"backtest {ident} of {cmd.target} started in its own process")
 
     def _upsert_dca(self, cmd: Command, now: int) -> Outcome:
         cfg = self._dynamic_config(cmd.target, cmd.payload)
@@ -427,8 +435,13 @@ class Worker:
     # ---- trading loop -------------------------------------------------------------------
     def step(self, batch: list[Candle]) -> None:
         """Feed one batch of closed candles to the bots and commit everything at once."""
+        # A feed that starts over (a replay after a restart) re-sends what is stored: skip it.
+        batch = [c for c in batch if c.open_time > self._last_open.get(c.symbol, -1)]
+        if not batch:
+            return
         with self.lock:
             for c in batch:
+                self._last_open[c.symbol] = c.open_time
                 self.risk_env.observe(c)
                 self.last_candle_time = max(self.last_candle_time, c.open_time)
                 for bot in self.by_symbol.get(c.symbol, ()):

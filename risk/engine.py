@@ -8,7 +8,7 @@ it compared, so a denial explains itself.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -39,7 +39,13 @@ class PortfolioView:
     open_symbols: tuple[str, ...] = ()
 
 
-@dataclass(slots=True, frozen=True)
+_NO_PORTFOLIO = PortfolioView()
+_MARKET_OK = MarketStatus()
+
+
+# Not frozen: a frozen dataclass's __init__ pays object.__setattr__ per field (~5 µs for these
+# 20), on every order of a backtest. Nothing mutates a context after building it.
+@dataclass(slots=True)
 class RiskContext:
     state: TradingState
     position: Position
@@ -58,8 +64,8 @@ class RiskContext:
     margin_used: float = 0.0
     margin_balance: float = 0.0
     liquidation_price: float | None = None
-    portfolio: PortfolioView = field(default_factory=PortfolioView)
-    market: MarketStatus = field(default_factory=MarketStatus)
+    portfolio: PortfolioView = _NO_PORTFOLIO  # frozen, so one shared default is safe
+    market: MarketStatus = _MARKET_OK
     correlation: Callable[[str, str], float | None] | None = None
 
 
@@ -93,44 +99,97 @@ def _over(value: float, limit: float | None) -> bool:
     return limit is not None and value > limit * (1 + 1e-9)
 
 
+_ALLOWED = Decision(True, ALLOW, "")
+# Enum members looked up once: on Python 3.11 each `Side.BUY` costs ~100 ns, on every order.
+_BUY, _SELL, _ENTRY = Side.BUY, Side.SELL, OrderPurpose.ENTRY
+_ENTRY_STATES = frozenset(s for s in TradingState if s.allows_entries)
+_EXIT_STATES = frozenset(s for s in TradingState if s.allows_exits)  # an approval without its text (explain=False)
+
+
 class RiskEngine:
-    def __init__(self, limits: RiskLimits, symbol: str = "") -> None:
+    """``explain=False`` (backtests, which keep no approval records) skips formatting the text
+    of *allowed* decisions; every check still runs and denials are always explained."""
+
+    def __init__(self, limits: RiskLimits, symbol: str = "", explain: bool = True) -> None:
         self.limits = limits
         self.symbol = symbol
+        self.explain = explain
         self._recent: deque[int] = deque()
 
+    @property
+    def limits(self) -> RiskLimits:
+        return self._limits
+
+    @limits.setter
+    def limits(self, lim: RiskLimits) -> None:
+        # Which groups of rules are switched on, worked out once per limits object (they change
+        # only on a dashboard tightening), so limits that are off cost nothing per order.
+        self._limits = lim
+        self._gate_symbol = lim.symbol_whitelist is not None or lim.blackout_hours_utc is not None
+        self._gate_market = (lim.max_price_age_s is not None or lim.max_spread_bps is not None
+                             or lim.max_api_errors_per_minute is not None or lim.require_market_stream
+                             or lim.max_reconciliation_drift_pct is not None)
+        self._gate_losses = any(x is not None for x in (
+            lim.daily_loss_value, lim.daily_loss_pct, lim.weekly_loss_value, lim.weekly_loss_pct,
+            lim.max_drawdown_pct, lim.max_consecutive_losses))
+        self._gate_portfolio = (lim.max_bot_exposure_pct is not None or lim.max_mode_exposure_value is not None
+                                or lim.max_concurrent_positions is not None)
+        self._gate_per_trade = lim.max_loss_per_trade_value is not None or lim.max_loss_per_trade_pct is not None
+
     def check(self, order: Order, ctx: RiskContext) -> Decision:
-        decision = self._exit(order, ctx) if order.purpose is not OrderPurpose.ENTRY else self._entry(order, ctx)
+        decision = self._exit(order, ctx) if order.purpose is not _ENTRY else self._entry(order, ctx)
         if decision.allowed:
             self._recent.append(ctx.now_ms)
         return decision
 
     # ---- exits: allowed by state, must reduce ------------------------------------------------
     def _exit(self, order: Order, ctx: RiskContext) -> Decision:
-        if not ctx.state.allows_exits:
+        if ctx.state not in _EXIT_STATES:
             return Decision(False, "trading_state", f"state {ctx.state.value} allows no orders")
         pos_qty = ctx.position.quantity
-        reduces = (order.side is Side.SELL and pos_qty > 0) or (order.side is Side.BUY and pos_qty < 0)
+        reduces = (order.side is _SELL and pos_qty > 0) or (order.side is _BUY and pos_qty < 0)
         if not reduces or order.quantity > abs(pos_qty) * (1 + 1e-9):
             return Decision(False, "reduce_only",
                             f"exit of {order.quantity:.8g} {order.side.value} does not reduce position {pos_qty:.8g}")
         if order.quantity <= 0 or ctx.price <= 0:
             return Decision(False, "bad_order", f"quantity {order.quantity} at price {ctx.price}")
+        if not self.explain:
+            return _ALLOWED
         return Decision(True, ALLOW, f"{order.purpose.value} {order.side.value} {order.quantity:.8g} @ {ctx.price:.8g}")
 
     # ---- entries: every limit ---------------------------------------------------------------
     def _entry(self, order: Order, ctx: RiskContext) -> Decision:  # noqa: C901 - one rule a branch, in order
         lim = self.limits
-        if not ctx.state.allows_entries:
+        if ctx.state not in _ENTRY_STATES:
             return Decision(False, "trading_state", f"state {ctx.state.value} allows no entries")
         if order.quantity <= 0 or ctx.price <= 0:
             return Decision(False, "bad_order", f"quantity {order.quantity} at price {ctx.price}")
+        if self._gate_symbol:
+            d = self._symbol_rules(order, ctx)
+            if d is not None:
+                return d
+        if self._gate_market:
+            d = self._market_rules(ctx)
+            if d is not None:
+                return d
+        eq = ctx.equity
+        if self._gate_losses:
+            d = self._loss_rules(ctx)
+            if d is not None:
+                return d
+        return self._exposure_rules(order, ctx, lim, eq)
+
+    def _symbol_rules(self, order: Order, ctx: RiskContext) -> Decision | None:
+        lim = self.limits
         if lim.symbol_whitelist is not None and order.symbol not in lim.symbol_whitelist:
             return Decision(False, "symbol_whitelist", f"{order.symbol} not in {list(lim.symbol_whitelist)}")
         if lim.blackout_hours_utc is not None and _in_hours(ctx.now_ms, lim.blackout_hours_utc):
             s, e = lim.blackout_hours_utc
             return Decision(False, "blackout_hours", f"entries are off {s:02d}:00-{e:02d}:00 UTC")
+        return None
 
+    def _market_rules(self, ctx: RiskContext) -> Decision | None:
+        lim = self.limits
         m = ctx.market
         if lim.max_price_age_s is not None and m.price_time_ms is not None:
             age = (ctx.now_ms - m.price_time_ms) / 1000
@@ -146,8 +205,11 @@ class RiskEngine:
         if _over(m.reconciliation_drift_pct, lim.max_reconciliation_drift_pct):
             return Decision(False, "reconciliation_drift", f"drift {m.reconciliation_drift_pct:.2f}% "
                                                            f"> {lim.max_reconciliation_drift_pct:g}%")
+        return None
 
+    def _loss_rules(self, ctx: RiskContext) -> Decision | None:
         # Loss limits also move the state (risk.monitor); here they stop entries at once.
+        lim = self.limits
         eq = ctx.equity
         if ctx.day_open_equity:
             loss = ctx.day_open_equity - eq
@@ -167,16 +229,18 @@ class RiskEngine:
         if lim.max_consecutive_losses is not None and ctx.consecutive_losses >= lim.max_consecutive_losses:
             return Decision(False, "consecutive_losses", f"{ctx.consecutive_losses} losses in a row "
                                                          f">= {lim.max_consecutive_losses}")
+        return None
 
+    def _exposure_rules(self, order: Order, ctx: RiskContext, lim: RiskLimits, eq: float) -> Decision:  # noqa: C901
         notional = order.quantity * ctx.price
         if notional < lim.min_notional:
             return Decision(False, "min_notional", f"notional {notional:.2f} < {lim.min_notional:.2f}")
         pos_qty = ctx.position.quantity
-        if order.side is Side.SELL and pos_qty <= 0 and not lim.allow_short:
+        if order.side is _SELL and pos_qty <= 0 and not lim.allow_short:
             return Decision(False, "no_short", "short entries are not allowed on spot")
         if _over(ctx.leverage, lim.max_leverage):
             return Decision(False, "max_leverage", f"leverage {ctx.leverage:g}x > {lim.max_leverage:g}x")
-        signed = order.quantity if order.side is Side.BUY else -order.quantity
+        signed = order.quantity if order.side is _BUY else -order.quantity
         after = abs(pos_qty + signed) * ctx.price
         if _over(after, lim.max_position_value):
             return Decision(False, "max_position_value",
@@ -186,30 +250,34 @@ class RiskEngine:
             if _over(after, cap):
                 return Decision(False, "max_position_pct", f"position value {after:.2f} > {lim.max_position_pct:g}% "
                                                            f"of equity {eq:.2f} = {cap:.2f}")
-        bot_after = ctx.bot_exposure_value - abs(pos_qty) * ctx.price + after
-        if lim.max_bot_exposure_pct is not None and _over(bot_after, lim.max_bot_exposure_pct / 100.0 * eq):
-            return Decision(False, "max_bot_exposure", f"bot exposure {bot_after:.2f} > "
-                                                       f"{lim.max_bot_exposure_pct:g}% of equity {eq:.2f}")
-        mode_after = ctx.portfolio.mode_exposure_value + notional
-        if _over(mode_after, lim.max_mode_exposure_value):
-            return Decision(False, "max_mode_exposure", f"mode exposure {mode_after:.2f} > "
-                                                        f"{lim.max_mode_exposure_value:.2f}")
-        if (lim.max_concurrent_positions is not None and pos_qty == 0
-                and ctx.portfolio.open_positions >= lim.max_concurrent_positions):
-            return Decision(False, "max_concurrent_positions", f"{ctx.portfolio.open_positions} positions open "
-                                                               f">= {lim.max_concurrent_positions}")
-        worst = worst_case_loss(order.quantity, ctx.price, ctx.stop_price, order.side, lim.fee_pct, lim.slippage_bps)
-        per_trade_pct_cap = None if lim.max_loss_per_trade_pct is None else lim.max_loss_per_trade_pct / 100 * eq
-        for cap, label in ((lim.max_loss_per_trade_value, "value"), (per_trade_pct_cap, "pct")):
-            if _over(worst, cap):
-                at = f"stop {ctx.stop_price:.8g}" if ctx.stop_price is not None else "no stop: whole notional"
-                return Decision(False, "max_loss_per_trade", f"worst case {worst:.2f} ({at}) > {cap:.2f}")
+        if self._gate_portfolio:
+            bot_after = ctx.bot_exposure_value - abs(pos_qty) * ctx.price + after
+            if lim.max_bot_exposure_pct is not None and _over(bot_after, lim.max_bot_exposure_pct / 100.0 * eq):
+                return Decision(False, "max_bot_exposure", f"bot exposure {bot_after:.2f} > "
+                                                           f"{lim.max_bot_exposure_pct:g}% of equity {eq:.2f}")
+            mode_after = ctx.portfolio.mode_exposure_value + notional
+            if _over(mode_after, lim.max_mode_exposure_value):
+                return Decision(False, "max_mode_exposure", f"mode exposure {mode_after:.2f} > "
+                                                            f"{lim.max_mode_exposure_value:.2f}")
+            if (lim.max_concurrent_positions is not None and pos_qty == 0
+                    and ctx.portfolio.open_positions >= lim.max_concurrent_positions):
+                return Decision(False, "max_concurrent_positions", f"{ctx.portfolio.open_positions} positions open "
+                                                                   f">= {lim.max_concurrent_positions}")
+        worst = None
+        if self._gate_per_trade:
+            worst = worst_case_loss(order.quantity, ctx.price, ctx.stop_price, order.side, lim.fee_pct,
+                                    lim.slippage_bps)
+            per_trade_pct_cap = None if lim.max_loss_per_trade_pct is None else lim.max_loss_per_trade_pct / 100 * eq
+            for cap in (lim.max_loss_per_trade_value, per_trade_pct_cap):
+                if _over(worst, cap):
+                    at = f"stop {ctx.stop_price:.8g}" if ctx.stop_price is not None else "no stop: whole notional"
+                    return Decision(False, "max_loss_per_trade", f"worst case {worst:.2f} ({at}) > {cap:.2f}")
         if lim.min_entry_interval_s is not None and ctx.last_entry_ms is not None:
             since = (ctx.now_ms - ctx.last_entry_ms) / 1000
             if since < lim.min_entry_interval_s:
                 return Decision(False, "min_entry_interval", f"{since:.0f} s since the last entry "
                                                              f"< {lim.min_entry_interval_s:g} s")
-        if lim.check_balance and order.side is Side.BUY and ctx.leverage <= 1:
+        if lim.check_balance and order.side is _BUY and ctx.leverage <= 1:
             # Worst fill price (slippage) plus the fee: the quote balance must never go negative.
             need = notional * (1 + lim.slippage_bps / 10_000.0) * (1 + lim.fee_pct / 100.0)
             if need > ctx.quote_balance * (1 + 1e-9):
@@ -233,6 +301,11 @@ class RiskEngine:
             if len(self._recent) >= lim.max_orders_per_minute:
                 return Decision(False, "max_orders_per_minute",
                                 f"{len(self._recent)} orders in the last minute >= {lim.max_orders_per_minute}")
+        if not self.explain:
+            return _ALLOWED
+        if worst is None:
+            worst = worst_case_loss(order.quantity, ctx.price, ctx.stop_price, order.side, lim.fee_pct,
+                                    lim.slippage_bps)
         return Decision(True, ALLOW, f"ENTRY {order.side.value} {order.quantity:.8g} @ {ctx.price:.8g} "
                                      f"(notional {notional:.2f}, worst case {worst:.2f})")
 

@@ -119,3 +119,16 @@ def venue_view(bot: str) -> str:
 def recon_baseline(bot: str) -> str:
     """Spot assets the user held beside the bot when it was first reconciled: HASH asset -> amount."""
     return f"{PREFIX}recon:baseline:{bot}"
+
+
+# ---- backtests run from the dashboard (issue 6): backtest/store.py keeps the last 20 ----
+
+# Stored backtest results by time: ZSET result id -> created_at (epoch ms).
+BACKTEST_INDEX = PREFIX + "backtests"
+# One line per stored result: HASH result id -> JSON (bot, status, times, headline metrics, error).
+BACKTEST_META = PREFIX + "backtests:meta"
+
+
+def backtest_result(result_id: str) -> str:
+    """A finished backtest: STRING (JSON: request, report with trades, plot data, data info)."""
+    return f"{PREFIX}backtest:{result_id}"

@@ -109,10 +109,9 @@ def test_sigkill_around_the_send_leaves_exactly_one_order(r, venue, redis_server
         wait_for(lambda: len(RedisIntentStore(r).all(BOT)) >= 2, 60, "the bot trading on after recovery")
         on_venue = [o for o in venue_orders(venue.url) if o["clientOrderId"] == first.client_order_id]
         assert len(on_venue) == (0 if chaos == "kill_before_send" else 1)   # never sent again
-        wait_for(lambda: _settled(r), 20, "no order in flight")
-        assert_consistent(r, venue.url)
     finally:
-        w2.stop()
+        w2.stop()  # a clean stop finishes the order in flight: then nothing moves while we compare
+    assert_consistent(r, venue.url)
 
 
 @pytest.mark.parametrize("fault", ["status_unknown_next", "lose_response_next"])
@@ -126,11 +125,7 @@ def test_ambiguous_answers_are_resolved_by_query_not_resent(r, venue, redis_serv
         first = first_intent(r)
         assert first.status == "FILLED"
         assert len([o for o in venue_orders(venue.url) if o["clientOrderId"] == first.client_order_id]) == 1
-        wait_for(lambda: _settled(r), 20, "no order in flight")
-        assert_consistent(r, venue.url)
     finally:
         w.stop()
+    assert_consistent(r, venue.url)
 
-
-def _settled(r) -> bool:
-    return all(i.final for i in RedisIntentStore(r).all(BOT))

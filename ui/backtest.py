@@ -1,0 +1,193 @@
+"""The Backtest tab: run a configured bot over stored candles without blocking the worker, and
+read the stored results (metrics, equity and drawdown, trades on candlesticks, monthly returns).
+
+The button posts a ``backtest`` command (target: the bot, payload: ``BacktestRequest`` JSON);
+the worker starts ``backtest.service.start_in_process`` with the command's nonce as result id,
+and the result appears in the list below (``backtest.store``) as running, then done or failed.
+"""
+from __future__ import annotations
+
+import json
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from backtest import store
+from backtest.plots import equity_figure_of, monthly_figure_of, trades_figure_of
+from backtest.service import BacktestRequest
+from state.commands import new_command, post_command
+from state.models import BotMeta
+from ui.common import get_redis, redis_url, short_ts
+
+CONFIG_DATA = "(config default: replay files or synthetic market)"
+POLICY_HELP = ("optimistic: a touch fills; realistic: price must trade through, volume-capped; "
+               "pessimistic: through by a tick, worst price of the candle")
+
+
+def _label(path: str) -> str:
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+
+
+def _fmt(x: Any, spec: str = ",.2f", suffix: str = "") -> str:
+    return "—" if x is None else f"{x:{spec}}{suffix}"
+
+
+def _post(req: BacktestRequest) -> None:
+    command = new_command("backtest", "bot", req.bot, user="dashboard", payload=req.payload(),
+                          reason="dashboard backtest")
+    entry = post_command(get_redis(redis_url()), command)
+    st.session_state["last_sent"] = {"nonce": command.nonce, "label": f"Backtest {req.bot}", "entry": entry,
+                                     "at": int(time.time() * 1000)}
+    st.session_state["backtest_pick"] = command.nonce  # show this result once it is there
+
+
+def _form(metas: list[BotMeta], data_choices: list[str]) -> None:
+    names = [m.name for m in metas if m.kind != "dca"]
+    if not names:
+        st.info("No signal bots are configured (DCA bots are not backtested yet).")
+        return
+    with st.form("backtest_form", border=True):
+        c = st.columns([1.2, 2.4])
+        bot = c[0].selectbox("Bot", names, key="bt_bot")
+        data = c[1].selectbox("Candles", [CONFIG_DATA, *data_choices], key="bt_data",
+                              format_func=lambda p: p if p == CONFIG_DATA else _label(p))
+        c = st.columns([1, 1, 1.2, 1])
+        use_range = c[0].checkbox("Limit dates", key="bt_use_range")
+        start = c[1].date_input("From", value=date(2024, 1, 1), key="bt_from")
+        end = c[2].date_input("To (exclusive)", value=date.today(), key="bt_to")
+        interval = c[3].text_input("Interval (dir only)", value="", key="bt_interval", max_chars=4,
+                                   help="only when the data is a directory holding several intervals")
+        c = st.columns(3)
+        policy = c[0].selectbox("Fill policy", ["realistic", "optimistic", "pessimistic"], key="bt_policy",
+                                help=POLICY_HELP)
+        fill_at = c[1].selectbox("Market orders fill at", ["close", "next_open"], key="bt_fill_at")
+        intrabar = c[2].selectbox("Stop and take-profit in one candle", ["stop_first", "take_first", "ohlc"],
+                                  key="bt_intrabar")
+        sent = st.form_submit_button("Run backtest", type="primary")
+    if sent:
+        try:
+            req = BacktestRequest.model_validate({
+                "bot": bot, "data": None if data == CONFIG_DATA else data,
+                "from": start.isoformat() if use_range else None, "to": end.isoformat() if use_range else None,
+                "fill_policy": policy, "fill_at": fill_at, "intrabar": intrabar, "interval": interval or None,
+            })
+        except ValueError as exc:
+            st.error(f"Bad request: {exc}")
+            return
+        _post(req)
+        st.success(f"Backtest of **{bot}** sent to the worker; it runs in its own process. "
+                   "The result appears below.")
+
+
+def _results_table(metas: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for m in metas:
+        h = m.get("headline") or {}
+        req = m.get("request") or {}
+        rows.append({
+            "created": short_ts(m.get("created_at", 0)), "bot": m.get("bot", ""), "status": m.get("status", ""),
+            "data": _label(req["data"]) if req.get("data") else "config",
+            "range": f"{req.get('from') or '…'} → {req.get('to') or '…'}", "policy": req.get("fill_policy", ""),
+            "return %": h.get("total_return_pct"), "sharpe": h.get("sharpe"),
+            "max DD %": h.get("max_drawdown_pct"), "trades": h.get("trades"), "error": m.get("error", ""),
+        })
+    return pd.DataFrame(rows)
+
+
+def _metrics(rep: dict[str, Any]) -> None:
+    dd = rep.get("max_drawdown") or {}
+    bh = rep.get("buy_and_hold") or {}
+    c = st.columns(6)
+    c[0].metric("Total return", _fmt(rep.get("total_return_pct"), "+.2f", " %"),
+                delta=f"B&H {_fmt(bh.get('total_return_pct'), '+.2f', ' %')}", delta_color="off")
+    c[1].metric("CAGR", _fmt(rep.get("cagr_pct"), "+.2f", " %"))
+    c[2].metric("Sharpe", _fmt(rep.get("sharpe"), ".2f"))
+    c[3].metric("Sortino", _fmt(rep.get("sortino"), ".2f"))
+    c[4].metric("Calmar", _fmt(rep.get("calmar"), ".2f"))
+    c[5].metric("Max drawdown", _fmt(dd.get("max_drawdown_pct"), ".2f", " %"),
+                help=f"peak {dd.get('peak_time')} → trough {dd.get('trough_time')}, recovered {dd.get('recovery_time')}")
+    c = st.columns(6)
+    c[0].metric("Trades", _fmt(rep.get("trades"), ",d"))
+    c[1].metric("Win rate", _fmt(rep.get("win_rate_pct"), ".1f", " %"))
+    c[2].metric("Profit factor", _fmt(rep.get("profit_factor"), ".2f"))
+    c[3].metric("Expectancy", _fmt(rep.get("expectancy"), ",.2f"))
+    c[4].metric("Exposure", _fmt(rep.get("exposure_time_pct"), ".1f", " %"))
+    c[5].metric("Fees paid", _fmt(rep.get("fees_paid"), ",.2f"))
+    st.caption(f"{rep.get('bars', 0):,} {rep.get('interval', '')} bars of {rep.get('symbol', '')} "
+               f"{rep.get('start', '')} → {rep.get('end', '')} · engine path {rep.get('engine_path', '')} · "
+               f"final equity {_fmt(rep.get('final_equity'))} · trading state at the end "
+               f"**{rep.get('trading_state', 'ACTIVE')}** · risk denials {rep.get('risk_denials') or 'none'}")
+    for e in rep.get("risk_events") or []:
+        st.warning(f"Risk **{e['rule']}** at {e['time']}: {e['reason']} → {e['state']}"
+                   + (" (position flattened)" if e.get("flattened") else ""))
+
+
+def _show(doc: dict[str, Any]) -> None:
+    rep = doc.get("report") or {}
+    _metrics(rep)
+    plot = doc.get("plot")
+    if plot:
+        st.plotly_chart(equity_figure_of(plot), use_container_width=True, key="bt_equity")
+        st.plotly_chart(trades_figure_of(plot), use_container_width=True, key="bt_trades")
+        st.plotly_chart(monthly_figure_of(plot), use_container_width=True, key="bt_monthly")
+    trades = rep.get("trade_list") or []
+    if trades:
+        with st.expander(f"Trades ({len(trades):,}"
+                         + (f" of {rep['trade_list_truncated']:,}" if rep.get("trade_list_truncated") else "") + ")"):
+            st.dataframe(pd.DataFrame(trades), hide_index=True, use_container_width=True)
+    with st.expander("Request and data"):
+        st.code(json.dumps({"request": doc.get("request"), "data": doc.get("data"),
+                            "elapsed_s": doc.get("elapsed_s"), "bars_per_s": doc.get("bars_per_s")}, indent=2),
+                language="json")
+
+
+def render(metas: list[BotMeta], data_choices: list[str], refresh_s: float = 2.0) -> None:
+    """The tab. ``metas``: the configured bots; ``data_choices``: candle files to offer
+    (``backtest.service.data_choices(app)``)."""
+    _form(metas, data_choices)
+    r = get_redis(redis_url())
+    try:
+        busy = bool(store.running(r))
+    except Exception:  # noqa: BLE001 - shown by the fragment below
+        busy = False
+    sent = st.session_state.get("last_sent") or {}
+    recent = sent.get("label", "").startswith("Backtest") and time.time() * 1000 - sent.get("at", 0) < 30_000
+    # Refresh only while something runs (or was just sent): redrawing the charts every few
+    # seconds for nothing would make the tab flicker.
+
+    @st.fragment(run_every=refresh_s if busy or recent else None)
+    def results() -> None:
+        try:
+            lines = store.list_results(r)
+        except Exception as exc:  # Redis down: say so instead of a traceback
+            st.error(f"State store unreachable: {exc}")
+            return
+        if not lines:
+            st.info("No backtest results yet: run one above.")
+            return
+        st.dataframe(_results_table(lines), hide_index=True, use_container_width=True, key="bt_results")
+        ids = [m["id"] for m in lines]
+        by_id = {m["id"]: m for m in lines}
+        want = st.session_state.get("backtest_pick")
+        pick = st.selectbox("Result", ids, index=ids.index(want) if want in ids else 0, key="bt_pick_box",
+                            format_func=lambda i: f"{by_id[i]['bot']} · {by_id[i]['status']} · "
+                                                  f"{short_ts(by_id[i].get('created_at', 0))}")
+        st.session_state["backtest_pick"] = pick
+        m = by_id[pick]
+        if m["status"] == "running":
+            st.info(f"**{m['bot']}** is running in its own process…")
+        elif m["status"] == "failed":
+            st.error(f"**{m['bot']}** failed: {m.get('error')}")
+        else:
+            doc = store.load(r, pick)
+            if doc is None:
+                st.warning("This result is gone (only the last 20 are kept).")
+            else:
+                _show(doc)
+
+    results()
