@@ -170,6 +170,7 @@ class Bot:
         self.portfolio = portfolio
         self.sizing = sizing if isinstance(sizing, SizingPolicy) else SizingPolicy(sizing[0], sizing[1])  # type: ignore[arg-type]
         self.reduce_only_exits = False  # futures venues: exits go out reduce-only
+        self.leverage = 1.0  # futures venues: the leverage set on the venue for this symbol
         # Venue bots: what is left after an exit below the minimum notional is dust the venue's lot
         # size would not let us sell; it is written off and handed to this hook (reconciliation).
         self.on_dust: Callable[["Bot", float], None] | None = None
@@ -383,6 +384,7 @@ class Bot:
             week_open_equity=(m.week_open or None) if m else None,
             consecutive_losses=m.consecutive_losses if m else 0,
             stop_price=stop,
+            leverage=self.leverage,
             portfolio=env.portfolio_view(self) if env is not None else PortfolioView(),
             market=env.market_status(self.symbol, now) if env is not None else MarketStatus(),
             correlation=env.correlation if env is not None else None,

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import redis
 
 from core.types import Fill, Mode, Order
-from exchange.client import ExchangeClient
+from exchange.client import ExchangeClient, FuturesPosition
+from exchange.errors import ExchangeError
 from exchange.preflight import PreflightReport, run_preflight
 from exchange.reconcile import ReconcileReport, reconcile
 from exchange.rules import dec
@@ -166,6 +167,23 @@ class LiveVenue:
         held = client.balances().get(rules.base_asset)
         actual = held.total if held is not None else Decimal(0)
         self.r.hset(keys.recon_baseline(bot.name), rules.base_asset, str(actual - dec(bot.position.quantity)))
+
+    def set_leverage(self, bot: "Bot", leverage: int) -> None:
+        """Futures: the venue's leverage for the bot's symbol (so margin and liquidation match)."""
+        client = self.client("futures")
+        # Isolated: a position can lose its own margin only, and its liquidation price is its own.
+        try:
+            client.call(lambda: client.raw.futures_change_margin_type(symbol=bot.symbol, marginType="ISOLATED"),
+                        safe=False, mutating=True)
+        except ExchangeError as exc:
+            if getattr(exc, "code", None) != -4046:  # "No need to change margin type": already isolated
+                raise
+        client.call(lambda: client.raw.futures_change_leverage(symbol=bot.symbol, leverage=leverage),
+                    safe=False, mutating=True)
+        bot.leverage = float(leverage)
+
+    def futures_position(self, bot: "Bot") -> "FuturesPosition | None":
+        return next((p for p in self.client("futures").positions() if p.symbol == bot.symbol), None)
 
     def add_dust(self, bot: "Bot", market: str, dust: float) -> None:
         """Unsellable remainder after an exit: from now on it counts as the user's holding."""

@@ -332,6 +332,8 @@ class Worker:
                     log.warning("bot %s: recovered %d fill(s) of %s", cfg.name, len(rec.fills),
                                 rec.intent.client_order_id)
             lim = bot.risk.limits
+            if cfg.market == "futures":
+                self.venue.set_leverage(bot, int(cfg.risk.max_leverage))
             need = lim.max_position_value or (cfg.sizing.value if cfg.sizing.kind == "fixed_quote" else 0.0)
             report = self.venue.preflight(cfg, need)
             if not report.ok:
@@ -363,6 +365,21 @@ class Worker:
         self.writer.commit([bot.drain(now)], controls=[ch], audits=[audit])
         log.warning("bot %s paused: %s", bot.name, reason)
 
+    def _guard_liquidation(self, bot: Bot) -> None:
+        """Futures: how far the venue's mark has gone toward the venue's liquidation price; the monitor
+        alerts (REDUCE_ONLY) at 80% and closes the position at 90%, before the venue liquidates it."""
+        assert self.venue is not None and bot.monitor is not None
+        pos = self.venue.futures_position(bot)
+        if pos is None or not pos.liquidation_price:
+            return
+        breaches = bot.monitor.check_liquidation(float(pos.entry_price), float(pos.mark_price),
+                                                 float(pos.liquidation_price))
+        if breaches:
+            bot._breach(breaches)
+            self.writer.commit([bot.drain(self.clock.now_ms())], controls=self._pending_controls,
+                               audits=self._pending_audits)
+            self._pending_controls, self._pending_audits = [], []
+
     def venue_loop(self, stop: threading.Event) -> None:
         """Every exchange.reconcile_every_s: resolve stale intents and reconcile each venue bot."""
         every = self.app.exchange.reconcile_every_s
@@ -376,6 +393,8 @@ class Worker:
                         for rec in self.venue.recover(name, cfg.market, min_age_ms=30_000):
                             if rec.fills:
                                 bot.book_fills(rec.fills, f"recovered {rec.intent.client_order_id}")
+                        if cfg.market == "futures" and bot.monitor is not None:
+                            self._guard_liquidation(bot)
                         rep = self.venue.reconcile(bot, cfg.market)
                         now = self.clock.now_ms()
                         if rep.ok:

@@ -89,6 +89,11 @@ def worst_case_loss(qty: float, price: float, stop: float | None, side: Side, fe
     return max(0.0, move) * qty + costs
 
 
+def liquidation_estimate(entry: float, leverage: float, long: bool, mmr: float = 0.004) -> float:
+    """Isolated-margin liquidation price of a fresh position (Binance's formula with one tier)."""
+    return entry * (1 - 1 / leverage + mmr) if long else entry * (1 + 1 / leverage - mmr)
+
+
 def _in_hours(now_ms: int, window: tuple[int, int]) -> bool:
     hour = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).hour
     start, end = window
@@ -240,6 +245,14 @@ class RiskEngine:
             return Decision(False, "no_short", "short entries are not allowed on spot")
         if _over(ctx.leverage, lim.max_leverage):
             return Decision(False, "max_leverage", f"leverage {ctx.leverage:g}x > {lim.max_leverage:g}x")
+        if ctx.leverage > 1 and ctx.stop_price is not None:
+            # A stop must trigger well before liquidation: buffer % of the entry-to-liquidation distance.
+            liq = liquidation_estimate(ctx.price, ctx.leverage, order.side is _BUY)
+            room = abs(ctx.price - liq) * (1 - lim.liquidation_buffer_pct / 100)
+            if abs(ctx.price - ctx.stop_price) > room:
+                return Decision(False, "liquidation_buffer",
+                                f"stop {ctx.stop_price:.8g} is past {100 - lim.liquidation_buffer_pct:g}% of the way "
+                                f"to liquidation ≈ {liq:.8g} at {ctx.leverage:g}x")
         signed = order.quantity if order.side is _BUY else -order.quantity
         after = abs(pos_qty + signed) * ctx.price
         if _over(after, lim.max_position_value):
