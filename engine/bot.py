@@ -75,7 +75,9 @@ class RiskEnv(Protocol):
 
     def portfolio_view(self, bot: "Bot") -> PortfolioView: ...
 
-    def market_status(self, symbol: str, now_ms: int) -> MarketStatus: ...
+    def market_status(self, symbol: str, now_ms: int, bot: "Bot | None" = None) -> MarketStatus: ...
+
+    def margin(self, bot: "Bot") -> tuple[float, float]: ...
 
     def correlation(self, a: str, b: str) -> float | None: ...
 
@@ -375,6 +377,7 @@ class Bot:
                                m.last_entry_ms, m.high_water, m.day_open or None, m.week_open or None,
                                m.consecutive_losses, stop)
         m = mon.s if mon is not None else None
+        margin = env.margin(self) if self.leverage > 1 else (0.0, 0.0)
         return RiskContext(
             self.state_of(self), pos, price, equity, quote, now,
             bot_exposure_value=abs(pos.quantity) * price,
@@ -385,8 +388,10 @@ class Bot:
             consecutive_losses=m.consecutive_losses if m else 0,
             stop_price=stop,
             leverage=self.leverage,
+            margin_used=margin[0],
+            margin_balance=margin[1],
             portfolio=env.portfolio_view(self) if env is not None else PortfolioView(),
-            market=env.market_status(self.symbol, now) if env is not None else MarketStatus(),
+            market=env.market_status(self.symbol, now, self) if env is not None else MarketStatus(),
             correlation=env.correlation if env is not None else None,
         )
 

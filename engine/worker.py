@@ -128,9 +128,28 @@ class WorkerRiskEnv:
                     symbols.append(sym)
         return PortfolioView(value, count, tuple(symbols))
 
-    def market_status(self, symbol: str, now_ms: int) -> MarketStatus:
+    def market_status(self, symbol: str, now_ms: int, bot: "Bot | None" = None) -> MarketStatus:
         feed = self.w.feed
-        return MarketStatus(price_time_ms=self.close_time.get(symbol), stream_up=not getattr(feed, "stale", False))
+        price_time, stream_up = self.close_time.get(symbol), not getattr(feed, "stale", False)
+        venue, cfg = self.w.venue, self.w.configs.get(bot.name) if bot is not None else None
+        if venue is None or cfg is None or not self.w._on_venue(cfg):
+            return MarketStatus(price_time_ms=price_time, stream_up=stream_up)
+        # A venue bot's order depends on the venue's health: spread and recent API errors, asked now;
+        # an unexplained reconciliation drift counts as over any drift limit.
+        client = venue.client(cfg.market)
+        try:
+            spread = client.spread_bps(symbol)
+        except Exception:
+            spread = None
+        drift = 100.0 if bot is not None and bot.name in self.w._drift_seen else 0.0
+        return MarketStatus(price_time, spread, client.errors_last_minute(), stream_up, drift)
+
+    def margin(self, bot: "Bot") -> tuple[float, float]:
+        """Futures venue bots: (margin in use, margin balance); (0, 0) elsewhere (no margin rule)."""
+        venue, cfg = self.w.venue, self.w.configs.get(bot.name)
+        if venue is None or cfg is None or cfg.market != "futures" or not self.w._on_venue(cfg):
+            return 0.0, 0.0
+        return venue.client("futures").margin()
 
     def correlation(self, a: str, b: str) -> float | None:
         """Pearson correlation of the two symbols' 1-candle log returns over the recent window."""

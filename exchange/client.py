@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Literal
@@ -142,6 +143,7 @@ class ExchangeClient:
         self.retry = retry
         self.info_ttl_s = info_ttl_s
         self._monotonic = monotonic
+        self.error_times: deque[float] = deque()
         factory = client_factory or client_class(urls)
         # ping=False: constructing must not do I/O (preflight reports reachability properly).
         self.raw: Client = factory(api_key or None, api_secret or None, requests_params={"timeout": timeout_s},
@@ -165,8 +167,30 @@ class ExchangeClient:
     def call(self, fn: Callable[[], Any], weight: int = 1, safe: bool = True, mutating: bool = False) -> Any:
         """Run one python-binance call under the limiter with typed errors (public for preflight)."""
         with self._lock:
-            return call_with_retry(fn, safe=safe, mutating=mutating, limiter=self.limiter, weight=weight,
-                                   headers=self._headers, policy=self.retry)
+            try:
+                return call_with_retry(fn, safe=safe, mutating=mutating, limiter=self.limiter, weight=weight,
+                                       headers=self._headers, policy=self.retry)
+            except Exception:
+                self.error_times.append(self._monotonic())  # for the risk engine's API-error rule
+                raise
+
+    def errors_last_minute(self) -> int:
+        now = self._monotonic()
+        while self.error_times and self.error_times[0] < now - 60:
+            self.error_times.popleft()
+        return len(self.error_times)
+
+    def spread_bps(self, symbol: str) -> float | None:
+        """Best ask minus best bid, in basis points of the mid."""
+        fn = self.raw.futures_orderbook_ticker if self.futures else self.raw.get_orderbook_ticker
+        t = self.call(lambda: fn(symbol=symbol), weight=2)
+        bid, ask = float(t["bidPrice"]), float(t["askPrice"])
+        return 10_000 * (ask - bid) / ((ask + bid) / 2) if bid > 0 and ask > 0 else None
+
+    def margin(self) -> tuple[float, float]:
+        """Futures: (initial margin in use, margin balance) of the account."""
+        a = self.account()
+        return float(a.get("totalInitialMargin", 0)), float(a.get("totalMarginBalance", 0))
 
     # ---- public market data -------------------------------------------------------------------
     def ping(self) -> None:
