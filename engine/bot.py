@@ -173,6 +173,8 @@ class Bot:
         self.sizing = sizing if isinstance(sizing, SizingPolicy) else SizingPolicy(sizing[0], sizing[1])  # type: ignore[arg-type]
         self.reduce_only_exits = False  # futures venues: exits go out reduce-only
         self.leverage = 1.0  # futures venues: the leverage set on the venue for this symbol
+        # futures venues: (margin utilization %, % of the way to liquidation) as last seen on the venue
+        self.venue_margin: tuple[float | None, float | None] = (None, None)
         # Venue bots: what is left after an exit below the minimum notional is dust the venue's lot
         # size would not let us sell; it is written off and handed to this hook (reconciliation).
         self.on_dust: Callable[["Bot", float], None] | None = None
@@ -450,6 +452,7 @@ class Bot:
             weekly_loss_limit=quote_limit(lim.weekly_loss_value, lim.weekly_loss_pct, m.week_open if m else equity),
             exposure=exposure, exposure_limit=min(pos_caps) if pos_caps else None,
             consecutive_losses=m.consecutive_losses if m else 0, max_consecutive_losses=lim.max_consecutive_losses,
+            margin_utilization_pct=self.venue_margin[0], liquidation_distance_pct=self.venue_margin[1],
             breaches=list(self._breaches),
             limits={k: v for k, v in asdict(lim).items() if k not in ("fee_pct", "slippage_bps", "allow_short",
                                                                       "check_balance")},

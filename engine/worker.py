@@ -390,9 +390,13 @@ class Worker:
         assert self.venue is not None and bot.monitor is not None
         pos = self.venue.futures_position(bot)
         if pos is None or not pos.liquidation_price:
+            bot.venue_margin = (None, None)
             return
-        breaches = bot.monitor.check_liquidation(float(pos.entry_price), float(pos.mark_price),
-                                                 float(pos.liquidation_price))
+        entry, mark, liq = float(pos.entry_price), float(pos.mark_price), float(pos.liquidation_price)
+        used, balance = self.venue.client("futures").margin()
+        bot.venue_margin = (100 * used / balance if balance else None,
+                            100 * (entry - mark) / (entry - liq) if entry != liq else None)
+        breaches = bot.monitor.check_liquidation(entry, mark, liq)
         if breaches:
             bot._breach(breaches)
             self.writer.commit([bot.drain(self.clock.now_ms())], controls=self._pending_controls,

@@ -63,6 +63,11 @@ def test_liquidation_alert_then_close_before_the_venue_liquidates(redis_server, 
             if "liquidation_reduce" in seen and not client.positions():
                 break
         assert seen[:2] == ["liquidation_alert", "liquidation_reduce"], seen
+        from support import snapshots
+
+        shown = snapshots(r)[BOT].risk  # what the dashboard's risk panel showed at the last check
+        assert shown.liquidation_distance_pct is not None and shown.liquidation_distance_pct >= 80
+        assert shown.margin_utilization_pct is not None and 0 < shown.margin_utilization_pct < 50
         assert not client.positions(), "the position is still open"
         orders = client.raw.futures_get_all_orders(symbol="BTCUSDT")
         closing = orders[-1]
