@@ -150,7 +150,7 @@ class DcaBot:
         for deal in list(self.deals.values()):
             self._close_market(deal, self.last_price.get(deal.symbol, deal.average), now, reason, DealStatus.CLOSED)
         for o in self.venue.open_orders():
-            self.venue.cancel(o.client_order_id)
+            self._cancel(o)
         self._mark(now)
         return not self.deals
 
@@ -208,7 +208,7 @@ class DcaBot:
     def _place_take_profit(self, deal: Deal, now: int) -> None:
         for o in self.venue.open_orders(deal.symbol):
             if o.tag.startswith("TP"):
-                self.venue.cancel(o.client_order_id)
+                self._cancel(o)
         if deal.quantity <= 0 or deal.config.get("trailing_take_profit_pct"):
             return  # a trailing take-profit exits at market from _track()
         from settings import DcaConfig
@@ -294,7 +294,7 @@ class DcaBot:
 
     def _close_market(self, deal: Deal, price: float, now: int, reason: str, status: DealStatus) -> None:
         for o in self.venue.open_orders(deal.symbol):
-            self.venue.cancel(o.client_order_id)
+            self._cancel(o)
         if deal.quantity > 0:
             side = Side.SELL if deal.long else Side.BUY
             purpose = OrderPurpose.FLATTEN if status is DealStatus.CLOSED and reason not in (
@@ -306,12 +306,22 @@ class DcaBot:
 
     def _finish(self, deal: Deal, now: int, status: DealStatus, reason: str) -> None:
         for o in self.venue.open_orders(deal.symbol):
-            self.venue.cancel(o.client_order_id)  # take profit or stop cancels every resting order
+            self._cancel(o)  # take profit or stop cancels every resting order
         deal.move(status, now)
         deal.closed_at, deal.close_reason = now, reason
         self.deals.pop(deal.symbol, None)
         self.last_closed_at[deal.symbol] = now
         self._closed_deals.append(deal)
+
+    def _cancel(self, o: RestingOrder) -> None:
+        """Cancel a resting order and say so in the orders history."""
+        if self.venue.cancel(o.client_order_id) is None:
+            return
+        self._out.orders.append(OrderRecord(
+            client_order_id=o.client_order_id, bot=self.name, symbol=o.symbol, side=o.side, quantity=o.quantity,
+            purpose="ENTRY" if o.tag.startswith("SO") else "EXIT", order_type="LIMIT", price=o.price,
+            status=OrderStatus.CANCELED.value, created_at=self.last_candle_time + self.interval_ms,
+            reason=f"{o.tag} canceled"))
 
     # ---- orders through the risk engine -------------------------------------------------------
     def _context(self, symbol: str, price: float, now: int, stop: float | None) -> RiskContext:

@@ -94,6 +94,13 @@ class StateReader:
         return [json.loads(f[b"data"] if b"data" in f else f["data"]) for _, f in self.r.xrevrange(keys.deals(bot),
                                                                                                    count=n)]
 
+    def dynamic_bot(self, bot: str) -> dict[str, object] | None:
+        """The stored config of a bot created on the dashboard (None for config bots)."""
+        import json
+
+        raw = self.r.hget(keys.DYNAMIC_BOTS, bot)
+        return json.loads(raw) if raw else None
+
     def preflight(self, bot: str) -> dict[str, object] | None:
         """A live bot's last pre-flight report (engine.live writes it)."""
         import json

@@ -97,8 +97,10 @@ def editor(metas: list[BotMeta], symbols: list[str]) -> None:
                                key=f"dca_sl_{pick}")
         values["cooldown_s"] = m[4].number_input("Cooldown (s)", 0.0, 10_000_000.0,
                                                  float(seed.get("cooldown_s", 300.0)), key=f"dca_cd_{pick}")
-        values.update(side=side, stop_loss_pct=sl or None,
-                      take_profit_type=seed.get("take_profit_type", "total"))
+        values.update(side=side, stop_loss_pct=sl or None)
+        # The form shows the common settings; every other stored setting (take-profit steps,
+        # trailing, price range, pairs, ...) is kept as it was, not reset to a default.
+        values = {**{k: v for k, v in seed.items() if k in DcaConfig.model_fields}, **values}
         try:
             cfg = DcaConfig(**values)
         except ValidationError as exc:
@@ -110,9 +112,10 @@ def editor(metas: list[BotMeta], symbols: list[str]) -> None:
         frame, totals = preview_frame(cfg, price)
         st.caption(f"Preview at the last price {price:,.2f} — {totals}")
         st.dataframe(frame, hide_index=True, key=f"dca_preview_{pick}")
+        stored = reader().dynamic_bot(name) if pick in existing else None
+        risk = (stored or {}).get("risk") or {"max_position_pct": 50, "max_bot_exposure_pct": 50}
         payload = json.dumps({"mode": mode, "kind": "dca", "symbol": pair,
-                              "dca": cfg.model_dump(exclude_defaults=True),
-                              "risk": {"max_position_pct": 50, "max_bot_exposure_pct": 50}})
+                              "dca": cfg.model_dump(exclude_defaults=True), "risk": risk})
         summary = (f"{side} {pair} in {mode}, base {cfg.base_order:g}, safety {cfg.safety_order:g} × "
                    f"{cfg.max_safety_orders} ({cfg.active_safety_orders} resting), deviation {cfg.deviation_pct:g}%, "
                    f"take profit {cfg.take_profit_pct:g}%; {totals}")
@@ -122,14 +125,15 @@ def editor(metas: list[BotMeta], symbols: list[str]) -> None:
 
 def render(metas: list[BotMeta], symbols: list[str], refresh_s: float) -> None:
     editor(metas, symbols)
-    if not metas:
-        st.info("No DCA bots yet: create one above, or add one to config.yaml with `kind: dca`.")
-        return
-    names = [m.name for m in metas]
 
     @st.fragment(run_every=max(refresh_s, 2.0))
     def panel() -> None:
         r = reader()
+        # Re-read the bots: one created from another page or the shell appears without a reload.
+        names = [m.name for m in r.bots().values() if m.kind == "dca"]
+        if not names:
+            st.info("No DCA bots yet: create one above, or add one to config.yaml with `kind: dca`.")
+            return
         snaps = r.snapshots(names)
         state_lines(list(snaps.values()))
         for name in names:

@@ -31,8 +31,9 @@ COST = 100 + 200 + 200
 AVG = COST / sum(QTY)
 TP = AVG * 1.01
 PNL = sum(QTY) * (TP - AVG)                     # = 1 % of the cost: 5.0
-# Orders stream: BO filled; SO1-3 + TP1 resting; SO1 filled, SO4 + new TP; SO2 filled, new TP; TP filled.
-ORDER_RECORDS = 1 + 4 + 3 + 2 + 1
+# Orders stream: BO filled; SO1-3 + TP1 resting; SO1 filled, old TP canceled, SO4 + new TP; SO2 filled,
+# old TP canceled, new TP; TP filled, SO3 and SO4 canceled.
+ORDER_RECORDS = 1 + 4 + 4 + 3 + 3
 FILL_RECORDS = 4
 
 
@@ -149,6 +150,8 @@ def assert_the_deal_ended_as_scripted(r) -> dict:
     placed = sorted(o.reason.split()[-1] for o in os_ if o.status == "NEW")
     assert placed == ["SO1", "SO2", "SO3", "SO4", "TP1", "TP1", "TP1"]
     assert not [o for o in os_ if o.status == "REJECTED"]
+    canceled = sorted(o.reason.split()[-2] for o in os_ if o.status == "CANCELED")
+    assert canceled == ["SO3", "SO4", "TP1", "TP1"]  # every other resting order canceled, and said so
     return deal
 
 
