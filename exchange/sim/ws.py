@@ -9,6 +9,7 @@ accepted everywhere):
 Streams (symbol lower-case):
     <s>@kline_<interval>                       spot-style kline event (``k.x`` = closed)
     <s>@bookTicker                             best bid/ask (futures paths add e/E/T)
+    <s>@aggTrade                               one aggregate trade per market step (futures: no M)
     <s>_perpetual@continuousKline_<interval>   futures continuous kline event
     <s>@markPrice[@1s]                         markPriceUpdate (mark = last price, funding 0.0001)
 
@@ -44,7 +45,7 @@ FUNDING_EVERY_MS = 8 * 3_600_000
 class Stream:
     name: str
     symbol: str
-    kind: str  # kline | bookTicker | continuousKline | markPrice
+    kind: str  # kline | bookTicker | aggTrade | continuousKline | markPrice
     interval: str = ""
 
 
@@ -66,6 +67,8 @@ def parse_stream(name: str, symbols: set[str], supports: Callable[[str], bool] =
         return Stream(name, symbol, "kline", iv) if supports(iv) else None
     if rest == "bookTicker":
         return Stream(name, symbol, "bookTicker")
+    if rest == "aggTrade":
+        return Stream(name, symbol, "aggTrade")
     if rest in ("markPrice", "markPrice@1s"):
         return Stream(name, symbol, "markPrice")
     return None
@@ -95,6 +98,7 @@ class StreamHub:
         self.ex = ex
         self.user = user  # serves listenKey sockets (futures user data)
         self.conns: set[Connection] = set()
+        self._agg_id = 0
         ex.bar_listeners.append(self.on_bar)
 
     # -- events ---------------------------------------------------------------------------
@@ -128,6 +132,16 @@ class StreamHub:
             }
             if futures:
                 ev = {"e": "bookTicker", **ev, "E": now, "T": now}
+            return ev
+        if stream.kind == "aggTrade":
+            # The market's step as one aggregate trade: at the step's close, for its volume; the
+            # taker side follows the step's direction (buyer is maker when the price went down).
+            self._agg_id += 1
+            ev = {"e": "aggTrade", "E": now, "s": bar.symbol, "a": self._agg_id, "p": fmt8(bar.close),
+                  "q": fmt8(bar.volume), "f": self._agg_id * 10, "l": self._agg_id * 10 + 9,
+                  "T": bar.close_time, "m": bar.close < bar.open}
+            if not futures:
+                ev["M"] = True
             return ev
         # markPrice
         price = fmt8(self.ex.engine.price(bar.symbol))

@@ -439,6 +439,11 @@ def test_ws_kline_and_book_ticker_with_python_binance(base: str) -> None:
             async with bsm.multiplex_socket(["btcusdt@kline_5m", "solusdt@bookTicker"]) as sock:
                 await loop.run_in_executor(None, admin, base, "POST", "/admin/advance", {"steps": 1})
                 combined = await asyncio.wait_for(sock.recv(), 5)
+            async with bsm.aggtrade_socket("BTCUSDT") as sock:
+                await loop.run_in_executor(None, admin, base, "POST", "/admin/advance", {"steps": 1})
+                agg = await asyncio.wait_for(sock.recv(), 5)
+            assert agg["e"] == "aggTrade" and agg["s"] == "BTCUSDT" and float(agg["p"]) > 0
+            assert {"a", "p", "q", "f", "l", "T", "m", "M"} <= set(agg)
             return klines, ticker, combined
         finally:
             await client.close_connection()
