@@ -31,6 +31,15 @@ KEY, SECRET = "local-key", "local-secret"
 pytestmark = pytest.mark.timeout(60)
 
 
+
+def run_async(coro):  # noqa: ANN001, ANN201
+    """asyncio.run on a thread of its own: another test in this process (Streamlit's AppTest,
+    Playwright) may have left an event loop running on the main thread, which asyncio.run refuses."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -452,7 +461,7 @@ def test_ws_kline_and_book_ticker_with_python_binance(base: str) -> None:
     # timeout), so let the market run while the sockets are open, as a live market would.
     admin(base, "POST", "/admin/speed", {"speed": 20})
     try:
-        klines, ticker, combined = asyncio.run(run())
+        klines, ticker, combined = run_async(run())
     finally:
         admin(base, "POST", "/admin/speed", {"speed": 0})
     assert all(m["e"] == "kline" and m["s"] == "BTCUSDT" and m["k"]["i"] == "1m" for m in klines)
@@ -479,7 +488,7 @@ def test_ws_subscribe_and_drop(base: str) -> None:
                 closed = await ws.receive(timeout=5)
                 return ack, listed, closed
 
-    ack, listed, closed = asyncio.run(run())
+    ack, listed, closed = run_async(run())
     assert ack == {"result": None, "id": 1}
     assert listed == {"result": ["bnbusdt@bookTicker"], "id": 2}
     assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
@@ -648,7 +657,7 @@ def test_user_data_streams_spot_ws_api_and_futures_listen_key(base: str) -> None
 
     admin(base, "POST", "/admin/speed", {"speed": 20})  # keep messages flowing so python-binance exits fast
     try:
-        spot, fut = asyncio.run(run())
+        spot, fut = run_async(run())
     finally:
         admin(base, "POST", "/admin/speed", {"speed": 0})
     reports = [e for e in spot if e.get("e") == "executionReport"]
