@@ -61,7 +61,7 @@ def test_trigger_mask_matches_exit_check():
             h, lo = o + rng.choice([0, 1, 2, 2.0001, 2.05]), o - rng.choice([0, 1, 2, 3])
             cl = rng.uniform(lo, h)
             long = bool(rng.integers(2))
-            stop = rng.choice([None, 98.0, 102.0]) if True else None
+            stop = rng.choice([None, 98.0, 102.0])
             take = rng.choice([None, 102.0, 98.0])
             stop = None if stop is None else float(stop)
             take = None if take is None else float(take)
