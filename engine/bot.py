@@ -210,6 +210,7 @@ class Bot:
         self.daily_equity: dict[str, float] = {}
         self._seq = 0
         self._breaches: list[str] = []
+        self._limits_cache: tuple[object, dict[str, object]] = (None, {})
         self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]  # filled by drain()
         # Ghost bots follow every signal as its own hypothetical trade instead of one position.
         self.tracker = SignalTracker(name, symbol, max_hold_candles) if mode is Mode.GHOST else None
@@ -429,6 +430,14 @@ class Bot:
         if self.monitor is not None:
             self.monitor.limits = self.risk.limits
 
+    def _limits_view(self, lim: object) -> dict[str, object]:
+        # Built once per limits object (they change only on a tightening), not on every snapshot.
+        if self._limits_cache[0] is not lim:
+            view = {k: v for k, v in asdict(lim).items()  # type: ignore[call-overload]
+                    if k not in ("fee_pct", "slippage_bps", "allow_short", "check_balance")}
+            self._limits_cache = (lim, view)
+        return self._limits_cache[1]
+
     def risk_view(self, equity: float) -> RiskView:
         lim, mon = self.risk.limits, self.monitor
         m = mon.s if mon is not None else None
@@ -454,8 +463,7 @@ class Bot:
             consecutive_losses=m.consecutive_losses if m else 0, max_consecutive_losses=lim.max_consecutive_losses,
             margin_utilization_pct=self.venue_margin[0], liquidation_distance_pct=self.venue_margin[1],
             breaches=list(self._breaches),
-            limits={k: v for k, v in asdict(lim).items() if k not in ("fee_pct", "slippage_bps", "allow_short",
-                                                                      "check_balance")},
+            limits=self._limits_view(lim),
             monitor=mon.dump() if mon is not None else {},
         )
 

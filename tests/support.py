@@ -96,6 +96,34 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def start_dashboard(config: Path, redis_url: str, log: Path, timeout: float = 90.0
+                    ) -> tuple[subprocess.Popen[bytes], str]:
+    """The real Streamlit dashboard on a free port for this config; returns (process, url) once healthy."""
+    import urllib.request
+
+    from ops.launcher import dashboard_command
+
+    port = free_port()
+    env = {**os.environ, "BOT_CONFIG": str(config), "BOT_REDIS__URL": redis_url, "BOT_DASHBOARD__REFRESH_S": "0.5"}
+    proc = subprocess.Popen(dashboard_command(port), cwd=ROOT, env=env, stdout=open(log, "ab"),
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(healthy, timeout, "the dashboard's health endpoint", every=0.2)
+    except AssertionError:
+        stop(proc)
+        raise
+    return proc, url
+
+
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page
 
-from ops.launcher import dashboard_command
-from ops.redis_server import free_port, stop
-from support import ROOT, RedisServer, WorkerProcess, fast_config, heartbeat, wait_for, write_config
+from ops.redis_server import stop
+from support import RedisServer, WorkerProcess, fast_config, start_dashboard, heartbeat, wait_for, write_config
 
 
 def chromium_path() -> str | None:
@@ -50,21 +47,7 @@ def stack(tmp_path_factory):
         "symbols": ["BTCUSDT", "ETHUSDT"], "seed": 11, "speed": 600, "warmup_candles": 60}))
     worker = WorkerProcess(cfg, tmp / "worker.log").start()
     wait_for(lambda: heartbeat(r), 30, "worker heartbeat")
-    port = free_port()
-    env = {**os.environ, "BOT_CONFIG": str(cfg), "BOT_REDIS__URL": redis_server.url,
-           "BOT_DASHBOARD__REFRESH_S": "0.5"}
-    dash = subprocess.Popen(dashboard_command(port), cwd=ROOT, env=env, stdout=open(tmp / "dashboard.log", "ab"),
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as resp:
-                return resp.status == 200
-        except OSError:
-            return False
-
-    wait_for(healthy, 60, "the dashboard's health endpoint", every=0.2)
+    dash, url = start_dashboard(cfg, redis_server.url, tmp / "dashboard.log", timeout=60)
     yield Stack(url, r, worker)
     stop(dash)
     worker.stop()

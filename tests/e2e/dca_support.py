@@ -2,17 +2,13 @@
 paper DCA bot on the synthetic market (tests/e2e/conftest.py's `stack` has signal bots only)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import urllib.request
 
 import pytest
 from playwright.sync_api import Locator, Page
 
 from conftest import Stack, wait_for_app_run
-from ops.launcher import dashboard_command
-from ops.redis_server import free_port, stop
-from support import LOOSE_RISK, ROOT, RedisServer, WorkerProcess, fast_config, heartbeat, wait_for, write_config
+from ops.redis_server import stop
+from support import LOOSE_RISK, RedisServer, WorkerProcess, fast_config, heartbeat, start_dashboard, wait_for, write_config
 
 DCA_BOT = "paper-dca-btc"
 # The take profit is far away, so the first deal stays open (with its ladder on the chart).
@@ -41,21 +37,7 @@ def dca_stack(tmp_path_factory):
     dash = None
     try:
         wait_for(lambda: heartbeat(r), 30, "worker heartbeat")
-        port = free_port()
-        env = {**os.environ, "BOT_CONFIG": str(cfg), "BOT_REDIS__URL": redis_server.url,
-               "BOT_DASHBOARD__REFRESH_S": "0.5"}
-        dash = subprocess.Popen(dashboard_command(port), cwd=ROOT, env=env,
-                                stdout=open(tmp / "dashboard.log", "ab"), stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as resp:
-                    return resp.status == 200
-            except OSError:
-                return False
-
-        wait_for(healthy, 90, "the dashboard's health endpoint", every=0.2)
+        dash, url = start_dashboard(cfg, redis_server.url, tmp / "dashboard.log")
         yield Stack(url, r, worker)
     finally:
         if dash is not None:

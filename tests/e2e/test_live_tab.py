@@ -3,18 +3,15 @@ positions leaves it flat on the venue (real worker, exchange, Redis and dashboar
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from conftest import wait_for_app_run
-from ops.launcher import dashboard_command
-from ops.redis_server import free_port, stop
-from support import ROOT, RedisServer, WorkerProcess, heartbeat, snapshots, wait_for, write_config
+from ops.redis_server import stop
+from support import ROOT, RedisServer, WorkerProcess, heartbeat, snapshots, start_dashboard, wait_for, write_config
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from sim_process import KEY, SECRET, SimProcess  # noqa: E402
@@ -45,20 +42,8 @@ def live_stack(tmp_path_factory):
         os.environ.pop("BOT_RISK_OVERRIDE")
     r = redis_server.client()
     wait_for(lambda: heartbeat(r), 30, "worker heartbeat")
-    port = free_port()
-    env = {**os.environ, "BOT_CONFIG": str(cfg), "BOT_REDIS__URL": redis_server.url, "BOT_DASHBOARD__REFRESH_S": "0.5"}
-    dash = subprocess.Popen(dashboard_command(port), cwd=ROOT, env=env, stdout=open(tmp / "dashboard.log", "ab"),
-                            stderr=subprocess.STDOUT)
-
-    def healthy() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as resp:
-                return resp.status == 200
-        except OSError:
-            return False
-
-    wait_for(healthy, 60, "the dashboard", every=0.2)
-    yield f"http://127.0.0.1:{port}", r, sim
+    dash, url = start_dashboard(cfg, redis_server.url, tmp / "dashboard.log")
+    yield url, r, sim
     stop(dash)
     worker.stop()
     sim.close()
