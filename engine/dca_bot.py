@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from core import metrics
 from core.portfolio import Portfolio
@@ -51,6 +51,9 @@ from state.writer import BotUpdate
 from strategy.base import Strategy
 from strategy.dca import ladder, stop_loss_price, take_profit_plan
 
+if TYPE_CHECKING:
+    from settings import DcaConfig
+
 TRADE_PNLS_KEPT = 5000
 
 
@@ -65,7 +68,7 @@ class NoStrategy:
 
 
 class DcaBot:
-    def __init__(self, name: str, mode: Mode, pairs: list[str], settings: "DcaSettings",  # noqa: F821
+    def __init__(self, name: str, mode: Mode, pairs: list[str], settings: "DcaConfig",
                  strategy: Strategy | None, executor: Executor, venue: SimVenue, risk: RiskEngine,
                  portfolio: Portfolio, state_of: Callable[["DcaBot"], TradingState],
                  on_disable: Callable[["DcaBot", str], None] | None = None, interval: str = "1m") -> None:

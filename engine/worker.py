@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from core.clock import Clock, WallClock
 from core.portfolio import Portfolio
-from core.types import Candle, ControlState, Mode, TradingState
+from core.types import Candle, Mode, TradingState
 from engine.bot import Bot
 from engine.dca_bot import DcaBot
 from engine.live import LiveRefused, LiveVenue

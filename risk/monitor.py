@@ -109,10 +109,6 @@ class RiskMonitor:
                               f"(>= {lim.liquidation_alert_pct:g}%): reduce only")
         return []
 
-    def reset_alerts(self) -> None:
-        """After an operator moves the state back up, breaches may fire again."""
-        self.s.alerted.clear()
-
     # ---- views --------------------------------------------------------------------------
     def drawdown_pct(self, equity: float) -> float:
         return _pct(self.s.high_water - equity, self.s.high_water) if self.s.high_water else 0.0

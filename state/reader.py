@@ -41,9 +41,6 @@ class StateReader:
         raw = self.r.get(keys.HEARTBEAT)
         return Heartbeat.model_validate_json(raw) if raw else None
 
-    def heartbeat_ttl_ms(self) -> int:
-        return int(self.r.pttl(keys.HEARTBEAT))
-
     def bots(self) -> dict[str, BotMeta]:
         raw = self.r.hgetall(keys.BOTS)
         metas = [BotMeta.model_validate_json(v) for v in raw.values()]

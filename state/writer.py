@@ -86,10 +86,6 @@ class StateWriter:
         rows = self.r.lrange(keys.candles(symbol), -n, -1)
         return [CandleRecord.model_validate_json(row).to_candle(symbol) for row in rows]
 
-    def open_signal_ids(self, bot: str, n: int = 200) -> list[SignalRecord]:
-        return [SignalRecord.model_validate_json(f[b"data"] if b"data" in f else f["data"])
-                for _, f in self.r.xrevrange(keys.signals(bot), count=n)]
-
     # ---- per batch ------------------------------------------------------------------------
     def _queue_update(self, pipe: redis.client.Pipeline, u: BotUpdate) -> None:
         name = u.snapshot.name
