@@ -126,7 +126,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         scope, target = "mode", args.mode
     else:
         scope, target = "global", ""
-    command = new_command(args.cmd, scope, target, user=args.user, reason=args.reason)
+    command = new_command(args.cmd, scope, target, user=args.user, reason=args.reason, limit=args.limit,
+                          value=args.value)
     entry = post_command(_redis(app), command)
     print(f"posted {command.label} as {entry} (nonce {command.nonce})")
     return 0
@@ -154,11 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check-config", help="validate the configuration")
     sub.add_parser("status", help="print worker, bot states and P&L from Redis")
     s = sub.add_parser("send", help="post a command to the worker")
-    s.add_argument("cmd", choices=["pause", "flatten", "resume", "emergency_stop", "resume_all"])
+    s.add_argument("cmd", choices=["pause", "flatten", "resume", "reduce_only", "halt", "set_limit", "adopt",
+                                   "ignore_drift", "emergency_stop", "resume_all"])
     s.add_argument("--bot")
     s.add_argument("--mode", choices=["ghost", "paper", "live"])
     s.add_argument("--user", default="cli")
     s.add_argument("--reason", default="")
+    s.add_argument("--limit", default="", help="set_limit: the limit to lower, e.g. max_position_pct")
+    s.add_argument("--value", default="", help="set_limit: its new, lower value")
     sub.add_parser("dca-preview", help="print a DCA ladder (see dca-preview --help)")
     args = p.parse_args(argv)
     return {"run": cmd_run, "check-config": cmd_check, "status": cmd_status, "send": cmd_send}[args.command](args)
