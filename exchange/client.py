@@ -337,3 +337,52 @@ class ExchangeClient:
                  prepared.quantity_text, client_order_id)
         o = self.call(lambda: fn(**params), weight=1, safe=False, mutating=True)
         return VenueOrder.parse(o, self.market)
+
+    def prepare_limit(self, symbol: str, side: str, quantity: Decimal | float | str,
+                      price: Decimal | float | str, reduce_only: bool = False) -> PreparedOrder:
+        """Round a resting LIMIT order to the filters: quantity floored to LOT_SIZE, price to the
+        tick on the passive side (a buy never rounds up, a sell never down) and check it."""
+        rules = self.rules(symbol)
+        qty = rules.round_qty(quantity, market_order=False)
+        px = rules.round_price(price, side, mode="passive")
+        problems = rules.problems(qty, px, market_order=False)
+        if reduce_only:
+            problems = [p for p in problems if not p.startswith("notional")]
+        return PreparedOrder(symbol, side, qty, fmt(qty), px, tuple(problems))
+
+    def place_limit(self, prepared: PreparedOrder, client_order_id: str, reduce_only: bool = False) -> VenueOrder:
+        """Send a prepared GTC LIMIT order exactly once (`prepared.ref_price` is the limit price).
+        Errors as place_market: FilterError, FinalError, RetryableError, AmbiguousError."""
+        if not prepared.ok:
+            raise FilterError("; ".join(prepared.problems), code=-1013)
+        if len(client_order_id) > 36:
+            raise FinalError(f"client order id longer than 36 characters: {client_order_id}", code=-1100)
+        params: dict[str, Any] = {"symbol": prepared.symbol, "side": prepared.side, "type": "LIMIT",
+                                  "timeInForce": "GTC", "quantity": prepared.quantity_text,
+                                  "price": fmt(prepared.ref_price), "newClientOrderId": client_order_id}
+        if self.futures:
+            params["newOrderRespType"] = "RESULT"
+            if reduce_only:
+                params["reduceOnly"] = "true"
+            fn: Callable[..., Any] = self.raw.futures_create_order
+        else:
+            if reduce_only:
+                raise FinalError("reduce-only is a futures flag; spot sells are bounded by the balance")
+            params["newOrderRespType"] = "FULL"
+            fn = self.raw.create_order
+        log.info("sending %s LIMIT %s %s qty=%s @ %s id=%s", self.market, prepared.side, prepared.symbol,
+                 prepared.quantity_text, params["price"], client_order_id)
+        o = self.call(lambda: fn(**params), weight=1, safe=False, mutating=True)
+        return VenueOrder.parse(o, self.market)
+
+    def cancel(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+        """Cancel by client order id. None when the venue does not know it as open (-2011: filled,
+        canceled or never placed): the caller asks get_order() which one. A cancel is safe to repeat."""
+        fn = self.raw.futures_cancel_order if self.futures else self.raw.cancel_order
+        try:
+            # Not "mutating" for the error mapping: repeating a cancel cannot change more than the
+            # first one did, so a 5xx is retried instead of being reported as ambiguous.
+            o = self.call(lambda: fn(symbol=symbol, origClientOrderId=client_order_id), weight=1, safe=True)
+        except NotFoundError:
+            return None
+        return VenueOrder.parse(o, self.market)

@@ -10,8 +10,14 @@ Money-safety contract (design.md, "Money-safety rules"):
      open (status INTENT); `recover()` resolves it later.
   3. Every transition (INTENT -> NEW -> PARTIALLY_FILLED -> FILLED | CANCELED | REJECTED |
      EXPIRED) is persisted as it is observed.
-Fills and fees come from the order response (spot FULL) or from the venue's trade list by
-orderId (REST polling until the trades add up to the executed quantity).
+Market-order fills and fees come from the order response (spot FULL) or from the venue's trade
+list by orderId (REST polling until the trades add up to the executed quantity).
+
+Resting GTC LIMIT orders (a DCA ladder, take-profits) follow the same intent-first rule:
+`place_limit` records, sends and returns the record without waiting; later fills arrive as
+user-data stream events (`apply_event`, the primary path) or from REST (`refresh`, the fallback
+after a reconnect and at recovery). Both merge trades by trade id, so an event and a poll of the
+same trade are booked once, and a state never moves back from final.
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from core.types import Fill, Mode, Order, OrderStatus, Side
 from exchange.client import ExchangeClient, VenueOrder, VenueTrade
@@ -27,9 +33,20 @@ from exchange.errors import AmbiguousError, ExchangeError, FinalError, Retryable
 from exchange.rules import ZERO, dec, fmt
 from state.intents import IntentFill, IntentRecord, IntentStore
 
+if TYPE_CHECKING:
+    from exchange.userdata import OrderEvent
+
 log = logging.getLogger(__name__)
 
 _STATUS_MAP = {"EXPIRED_IN_MATCH": "EXPIRED", "PENDING_CANCEL": "NEW", "PENDING_NEW": "NEW"}
+
+
+# A record's status only moves forward: an event and a REST answer can arrive in either order.
+_RANK = {"INTENT": 0, "NEW": 1, "PARTIALLY_FILLED": 2, "FILLED": 3, "CANCELED": 3, "REJECTED": 3, "EXPIRED": 3}
+
+
+def _fills_qty(rec: IntentRecord) -> Decimal:
+    return sum((dec(f.qty) for f in rec.fills), ZERO)
 
 
 def _wall_ms() -> int:
@@ -113,12 +130,138 @@ class LiveExecutor:
         out: list[Recovered] = []
         now = self.now_ms()
         for rec in self.store.open(bot):
-            if now - rec.created_at < min_age_ms:
-                continue
+            if now - rec.created_at < min_age_ms or rec.order_type == "LIMIT":
+                continue  # resting orders belong to the bot's LiveBook, which refreshes them
             trades = self._resolve(rec, "recovery", attempts=1)
             fills = [self._fill(rec, t) for t in trades]
             out.append(Recovered(rec, fills))
         return out
+
+    # ---- resting LIMIT orders --------------------------------------------------------------
+    def place_limit(self, order: Order, tag: str = "") -> tuple[IntentRecord, list[VenueTrade]]:
+        """Send one GTC LIMIT order (intent first) without waiting for fills.
+
+        Returns the persisted record and the trades it already has (a limit that crossed the book
+        fills at once). Status NEW/PARTIALLY_FILLED = resting; REJECTED/EXPIRED = not resting,
+        with the reason. A known client order id is never sent again: its record is resolved.
+        """
+        existing = self.store.get(order.bot, order.client_order_id)
+        if existing is not None:
+            if existing.status == "INTENT":
+                return existing, self.refresh(existing, "re-place of a known id")
+            return existing, []
+        price = dec(order.price or 0)
+        try:
+            prepared = self.client.prepare_limit(order.symbol, order.side.value, dec(order.quantity), price,
+                                                 reduce_only=order.reduce_only)
+        except ExchangeError as e:  # exchangeInfo unreachable / unknown symbol: nothing sent
+            rec = self._intent(order, fmt(dec(order.quantity)), fmt(price), tag)
+            self._refuse(order, rec.quantity, f"not sent: {e}", rec)
+            return self.last or rec, []
+        rec = self._intent(order, prepared.quantity_text, fmt(prepared.ref_price), tag)
+        if not prepared.ok:
+            self._refuse(order, prepared.quantity_text, "filters: " + "; ".join(prepared.problems), rec)
+            return rec, []
+        if not self.store.create(rec):
+            known = self.store.get(order.bot, order.client_order_id)
+            assert known is not None
+            return known, (self.refresh(known, "re-place of a known id") if known.status == "INTENT" else [])
+        if self.before_send is not None:
+            self.before_send(rec)
+        try:
+            vo = self.client.place_limit(prepared, order.client_order_id, reduce_only=order.reduce_only)
+        except AmbiguousError as e:
+            log.warning("ambiguous outcome for %s (%s): asking the venue", rec.client_order_id, e)
+            return rec, self.refresh(rec, f"ambiguous send ({e})", attempts=self.resolve_attempts)
+        except (FinalError, RetryableError) as e:
+            rec.status, rec.reason, rec.updated_at = "REJECTED", f"venue: {e}", self.now_ms()
+            self.store.update(rec)
+            return rec, []
+        return rec, self._merge(rec, vo, list(vo.trades))
+
+    def refresh(self, rec: IntentRecord, cause: str = "poll", attempts: int = 1) -> list[VenueTrade]:
+        """REST: the venue's state of a resting order and any trades not yet recorded (the fallback
+        when the user-data stream was down, and recovery after a restart). Returns the new trades."""
+        for i in range(attempts):
+            try:
+                vo = self.client.get_order(rec.symbol, rec.client_order_id)
+            except ExchangeError as e:
+                log.warning("refresh %s: %s", rec.client_order_id, e)
+                return []  # unknown for now: the next poll tries again
+            if vo is not None:
+                trades: list[VenueTrade] = list(vo.trades)
+                if vo.executed_qty > _fills_qty(rec):
+                    try:
+                        trades = self.client.trades(rec.symbol, vo.order_id)
+                    except ExchangeError as e:  # state now, trades on the next poll
+                        log.warning("trades of %s: %s", rec.client_order_id, e)
+                        trades = []
+                return self._merge(rec, vo, trades)
+            if i + 1 < attempts:
+                self.sleep(self.resolve_delay_s)
+        if rec.status == "INTENT":
+            rec.status, rec.updated_at = "EXPIRED", self.now_ms()
+            rec.reason = f"not placed: the venue has no order {rec.client_order_id} ({cause})"
+            self.store.update(rec)
+        return []
+
+    def apply_event(self, rec: IntentRecord, ev: "OrderEvent") -> list[VenueTrade]:
+        """A user-data stream event for this order: state and the new trade, persisted at once."""
+        trade = ev.trade()
+        vo = VenueOrder(symbol=ev.symbol, order_id=ev.order_id, client_order_id=ev.client_order_id, side=ev.side,
+                        type=ev.order_type, status=ev.status, orig_qty=ev.orig_qty, executed_qty=ev.cum_qty,
+                        cum_quote=ev.cum_quote, price=ev.price,
+                        avg_price=(ev.cum_quote / ev.cum_qty) if ev.cum_qty else ZERO, reduce_only=ev.reduce_only,
+                        update_time=ev.event_time)
+        return self._merge(rec, vo, [trade] if trade is not None else [])
+
+    def cancel_limit(self, rec: IntentRecord) -> list[VenueTrade]:
+        """Cancel a resting order. Returns trades not yet recorded (it may have filled meanwhile:
+        then its status says FILLED, not CANCELED)."""
+        try:
+            vo = self.client.cancel(rec.symbol, rec.client_order_id)
+        except ExchangeError as e:
+            log.warning("cancel %s failed (%s); state from a query", rec.client_order_id, e)
+            vo = None
+        if vo is None:  # not open any more (filled or gone) or the cancel failed: ask
+            return self.refresh(rec, "cancel")
+        trades: list[VenueTrade] = []
+        if vo.executed_qty > _fills_qty(rec):
+            try:
+                trades = self.client.trades(rec.symbol, vo.order_id)
+            except ExchangeError as e:
+                log.warning("trades of %s: %s", rec.client_order_id, e)
+        return self._merge(rec, vo, trades)
+
+    def fill_of(self, rec: IntentRecord, trades: list[VenueTrade]) -> list[Fill]:
+        return [self._fill(rec, t) for t in trades]
+
+    def _intent(self, order: Order, qty_text: str, price_text: str, tag: str) -> IntentRecord:
+        return IntentRecord(client_order_id=order.client_order_id, bot=order.bot, venue=self.venue,
+                            market=self.client.market, symbol=order.symbol, side=order.side.value,
+                            order_type="LIMIT", quantity=qty_text, price=price_text, tag=tag,
+                            reduce_only=order.reduce_only, purpose=order.purpose.value, created_at=self.now_ms())
+
+    def _merge(self, rec: IntentRecord, vo: VenueOrder, trades: list[VenueTrade]) -> list[VenueTrade]:
+        """Fold the venue's view into the record (never backwards) and persist if anything changed."""
+        known = {f.trade_id for f in rec.fills}
+        new = [t for t in trades if t.trade_id not in known and t.order_id in (vo.order_id, 0)]
+        status = _STATUS_MAP.get(vo.status, vo.status)
+        changed = bool(new) or rec.order_id != vo.order_id
+        rec.order_id = vo.order_id
+        if not rec.final and status != rec.status and _RANK.get(status, 0) >= _RANK.get(rec.status, 0):
+            rec.status, changed = status, True
+        if vo.executed_qty > dec(rec.executed_qty):
+            rec.executed_qty, rec.cum_quote, rec.avg_price = fmt(vo.executed_qty), fmt(vo.cum_quote), fmt(vo.avg_price)
+            changed = True
+        for t in new:
+            rec.fills.append(IntentFill(trade_id=t.trade_id, price=fmt(t.price), qty=fmt(t.qty),
+                                        commission=fmt(t.commission), commission_asset=t.commission_asset,
+                                        time=t.time))
+        if changed:
+            rec.updated_at = self.now_ms()
+            self.store.update(rec)
+        return new
 
     # ---- internals -------------------------------------------------------------------------------
     def _refuse(self, order: Order, qty_text: str, reason: str, rec: IntentRecord | None = None) -> list[Fill]:

@@ -30,10 +30,20 @@ class SimVenue:
     touch_fills: bool = False  # ghost: a touch is enough (optimistic, hypothetical)
     book: dict[str, RestingOrder] = field(default_factory=dict)
 
-    def place(self, order: RestingOrder) -> None:
+    def place(self, order: RestingOrder, purpose: object = None) -> bool:
+        """Rest it (the simulated venue refuses nothing the risk engine allowed)."""
         if order.client_order_id in self.book:
             raise ValueError(f"duplicate client order id {order.client_order_id}")
         self.book[order.client_order_id] = order
+        return True
+
+    def take(self, symbol: str | None = None) -> list[tuple[RestingOrder, Fill]]:
+        """Fills that happened between candles: none here (this venue matches on candles)."""
+        return []
+
+    def unsellable(self, symbol: str, quantity: float, price: float) -> bool:
+        """A remainder too small to trade: only float residue on a simulated venue."""
+        return abs(quantity) <= 1e-12
 
     def cancel(self, client_order_id: str) -> RestingOrder | None:
         return self.book.pop(client_order_id, None)

@@ -43,6 +43,8 @@ class IntentRecord(BaseModel):
     side: str
     order_type: str = "MARKET"
     quantity: str  # as sent, rounded to the filters
+    price: str = ""  # LIMIT: the limit price as sent
+    tag: str = ""  # what a resting order is for (a DCA "SO2", "TP1"), for the dashboard and recovery
     reduce_only: bool = False
     purpose: str = ""
     status: str = "INTENT"  # INTENT NEW PARTIALLY_FILLED FILLED CANCELED REJECTED EXPIRED
