@@ -358,8 +358,6 @@ class AppConfig(BaseSettings):
         for i, bot in enumerate(self.bots):
             if bot.mode == "live" and self.exchange.venue == "mainnet" and not self.live.enabled:
                 raise ValueError(f"bots.{i}: a live bot on mainnet needs live.enabled: true (and BOT_LIVE_TRADING=1)")
-            if bot.mode == "live" and bot.kind == "dca":
-                raise ValueError(f"bots.{i}: live DCA bots need resting limit orders on the venue, not built yet")
             for sym in bot.symbols:
                 if sym not in self.market.symbols:
                     where = "symbol" if sym == bot.symbol else "dca.pairs"

@@ -80,6 +80,7 @@ class DcaBot:
         self.executor, self.venue, self.risk, self.portfolio = executor, venue, risk, portfolio
         self.state_of = state_of
         self.on_disable = on_disable
+        self.on_dust: Callable[[str, float], None] | None = None  # live: (symbol, unsellable remainder)
         self.interval_ms = INTERVAL_MS[interval]
         self.control = ControlState()
         self.history: dict[str, deque[Candle]] = {s: deque(maxlen=max(self.strategy.warmup + 5, 50))
@@ -147,6 +148,39 @@ class DcaBot:
         if c.symbol not in self.deals:
             self._maybe_start(c, now)
         self._mark(now)
+
+    def sync_venue(self, now: int) -> bool:
+        """Book fills the venue reported between candles (a live venue's user-data stream), at once.
+        True when there was something to book."""
+        got = False
+        for symbol in self.symbols:
+            fills = self.venue.take(symbol)
+            if not fills:
+                continue
+            got = True
+            deal = self.deals.get(symbol)
+            if deal is not None:
+                self._on_fills(deal, fills, now)
+            else:
+                self._orphan_fills(fills)
+        if got:
+            self._mark(now)
+        return got
+
+    def book_fills(self, fills: list[Fill], reason: str) -> None:
+        """Fills found later (recovery of an ambiguous market order after a crash): booked so the
+        bot's books match the venue; they belong to no deal."""
+        self._orphan_fills([(RestingOrder(f.client_order_id, self.name, f.symbol, f.side.value, f.quantity, f.price,
+                                          reason), f) for f in fills])
+
+    def _orphan_fills(self, fills: list[tuple[RestingOrder, Fill]]) -> None:
+        """A fill of an order whose deal already ended (it filled while being canceled): booked, so the
+        bot's books match the venue, and said so."""
+        for order, fill in fills:
+            self._out.fills.append(FillRecord.of(fill))
+            trade = self.portfolio.apply(fill, exit_reason=f"{order.tag} filled after its deal ended")
+            if trade is not None:
+                self._record_trade(trade, "")
 
     def flatten(self, reason: str) -> bool:
         now = self.last_candle_time + self.interval_ms
@@ -256,7 +290,7 @@ class DcaBot:
                 if deal.config.get("move_stop_to_breakeven") and deal.tp_steps_filled == 1 and deal.tranches:
                     deal.stop_price = sum(t.price * t.quantity for t in deal.tranches) / sum(
                         t.quantity for t in deal.tranches)
-                if deal.quantity <= 0:
+                if deal.quantity <= 0 or self._write_off_dust(deal, fill.price):
                     self._finish(deal, now, DealStatus.CLOSED, "take profit")
                     return
                 deal.move(DealStatus.TAKING_PROFIT, now)
@@ -302,10 +336,31 @@ class DcaBot:
             side = Side.SELL if deal.long else Side.BUY
             purpose = OrderPurpose.FLATTEN if status is DealStatus.CLOSED and reason not in (
                 "trailing take profit",) else OrderPurpose.EXIT
-            for f in self._market(deal, purpose, side, deal.quantity, price, now, reason):
+            fills = self._market(deal, purpose, side, deal.quantity, price, now, reason)
+            for f in fills:
                 deal.reduce(f.quantity)
+            if fills and deal.quantity > 0:
+                self._write_off_dust(deal, fills[-1].price)
         if deal.quantity <= 0:
             self._finish(deal, now, status, reason)
+
+    def _write_off_dust(self, deal: Deal, price: float) -> bool:
+        """What a real venue cannot sell (below its lot step or minimum notional) leaves the deal and
+        the bot's position and is handed to on_dust (the reconciliation baseline). True if done."""
+        from core.types import Position
+
+        if deal.quantity <= 0 or not self.venue.unsellable(deal.symbol, deal.quantity, price):
+            return False
+        dust = deal.quantity
+        deal.reduce(dust)
+        pos = self.portfolio.position(deal.symbol)
+        if pos.is_open and abs(pos.quantity) <= dust * (1 + 1e-9):
+            left = pos.quantity
+            self.portfolio.positions[deal.symbol] = Position(deal.symbol)
+            self.portfolio.quote += left * price  # the coins stay held: their value stays in equity
+            if self.on_dust is not None:
+                self.on_dust(deal.symbol, left)
+        return True
 
     def _finish(self, deal: Deal, now: int, status: DealStatus, reason: str) -> None:
         for o in self.venue.open_orders(deal.symbol):
@@ -378,9 +433,15 @@ class DcaBot:
         order = self._order(deal, purpose, side, qty, now, f"{deal.id} {tag}", OrderType.LIMIT, price)
         if not self._check(order, deal, now):
             return False
-        order.status = OrderStatus.NEW
-        self.venue.place(RestingOrder(order.client_order_id, self.name, deal.symbol, side.value, qty, price, tag, now))
+        resting = RestingOrder(order.client_order_id, self.name, deal.symbol, side.value, qty, price, tag, now)
         self.orders_sent += 1
+        if not self.venue.place(resting, purpose):
+            order.status = OrderStatus.REJECTED
+            order.reason = f"{order.reason}: {getattr(self.venue, 'last_reason', '') or 'refused by the venue'}"
+            self._out.orders.append(OrderRecord.of(order))
+            return False
+        order.status = OrderStatus.NEW
+        order.quantity, order.price = resting.quantity, resting.price  # as sent (venue filters)
         self._out.orders.append(OrderRecord.of(order))
         return True
 
@@ -445,6 +506,11 @@ class DcaBot:
         d = snap.dca or {}
         self.deals = {x["symbol"]: Deal.load(x) for x in d.get("deals", [])}  # type: ignore[index,union-attr]
         self.venue.load(d.get("resting", []))  # type: ignore[arg-type]
+        for deal in self.deals.values():
+            # A live venue may adopt a safety order placed after the last snapshot: count it as placed.
+            placed = [int(o.tag[2:]) for o in self.venue.open_orders(deal.symbol)
+                      if o.tag.startswith("SO") and o.tag[2:].isdigit()]
+            deal.safety_placed = max([deal.safety_placed, *placed])
         self.deal_seq = int(d.get("deal_seq", 0))  # type: ignore[arg-type]
         self.last_closed_at = dict(d.get("last_closed_at", {}))  # type: ignore[arg-type]
         self.last_time = {k: int(v) for k, v in dict(d.get("last_time", {})).items()}  # type: ignore[arg-type]

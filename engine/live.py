@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -24,12 +25,19 @@ from exchange.reconcile import ReconcileReport, reconcile
 from exchange.rules import dec
 from exchange.venues import DEFAULT_LOCAL, venue_urls
 from executors.live import LiveExecutor, Recovered
+from executors.live_book import LiveBook
 from settings import AppConfig, BotConfig, Secrets
 from state import keys
 from state.intents import RedisIntentStore
 
 if TYPE_CHECKING:
     from engine.bot import Bot
+    from engine.dca_bot import DcaBot
+    from exchange.userdata import OrderEvent, UserDataStream
+
+
+def _symbols(bot: "Bot | DcaBot") -> list[str]:
+    return list(getattr(bot, "symbols", None) or [bot.symbol])
 
 log = logging.getLogger("live")
 
@@ -89,6 +97,9 @@ class LiveVenue:
         self.store = RedisIntentStore(r)
         self._clients: dict[str, ExchangeClient] = {}
         self._executors: dict[str, LiveExecutor] = {}
+        self._books: dict[str, LiveBook] = {}
+        self._streams: dict[str, "UserDataStream"] = {}
+        self.fills_ready = threading.Event()  # set when a resting order completed (worker books it)
 
     @property
     def name(self) -> str:
@@ -110,6 +121,57 @@ class LiveVenue:
         ex = self.live_executor(market)
         ex.mode = mode
         return SpotFeeFills(ex, mode) if market == "spot" else ex
+
+    def book(self, bot: str, market: str) -> LiveBook:
+        """The venue-side resting orders of one bot (a live DCA ladder)."""
+        if bot not in self._books:
+            ex = self.live_executor(market)
+            client = ex.client
+            b = LiveBook(ex, bot, convert=lambda fills, c=client: spot_fills(c, fills))
+            b.wake = self.fills_ready.set
+            self._books[bot] = b
+        return self._books[bot]
+
+    def books(self) -> dict[str, LiveBook]:
+        return dict(self._books)
+
+    # ---- the user-data stream: fills of resting orders -----------------------------------------
+    def start_streams(self) -> None:
+        """One user-data stream per market that has resting orders. Events update the intent in
+        Redis at once and wake the worker; every (re)connect is followed by a REST poll of the
+        resting orders (what happened while the stream was down is not lost)."""
+        from exchange.userdata import UserDataStream
+
+        for market in sorted({b.executor.client.market for b in self._books.values()}):
+            if market in self._streams:
+                continue
+            stream = UserDataStream(self.urls, self._key, self._secret, market,  # type: ignore[arg-type]
+                                    on_event=self._on_event, on_resync=lambda m=market: self._resync(m))
+            stream.start()
+            self._streams[market] = stream
+
+    def stream_status(self) -> dict[str, dict[str, object]]:
+        return {m: {"connected": s.connected, "events": s.events, "reconnects": s.reconnects,
+                    "last_event_ms": s.last_event_ms} for m, s in self._streams.items()}
+
+    def close(self) -> None:
+        for s in self._streams.values():
+            s.close()
+        self._streams.clear()
+
+    def _on_event(self, ev: "OrderEvent") -> None:
+        for book in list(self._books.values()):
+            if book.on_event(ev):
+                return
+
+    def _resync(self, market: str) -> None:
+        for book in list(self._books.values()):
+            if book.executor.client.market != market:
+                continue
+            try:
+                book.poll()
+            except Exception as exc:  # noqa: BLE001 - the periodic poll tries again
+                log.warning("resync of %s after a stream (re)connect failed: %s", book.bot, exc)
 
     # ---- before a bot starts ----------------------------------------------------------------
     def check_switch(self, cfg: BotConfig) -> None:
@@ -137,59 +199,80 @@ class LiveVenue:
                 for r in self.live_executor(market).recover(bot_name, min_age_ms=min_age_ms)]
 
     # ---- while it runs ------------------------------------------------------------------------
-    def reconcile(self, bot: "Bot", market: str) -> ReconcileReport:
+    def _held(self, bot: "Bot | DcaBot") -> dict[str, Decimal]:
+        """symbol -> the signed quantity the bot believes it holds, including what its resting
+        orders executed on the venue but the bot has not booked yet."""
+        book = self._books.get(bot.name)
+        out: dict[str, Decimal] = {}
+        for sym in _symbols(bot):
+            out[sym] = dec(bot.portfolio.position(sym).quantity) + (book.unbooked(sym) if book else Decimal(0))
+        return out
+
+    def reconcile(self, bot: "Bot | DcaBot", market: str) -> ReconcileReport:
         client = self.client(market)
         intents = self.store.all(bot.name)
+        held = self._held(bot)
+        symbols = list(held)
         if client.futures:
-            base = self._futures_baseline(bot.name, bot.symbol)
-            rep = reconcile(client, [bot.symbol], expected_positions={bot.symbol: base + dec(bot.position.quantity)},
-                            intents=intents, tolerance=client.rules(bot.symbol).step_size)
+            expected = {s: self._futures_baseline(bot.name, s) + q for s, q in held.items()}
+            rep = reconcile(client, symbols, expected_positions=expected, intents=intents,
+                            tolerance=max(client.rules(s).step_size for s in symbols))
         else:
-            rules = client.rules(bot.symbol)
-            held = client.balances().get(rules.base_asset)
-            actual = held.total if held is not None else Decimal(0)
-            baseline = self._baseline(bot.name, rules.base_asset, actual - dec(bot.position.quantity))
-            rep = reconcile(client, [bot.symbol],
-                            expected_holdings={rules.base_asset: baseline + dec(bot.position.quantity)},
-                            intents=intents, tolerance=max(rules.step_size, rules.min_qty))
+            balances = client.balances()
+            by_asset: dict[str, Decimal] = {}
+            for sym, q in held.items():
+                asset = client.rules(sym).base_asset
+                by_asset[asset] = by_asset.get(asset, Decimal(0)) + q
+            expected = {}
+            for asset, q in by_asset.items():
+                actual = balances[asset].total if asset in balances else Decimal(0)
+                expected[asset] = self._baseline(bot.name, asset, actual - q) + q
+            tol = max(max(client.rules(s).step_size, client.rules(s).min_qty) for s in symbols)
+            rep = reconcile(client, symbols, expected_holdings=expected, intents=intents, tolerance=tol)
         self._write_venue(bot, market, rep)
         return rep
 
-    def reset_baseline(self, bot: "Bot", market: str) -> None:
-        """'Ignore' a spot drift: what the venue holds beyond the bot's position is the user's."""
+    def reset_baseline(self, bot: "Bot | DcaBot", market: str) -> None:
+        """'Ignore' a drift: what the venue holds beyond the bot's position is the user's."""
         client = self.client(market)
+        held = self._held(bot)
         if client.futures:
-            pos = next((p for p in client.positions() if p.symbol == bot.symbol), None)
-            actual = pos.amount if pos is not None else Decimal(0)
-            self.r.hset(keys.recon_baseline(bot.name), bot.symbol, str(actual - dec(bot.position.quantity)))
+            actual = {p.symbol: p.amount for p in client.positions()}
+            for sym, q in held.items():
+                self.r.hset(keys.recon_baseline(bot.name), sym, str(actual.get(sym, Decimal(0)) - q))
             return
-        rules = client.rules(bot.symbol)
-        held = client.balances().get(rules.base_asset)
-        actual = held.total if held is not None else Decimal(0)
-        self.r.hset(keys.recon_baseline(bot.name), rules.base_asset, str(actual - dec(bot.position.quantity)))
+        balances = client.balances()
+        by_asset: dict[str, Decimal] = {}
+        for sym, q in held.items():
+            asset = client.rules(sym).base_asset
+            by_asset[asset] = by_asset.get(asset, Decimal(0)) + q
+        for asset, q in by_asset.items():
+            actual = balances[asset].total if asset in balances else Decimal(0)
+            self.r.hset(keys.recon_baseline(bot.name), asset, str(actual - q))
 
-    def set_leverage(self, bot: "Bot", leverage: int) -> None:
-        """Futures: the venue's leverage for the bot's symbol (so margin and liquidation match)."""
+    def set_leverage(self, bot: "Bot | DcaBot", leverage: int) -> None:
+        """Futures: the venue's leverage for the bot's symbols (so margin and liquidation match)."""
         client = self.client("futures")
-        # Isolated: a position can lose its own margin only, and its liquidation price is its own.
-        try:
-            client.call(lambda: client.raw.futures_change_margin_type(symbol=bot.symbol, marginType="ISOLATED"),
+        for sym in _symbols(bot):
+            # Isolated: a position can lose its own margin only, and its liquidation price is its own.
+            try:
+                client.call(lambda s=sym: client.raw.futures_change_margin_type(symbol=s, marginType="ISOLATED"),
+                            safe=False, mutating=True)
+            except ExchangeError as exc:
+                if getattr(exc, "code", None) != -4046:  # "No need to change margin type": already isolated
+                    raise
+            client.call(lambda s=sym: client.raw.futures_change_leverage(symbol=s, leverage=leverage),
                         safe=False, mutating=True)
-        except ExchangeError as exc:
-            if getattr(exc, "code", None) != -4046:  # "No need to change margin type": already isolated
-                raise
-        client.call(lambda: client.raw.futures_change_leverage(symbol=bot.symbol, leverage=leverage),
-                    safe=False, mutating=True)
         bot.leverage = float(leverage)
 
     def futures_position(self, bot: "Bot") -> "FuturesPosition | None":
         return next((p for p in self.client("futures").positions() if p.symbol == bot.symbol), None)
 
-    def add_dust(self, bot: "Bot", market: str, dust: float) -> None:
+    def add_dust(self, bot_name: str, market: str, symbol: str, dust: float) -> None:
         """Unsellable remainder after an exit: from now on it counts as the user's holding."""
         client = self.client(market)
-        key = bot.symbol if client.futures else client.rules(bot.symbol).base_asset
-        self.r.hincrbyfloat(keys.recon_baseline(bot.name), key, dust)
+        key = symbol if client.futures else client.rules(symbol).base_asset
+        self.r.hincrbyfloat(keys.recon_baseline(bot_name), key, dust)
 
     def venue_position(self, bot: "Bot", market: str) -> float:
         """What the venue holds for this bot (for 'adopt')."""
@@ -217,7 +300,7 @@ class LiveVenue:
         raw = self.r.hget(keys.recon_baseline(bot), symbol)
         return Decimal(raw.decode() if isinstance(raw, bytes) else raw) if raw is not None else Decimal(0)
 
-    def _write_venue(self, bot: "Bot", market: str, rep: ReconcileReport) -> None:
+    def _write_venue(self, bot: "Bot | DcaBot", market: str, rep: ReconcileReport) -> None:
         client = self.client(market)
         view: dict[str, object] = {"venue": self.name, "real_money": self.real_money, "market": market,
                                    "time": rep.time_ms, "drift": [asdict(d) for d in rep.drifts],
@@ -231,7 +314,9 @@ class LiveVenue:
                 view["balances"] = {a: str(b.total) for a, b in client.balances().items() if b.total}
                 view["positions"] = []
             view["open_orders"] = [{"symbol": o.symbol, "side": o.side, "status": o.status,
-                                    "client_order_id": o.client_order_id} for o in client.open_orders(bot.symbol)]
+                                    "type": o.type, "price": str(o.price), "quantity": str(o.orig_qty),
+                                    "executed": str(o.executed_qty), "client_order_id": o.client_order_id}
+                                   for sym in _symbols(bot) for o in client.open_orders(sym)]
         except Exception as exc:  # the report still says what was found
             view["error"] = str(exc)
         self.r.set(keys.venue_view(bot.name), json.dumps(view, default=str))

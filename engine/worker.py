@@ -84,9 +84,11 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None, on_brea
     portfolio = Portfolio(cfg.name, app.paper.starting_balance, app.paper.quote_asset)
     if cfg.kind == "dca":
         assert cfg.dca is not None  # settings guarantee it
-        sim_venue = SimVenue(maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=mode is Mode.GHOST)
+        # The resting ladder: GTC limit orders on the exchange for a venue bot, simulated otherwise.
+        resting = venue.book(cfg.name, cfg.market) if on_venue else SimVenue(
+            maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=mode is Mode.GHOST)
         strategy = build_strategy(cfg.strategy, cfg.params) if cfg.strategy else None
-        return DcaBot(cfg.name, mode, cfg.symbols, cfg.dca, strategy, executor, sim_venue, RiskEngine(limits),
+        return DcaBot(cfg.name, mode, cfg.symbols, cfg.dca, strategy, executor, resting, RiskEngine(limits),
                       portfolio, state_of, on_disable, app.market.interval)
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
     monitor = RiskMonitor(limits, app.paper.starting_balance) if on_breach is not None else None
@@ -331,14 +333,17 @@ class Worker:
         if self._on_venue(cfg):
             venue = self.venue
             assert venue is not None
-            bot.on_dust = lambda b, dust, m=cfg.market: venue.add_dust(b, m, dust)  # type: ignore[union-attr]
-            self._start_live(bot, cfg)  # type: ignore[arg-type]
+            if isinstance(bot, DcaBot):
+                bot.on_dust = lambda sym, dust, n=cfg.name, m=cfg.market: venue.add_dust(n, m, sym, dust)
+            else:
+                bot.on_dust = lambda b, dust, m=cfg.market: venue.add_dust(b.name, m, b.symbol, dust)
+            self._start_live(bot, cfg)
         return bot
 
     def _on_venue(self, cfg: BotConfig) -> bool:
         return cfg.mode == "live" or (cfg.mode == "paper" and self.app.paper.venue == "testnet")
 
-    def _start_live(self, bot: Bot, cfg: BotConfig) -> None:
+    def _start_live(self, bot: "Bot | DcaBot", cfg: BotConfig) -> None:
         """Before a venue bot trades: resolve its open intents, pre-flight, reconcile. A failure halts
         it with the reason (shown on the dashboard); it never starts half-checked."""
         assert self.venue is not None
@@ -352,8 +357,14 @@ class Worker:
                                 rec.intent.client_order_id)
             lim = bot.risk.limits
             if cfg.market == "futures":
-                self.venue.set_leverage(bot, int(cfg.risk.max_leverage))
-            need = lim.max_position_value or (cfg.sizing.value if cfg.sizing.kind == "fixed_quote" else 0.0)
+                self.venue.set_leverage(bot, int(cfg.dca.leverage if cfg.dca is not None else cfg.risk.max_leverage))
+            if cfg.dca is not None:  # a deal's whole ladder, for each deal that may run at once
+                from strategy.dca import ladder
+
+                need = float(ladder(cfg.dca.params(), 100).max_funds) * cfg.dca.max_active_deals
+                need /= max(float(cfg.dca.leverage), 1.0)
+            else:
+                need = lim.max_position_value or (cfg.sizing.value if cfg.sizing.kind == "fixed_quote" else 0.0)
             report = self.venue.preflight(cfg, need)
             if not report.ok:
                 raise LiveRefused("pre-flight failed: " + "; ".join(f"{c.name}: {c.reason}" for c in report.failed))
@@ -365,13 +376,13 @@ class Worker:
         except Exception as exc:  # venue unreachable, bad answer: refuse, say why, keep the worker up
             self._refuse(bot, f"venue error: {exc}", now)
 
-    def _refuse(self, bot: Bot, why: str, now: int) -> None:
+    def _refuse(self, bot: "Bot | DcaBot", why: str, now: int) -> None:
         ch = self._set("bot", bot.name, TradingState.HALTED, "preflight", why, now)
         self.writer.commit([], controls=[ch], audits=[AuditRecord(time=now, who="preflight", command="start",
                                                                   target=bot.name, result="refused", detail=why)])
         log.error("live bot %s refused: %s", bot.name, why)
 
-    def _drift(self, bot: Bot, summary: str, now: int, persist: bool = True) -> None:
+    def _drift(self, bot: "Bot | DcaBot", summary: str, now: int, persist: bool = True) -> None:
         """Unexplained drift pauses the bot (once per distinct drift) and is audited."""
         if self._drift_seen.get(bot.name) == summary:
             return
@@ -409,14 +420,18 @@ class Worker:
         while not stop.wait(every):
             for name, cfg in list(self.configs.items()):
                 bot = self.bots.get(name)
-                if not self._on_venue(cfg) or self.venue is None or not isinstance(bot, Bot):
+                if not self._on_venue(cfg) or self.venue is None or bot is None:
                     continue
                 try:
                     with self.lock:
                         for rec in self.venue.recover(name, cfg.market, min_age_ms=30_000):
                             if rec.fills:
                                 bot.book_fills(rec.fills, f"recovered {rec.intent.client_order_id}")
-                        if cfg.market == "futures" and bot.monitor is not None:
+                        if isinstance(bot, DcaBot):
+                            # REST safety net under the user-data stream: fills it may have missed.
+                            self.venue.book(name, cfg.market).poll()
+                            self._sync_fills()
+                        if cfg.market == "futures" and isinstance(bot, Bot) and bot.monitor is not None:
                             self._guard_liquidation(bot)
                         rep = self.venue.reconcile(bot, cfg.market)
                         now = self.clock.now_ms()
@@ -522,6 +537,27 @@ class Worker:
         self._pending_controls.clear()
         self._pending_audits.clear()
 
+    def fills_loop(self, stop: threading.Event) -> None:
+        """Resting orders that completed on the venue (user-data stream or poll) are booked at once,
+        not at the next candle: the next safety order and the new take-profit go out in milliseconds."""
+        assert self.venue is not None
+        while not stop.is_set():
+            if not self.venue.fills_ready.wait(0.5):
+                continue
+            self.venue.fills_ready.clear()
+            try:
+                with self.lock:
+                    self._sync_fills()
+            except Exception:  # noqa: BLE001 - the next wake-up or poll tries again
+                log.exception("booking venue fills failed")
+
+    def _sync_fills(self) -> None:
+        now = self.clock.now_ms()
+        updates = [b.drain(now) for b in self.bots.values() if isinstance(b, DcaBot) and b.sync_venue(now)]
+        if updates:
+            self._pending.extend(updates)
+            self._flush()
+
     def run(self, stop: threading.Event) -> None:
         threads = [
             threading.Thread(target=self.command_loop, args=(stop,), name="commands", daemon=True),
@@ -529,6 +565,12 @@ class Worker:
         ]
         if self.venue is not None and any(self._on_venue(c) for c in self.configs.values()):
             threads.append(threading.Thread(target=self.venue_loop, args=(stop,), name="venue", daemon=True))
+        if self.venue is not None and self.venue.books():
+            try:
+                self.venue.start_streams()
+            except Exception as exc:  # noqa: BLE001 - REST polling (venue_loop) still books fills
+                log.error("user-data stream not started (%s); fills come from REST polling", exc)
+            threads.append(threading.Thread(target=self.fills_loop, args=(stop,), name="fills", daemon=True))
         for t in threads:
             t.start()
         while not stop.is_set():
@@ -545,6 +587,8 @@ class Worker:
         closer = getattr(self.feed, "close", None)
         if callable(closer):
             closer()
+        if self.venue is not None:
+            self.venue.close()
         try:
             self.writer.clear_heartbeat()
         except redis.RedisError:
@@ -646,8 +690,11 @@ class Worker:
         if cmd.cmd in ("adopt", "ignore_drift"):
             bot = bots[0]
             cfg = self.configs[bot.name]
-            if self.venue is None or not self._on_venue(cfg) or not isinstance(bot, Bot):
+            if self.venue is None or not self._on_venue(cfg):
                 raise UnknownTarget(f"target: {bot.name} does not trade on a venue")
+            if cmd.cmd == "adopt" and not isinstance(bot, Bot):
+                raise UnknownTarget(f"target: {bot.name} is a DCA bot: its position belongs to deals; "
+                                    "use ignore_drift or flatten")
             if cmd.cmd == "adopt":
                 actual = self.venue.venue_position(bot, cfg.market)
                 pos = bot.position

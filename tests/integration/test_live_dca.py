@@ -1,0 +1,188 @@
+"""A live DCA deal on the local exchange: the worker as a real subprocess, the exchange as a real
+server (its market paused; the test moves the price), a real redis-server, python-binance unmodified.
+
+The base order fills at market, the safety orders and the take-profit rest on the exchange as GTC
+LIMIT orders; a dip trades through SO1 and SO2 and the worker books them from the user-data stream
+within 2 s and re-places the ladder (SO4, a new take-profit); a rise fills the take-profit and
+every other resting order is canceled on the exchange. The same deal with a SIGKILL of the worker
+while its orders rest (and fill while it is dead) ends the same way after a restart: no order
+sent twice, the venue's holding equal to the bot's, no reconciliation drift.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from exchange.client import ExchangeClient
+from exchange.venues import venue_urls
+from sim_process import KEY, SECRET, SimProcess
+from state import keys
+from state.intents import RedisIntentStore
+from state.reader import StateReader
+from support import WorkerProcess, heartbeat, wait_for, write_config
+
+BOT = "live-dca"
+SYMBOL = "BTCUSDT"
+# BO 20, SO 20 at -1 %, -2 %, -3 %, -4 %; three resting; TP 1 % over the average; SL 10 % (live
+# needs a stop: the per-trade loss ceiling is judged at it).
+DCA = {"base_order": 20, "safety_order": 20, "deviation_pct": 1, "step_scale": 1, "volume_scale": 1,
+       "max_safety_orders": 4, "active_safety_orders": 3, "take_profit_pct": 1, "stop_loss_pct": 10,
+       "side": "long", "cooldown_s": 10_000_000}
+RISK = {"blackout_hours_utc": None, "max_position_value": 200, "max_mode_exposure_value": 400,
+        "max_orders_per_minute": 60, "max_loss_per_trade_value": 50, "daily_loss_value": 100}
+
+
+@pytest.fixture
+def venue(tmp_path: Path):
+    sim = SimProcess(tmp_path / "exchange.log", "--source", "synthetic", "--symbols", SYMBOL, "--seed", "8",
+                     "--speed", "0", "--warmup", "60")
+    yield sim
+    sim.close()
+
+
+@pytest.fixture
+def r(redis_server):
+    client = redis_server.client()
+    client.flushall()
+    return client
+
+
+def config(tmp_path: Path, redis_url: str, venue_url: str) -> Path:
+    return write_config(tmp_path / "config.yaml", {
+        "redis": {"url": redis_url, "embedded": False},
+        "market": {"source": "exchange", "symbols": [SYMBOL], "warmup_candles": 30},
+        "exchange": {"venue": "local", "local_url": venue_url, "reconcile_every_s": 1},
+        "worker": {"heartbeat_ttl_s": 3, "heartbeat_every_s": 0.3},
+        "bots": [{"name": BOT, "mode": "live", "kind": "dca", "symbol": SYMBOL, "dca": DCA, "risk": RISK}],
+    })
+
+
+def start(cfg: Path, log: Path, r) -> WorkerProcess:
+    os.environ["BOT_RISK_OVERRIDE"] = "live DCA test: more orders per minute, no blackout hours"
+    try:
+        w = WorkerProcess(cfg, log).start()
+    finally:
+        os.environ.pop("BOT_RISK_OVERRIDE", None)
+    try:
+        wait_for(lambda: (hb := heartbeat(r)) is not None and hb.pid == w.proc.pid, 30, "the worker's heartbeat")
+    except AssertionError:
+        w.stop()
+        raise AssertionError(w.log()) from None
+    return w
+
+
+def client(url: str) -> ExchangeClient:
+    return ExchangeClient(venue_urls("local", url), KEY, SECRET)
+
+
+def open_tags(r, url: str) -> list[str]:
+    recs = {i.client_order_id: i for i in RedisIntentStore(r).all(BOT)}
+    return sorted(recs[o.client_order_id].tag for o in client(url).open_orders(SYMBOL))
+
+
+def snap(r):
+    return StateReader(r).snapshots([BOT]).get(BOT)
+
+
+def deal(r) -> dict | None:
+    s = snap(r)
+    return s.dca["deals"][0] if s is not None and s.dca and s.dca["deals"] else None
+
+
+def closed_deals(r) -> list[dict]:
+    return [json.loads(f[b"data"]) for _, f in r.xrange(keys.deals(BOT))]
+
+
+def open_deal(sim: SimProcess, r) -> tuple[dict, Decimal]:
+    """Close candles until the bot opens its deal (start condition: at once)."""
+    def opened():
+        sim.admin("POST", "/admin/advance", {"steps": 1})
+        return deal(r)
+
+    d = wait_for(opened, 30, "the deal to open", every=0.3)
+    wait_for(lambda: open_tags(r, sim.url) == ["SO1", "SO2", "SO3", "TP1"], 10,
+             "SO1-3 and the take-profit resting on the exchange")
+    return d, Decimal(str(d["base_price"]))
+
+
+def assert_deal_closed_on_the_venue(r, url: str) -> dict:
+    (done,) = closed_deals(r)
+    assert done["status"] == "CLOSED" and done["close_reason"] == "take profit"
+    assert done["safety_filled"] == 2 and [t["tag"] for t in done["tranches"]] == ["BO", "SO1", "SO2"]
+    assert done["realized_pnl"] > 0
+    assert open_tags(r, url) == []                                     # SO3, SO4 canceled on the exchange
+    intents = RedisIntentStore(r).all(BOT)
+    by_tag = Counter((i.tag, i.status) for i in intents if i.order_type == "LIMIT")
+    assert by_tag[("SO1", "FILLED")] == 1 and by_tag[("SO2", "FILLED")] == 1
+    assert by_tag[("SO3", "CANCELED")] == 1 and by_tag[("SO4", "CANCELED")] == 1
+    assert by_tag[("TP1", "FILLED")] == 1
+    orders = client(url).raw.get_all_orders(symbol=SYMBOL)
+    ids = [o["clientOrderId"] for o in orders]
+    assert len(ids) == len(set(ids)), "an order was sent twice"
+    assert {i.client_order_id for i in intents if i.status == "FILLED"} == {
+        o["clientOrderId"] for o in orders if o["status"] == "FILLED"}
+    s = snap(r)
+    assert s.positions == [] and s.dca["resting"] == [] and s.trade_count >= 1
+    held = client(url).balances().get("BTC")
+    baseline = Decimal((r.hget(keys.recon_baseline(BOT), "BTC") or b"0").decode())
+    assert held is not None and abs(held.total - baseline) < Decimal("0.00001")  # only the written-off dust
+    return done
+
+
+def test_live_dca_deal_rests_on_the_exchange_and_books_fills_from_the_stream(venue, r, redis_server, tmp_path):
+    w = start(config(tmp_path, redis_server.url, venue.url), tmp_path / "w.log", r)
+    try:
+        d, p0 = open_deal(venue, r)
+        assert [t["tag"] for t in d["tranches"]] == ["BO"]
+        # A dip through SO1 (-1 %) and SO2 (-2 %), not SO3 (-3 %).
+        venue.set_price(SYMBOL, str((p0 * Decimal("0.975")).quantize(Decimal("0.01"))))
+        wait_for(lambda: (x := deal(r)) and x["safety_filled"] == 2, 2.0,
+                 "both safety fills booked within 2 s of the trade (user-data stream, no candle needed)")
+        wait_for(lambda: open_tags(r, venue.url) == ["SO3", "SO4", "TP1"], 5,
+                 "SO4 and the new take-profit resting")
+        d = deal(r)
+        avg = d["cost"] / d["quantity"]  # fees included: the take-profit covers them
+        tp_price = float(Decimal(next(i.price for i in RedisIntentStore(r).open(BOT) if i.tag == "TP1")))
+        assert tp_price == pytest.approx(avg * 1.01, rel=1e-3)   # re-placed for the new average
+        venue.set_price(SYMBOL, str((p0 * Decimal("1.01")).quantize(Decimal("0.01"))))
+        wait_for(lambda: closed_deals(r), 5, "the take-profit fill to close the deal")
+        wait_for(lambda: open_tags(r, venue.url) == [], 5, "every other resting order canceled")
+        assert_deal_closed_on_the_venue(r, venue.url)
+        venue.admin("POST", "/admin/advance", {"steps": 3})
+        wait_for(lambda: (v := r.get(keys.venue_view(BOT))) and json.loads(v)["time"] > 0, 5, "a reconciliation")
+        assert json.loads(r.get(keys.venue_view(BOT)))["ok"], r.get(keys.venue_view(BOT))
+        assert w.alive(), w.log()
+    finally:
+        w.stop()
+
+
+def test_live_dca_deal_survives_sigkill_while_its_orders_rest(venue, r, redis_server, tmp_path):
+    cfg = config(tmp_path, redis_server.url, venue.url)
+    w = start(cfg, tmp_path / "w1.log", r)
+    try:
+        d, p0 = open_deal(venue, r)
+        w.kill9()
+    finally:
+        w.stop()
+    # While the worker is dead the dip fills SO1 and SO2 on the exchange.
+    venue.set_price(SYMBOL, str((p0 * Decimal("0.975")).quantize(Decimal("0.01"))))
+    assert deal(r)["safety_filled"] == 0
+    w2 = start(cfg, tmp_path / "w2.log", r)
+    try:
+        wait_for(lambda: (x := deal(r)) and x["safety_filled"] == 2, 10, "the fills booked after the restart")
+        wait_for(lambda: open_tags(r, venue.url) == ["SO3", "SO4", "TP1"], 10, "the ladder re-placed")
+        venue.set_price(SYMBOL, str((p0 * Decimal("1.01")).quantize(Decimal("0.01"))))
+        wait_for(lambda: closed_deals(r), 5, "the take-profit fill to close the deal")
+        wait_for(lambda: open_tags(r, venue.url) == [], 5, "every other resting order canceled")
+        done = assert_deal_closed_on_the_venue(r, venue.url)
+        assert done["id"] == d["id"]
+        assert "reconciliation drift" not in w2.log(), w2.log()
+        assert w2.alive(), w2.log()
+    finally:
+        w2.stop()
+
