@@ -6,6 +6,9 @@
   ack          submit -> the venue's answer (the HTTP order call alone)
   decision     closed candle handed to the bot -> order about to be sent (strategy, sizing, risk
                check, intent recorded), p50 and p99
+  resting fill a resting LIMIT buy (a DCA safety order in a LiveBook) is traded through: from the
+               price move sent to the exchange -> the fill recorded in Redis from the user-data
+               stream (intent FILLED with its trade, the bot woken), p50 and p99
 
 Reference (same process): a REST ping round trip to the same exchange. Numbers, not asserts.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import statistics
 import sys
+import threading
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +34,9 @@ from engine.live import SpotFeeFills  # noqa: E402
 from exchange.client import ExchangeClient  # noqa: E402
 from exchange.venues import venue_urls  # noqa: E402
 from executors.live import LiveExecutor  # noqa: E402
+from executors.live_book import LiveBook  # noqa: E402
+from executors.venue import RestingOrder  # noqa: E402
+from exchange.userdata import UserDataStream  # noqa: E402
 from ops.redis_server import free_port, start_redis, stop  # noqa: E402
 from risk.engine import RiskEngine  # noqa: E402
 from risk.limits import RiskLimits  # noqa: E402
@@ -97,10 +104,31 @@ def main() -> None:
                 bot.on_candle(Candle("BTCUSDT", 1_700_000_000_000 + i * 60_000, p, p, p, p, 1.0))
             if len(decide) < N // 4:
                 print(f"(decision sample small: {len(decide)} orders; denials {dict(bot.denials)})")
+            # resting fills through the user-data stream
+            book = LiveBook(LiveExecutor(client, RedisIntentStore(r)), "bench-dca")
+            woke = threading.Event()
+            book.wake = woke.set
+            stream = UserDataStream(venue_urls("local", sim.url), KEY, SECRET, "spot", on_event=book.on_event)
+            stream.start()
+            stream.wait_connected(10)
+            resting: list[float] = []
+            base = client.price("BTCUSDT")
+            for i in range(N // 4):
+                o = RestingOrder(f"benchso{i:05d}", "bench-dca", "BTCUSDT", "BUY", 0.001, float(base) * 0.995, "SO1")
+                book.place(o)
+                woke.clear()
+                t = time.perf_counter()
+                sim.set_price("BTCUSDT", str(round(float(base) * 0.99, 2)))
+                woke.wait(5)
+                resting.append((time.perf_counter() - t) * 1e3)
+                book.take()
+                sim.set_price("BTCUSDT", str(base))
+            stream.close()
             ref = statistics.median(ping)
             print(f"live order path on the local exchange, {N} market orders, real redis-server (AOF always)")
             print(f"reference: REST ping round trip p50 = {ref:.2f} ms")
-            for name, xs in (("ack (order call)", ack), ("round trip to fill in Redis", rt), ("decision latency", decide)):
+            for name, xs in (("ack (order call)", ack), ("round trip to fill in Redis", rt), ("decision latency", decide),
+                             ("resting fill -> Redis (stream)", resting)):
                 print(f"{name:30} p50 {pct(xs, 50):7.2f} ms  p99 {pct(xs, 99):7.2f} ms  "
                       f"({pct(xs, 50) / ref:.1f}x the ping)  n={len(xs)}")
         finally:

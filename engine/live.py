@@ -136,19 +136,22 @@ class LiveVenue:
         return dict(self._books)
 
     # ---- the user-data stream: fills of resting orders -----------------------------------------
-    def start_streams(self) -> None:
-        """One user-data stream per market that has resting orders. Events update the intent in
-        Redis at once and wake the worker; every (re)connect is followed by a REST poll of the
-        resting orders (what happened while the stream was down is not lost)."""
+    def start_streams(self, markets: "set[str]") -> None:
+        """One user-data stream per market the venue bots trade. Events of resting orders update
+        their intent in Redis at once and wake the worker; market orders' trades are taken from it
+        before REST is asked. Every (re)connect is followed by a REST poll of the resting orders
+        (what happened while the stream was down is not lost)."""
         from exchange.userdata import UserDataStream
 
-        for market in sorted({b.executor.client.market for b in self._books.values()}):
+        for market in sorted(markets):
             if market in self._streams:
                 continue
             stream = UserDataStream(self.urls, self._key, self._secret, market,  # type: ignore[arg-type]
                                     on_event=self._on_event, on_resync=lambda m=market: self._resync(m))
             stream.start()
             self._streams[market] = stream
+            if market in self._executors:
+                self._executors[market].stream_up = lambda st=stream: st.connected
 
     def stream_status(self) -> dict[str, dict[str, object]]:
         return {m: {"connected": s.connected, "events": s.events, "reconnects": s.reconnects,
@@ -163,6 +166,9 @@ class LiveVenue:
         for book in list(self._books.values()):
             if book.on_event(ev):
                 return
+        ex = self._executors.get(ev.market)
+        if ex is not None:
+            ex.on_stream_trade(ev)
 
     def _resync(self, market: str) -> None:
         for book in list(self._books.values()):
@@ -304,7 +310,11 @@ class LiveVenue:
         client = self.client(market)
         view: dict[str, object] = {"venue": self.name, "real_money": self.real_money, "market": market,
                                    "time": rep.time_ms, "drift": [asdict(d) for d in rep.drifts],
-                                   "ok": rep.ok, "summary": rep.summary()}
+                                   "ok": rep.ok, "summary": rep.summary(),
+                                   "user_stream": self.stream_status().get(market)}
+        book = self._books.get(bot.name)
+        if book is not None:  # what each resting order is for (SO2, TP1), by client order id
+            view["resting_tags"] = {o.client_order_id: o.tag for o in book.open_orders()}
         try:
             if client.futures:
                 view["positions"] = [{k: str(v) for k, v in asdict(p).items()} for p in client.positions()

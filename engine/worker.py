@@ -565,9 +565,10 @@ class Worker:
         ]
         if self.venue is not None and any(self._on_venue(c) for c in self.configs.values()):
             threads.append(threading.Thread(target=self.venue_loop, args=(stop,), name="venue", daemon=True))
-        if self.venue is not None and self.venue.books():
+        markets = {c.market for c in self.configs.values() if self._on_venue(c)}
+        if self.venue is not None and markets:
             try:
-                self.venue.start_streams()
+                self.venue.start_streams(markets)
             except Exception as exc:  # noqa: BLE001 - REST polling (venue_loop) still books fills
                 log.error("user-data stream not started (%s); fills come from REST polling", exc)
             threads.append(threading.Thread(target=self.fills_loop, args=(stop,), name="fills", daemon=True))

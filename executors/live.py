@@ -22,7 +22,9 @@ same trade are booked once, and a state never moves back from final.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Callable
@@ -75,6 +77,13 @@ class LiveExecutor:
     now_ms: Callable[[], int] = _wall_ms
     sleep: Callable[[float], None] = time.sleep
     last: IntentRecord | None = field(default=None, init=False)  # the last execute()'s final record
+    stream_up: Callable[[], bool] | None = None  # is the market's user-data stream connected?
+    stream_wait_s: float = 0.5
+    streamed_fills: int = field(default=0, init=False)  # market orders whose trades came from the stream
+    # Trades of market orders seen on the user-data stream, by client order id (bounded): used
+    # before asking REST for an order's trades.
+    _streamed: "OrderedDict[str, list[VenueTrade]]" = field(default_factory=OrderedDict, init=False, repr=False)
+    _streamed_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def venue(self) -> str:
@@ -364,13 +373,39 @@ class LiveExecutor:
         self.store.update(rec)  # final state with its fills, one write
         return trades
 
+    def on_stream_trade(self, ev: "OrderEvent") -> None:
+        """A user-data event of a market order (stream thread): its trade is kept for _trades()."""
+        t = ev.trade()
+        if t is None:
+            return
+        with self._streamed_lock:
+            known = self._streamed.setdefault(ev.client_order_id, [])
+            if all(k.trade_id != t.trade_id for k in known):
+                known.append(t)
+            self._streamed.move_to_end(ev.client_order_id)
+            while len(self._streamed) > 1000:
+                self._streamed.popitem(last=False)
+
     def _trades(self, rec: IntentRecord, vo: VenueOrder, deadline: float) -> list[VenueTrade]:
         if vo.executed_qty == 0:
             return []
         if vo.trades and sum((t.qty for t in vo.trades), ZERO) == vo.executed_qty:
             return list(vo.trades)  # spot FULL answer: the fills with their commissions
         trades: list[VenueTrade] = []
+        # With a live user-data stream its events usually trail the order's answer by a millisecond
+        # or two: wait for them briefly before spending request weight on REST.
+        stream_until = time.monotonic() + (self.stream_wait_s if self.stream_up is not None and self.stream_up()
+                                           else 0.0)
         while True:
+            with self._streamed_lock:  # the user-data stream first: no request, no weight
+                streamed = sorted(self._streamed.get(rec.client_order_id, []), key=lambda x: x.trade_id)
+            if sum((t.qty for t in streamed), ZERO) >= vo.executed_qty:
+                self.streamed_fills += 1
+                return [VenueTrade(t.symbol, t.trade_id, vo.order_id, t.side, t.price, t.qty, t.commission,
+                                   t.commission_asset, t.time, t.realized_pnl) for t in streamed]
+            if time.monotonic() < stream_until:
+                time.sleep(0.002)
+                continue
             try:
                 trades = self.client.trades(rec.symbol, vo.order_id)
             except ExchangeError as e:

@@ -9,6 +9,9 @@ Fields (all optional in the JSON body; counters count API requests, admin calls 
                                "... execution status unknown." (the unknown-outcome path)
     lose_response_next   int   the next N requests are executed, then the connection is closed
                                without a response (client sees a connection error)
+    lose_order_response_next
+                         int   the same for the next N *order-changing* requests only (an order
+                               accepted but its answer lost, whatever else the client is asking)
     rate_limit_burst     int   request weight added at once to the caller's current minute
                                (so the next requests hit 429, and 418 if they keep going)
     drop_ws              bool  close every open WebSocket connection now
@@ -25,8 +28,9 @@ class Faults:
     error_5xx_next: int = 0
     status_unknown_next: int = 0
     lose_response_next: int = 0
+    lose_order_response_next: int = 0
 
-    FIELDS = ("latency_ms", "error_5xx_next", "status_unknown_next", "lose_response_next")
+    FIELDS = ("latency_ms", "error_5xx_next", "status_unknown_next", "lose_response_next", "lose_order_response_next")
 
     def update(self, body: dict[str, Any]) -> None:
         for name in self.FIELDS:
@@ -52,7 +56,10 @@ class Faults:
             return True
         return False
 
-    def take_lose_response(self) -> bool:
+    def take_lose_response(self, order_change: bool = False) -> bool:
+        if order_change and self.lose_order_response_next > 0:
+            self.lose_order_response_next -= 1
+            return True
         if self.lose_response_next > 0:
             self.lose_response_next -= 1
             return True

@@ -82,7 +82,7 @@ def _make_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamR
             body = ep.handler(ex, params)
             if ep.order_change and ex.faults.take_status_unknown():
                 raise errors.status_unknown()
-            if ex.faults.take_lose_response():
+            if ex.faults.take_lose_response(ep.order_change):
                 _lose(request)
             return _json(body, headers=headers)
         except ApiError as err:

@@ -153,3 +153,33 @@ def test_restart_books_what_filled_meanwhile_and_adopts_what_the_snapshot_missed
     book3, _ = make_book(venue.url, r)
     book3.load(book2.dump())
     assert book3.take() == []  # booked once: the next snapshot no longer lists it
+
+
+def test_futures_market_order_fills_come_from_the_stream_not_rest(venue, r):
+    client = ExchangeClient(venue_urls("local", venue.url), KEY, SECRET, market="futures")
+    ex = LiveExecutor(client, RedisIntentStore(r))
+    stream = UserDataStream(venue_urls("local", venue.url), KEY, SECRET, "futures", on_event=ex.on_stream_trade)
+    stream.start()
+    assert stream.wait_connected(10)
+    ex.stream_up = lambda: stream.connected
+    rest_calls: list[int] = []
+    rest_trades = client.trades
+    client.trades = lambda symbol, order_id: rest_calls.append(order_id) or rest_trades(symbol, order_id)
+    try:
+        from core.types import Order, Side
+
+        order = Order("futstream-1", "fut-bot", SYMBOL, Side.BUY, 0.002, OrderPurpose.ENTRY)
+        fills = ex.execute(order, float(client.price(SYMBOL)), 0)
+        assert order.status.value == "FILLED" and sum(f.quantity for f in fills) == pytest.approx(0.002)
+        assert all(f.fee > 0 and f.fee_asset == "USDT" for f in fills)
+        assert ex.streamed_fills == 1 and rest_calls == []   # no REST trades request
+        rec = RedisIntentStore(r).get("fut-bot", "futstream-1")
+        assert [f.trade_id for f in rec.fills] and sum(Decimal(f.qty) for f in rec.fills) == Decimal("0.002")
+        # Without the stream the same path falls back to REST.
+        stream.close()
+        order2 = Order("futstream-2", "fut-bot", SYMBOL, Side.SELL, 0.002, OrderPurpose.EXIT, reduce_only=True)
+        fills2 = ex.execute(order2, float(client.price(SYMBOL)), 0)
+        assert order2.status.value == "FILLED" and sum(f.quantity for f in fills2) == pytest.approx(0.002)
+        assert ex.streamed_fills == 1 and len(rest_calls) >= 1
+    finally:
+        stream.close()

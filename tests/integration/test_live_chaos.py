@@ -114,15 +114,21 @@ def test_sigkill_around_the_send_leaves_exactly_one_order(r, venue, redis_server
     assert_consistent(r, venue.url)
 
 
-@pytest.mark.parametrize("fault", ["status_unknown_next", "lose_response_next"])
+# Both faults hit the next order-changing request only: the worker's reconciliation reads must not
+# take the fault meant for its order.
+@pytest.mark.parametrize("fault", ["status_unknown_next", "lose_order_response_next"])
 def test_ambiguous_answers_are_resolved_by_query_not_resent(r, venue, redis_server, tmp_path, fault):
     cfg = config(tmp_path, redis_server.url, venue.url)
     w = start(cfg, tmp_path, "w")
     try:
         wait_for(lambda: heartbeat(r), 30, "worker heartbeat")
         venue.faults(**{fault: 1})
-        wait_for(lambda: first_intent(r) is not None and first_intent(r).final, 60, "the first order resolved")
-        first = first_intent(r)
+
+        def resolved():  # the order whose answer the fault took (an earlier one may have gone through)
+            return next((i for i in RedisIntentStore(r).all(BOT)
+                         if i.final and "resolved by query after ambiguous send" in i.reason), None)
+
+        first = wait_for(resolved, 60, "the order with the lost/unknown answer resolved by query")
         assert first.status == "FILLED"
         assert len([o for o in venue_orders(venue.url) if o["clientOrderId"] == first.client_order_id]) == 1
     finally:
