@@ -260,6 +260,8 @@ class BotConfig(_Model):
     sizing: SizingConfig = Field(default_factory=SizingConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     max_hold_candles: int | None = Field(None, ge=1, description="exit after this many candles (time horizon)")
+    max_tranches: int = Field(3, ge=1, description="signal bots: entries one position may hold; a same-direction "
+                                                   "signal adds one while fewer are held (1: ignore it)")
     enabled: bool = True
 
     @field_validator("name")

@@ -1,5 +1,8 @@
 """A bot's book: quote balance, one position per symbol with average entry, realized P&L, trades.
 
+A position keeps its tranches (one per entry order: price, quantity, time, fee); a partial exit
+takes its share from each tranche pro rata and returns its own Trade (its realized P&L).
+
 Fills are applied here and nowhere else, in every mode, so paper, ghost, backtest and live
 agree on what a fill means. Shorts (futures, ghost) hold a negative quantity; their sale
 proceeds sit in the quote balance, so equity = quote + Σ quantity × mark in every case.
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.types import Fill, Position, PositionSide, Side, Trade
+from core.types import Fill, Position, PositionSide, Side, Trade, Tranche
 
 EPS = 1e-12
 _LONG, _SHORT = PositionSide.LONG, PositionSide.SHORT
@@ -66,9 +69,12 @@ class Portfolio:
         if held == 0.0 or (held > 0) == buy:
             # Opening or adding: weighted average entry; entry fees kept for the trade's net P&L.
             new_qty = held + signed
-            pos.avg_entry = (pos.avg_entry * abs(held) + price * qty) / abs(new_qty)
             if held == 0.0:
                 pos.opened_at = fill.time
+                pos.tranches = [Tranche(price, qty, fill.time, fee, fill.client_order_id)]
+            else:
+                _add_tranche(pos, price, qty, fill.time, fee, fill.client_order_id)  # before avg_entry moves
+            pos.avg_entry = (pos.avg_entry * abs(held) + price * qty) / abs(new_qty)
             pos.quantity = new_qty
             pos.entry_fees += fee
             return None
@@ -90,5 +96,30 @@ class Portfolio:
         elif (pos.quantity > 0) != (direction > 0):
             # Reversal: the rest of the fill opens the other side at the fill price.
             rest_fee = fee - exit_fee_part
-            self.positions[symbol] = Position(symbol, pos.quantity, price, fill.time, rest_fee)
+            self.positions[symbol] = Position(symbol, pos.quantity, price, fill.time, rest_fee, tranches=[
+                Tranche(price, abs(pos.quantity), fill.time, rest_fee, fill.client_order_id)])
+        else:
+            # Partial exit: every tranche gives up the same share (average cost), so the average
+            # entry stays and each tranche's remaining fee matches entry_fees.
+            keep = abs(pos.quantity) / size
+            for t in pos.tranches:
+                t.quantity *= keep
+                t.fee *= keep
+            pos.realized_pnl += pnl
         return trade
+
+
+def _add_tranche(pos: Position, price: float, qty: float, time: int, fee: float, order_id: str) -> None:
+    """A fill adding to an open position: a new tranche, or more of the last one when it is
+    another fill of the same entry order (a tranche is one entry decision, not one fill)."""
+    ts = pos.held_tranches()  # tranches that no longer add up are replaced by one standing for them
+    if ts is not pos.tranches:
+        pos.tranches = ts = list(ts)
+    last = ts[-1]
+    if order_id and last.order_id == order_id:
+        q = last.quantity + qty
+        last.price = (last.price * last.quantity + price * qty) / q
+        last.quantity = q
+        last.fee += fee
+    else:
+        ts.append(Tranche(price, qty, time, fee, order_id))

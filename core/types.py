@@ -185,8 +185,29 @@ class Fill:
 
 
 @dataclass(slots=True)
+class Tranche:
+    """One entry order that opened or added to a position (its fills merged into one).
+
+    ``quantity`` (base, > 0) and ``fee`` are what is still held: a partial exit takes its
+    share from every tranche pro rata (average-cost accounting), so each tranche keeps its
+    price and the position's average entry does not move on an exit.
+    """
+
+    price: float
+    quantity: float
+    time: int
+    fee: float
+    order_id: str = ""
+
+
+@dataclass(slots=True)
 class Position:
-    """One position per symbol. quantity > 0 is long, < 0 is short."""
+    """One position per symbol. quantity > 0 is long, < 0 is short.
+
+    ``tranches`` are the entries still held (core.portfolio keeps them; avg_entry is their
+    quantity-weighted mean price, entry_fees their fees); ``realized_pnl`` sums the P&L of the
+    partial exits taken so far from this open position (each also a Trade).
+    """
 
     symbol: str
     quantity: float = 0.0
@@ -195,10 +216,28 @@ class Position:
     entry_fees: float = 0.0
     stop_loss: float | None = None
     take_profit: float | None = None
+    tranches: list[Tranche] = field(default_factory=list)
+    realized_pnl: float = 0.0
 
     @property
     def is_open(self) -> bool:
         return self.quantity != 0.0
+
+    def held_tranches(self) -> list[Tranche]:
+        """The tranches, or one tranche standing for the whole position when they do not add up
+        to it: a position restored from an older snapshot, or rewritten from outside the
+        portfolio (the operator adopting the venue's quantity) has no per-entry history."""
+        size = abs(self.quantity)
+        if size == 0.0:
+            return []
+        ts = self.tranches
+        if ts and abs(sum(t.quantity for t in ts) - size) <= 1e-9 * size:
+            return ts
+        return [Tranche(self.avg_entry, size, self.opened_at, self.entry_fees)]
+
+    @property
+    def tranche_count(self) -> int:
+        return len(self.held_tranches())
 
     @property
     def side(self) -> PositionSide | None:

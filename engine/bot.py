@@ -33,6 +33,7 @@ from core.types import (
     Side,
     Signal,
     Trade,
+    Tranche,
     TradingState,
 )
 from executors.base import Executor
@@ -53,6 +54,7 @@ from state.models import (
     SignalRecord,
     SignalStats,
     TradeRecord,
+    TrancheView,
 )
 from state.writer import BotUpdate
 from strategy.base import Strategy, history_needed
@@ -113,6 +115,16 @@ def client_order_id(bot: str, time_ms: int, purpose: OrderPurpose, seq: int) -> 
 _PURPOSE_CODE = {_P_ENTRY: "n", _P_EXIT: "x", _P_FLATTEN: "f"}
 
 
+def _reanchor(level: float | None, ref: float, old_level: float | None, old_avg: float,
+              avg: float) -> float | None:
+    """A protective level moved to a new average entry, keeping its relative distance."""
+    if level is not None and ref > 0:
+        return avg * level / ref
+    if old_level is not None and old_avg > 0:
+        return avg * old_level / old_avg
+    return None
+
+
 def _finite(x: float | None) -> float:
     return x if x is not None and math.isfinite(x) else 0.0
 
@@ -162,7 +174,10 @@ class Bot:
         monitor: RiskMonitor | None = None,
         on_breach: BreachHandler | None = None,
         env: RiskEnv | None = None,
+        max_tranches: int = 1,
     ) -> None:
+        if max_tranches < 1:
+            raise ValueError(f"bot {name}: max_tranches must be >= 1, got {max_tranches}")
         self.name = name
         self.mode = mode
         self.symbol = symbol
@@ -183,6 +198,9 @@ class Bot:
         self.env = env
         self.state_of = state_of
         self.allow_short = allow_short
+        # Entries a position may hold: 1 ignores a same-direction signal while in a position;
+        # more lets each such signal add a tranche (ghost bots follow every signal anyway).
+        self.max_tranches = max_tranches
         self.max_hold_candles = max_hold_candles
         self.interval_ms = INTERVAL_MS[interval]
         self.exit_check = exit_check
@@ -343,7 +361,14 @@ class Bot:
             acted |= self._submit(_P_EXIT, side, abs(pos.quantity), close, now, "opposite_signal")
             pos = positions.get(symbol) or self.position
         if pos.quantity != 0.0:
-            notes.append("already in a position")
+            if (pos.quantity > 0) != (side is _BUY) or self.max_tranches <= 1:
+                notes.append("already in a position")
+            elif (n := pos.tranche_count) >= self.max_tranches:
+                notes.append(f"already in a position: {n} of {self.max_tranches} tranches held")
+            elif self._add_tranche(sig, c, now, pos):
+                acted = True
+            else:
+                notes.append(f"add denied: {self._out.risk[-1].detail if self._out.risk else ''}")
         elif side is _SELL and not self.allow_short:
             notes.append("spot: no short entries")
         else:
@@ -365,6 +390,23 @@ class Bot:
             confidence=sig.confidence, reason=sig.reason, stop_loss=sig.stop_loss, take_profit=sig.take_profit,
             acted=acted, note="; ".join(notes),
         ))
+
+    def _add_tranche(self, sig: Signal, c: Candle, now: int, pos: Position) -> bool:
+        """Add to the open position on a same-direction signal: sized by the sizing policy and
+        checked by the risk engine like any entry. On a fill the stop-loss and take-profit are
+        re-anchored to the new average entry at the same relative distance: the add signal's
+        own (level / its close) when it gives one, else the position's (level / old average).
+        The time horizon and the opening signal id stay those of the first tranche."""
+        close = c.close
+        old_avg, old_stop, old_take = pos.avg_entry, pos.stop_loss, pos.take_profit
+        qty = self._entry_quote(sig, close, self.portfolio.equity_at(self.symbol, close)) / close
+        if not self._submit(_P_ENTRY, sig.side, qty, close, now, sig.reason, stop=sig.stop_loss):
+            return False
+        pos = self.position
+        avg = pos.avg_entry
+        pos.stop_loss = _reanchor(sig.stop_loss, close, old_stop, old_avg, avg)
+        pos.take_profit = _reanchor(sig.take_profit, close, old_take, old_avg, avg)
+        return True
 
     def _context(self, pos: Position, price: float, equity: float, quote: float, now: int,
                  stop: float | None) -> RiskContext:
@@ -613,7 +655,9 @@ class Bot:
                 symbol=self.symbol, side=pos.side.value if pos.side else "", quantity=pos.quantity,
                 avg_entry=pos.avg_entry, mark=self.last_price, unrealized_pnl=pos.unrealized_pnl(self.last_price),
                 opened_at=pos.opened_at, entry_fees=pos.entry_fees, stop_loss=pos.stop_loss,
-                take_profit=pos.take_profit,
+                take_profit=pos.take_profit, realized_pnl=pos.realized_pnl,
+                tranches=[TrancheView(price=t.price, quantity=t.quantity, time=t.time, fee=t.fee, order_id=t.order_id)
+                          for t in pos.held_tranches()],
             )
         stats = metrics.trade_stats(self.trade_pnls)
         signal_stats = None
@@ -664,8 +708,10 @@ class Bot:
         pf.positions.clear()
         if snap.position is not None:
             p = snap.position
-            pf.positions[self.symbol] = Position(self.symbol, p.quantity, p.avg_entry, p.opened_at, p.entry_fees,
-                                                 p.stop_loss, p.take_profit)
+            # Older snapshots have no tranches: the position then stands as one (held_tranches).
+            pf.positions[self.symbol] = Position(
+                self.symbol, p.quantity, p.avg_entry, p.opened_at, p.entry_fees, p.stop_loss, p.take_profit,
+                [Tranche(t.price, t.quantity, t.time, t.fee, t.order_id) for t in p.tranches], p.realized_pnl)
         self.last_price = snap.last_price
         self.last_candle_time = snap.last_candle_time
         self.candles_seen = snap.candles_seen

@@ -41,6 +41,16 @@ class ControlRecord(_M):
         return ControlState(self.state, self.set_by, self.set_at, self.reason)
 
 
+class TrancheView(_M):
+    """One entry still held in a position (core.types.Tranche)."""
+
+    price: float
+    quantity: float
+    time: int
+    fee: float = 0.0
+    order_id: str = ""
+
+
 class PositionView(_M):
     symbol: str
     side: str
@@ -52,6 +62,14 @@ class PositionView(_M):
     entry_fees: float = 0.0
     stop_loss: float | None = None
     take_profit: float | None = None
+    # Signal bots: the entries still held (empty in older snapshots and for DCA bots, whose
+    # tranches live in their deals) and the realized P&L of partial exits while open.
+    tranches: list[TrancheView] = Field(default_factory=list)
+    realized_pnl: float = 0.0
+
+    @property
+    def tranche_count(self) -> int:
+        return len(self.tranches) or 1
 
 
 class SignalStats(_M):

@@ -4,10 +4,12 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 
+import pandas as pd
 import redis
 import streamlit as st
 
 from core.types import TradingState
+from state.models import PositionView
 from state.reader import StateReader
 
 STATE_COLOURS = {
@@ -71,3 +73,26 @@ def duration(ms: int) -> str:
 
 def state_badge(state: TradingState) -> str:
     return f":{STATE_COLOURS[state]}-badge[{state.value}]"
+
+
+def tranche_frame(p: PositionView) -> pd.DataFrame:
+    """The entries a position still holds, oldest first, with each one's share of it."""
+    size = sum(t.quantity for t in p.tranches)
+    return pd.DataFrame([{
+        "#": i, "time": short_ts(t.time), "price": t.price, "quantity": t.quantity,
+        "share %": round(100.0 * t.quantity / size, 2) if size else None, "fee": round(t.fee, 6),
+    } for i, t in enumerate(p.tranches, 1)])
+
+
+def tranche_details(rows: list[tuple[str, PositionView]], key: str) -> None:
+    """One expander per position with tranches: the position row shows only their count and
+    the average entry, the list is here (a bot may add up to max_tranches entries)."""
+    for bot, p in rows:
+        if not p.tranches:
+            continue
+        title = (f"Tranches · {bot} · {p.symbol} {p.side}: {len(p.tranches)} held, "
+                 f"avg entry {p.avg_entry:,.8g}")
+        with st.expander(title, expanded=False):
+            st.dataframe(tranche_frame(p), hide_index=True, key=f"{key}_tranches_{bot}_{p.symbol}_{p.side}")
+            if p.realized_pnl:
+                st.caption(f"realized by partial exits so far: {p.realized_pnl:+,.2f}")

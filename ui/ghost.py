@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from state.models import BotMeta, BotSnapshot, SignalRecord, TradeRecord
-from ui.common import reader, short_ts
+from state.models import BotMeta, BotSnapshot, PositionView, SignalRecord, TradeRecord, TrancheView
+from ui.common import reader, short_ts, tranche_details
 from ui import risk
 from ui.controls import bot_controls, state_lines
 
@@ -32,6 +32,33 @@ def signal_outcomes(signals: list[SignalRecord], trades: list[TradeRecord], snap
                      "confidence": round(s.confidence, 2), "outcome": outcome, "would have made": pnl,
                      "return %": ret, "reason": s.reason})
     return pd.DataFrame(rows)
+
+
+def hypothetical_positions(snap: BotSnapshot) -> list[PositionView]:
+    """A ghost bot's open hypothetical trades as one position per side, each signal a tranche
+    (ghost bots follow every signal; max_tranches does not limit them)."""
+    out = []
+    for side in ("LONG", "SHORT"):
+        hs = [h for h in snap.open_signals if h.get("side") == side]
+        if not hs:
+            continue
+        tranches = [TrancheView(price=float(h["entry_price"]), quantity=float(h["quantity"]),  # type: ignore[arg-type]
+                                time=int(h["entry_time"])) for h in hs]  # type: ignore[call-overload]
+        qty = sum(t.quantity for t in tranches)
+        avg = sum(t.price * t.quantity for t in tranches) / qty if qty else 0.0
+        sign = 1.0 if side == "LONG" else -1.0
+        out.append(PositionView(symbol=snap.symbol, side=side, quantity=sign * qty, avg_entry=avg,
+                                mark=snap.last_price, unrealized_pnl=(snap.last_price - avg) * qty * sign,
+                                opened_at=min(t.time for t in tranches), tranches=tranches))
+    return out
+
+
+def positions_frame(snaps: list[BotSnapshot]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "bot": s.name, "symbol": p.symbol, "side": p.side, "quantity": abs(p.quantity), "tranches": p.tranche_count,
+        "avg entry": p.avg_entry, "mark": p.mark, "would make now": round(p.unrealized_pnl, 2),
+        "oldest": short_ts(p.opened_at),
+    } for s in snaps for p in hypothetical_positions(s)])
 
 
 def render(metas: list[BotMeta], refresh_s: float) -> None:
@@ -64,6 +91,14 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
         st.markdown("**Trading state**")
         state_lines(list(snaps.values()))
         risk.panel(list(snaps.values()), r, "ghost")
+        st.markdown("**Open hypothetical positions** (each open signal is a tranche)")
+        present = [x for x in snaps.values() if x is not None]
+        pos = positions_frame(present)
+        if pos.empty:
+            st.caption("No open hypothetical trades.")
+        else:
+            st.dataframe(pos, hide_index=True)
+            tranche_details([(x.name, p) for x in present for p in hypothetical_positions(x)], "ghost")
         st.markdown("**Recent signals** (newest first) and what each would have made")
         frames = [signal_outcomes(r.signals(n, 100), r.trades(n, 300), snaps.get(n)) for n in names]
         df = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(not f.empty for f in frames) else pd.DataFrame()

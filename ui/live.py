@@ -8,7 +8,7 @@ import streamlit as st
 
 from state.models import BotMeta
 from ui import risk
-from ui.common import reader, short_ts, ts
+from ui.common import reader, short_ts, tranche_details, ts
 from ui.controls import _open, bot_controls, state_lines
 
 
@@ -76,9 +76,10 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                 st.markdown("**Bot position**")
                 if s is not None and s.open_positions:
                     st.dataframe(pd.DataFrame([{"symbol": p.symbol, "side": p.side, "quantity": p.quantity,
-                                                "entry": p.avg_entry, "mark": p.mark,
+                                                "tranches": p.tranche_count, "avg entry": p.avg_entry, "mark": p.mark,
                                                 "unrealized P&L": round(p.unrealized_pnl, 4), "stop": p.stop_loss}
                                                for p in s.open_positions]), hide_index=True)
+                    tranche_details([(name, p) for p in s.open_positions], "live")
                 else:
                     st.caption("Flat.")
                 if s is not None:

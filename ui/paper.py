@@ -7,7 +7,7 @@ import streamlit as st
 from state.models import BotMeta, BotSnapshot
 from state.reader import StateReader
 from ui.charts import candles_with_trades
-from ui.common import duration, reader, short_ts
+from ui.common import duration, reader, short_ts, tranche_details
 from ui import risk
 from ui.controls import bot_controls, state_lines
 
@@ -27,8 +27,8 @@ def summary(snaps: list[BotSnapshot]) -> dict[str, float]:
 
 def positions_frame(snaps: list[BotSnapshot]) -> pd.DataFrame:
     rows = [{
-        "bot": s.name, "symbol": p.symbol, "side": p.side, "quantity": abs(p.quantity), "entry": p.avg_entry,
-        "mark": p.mark, "unrealized P&L": round(p.unrealized_pnl, 2), "stop": p.stop_loss, "take profit": p.take_profit,
+        "bot": s.name, "symbol": p.symbol, "side": p.side, "quantity": abs(p.quantity), "tranches": p.tranche_count,
+        "avg entry": p.avg_entry, "mark": p.mark, "unrealized P&L": round(p.unrealized_pnl, 2), "stop": p.stop_loss, "take profit": p.take_profit,
         "opened": short_ts(p.opened_at),
     } for s in snaps for p in s.open_positions]
     return pd.DataFrame(rows)
@@ -78,6 +78,7 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
             st.caption("No open positions: every paper bot is flat.")
         else:
             st.dataframe(pos, hide_index=True)
+            tranche_details([(x.name, p) for x in snaps for p in x.open_positions], "paper")
         st.markdown("**Trade history** (round trips, newest first)")
         tf = trades_frame(r, names)
         if tf.empty:
