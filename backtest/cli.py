@@ -5,6 +5,9 @@
              [--intrabar stop_first|take_first|ohlc] [--json] [--plots DIR] ...
     backtest sweep --bot NAME --grid fast=5,10,20 --grid slow=30:90:20 [--sort sharpe] [--jobs N] ...
 
+DCA bots (``kind: dca``) run on the bar path over all of their pairs and print a deals table
+(``backtest.dca``); ``--path fast`` is refused for them.
+
 Data: ``--data`` files or directories (data.binance.vision zip/csv, the shared market CSVs);
 else the config's ``market.replay_files``; else ``--bars`` candles of the config's seeded
 synthetic market. Exit codes: 0 done, 2 bad input (config, data, bot names).
@@ -18,7 +21,7 @@ from typing import Any
 
 from backtest.engine import LoadedData, SymbolData, data_files, load_data, parse_time, run_config
 from backtest.fills import FILL_AT, INTRABAR, POLICIES, FillModel
-from backtest.report import build_report, summary_text
+from backtest.report import build_report, deals_text, summary_text
 from settings import AppConfig, ConfigError, load_config
 
 
@@ -41,7 +44,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-volume-pct", type=float, default=10.0,
                    help="realistic/pessimistic: largest share of a candle's volume one order takes")
     p.add_argument("--path", default="auto", choices=["auto", "fast", "bar"],
-                   help="fast: vectorised signals + event visits; bar: every candle through evaluate()")
+                   help="fast: vectorised signals + event visits; bar: every candle through evaluate(); "
+                        "DCA bots: bar only")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -123,7 +127,7 @@ def _prepare(args: argparse.Namespace, bots: list[str]) -> tuple[AppConfig, Load
     missing = [b for b in bots if b not in known]
     if missing:
         raise ValueError(f"no bot named {', '.join(missing)}; bots: {', '.join(known) or 'none'}")
-    symbols = sorted({known[b].symbol for b in bots})
+    symbols = sorted({s for b in bots for s in known[b].symbols})  # a DCA bot may trade several pairs
     return app, _data(args, app, symbols), _model(args, app)
 
 
@@ -160,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     for rep in reports:
         print()
         print(summary_text(rep))
+        if rep.get("kind") == "dca":
+            print(deals_text(rep))
     for name, files in plots.items():
         print(f"plots for {name}: {', '.join(files)}")
     return 0

@@ -13,13 +13,17 @@ feed (stored candles) differ. Two paths drive it:
 
 ``auto`` (the default) picks ``fast`` where it applies. The simulated clock is the candles'
 own time: a bot's "now" is its candle's close.
+
+DCA bots (``kind: dca``) are the worker's ``engine.dca_bot.DcaBot``; ``backtest.dca`` builds
+and runs them on the ``bar`` path only (their resting orders are matched candle by candle), one
+bot at a time over all of its pairs.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Union
 
 import numpy as np
 
@@ -33,6 +37,11 @@ from risk.states import is_more_restrictive
 from settings import AppConfig, BotConfig
 from strategy.base import Strategy, history_needed, is_vectorised
 
+if TYPE_CHECKING:
+    from backtest.dca import DealRow
+    from engine.dca_bot import DcaBot
+
+AnyBot = Union[Bot, "DcaBot"]
 Path_ = Literal["auto", "fast", "bar"]
 DATA_SUFFIXES = (".csv", ".zip")
 
@@ -253,6 +262,14 @@ class BotResult:
     data: SymbolData  # the candles it ran on (plots)
     trading_state: str = "ACTIVE"  # at the end (risk breaches move it)
     risk_events: list[RiskEvent] = field(default_factory=list)
+    # DCA bots (backtest.dca): several pairs, a deals table. For them ``times`` is the union of
+    # the pairs' candle times, ``closes`` the equal-weight buy-and-hold index of the pairs (the
+    # pair's own closes for one pair) and ``data``/``open_*`` the first pair's.
+    kind: str = "signal"
+    symbols: list[str] = field(default_factory=list)
+    deals: list["DealRow"] = field(default_factory=list)
+    dca_settings: dict[str, object] | None = None
+    notes: list[str] = field(default_factory=list)  # run settings that did not apply, a books mismatch
 
     @property
     def bars(self) -> int:
@@ -276,7 +293,18 @@ def _result(bot: Bot, data: SymbolData, equity: np.ndarray, path: str, params: d
     )
 
 
-def choose_path(bot: Bot, path: Path_) -> str:
+def _is_dca(bot: AnyBot) -> bool:
+    from engine.dca_bot import DcaBot
+
+    return isinstance(bot, DcaBot)
+
+
+def choose_path(bot: AnyBot, path: Path_) -> str:
+    if _is_dca(bot):
+        if path == "fast":
+            raise ValueError(f"{bot.name} is a DCA bot: DCA bots run on the bar path only (their resting orders "
+                             "are matched candle by candle); use path 'bar' or 'auto'")
+        return "bar"
     if path == "fast" and not is_vectorised(bot.strategy):
         raise ValueError(f"{bot.strategy.name}: no exact vectorised signals; use path 'bar' or 'auto'")
     if path == "auto":
@@ -284,12 +312,21 @@ def choose_path(bot: Bot, path: Path_) -> str:
     return path
 
 
-def run_bots(bots: Sequence[tuple[Bot, dict[str, object]]], data: dict[str, SymbolData], model: FillModel,
+def run_bots(bots: Sequence[tuple[AnyBot, dict[str, object]]], data: dict[str, SymbolData], model: FillModel,
              path: Path_ = "auto") -> list[BotResult]:
     """Run bots (each with its params, for the report) over ``data``; see the module docstring."""
     results: dict[str, BotResult] = {}
     slow: list[tuple[Bot, dict[str, object]]] = []
     for bot, params in bots:
+        if _is_dca(bot):
+            from backtest.dca import run_dca
+
+            choose_path(bot, path)  # raises on 'fast'
+            # A DCA bot keeps its own book, so running it alone over its pairs gives what the
+            # global order would.
+            results[bot.name] = run_dca(bot, params, data, model)  # type: ignore[arg-type]
+            continue
+        assert isinstance(bot, Bot)
         if bot.symbol not in data:
             raise ValueError(f"bot {bot.name}: no candles for {bot.symbol}; symbols in the data: "
                              f"{', '.join(sorted(data)) or 'none'}")
@@ -331,11 +368,23 @@ def run_config(app: AppConfig, data: dict[str, SymbolData], model: FillModel,
                params_override: dict[str, object] | None = None) -> list[BotResult]:
     """Build the configured bots (all enabled ones with data, or ``bot_names``) and run them."""
     cfgs = select_bots(app, data, bot_names)
-    bots = []
+    bots: list[tuple[AnyBot, dict[str, object]]] = []
     for cfg in cfgs:
         params = {**cfg.params, **(params_override or {})}
         cfg = cfg.model_copy(update={"params": params})
-        bots.append((build_backtest_bot(cfg, app, model, data[cfg.symbol].interval), params))
+        if cfg.kind == "dca":
+            from backtest.dca import build_dca_backtest_bot
+
+            missing = [s for s in cfg.symbols if s not in data]
+            if missing:
+                raise ValueError(f"DCA bot {cfg.name}: no candles for {', '.join(missing)}; symbols in the data: "
+                                 f"{', '.join(sorted(data)) or 'none'}")
+            bots.append((build_dca_backtest_bot(cfg, app, model, data[cfg.symbols[0]].interval), params))
+        else:
+            if cfg.symbol not in data:
+                raise ValueError(f"bot {cfg.name}: no candles for {cfg.symbol}; symbols in the data: "
+                                 f"{', '.join(sorted(data)) or 'none'}")
+            bots.append((build_backtest_bot(cfg, app, model, data[cfg.symbol].interval), params))
     return run_bots(bots, data, model, path)
 
 
@@ -346,7 +395,8 @@ def select_bots(app: AppConfig, data: dict[str, SymbolData], names: Sequence[str
         if missing:
             raise ValueError(f"no bot named {', '.join(missing)}; bots: {', '.join(known) or 'none'}")
         return [known[n] for n in names]
-    chosen = [b for b in app.bots if b.enabled and b.symbol in data]
+    # A DCA bot is chosen when the data holds every one of its pairs.
+    chosen = [b for b in app.bots if b.enabled and all(s in data for s in b.symbols)]
     if not chosen:
         raise ValueError(f"no enabled bot trades a symbol in the data ({', '.join(sorted(data)) or 'none'}); "
                          f"bots: {', '.join(f'{b.name} ({b.symbol})' for b in app.bots) or 'none'}")

@@ -5,7 +5,8 @@ Long runs are thinned for the browser: the equity curve to at most ``MAX_POINTS`
 min and max of each bucket are kept, so drawdowns stay visible) and the candlesticks to at most
 ``MAX_CANDLES`` bars (aggregated OHLC). plotly.js is written once per directory
 (``plotly.min.js``), so the files work offline. ``plot_data`` is that thinned data as JSON
-(stored with dashboard results); the ``*_figure_of`` functions draw from it.
+(stored with dashboard results); the ``*_figure_of`` functions draw from it. A DCA bot on
+several pairs gets its first pair's candles and trades in the trades figure.
 """
 from __future__ import annotations
 
@@ -50,7 +51,10 @@ def plot_data(r: BotResult, max_points: int = MAX_POINTS, max_candles: int = MAX
     for name, values in (("equity", eq), ("buy & hold", bh), ("drawdown %", dd)):
         x, y = _thin(r.times, values, max_points)
         curves[name] = {"t": x.tolist(), "v": y.tolist()}
-    df = pd.DataFrame({"t": r.times, "o": r.data.opens, "h": r.data.highs, "l": r.data.lows, "c": r.closes})
+    # The candles are the bot's (first) pair's own: a DCA bot's curve runs on the union of its
+    # pairs' times and its ``closes`` are a benchmark index, so read the candles from ``data``.
+    d = r.data
+    df = pd.DataFrame({"t": d.times, "o": d.opens, "h": d.highs, "l": d.lows, "c": d.closes})
     if len(df) > max_candles:  # aggregate into at most max_candles bars
         g = np.arange(len(df)) // int(np.ceil(len(df) / max_candles))
         df = df.groupby(g).agg(t=("t", "first"), o=("o", "first"), h=("h", "max"), l=("l", "min"), c=("c", "last"))
@@ -61,7 +65,7 @@ def plot_data(r: BotResult, max_points: int = MAX_POINTS, max_candles: int = MAX
         "candles": {k: df[k].tolist() for k in ("t", "o", "h", "l", "c")},
         "trades": [{"long": t.side is PositionSide.LONG, "entry_time": t.entry_time, "entry_price": t.entry_price,
                     "exit_time": t.exit_time, "exit_price": t.exit_price, "pnl": t.pnl, "exit_reason": t.exit_reason}
-                   for t in r.trades],
+                   for t in r.trades if t.symbol == d.symbol],  # the trades on the candles drawn
         "monthly": {"years": [str(y) for y in table.index],
                     "values": [[None if np.isnan(v) else float(v) for v in row] for row in table.to_numpy(float)]},
     }

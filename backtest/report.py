@@ -5,19 +5,27 @@ Sortino use daily returns (``metrics.daily_returns``; 365-day years). Max drawdo
 the per-candle curve, with its peak/trough/recovery dates and its duration. Buy-and-hold is the
 same starting balance put into the symbol at the first candle's close (no fee) and held.
 JSON has no inf/NaN: such values become null (see ``json_safe``).
+
+DCA bots (``backtest.dca``) add ``deals`` (one row per deal: P&L, safety orders used, duration,
+max floating drawdown, close reason; deals open at the end as ``OPEN``), ``deals_summary``,
+their ``dca`` settings and ``notes`` (run settings that did not apply to them). Their
+buy-and-hold is the pairs in equal parts (``backtest.dca.benchmark_index``).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from backtest.engine import BotResult
 from core import metrics
 from core.types import INTERVAL_MS, EquityPoint, Trade
+
+if TYPE_CHECKING:
+    from backtest.dca import DealRow
 
 
 def iso(ms: int | None) -> str | None:
@@ -86,6 +94,39 @@ def trade_row(t: Trade) -> dict[str, Any]:
     }
 
 
+def deal_row_json(d: DealRow) -> dict[str, Any]:
+    """A deals-table row with ISO times (and the epoch-ms ones, like trade rows)."""
+    return {
+        "id": d.id, "symbol": d.symbol, "side": d.side, "status": d.status,
+        "opened": iso(d.opened_at), "closed": iso(d.closed_at), "duration_h": d.duration_ms / 3_600_000,
+        "safety_orders": d.safety_orders, "max_safety_orders": d.max_safety_orders,
+        "base_price": d.base_price, "avg_entry": d.avg_entry, "exit_price": d.exit_price,
+        "quantity": d.quantity, "invested": d.invested, "pnl": d.pnl, "pnl_pct": d.pnl_pct, "fees": d.fees,
+        "max_drawdown_pct": d.max_drawdown_pct, "close_reason": d.close_reason,
+        "tp_steps_filled": d.tp_steps_filled, "opened_ms": d.opened_at, "closed_ms": d.closed_at,
+    }
+
+
+def deals_summary(deals: list[DealRow]) -> dict[str, Any]:
+    """Counts and averages over the deals table (closed deals for the averages)."""
+    closed = [d for d in deals if not d.open]
+    n = len(closed)
+    return {
+        "closed": sum(1 for d in closed if d.status == "CLOSED"),
+        "stopped": sum(1 for d in closed if d.status == "STOPPED"),
+        "open": len(deals) - n,
+        "realized_pnl": sum(d.pnl for d in closed),
+        "open_pnl": sum(d.pnl for d in deals if d.open),
+        "avg_safety_orders": sum(d.safety_orders for d in closed) / n if n else None,
+        "max_safety_orders_used": max((d.safety_orders for d in deals), default=0),
+        "avg_duration_h": sum(d.duration_ms for d in closed) / n / 3_600_000 if n else None,
+        "max_duration_h": max((d.duration_ms for d in deals), default=0) / 3_600_000,
+        "worst_deal_drawdown_pct": max((d.max_drawdown_pct for d in deals), default=0.0),
+        "max_invested": max((d.invested for d in deals), default=0.0),
+        "close_reasons": _count(d.close_reason for d in closed),
+    }
+
+
 def build_report(r: BotResult, include_trades: bool = True) -> dict[str, Any]:
     """The full report of one bot's backtest as a JSON-safe dict."""
     close_offset = INTERVAL_MS[r.interval]
@@ -95,6 +136,8 @@ def build_report(r: BotResult, include_trades: bool = True) -> dict[str, Any]:
         "engine_path": r.path, "bars": n, "fill_model": asdict(r.fill_model),
         "starting_balance": r.starting_balance,
     }
+    if r.kind == "dca":
+        out.update({"kind": "dca", "symbols": r.symbols, "dca": r.dca_settings, "notes": r.notes})
     if n == 0:
         return json_safe(out)
     start_ms, end_ms = int(r.times[0]), int(r.times[-1]) + close_offset
@@ -107,7 +150,9 @@ def build_report(r: BotResult, include_trades: bool = True) -> dict[str, Any]:
     dd = drawdown_info(r.times, eq, close_offset)
     stats = metrics.trade_stats(r.trades)
     intervals: list[tuple[int, int] | Trade] = list(r.trades)
-    if r.open_quantity:
+    if r.kind == "dca":  # every open deal, on any pair
+        intervals.extend((d.opened_at, end_ms) for d in r.deals if d.open)
+    elif r.open_quantity:
         intervals.append((r.open_since, end_ms))
     bh_curve = r.starting_balance * r.closes / r.closes[0]
     bh_days = daily_points(r.times, bh_curve, close_offset)
@@ -144,6 +189,10 @@ def build_report(r: BotResult, include_trades: bool = True) -> dict[str, Any]:
         "risk_events": [{"time": iso(e.time), "rule": e.rule, "state": e.state, "reason": e.reason,
                          "flattened": e.flattened} for e in r.risk_events],
     })
+    if r.kind == "dca":
+        out["buy_and_hold"]["pairs"] = r.symbols  # equal parts of each pair
+        out["deals_summary"] = deals_summary(r.deals)
+        out["deals"] = [deal_row_json(d) for d in r.deals]
     if include_trades:
         out["trade_list"] = [trade_row(t) for t in r.trades]
     return json_safe(out)
@@ -164,7 +213,8 @@ def summary_text(rep: dict[str, Any]) -> str:
     dd = rep.get("max_drawdown") or {}
     bh = rep.get("buy_and_hold") or {}
     lines = [
-        f"{rep['bot']}  {rep['symbol']} {rep['interval']}  {rep['strategy']} {rep['params']}  "
+        f"{rep['bot']}  {','.join(rep.get('symbols') or [rep['symbol']])} {rep['interval']}  {rep['strategy']} "
+        f"{rep['params']}  "
         f"[{rep['engine_path']} path, {rep['fill_model']['policy']} fills at {rep['fill_model']['fill_at']}]",
         f"  {rep.get('start')} -> {rep.get('end')}  {rep['bars']:,} bars",
         f"  return {f(rep.get('total_return_pct'))} %  CAGR {f(rep.get('cagr_pct'))} %  "
@@ -176,6 +226,34 @@ def summary_text(rep: dict[str, Any]) -> str:
         f"payoff {f(rep.get('payoff_ratio'))}",
         f"  exposure {f(rep.get('exposure_time_pct'), '.1f')} %  fees {f(rep.get('fees_paid'))}  "
         f"final equity {f(rep.get('final_equity'))}  risk denials {rep.get('risk_denials') or 'none'}",
-        f"  buy & hold: return {f(bh.get('total_return_pct'))} %  max drawdown {f(bh.get('max_drawdown_pct'))} %",
+        f"  buy & hold: return {f(bh.get('total_return_pct'))} %  max drawdown {f(bh.get('max_drawdown_pct'))} %"
+        + (f" (equal parts of {', '.join(bh['pairs'])})" if len(bh.get("pairs") or []) > 1 else ""),
     ]
+    ds = rep.get("deals_summary")
+    if ds is not None:
+        lines.append(
+            f"  deals: {ds['closed']} closed, {ds['stopped']} stopped, {ds['open']} open  "
+            f"realized {f(ds['realized_pnl'])}  open {f(ds['open_pnl'])}  "
+            f"avg safety orders {f(ds['avg_safety_orders'], '.2f')} (max {ds['max_safety_orders_used']})  "
+            f"avg duration {f(ds['avg_duration_h'], '.1f')} h  worst deal drawdown {f(ds['worst_deal_drawdown_pct'])} %")
+    for note in rep.get("notes") or []:
+        lines.append(f"  note: {note}")
     return "\n".join(lines)
+
+
+def deals_text(rep: dict[str, Any], limit: int = 20) -> str:
+    """The deals table of a DCA report as aligned text (the last ``limit`` deals)."""
+    deals = rep.get("deals") or []
+    if not deals:
+        return "  no deals"
+    head = f"  {'deal':<22} {'pair':<9} {'status':<7} {'opened':<20} {'hours':>7} {'SOs':>5} {'invested':>10} " \
+           f"{'pnl':>9} {'pnl %':>7} {'max DD %':>8}  close reason"
+    rows = [head]
+    if len(deals) > limit:
+        rows.append(f"  ... {len(deals) - limit} earlier deals (all of them are in --json)")
+    for d in deals[-limit:]:
+        rows.append(
+            f"  {d['id'][-22:]:<22} {d['symbol']:<9} {d['status']:<7} {d['opened'] or '':<20} "
+            f"{d['duration_h']:>7.1f} {d['safety_orders']:>2}/{d['max_safety_orders']:<2} {d['invested']:>10.2f} "
+            f"{d['pnl']:>+9.2f} {d['pnl_pct']:>+7.2f} {d['max_drawdown_pct']:>8.2f}  {d['close_reason'] or '-'}")
+    return "\n".join(rows)

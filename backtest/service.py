@@ -5,7 +5,8 @@
 * ``run_request(app or config path, request) -> dict``: the run itself (``backtest.engine``, the
   same engine as the CLI) as one JSON-ready dict: the report with its trade list, the plot
   data (equity and drawdown thinned to at most ``MAX_CURVE_POINTS`` points, candles, monthly
-  returns) and what data was loaded.
+  returns) and what data was loaded. A DCA bot's report also has its deals table (all its
+  ``dca.pairs`` are loaded; it runs on the bar path, see ``backtest.dca``).
 * ``start_in_process(request, redis_url, app, result_id) -> id``: for the worker: marks the
   result ``running`` in Redis, runs ``run_request`` in a *spawned* process (the worker's
   trading loop never waits for it, and a crash there cannot touch the worker) and stores the
@@ -29,6 +30,7 @@ from settings import AppConfig, load_config
 
 MAX_CURVE_POINTS = 2000
 MAX_TRADES_STORED = 10_000  # a 1m run can make tens of thousands; the report counts them all
+MAX_DEALS_STORED = 10_000  # DCA bots: the deals table, likewise
 MAX_RUNNING = 2  # backtests at once per worker host (each takes a core)
 STALE_RUNNING_MS = 6 * 3_600_000  # a "running" line this old lost its process (worker restart)
 
@@ -107,14 +109,12 @@ def run_request(app: AppConfig | str | os.PathLike[str] | None, request: Backtes
     bot = known.get(request.bot)
     if bot is None:
         raise ValueError(f"no bot named {request.bot}; bots: {', '.join(known) or 'none'}")
-    if bot.kind == "dca":
-        raise ValueError(f"{bot.name} is a DCA bot: DCA bots are not simulated by the backtester yet")
     if request.data and not _allowed(cfg_app, request.data):
         raise ValueError(f"{request.data}: only files under the shared market directory or the config's "
                          "market.replay_files can be backtested from the dashboard")
     t0 = time.perf_counter()
     loaded = resolve_data(cfg_app, [request.data] if request.data else [], parse_time(request.start),
-                          parse_time(request.end), [bot.symbol], request.interval, request.bars)
+                          parse_time(request.end), bot.symbols, request.interval, request.bars)
     model = fill_model(cfg_app, request.fill_policy, request.fill_at, request.intrabar)
     res = run_config(cfg_app, loaded.symbols, model, [bot.name], path=request.path)[0]
     elapsed = time.perf_counter() - t0
@@ -123,6 +123,10 @@ def run_request(app: AppConfig | str | os.PathLike[str] | None, request: Backtes
     if len(trades) > MAX_TRADES_STORED:
         report["trade_list"] = trades[-MAX_TRADES_STORED:]
         report["trade_list_truncated"] = len(trades)
+    deals = report.get("deals", [])
+    if len(deals) > MAX_DEALS_STORED:  # the summary still counts them all
+        report["deals"] = deals[-MAX_DEALS_STORED:]
+        report["deals_truncated"] = len(deals)
     return json_safe({
         "bot": bot.name,
         "request": request.model_dump(by_alias=True),

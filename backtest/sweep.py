@@ -96,6 +96,8 @@ def run_sweep(app: AppConfig, data: dict[str, SymbolData], model: FillModel, bot
     cfg = next((b for b in app.bots if b.name == bot), None)
     if cfg is None:
         raise ValueError(f"no bot named {bot!r}; bots: {', '.join(b.name for b in app.bots) or 'none'}")
+    if cfg.kind == "dca" or cfg.strategy is None:
+        raise ValueError(f"{bot} is a DCA bot: sweeps vary a strategy's params; DCA settings are not swept yet")
     model_cls = params_model(cfg.strategy)
     points, skipped = [], []
     for p in grid(spec):

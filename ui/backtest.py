@@ -4,6 +4,8 @@ read the stored results (metrics, equity and drawdown, trades on candlesticks, m
 The button posts a ``backtest`` command (target: the bot, payload: ``BacktestRequest`` JSON);
 the worker starts ``backtest.service.start_in_process`` with the command's nonce as result id,
 and the result appears in the list below (``backtest.store``) as running, then done or failed.
+DCA bots from config.yaml are offered too (the worker backtests configured bots only, so DCA bots
+created from the dashboard are not); their result adds the deals table.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from backtest.plots import equity_figure_of, monthly_figure_of, trades_figure_of
 from backtest.service import BacktestRequest
 from state.commands import new_command, post_command
 from state.models import BotMeta
-from ui.common import get_redis, redis_url, short_ts
+from ui.common import get_redis, reader, redis_url, short_ts
 
 CONFIG_DATA = "(config default: replay files or synthetic market)"
 POLICY_HELP = ("optimistic: a touch fills; realistic: price must trade through, volume-capped; "
@@ -46,14 +48,31 @@ def _post(req: BacktestRequest) -> None:
     st.session_state["backtest_pick"] = command.nonce  # show this result once it is there
 
 
+def _with_config_dca_bots(metas: list[BotMeta]) -> list[BotMeta]:
+    """``metas`` plus the DCA bots of config.yaml that the worker registered. The dashboard hands
+    this tab its signal bots only; DCA bots made from the dashboard (dynamic) are left out, since
+    the worker's backtest knows only the configured ones."""
+    try:
+        rd = reader()
+        extra = [m for m in rd.bots().values()
+                 if m.kind == "dca" and m.name not in {x.name for x in metas} and rd.dynamic_bot(m.name) is None]
+    except Exception:  # noqa: BLE001 - Redis down: the results fragment says so
+        return metas
+    return [*metas, *sorted(extra, key=lambda m: m.name)]
+
+
 def _form(metas: list[BotMeta], data_choices: list[str]) -> None:
-    names = [m.name for m in metas if m.kind != "dca"]
+    kinds = {m.name: m.kind for m in metas}
+    names = list(kinds)
     if not names:
-        st.info("No signal bots are configured (DCA bots are not backtested yet).")
+        st.info("No bots are configured.")
         return
     with st.form("backtest_form", border=True):
         c = st.columns([1.2, 2.4])
-        bot = c[0].selectbox("Bot", names, key="bt_bot")
+        bot = c[0].selectbox("Bot", names, key="bt_bot",
+                             format_func=lambda n: f"{n} (DCA)" if kinds.get(n) == "dca" else n,
+                             help="DCA bots run candle by candle over all their pairs; market orders fill at "
+                                  "the close, resting orders when price trades through them")
         data = c[1].selectbox("Candles", [CONFIG_DATA, *data_choices], key="bt_data",
                               format_func=lambda p: p if p == CONFIG_DATA else _label(p))
         c = st.columns([1, 1, 1.2, 1])
@@ -118,13 +137,38 @@ def _metrics(rep: dict[str, Any]) -> None:
     c[3].metric("Expectancy", _fmt(rep.get("expectancy"), ",.2f"))
     c[4].metric("Exposure", _fmt(rep.get("exposure_time_pct"), ".1f", " %"))
     c[5].metric("Fees paid", _fmt(rep.get("fees_paid"), ",.2f"))
-    st.caption(f"{rep.get('bars', 0):,} {rep.get('interval', '')} bars of {rep.get('symbol', '')} "
+    st.caption(f"{rep.get('bars', 0):,} {rep.get('interval', '')} bars of {', '.join(rep.get('symbols') or [rep.get('symbol', '')])} "
                f"{rep.get('start', '')} → {rep.get('end', '')} · engine path {rep.get('engine_path', '')} · "
                f"final equity {_fmt(rep.get('final_equity'))} · trading state at the end "
                f"**{rep.get('trading_state', 'ACTIVE')}** · risk denials {rep.get('risk_denials') or 'none'}")
     for e in rep.get("risk_events") or []:
         st.warning(f"Risk **{e['rule']}** at {e['time']}: {e['reason']} → {e['state']}"
                    + (" (position flattened)" if e.get("flattened") else ""))
+
+
+def _deals(rep: dict[str, Any]) -> None:
+    """A DCA result: the deals summary, notes and the deals table."""
+    ds = rep.get("deals_summary") or {}
+    c = st.columns(5)
+    c[0].metric("Deals closed", _fmt(ds.get("closed"), ",d"),
+                delta=f"{ds.get('stopped', 0)} stopped · {ds.get('open', 0)} open", delta_color="off")
+    c[1].metric("Realized P&L", _fmt(ds.get("realized_pnl"), "+,.2f"),
+                delta=f"open {_fmt(ds.get('open_pnl'), '+,.2f')}", delta_color="off")
+    c[2].metric("Avg safety orders", _fmt(ds.get("avg_safety_orders"), ".2f"),
+                help=f"most in one deal: {ds.get('max_safety_orders_used', 0)}")
+    c[3].metric("Avg deal duration", _fmt(ds.get("avg_duration_h"), ",.1f", " h"),
+                help=f"longest: {_fmt(ds.get('max_duration_h'), ',.1f', ' h')}")
+    c[4].metric("Worst deal drawdown", _fmt(ds.get("worst_deal_drawdown_pct"), ".2f", " %"))
+    for note in rep.get("notes") or []:
+        st.caption(f"Note: {note}")
+    deals = rep.get("deals") or []
+    if deals:
+        cols = ["id", "symbol", "status", "opened", "closed", "duration_h", "safety_orders", "invested", "pnl",
+                "pnl_pct", "fees", "max_drawdown_pct", "close_reason"]
+        with st.expander(f"Deals ({len(deals):,}"
+                         + (f" of {rep['deals_truncated']:,}" if rep.get("deals_truncated") else "") + ")",
+                         expanded=True):
+            st.dataframe(pd.DataFrame(deals)[cols], hide_index=True, use_container_width=True, key="bt_deals")
 
 
 def _show(doc: dict[str, Any]) -> None:
@@ -135,6 +179,8 @@ def _show(doc: dict[str, Any]) -> None:
         st.plotly_chart(equity_figure_of(plot), use_container_width=True, key="bt_equity")
         st.plotly_chart(trades_figure_of(plot), use_container_width=True, key="bt_trades")
         st.plotly_chart(monthly_figure_of(plot), use_container_width=True, key="bt_monthly")
+    if rep.get("kind") == "dca":
+        _deals(rep)
     trades = rep.get("trade_list") or []
     if trades:
         with st.expander(f"Trades ({len(trades):,}"
@@ -149,7 +195,7 @@ def _show(doc: dict[str, Any]) -> None:
 def render(metas: list[BotMeta], data_choices: list[str], refresh_s: float = 2.0) -> None:
     """The tab. ``metas``: the configured bots; ``data_choices``: candle files to offer
     (``backtest.service.data_choices(app)``)."""
-    _form(metas, data_choices)
+    _form(_with_config_dca_bots(metas), data_choices)
     r = get_redis(redis_url())
     try:
         busy = bool(store.running(r))
