@@ -90,11 +90,10 @@ class BacktestVenue(SimVenue):
     """SimVenue (same trade-through rule, prices, maker fee) plus the backtest's ``intrabar``
     rule for a candle that trades through both a safety order and a take-profit of one pair.
 
-    Why: one candle cannot say whether the dip or the rise came first, and filling both at
-    once is not sound for ``DcaBot._on_fills`` as it stands: it handles the safety fill first
-    (re-placing the take-profit for the whole, larger position) and then books the *old*
-    take-profit's fill, leaving a take-profit larger than the position that later oversells
-    it. So one side fills and the other stays resting, as ``intrabar`` says."""
+    Why: one candle cannot say whether the dip or the rise came first. Filling both at once is
+    sound (``DcaBot._on_fills`` books safety fills first and re-places the take-profit once, for
+    what is left) but optimistic: it books the take-profit on the old, smaller position *and* the
+    safety order in one bar. So one side fills and the other stays resting, as ``intrabar`` says."""
 
     intrabar: str = "stop_first"
 

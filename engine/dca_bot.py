@@ -260,7 +260,16 @@ class DcaBot:
                 break
 
     def _on_fills(self, deal: Deal, fills: list[tuple[RestingOrder, Fill]], now: int) -> None:
-        for order, fill in fills:
+        """Book a batch of resting-order fills. Safety fills first, then take-profit fills; the
+        take-profit is re-placed once, after the batch, for what the deal then holds: a candle (or
+        a stream burst) that fills a safety order *and* the old take-profit must not leave a new
+        take-profit bigger than the position."""
+        fills = sorted(fills, key=lambda of: not of[0].tag.startswith("SO"))
+        replace_tp = False
+        for i, (order, fill) in enumerate(fills):
+            if not deal.active:  # closed by an earlier fill of this batch: book the rest, lose nothing
+                self._orphan_fills(fills[i:])
+                return
             self._out.fills.append(FillRecord.of(fill))
             self._out.orders.append(OrderRecord(
                 client_order_id=order.client_order_id, bot=self.name, symbol=order.symbol, side=order.side,
@@ -278,7 +287,7 @@ class DcaBot:
                     deal.stop_price = float(sl) if sl is not None else None
                 deal.move(DealStatus.AVERAGING, now)
                 self._place_safety_orders(deal, now)
-                self._place_take_profit(deal, now)
+                replace_tp = True
             else:
                 trade = self.portfolio.apply(fill, exit_reason=f"take_profit {order.tag}")
                 deal.reduce(fill.quantity)
@@ -292,8 +301,12 @@ class DcaBot:
                         t.quantity for t in deal.tranches)
                 if deal.quantity <= 0 or self._write_off_dust(deal, fill.price):
                     self._finish(deal, now, DealStatus.CLOSED, "take profit")
-                    return
+                    continue
+                if replace_tp:  # the old take-profit was sized before this batch's safety fills
+                    deal.tp_steps_filled = 0
                 deal.move(DealStatus.TAKING_PROFIT, now)
+        if replace_tp and deal.active:
+            self._place_take_profit(deal, now)
 
     def _track(self, deal: Deal, c: Candle, now: int) -> None:
         """Floating drawdown, trailing stop, stop loss (with timeout), trailing take-profit."""

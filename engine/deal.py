@@ -24,7 +24,8 @@ ALLOWED = {
     DealStatus.WAITING: {DealStatus.BASE_ORDER},
     DealStatus.BASE_ORDER: {DealStatus.AVERAGING, DealStatus.TAKING_PROFIT, DealStatus.CLOSED},
     DealStatus.AVERAGING: {DealStatus.AVERAGING, DealStatus.TAKING_PROFIT, DealStatus.CLOSED, DealStatus.STOPPED},
-    DealStatus.TAKING_PROFIT: {DealStatus.TAKING_PROFIT, DealStatus.CLOSED, DealStatus.STOPPED},
+    # A dip after a partial take-profit fills a resting safety order: averaging again.
+    DealStatus.TAKING_PROFIT: {DealStatus.AVERAGING, DealStatus.TAKING_PROFIT, DealStatus.CLOSED, DealStatus.STOPPED},
     DealStatus.CLOSED: set(),
     DealStatus.STOPPED: set(),
 }

@@ -98,6 +98,7 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None, on_brea
         portfolio=portfolio,
         sizing=cfg.sizing.policy(), state_of=state_of, allow_short=allow_short,
         max_hold_candles=max_hold, interval=app.market.interval, monitor=monitor, on_breach=on_breach, env=env,
+        max_tranches=cfg.max_tranches,
     )
     bot.reduce_only_exits = on_venue and cfg.market == "futures"
     return bot

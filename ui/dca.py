@@ -61,7 +61,8 @@ def deal_chart(symbol: str, candles: list[CandleRecord], deal: dict[str, object]
 
 def editor(metas: list[BotMeta], symbols: list[str]) -> None:
     """Create or edit a DCA bot; the preview updates as the numbers change."""
-    existing = {m.name: m for m in metas}
+    # Live DCA bots are edited in config.yaml only (the two-key switch), never from here.
+    existing = {m.name: m for m in metas if m.mode != "live"}
     with st.expander("Create or edit a DCA bot", expanded=not metas):
         pick = st.selectbox("Bot", ["(new bot)", *existing], key="dca_edit_pick")
         seed = existing[pick].params if pick in existing else {}

@@ -23,6 +23,7 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
             )
         return
     names = [m.name for m in metas]
+    kinds = {m.name: m.kind for m in metas}
 
     @st.fragment(run_every=max(refresh_s, 1.0))
     def panel() -> None:
@@ -48,14 +49,25 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                     st.error(f"**Reconciliation drift** (checked {short_ts(int(view.get('time', 0)))}): "
                              f"{view.get('summary')}. The bot is paused. Choose what is true:")
                     c = st.columns(3)
-                    c[0].button("Adopt the venue's position", key=f"adopt_{name}", on_click=_open,
-                                args=("adopt", "bot", name))
+                    if kinds.get(name) == "dca":  # a DCA position belongs to deals: no adopting it
+                        c[0].caption("DCA bot: its position belongs to deals, so it cannot adopt the venue's.")
+                    else:
+                        c[0].button("Adopt the venue's position", key=f"adopt_{name}", on_click=_open,
+                                    args=("adopt", "bot", name))
                     c[1].button("Ignore the difference", key=f"ignore_{name}", on_click=_open,
                                 args=("ignore_drift", "bot", name))
                     c[2].button("Close all positions", key=f"recon_flatten_{name}", on_click=_open,
                                 args=("flatten", "bot", name))
                 elif view:
                     st.caption(f"Reconciliation: no drift (checked {ts(int(view.get('time', 0)))})")
+                us = view.get("user_stream")
+                if isinstance(us, dict):
+                    if us.get("connected"):
+                        st.caption(f"Fills: user-data stream connected · {us.get('events', 0)} events · "
+                                   f"{us.get('reconnects', 0)} reconnects")
+                    else:
+                        st.warning("User-data stream **down**: fills are found by REST polling until it reconnects "
+                                   "(booked late, never lost).")
             s = snaps.get(name)
             cols = st.columns(2)
             with cols[0]:
@@ -71,7 +83,17 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                                                                   "margin_type") if k in p} for p in vpos]),  # type: ignore[union-attr]
                                  hide_index=True)
                 oo = view.get("open_orders") or []
-                st.caption(f"Open orders on the venue: {len(oo)}")  # type: ignore[arg-type]
+                tags = view.get("resting_tags") or {}
+                if oo:
+                    st.markdown(f"**Open orders on the venue** ({len(oo)})")  # type: ignore[arg-type]
+                    st.dataframe(pd.DataFrame([{"for": tags.get(o.get("client_order_id"), ""),  # type: ignore[union-attr]
+                                                "symbol": o.get("symbol"), "side": o.get("side"),
+                                                "type": o.get("type", ""), "price": o.get("price", ""),
+                                                "quantity": o.get("quantity", ""), "executed": o.get("executed", ""),
+                                                "status": o.get("status"), "order": o.get("client_order_id")}
+                                               for o in oo]), hide_index=True, key=f"open_orders_{name}")  # type: ignore[union-attr]
+                else:
+                    st.caption("Open orders on the venue: 0")
             with cols[1]:
                 st.markdown("**Bot position**")
                 if s is not None and s.open_positions:
@@ -84,6 +106,12 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                     st.caption("Flat.")
                 if s is not None:
                     st.caption(f"equity {s.equity:,.2f} · realized {s.realized_pnl:+,.2f} · trades {s.trade_count}")
+                if s is not None and s.dca and s.dca.get("deals"):
+                    for d in s.dca["deals"]:  # type: ignore[union-attr]
+                        st.caption(f"Deal {d.get('id')} on {d.get('symbol')}: {d.get('status')} · "
+                                   f"safety orders filled {d.get('safety_filled')} · "
+                                   f"average {float(d.get('cost', 0)) / float(d.get('quantity') or 1):,.2f} · "
+                                   "ladder and chart on the DCA tab")
             fills = r.fills(name, 20)
             if fills:
                 st.markdown("**Fills** (from the venue, newest first)")

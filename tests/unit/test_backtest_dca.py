@@ -169,16 +169,17 @@ def test_safety_order_and_take_profit_in_one_candle_follow_intrabar() -> None:
         check_books(res)
 
 
-def test_plain_simvenue_matching_would_oversell_and_the_run_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Why BacktestVenue exists: filling both in one candle, DcaBot books the SO first, re-places a
-    take-profit for the whole position, then books the old take-profit too; the new one later sells
-    more than is held. The backtest's books check notices and says so."""
+def test_plain_simvenue_matching_fills_both_sides_without_overselling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the intrabar rule both the SO and the old take-profit fill in one candle; DcaBot books
+    the safety fill first and re-places the take-profit once, for what is left: the books stay sound
+    (this used to leave a take-profit larger than the position, and a long-only bot short)."""
     from executors.venue import SimVenue
 
     monkeypatch.setattr(bt_dca.BacktestVenue, "match", SimVenue.match)
     res = _intrabar("stop_first")
-    assert any("accounting fault" in n for n in res.notes)
-    assert res.data.symbol == "BTCUSDT" and res.open_quantity < 0  # a long-only bot left short
+    assert not any("accounting fault" in n for n in res.notes)
+    assert res.data.symbol == "BTCUSDT" and res.open_quantity >= 0
+    check_books(res)
 
 
 def test_a_deal_still_open_at_the_end_is_listed_open() -> None:

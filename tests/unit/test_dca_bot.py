@@ -160,3 +160,31 @@ def test_config_snapshot_per_deal() -> None:
 def test_bad_dca_settings_name_the_field(bad: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         DcaConfig(**{**WORKED, **bad})
+
+
+def test_a_candle_through_a_safety_order_and_the_old_take_profit_never_oversells() -> None:
+    """SO1 (99) and the old TP (101.5) both trade in one wide candle: the safety fill is booked
+    first, the old TP sells what it was sized for, and the new TP is sized on what is left."""
+    b = make(active_safety_orders=1)
+    b.on_candle(flat(0, 100.0))
+    deal = b.deals["BTCUSDT"]
+    b.on_candle(bar(1, 100.0, 102.0, 98.5, 100.0))
+    assert deal.safety_filled == 1 and deal.tp_steps_filled == 0 and deal.status is DealStatus.TAKING_PROFIT
+    held = b.portfolio.position("BTCUSDT").quantity
+    assert held == approx(deal.quantity) and held == approx(20 / 99, rel=1e-9)   # the SO1 quantity is left
+    tps = [o for o in b.venue.open_orders() if o.tag.startswith("TP")]
+    assert sum(o.quantity for o in tps) == approx(held)                             # never more than held
+    b.on_candle(bar(2, 100.0, 105.0, 100.0, 104.0))
+    assert "BTCUSDT" not in b.deals and b.portfolio.position("BTCUSDT").quantity == approx(0.0, abs=1e-12)
+
+
+def test_a_dip_after_a_partial_take_profit_averages_again() -> None:
+    b = make(active_safety_orders=1, take_profit_steps=[[50, 1.0], [50, 3.0]])
+    b.on_candle(flat(0, 100.0))
+    deal = b.deals["BTCUSDT"]
+    b.on_candle(bar(1, 100.0, 101.5, 100.0, 101.2))                 # TP1 (+1 %) only
+    assert deal.tp_steps_filled == 1 and deal.status is DealStatus.TAKING_PROFIT
+    b.on_candle(bar(2, 101.2, 101.2, 98.5, 98.8))                   # then SO1 at 99
+    assert deal.safety_filled == 1 and deal.status is DealStatus.AVERAGING
+    tps = [o for o in b.venue.open_orders() if o.tag.startswith("TP")]
+    assert sum(o.quantity for o in tps) == approx(deal.quantity)

@@ -68,7 +68,8 @@ signal = st.one_of(buy_with_stop, st.just(NO_SIGNAL), buy_with_stop,
 SEEN: list[int] = []  # orders that reached the executor, per example (the harness must really trade)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same 60 examples every run, so the "really trades" guard below cannot flake.
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(moves=st.lists(st.floats(-0.06, 0.06), min_size=20, max_size=120),
        sigs=st.lists(signal, min_size=20, max_size=120),
        sizing=st.sampled_from([("percent_equity", 58.0), ("percent_equity", 70.0), ("risk", 2.0)]))

@@ -38,11 +38,11 @@ def test_default_config_is_valid() -> None:
     assert cfg.market.symbols == ["BTCUSDT", "ETHUSDT"] and cfg.market.interval == "1m"
     assert cfg.market.speed == 60.0
     assert cfg.paper.fee_pct == 0.1
-    assert [b.name for b in cfg.bots] == ["live-sma-btc", "ghost-momentum-btc", "paper-sma-btc", "paper-rsi-eth",
-                                          "paper-dca-eth"]
+    assert [b.name for b in cfg.bots] == ["live-sma-btc", "live-dca-eth", "ghost-momentum-btc", "paper-sma-btc",
+                                          "paper-rsi-eth", "paper-dca-eth"]
     assert cfg.bots[0].mode == "live" and cfg.exchange.venue == "local" and cfg.market.source == "exchange"
-    assert cfg.bots[2].sizing.kind == "risk" and cfg.bots[2].sizing.risk_pct == 0.5
-    lim = cfg.bots[2].limits()
+    assert cfg.bots[3].sizing.kind == "risk" and cfg.bots[3].sizing.risk_pct == 0.5
+    lim = cfg.bots[3].limits()
     assert lim.max_position_pct == 50 and lim.daily_loss_pct == 3.0 and lim.max_drawdown_pct == 5.0
     assert cfg.live.enabled is False
 
