@@ -101,8 +101,8 @@ def main() -> None:
         paper.render(by_mode["paper"], REFRESH_S)
     with tab_ghost:
         ghost.render(by_mode["ghost"], REFRESH_S)
-    with tab_live:
-        live.render(by_mode["live"], REFRESH_S)
+    with tab_live:  # every bot on real orders, DCA included: its venue state and kill switches belong here
+        live.render([b for b in metas if b.mode == "live"], REFRESH_S)
     with tab_dca:
         dca.render([b for b in metas if b.kind == "dca"], _symbols(), REFRESH_S)
     with tab_bt:

@@ -36,6 +36,7 @@ from engine.deal import Deal, DealStatus, Tranche
 from executors.base import Executor
 from executors.venue import RestingOrder, SimVenue
 from risk.engine import RiskContext, RiskEngine
+from risk.monitor import Breach, RiskMonitor
 from risk.limits import tighten
 from state.models import (
     BotSnapshot,
@@ -45,6 +46,7 @@ from state.models import (
     OrderRecord,
     PositionView,
     RiskDecisionRecord,
+    RiskView,
     TradeRecord,
 )
 from state.writer import BotUpdate
@@ -71,7 +73,9 @@ class DcaBot:
     def __init__(self, name: str, mode: Mode, pairs: list[str], settings: "DcaConfig",
                  strategy: Strategy | None, executor: Executor, venue: SimVenue, risk: RiskEngine,
                  portfolio: Portfolio, state_of: Callable[["DcaBot"], TradingState],
-                 on_disable: Callable[["DcaBot", str], None] | None = None, interval: str = "1m") -> None:
+                 on_disable: Callable[["DcaBot", str], None] | None = None, interval: str = "1m",
+                 monitor: RiskMonitor | None = None,
+                 on_breach: Callable[["DcaBot", str, TradingState, str, bool], None] | None = None) -> None:
         self.name, self.mode = name, mode
         self.symbols = list(pairs)
         self.symbol = self.symbols[0]
@@ -81,6 +85,10 @@ class DcaBot:
         self.state_of = state_of
         self.on_disable = on_disable
         self.on_dust: Callable[[str, float], None] | None = None  # live: (symbol, unsellable remainder)
+        # Loss limits (daily, weekly, drawdown, losing streak) move the bot's state as for signal bots.
+        self.monitor = monitor
+        self.on_breach = on_breach
+        self._breaches: list[str] = []
         self.interval_ms = INTERVAL_MS[interval]
         self.control = ControlState()
         self.history: dict[str, deque[Candle]] = {s: deque(maxlen=max(self.strategy.warmup + 5, 50))
@@ -121,6 +129,8 @@ class DcaBot:
     def tighten_limits(self, changes: dict[str, object]) -> None:
         fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
         self.risk.limits = tighten(self.risk.limits, fixed)
+        if self.monitor is not None:
+            self.monitor.limits = self.risk.limits
 
     # ---- inputs ---------------------------------------------------------------------------
     def warm(self, candles: list[Candle]) -> None:
@@ -210,9 +220,14 @@ class DcaBot:
                     config=cfg.model_dump(), opened_at=now)
         deal.move(DealStatus.BASE_ORDER, now)
         qty = cfg.base_order / c.close
+        # The stop the deal will have, so the per-trade loss is judged at it (not at the whole notional).
+        sl = stop_loss_price(c.close, c.close, cfg.params())
+        deal.stop_price = float(sl) if sl is not None else None
         fills = self._market(deal, OrderPurpose.ENTRY, want, qty, c.close, now, "base order")
         if not fills:
             return  # denied by risk: no deal (the denial is recorded)
+        if self.monitor is not None:
+            self.monitor.on_entry(now)
         deal.base_price = fills[0].price
         for f in fills:
             deal.add_tranche(Tranche("BO", f.price, f.quantity, f.time, f.fee))
@@ -399,15 +414,25 @@ class DcaBot:
         pos = self.portfolio.position(symbol)
         reserved = self.venue.reserved_quote()
         exposure = sum(abs(p.quantity) * self.last_price.get(s, p.avg_entry) for s, p in self.portfolio.positions.items())
+        m = self.monitor.s if self.monitor is not None else None
         return RiskContext(state=self.state_of(self), position=pos, price=price, equity=self.equity(),
                            quote_balance=self.portfolio.quote - reserved, now_ms=now,
                            bot_exposure_value=exposure + reserved, stop_price=stop,
-                           leverage=float(self.settings.leverage))
+                           leverage=float(self.settings.leverage),
+                           # min_entry_interval applies between deals (base orders), not to a ladder
+                           # planned as one decision: last_entry_ms is the last deal's start.
+                           last_entry_ms=m.last_entry_ms if m else None,
+                           high_water=m.high_water if m else None,
+                           day_open_equity=(m.day_open or None) if m else None,
+                           week_open_equity=(m.week_open or None) if m else None,
+                           consecutive_losses=m.consecutive_losses if m else 0)
 
     def _check(self, order: Order, deal: Deal, now: int) -> bool:
         # A resting order is judged when it is placed, as if it filled at its price; quote reserved
         # by the other resting buys already counts as exposure and is not spendable (_context).
         ctx = self._context(order.symbol, order.price or self.last_price.get(order.symbol, 0.0), now, deal.stop_price)
+        if deal.status is not DealStatus.BASE_ORDER:
+            ctx.last_entry_ms = None  # safety orders and exits: the interval is between deals
         d = self.risk.check(order, ctx)
         if not d.allowed:
             order.status = OrderStatus.REJECTED
@@ -458,7 +483,16 @@ class DcaBot:
         self._out.orders.append(OrderRecord.of(order))
         return True
 
+    def _breach(self, breaches: list[Breach]) -> None:
+        for b in breaches:
+            self._breaches.append(f"{b.rule}: {b.reason}")
+            del self._breaches[:-10]
+            if self.on_breach is not None:
+                self.on_breach(self, b.rule, b.state, b.reason, b.flatten)
+
     def _record_trade(self, trade: object, deal_id: str) -> None:
+        if self.monitor is not None:
+            self._breach(self.monitor.on_trade_closed(trade.pnl))  # type: ignore[attr-defined]
         self.trade_count += 1
         self.wins += trade.pnl > 0  # type: ignore[attr-defined]
         self.trade_pnls.append(trade.pnl)  # type: ignore[attr-defined]
@@ -467,6 +501,8 @@ class DcaBot:
 
     def _mark(self, now: int) -> None:
         eq = self.equity()
+        if self.monitor is not None:
+            self._breach(self.monitor.observe(now, eq))
         self.high_water = max(self.high_water, eq)
         if self.high_water > 0:
             self.max_drawdown_pct = max(self.max_drawdown_pct, 100.0 * (self.high_water - eq) / self.high_water)
@@ -496,9 +532,41 @@ class DcaBot:
             position=views[0] if len(views) == 1 else None, positions=views, trade_count=self.trade_count,
             wins=self.wins, win_rate_pct=100.0 * stats.win_rate, trade_pnls=self.trade_pnls,
             denials=dict(self.denials), orders_sent=self.orders_sent, max_drawdown_pct=self.max_drawdown_pct,
+            risk=self._risk_view(eq),
             dca={"deals": [d.dump() for d in self.deals.values()], "resting": self.venue.dump(),
                  "deal_seq": self.deal_seq, "last_closed_at": self.last_closed_at,
                  "last_time": self.last_time, "last_price": self.last_price},
+        )
+
+    def _risk_view(self, equity: float) -> RiskView:
+        from dataclasses import asdict
+
+        lim, mon = self.risk.limits, self.monitor
+        m = mon.s if mon is not None else None
+        exposure = sum(abs(p.quantity) * self.last_price.get(s, p.avg_entry) for s, p in self.portfolio.positions.items())
+        exposure += self.venue.reserved_quote()
+
+        def quote_limit(value: float | None, pct: float | None, base: float) -> float | None:
+            caps = [x for x in (value, None if pct is None else pct / 100 * base) if x is not None]
+            return min(caps) if caps else None
+
+        caps = [x for x in (lim.max_position_value,
+                            None if lim.max_bot_exposure_pct is None else lim.max_bot_exposure_pct / 100 * equity) if x]
+        return RiskView(
+            high_water=m.high_water if m else self.high_water,
+            drawdown_pct=mon.drawdown_pct(equity) if mon else self.max_drawdown_pct,
+            max_drawdown_pct=lim.max_drawdown_pct,
+            day_open=m.day_open if m else 0.0, daily_loss=max(0.0, m.day_open - equity) if m and m.day_open else 0.0,
+            daily_loss_limit=quote_limit(lim.daily_loss_value, lim.daily_loss_pct, m.day_open if m else equity),
+            week_open=m.week_open if m else 0.0,
+            weekly_loss=max(0.0, m.week_open - equity) if m and m.week_open else 0.0,
+            weekly_loss_limit=quote_limit(lim.weekly_loss_value, lim.weekly_loss_pct, m.week_open if m else equity),
+            exposure=exposure, exposure_limit=min(caps) if caps else None,
+            consecutive_losses=m.consecutive_losses if m else 0, max_consecutive_losses=lim.max_consecutive_losses,
+            breaches=list(self._breaches),
+            limits={k: v for k, v in asdict(lim).items() if k not in ("fee_pct", "slippage_bps", "allow_short",
+                                                                       "check_balance")},
+            monitor=mon.dump() if mon is not None else {},
         )
 
     def drain(self, now_ms: int) -> BotUpdate:
@@ -532,6 +600,8 @@ class DcaBot:
         self.trade_pnls = list(snap.trade_pnls)
         self.orders_sent, self.denials = snap.orders_sent, Counter(snap.denials)
         self.high_water, self.max_drawdown_pct = snap.high_water or pf.starting_balance, snap.max_drawdown_pct
+        if self.monitor is not None and snap.risk is not None and snap.risk.monitor:
+            self.monitor.load(snap.risk.monitor)
 
 
 def _renormalise(steps: list[tuple[object, object]]) -> list[tuple[object, object]]:

@@ -89,7 +89,9 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None, on_brea
             maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=mode is Mode.GHOST)
         strategy = build_strategy(cfg.strategy, cfg.params) if cfg.strategy else None
         return DcaBot(cfg.name, mode, cfg.symbols, cfg.dca, strategy, executor, resting, RiskEngine(limits),
-                      portfolio, state_of, on_disable, app.market.interval)
+                      portfolio, state_of, on_disable, app.market.interval,
+                      monitor=RiskMonitor(limits, app.paper.starting_balance) if on_breach is not None else None,
+                      on_breach=on_breach)
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
     monitor = RiskMonitor(limits, app.paper.starting_balance) if on_breach is not None else None
     bot = Bot(

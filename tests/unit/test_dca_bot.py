@@ -188,3 +188,33 @@ def test_a_dip_after_a_partial_take_profit_averages_again() -> None:
     assert deal.safety_filled == 1 and deal.status is DealStatus.AVERAGING
     tps = [o for o in b.venue.open_orders() if o.tag.startswith("TP")]
     assert sum(o.quantity for o in tps) == approx(deal.quantity)
+
+
+def test_loss_limits_move_a_dca_bot_like_a_signal_bot() -> None:
+    """The risk monitor sees the DCA bot's mark-to-market equity: a daily loss over the limit pauses it,
+    and its risk view carries the numbers for the dashboard."""
+    from risk.monitor import RiskMonitor
+
+    lim = RiskLimits(max_orders_per_minute=None, min_notional=1.0, fee_pct=0.0, daily_loss_value=15.0)
+    calls: list[tuple[str, TradingState]] = []
+    b = DcaBot("dca", Mode.PAPER, ["BTCUSDT"], DcaConfig(**WORKED), None, PaperExecutor(0.0, 0.0),
+               SimVenue(maker_fee_pct=0.0), RiskEngine(lim), Portfolio("dca", 1_000.0), lambda _b: TradingState.ACTIVE,
+               monitor=RiskMonitor(lim, 1_000.0), on_breach=lambda _b, rule, st, _r, _f: calls.append((rule, st)))
+    b.on_candle(flat(0, 100.0))
+    b.on_candle(bar(1, 100.0, 100.0, 84.0, 86.0))   # the whole ladder fills on the way down
+    assert calls == []
+    b.on_candle(flat(2, 80.0))                       # 1.889 BTC bought for 172.5: about -21.4 at 80
+    assert calls == [("daily_loss", TradingState.PAUSED)]
+    view = b.snapshot(T0).risk
+    assert view.daily_loss_limit == 15.0 and view.daily_loss == approx(172.5 - 1.889287 * 80, abs=1e-3)
+
+
+def test_the_base_order_is_judged_at_the_deal_stop() -> None:
+    """A per-trade loss ceiling is judged at the stop the deal will have, not at the whole notional."""
+    lim = RiskLimits(max_orders_per_minute=None, min_notional=1.0, fee_pct=0.0, max_loss_per_trade_value=5.0)
+    with_stop = make(limits=lim, stop_loss_pct=10)
+    with_stop.on_candle(flat(0, 100.0))
+    assert "BTCUSDT" in with_stop.deals                       # 10 USDT at a 10 % stop: 1 USDT at risk
+    no_stop = make(limits=lim)
+    no_stop.on_candle(flat(0, 100.0))
+    assert "BTCUSDT" not in no_stop.deals and no_stop.denials["max_loss_per_trade"] == 1
