@@ -50,13 +50,16 @@ def needs_local_exchange(app) -> bool:  # type: ignore[no-untyped-def]
 
 
 def exchange_command(app, resume: dict[str, tuple[int, float]]) -> list[str]:  # type: ignore[no-untyped-def]
-    """The local exchange on the same seeded market; continuing the stored candles when there are any."""
+    """The local exchange on the same seeded market; continuing the stored candles when there are any,
+    and the accounts kept in var/exchange-state.json."""
     m, ex = app.market, app.exchange
     balances = ",".join(f"{k}={v:g}" for k, v in ex.spot_balances.items())
     cmd = [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(ex.local_port),
            "--source", "synthetic", "--seed", str(m.seed), "--speed", f"{m.speed:g}",
            "--symbols", ",".join(m.symbols), "--balances", balances, "--futures-balance", f"{ex.futures_balance:g}",
-           "--warmup", str(max(m.warmup_candles, 50))]
+           "--warmup", str(max(m.warmup_candles, 50)),
+           # the accounts (balances, orders, positions) survive a restart, as on a real venue
+           "--state-file", str(ROOT / "var" / "exchange-state.json")]
     if resume and len(resume) == len(m.symbols):
         start = max(t for t, _ in resume.values()) + 60_000
         cmd += ["--start-ms", str(start), "--resume", ",".join(f"{s}={c!r}" for s, (_, c) in resume.items())]

@@ -1,20 +1,24 @@
 """CLI: ``python -m exchange.sim --host 127.0.0.1 --port 8765 [--seed N] [--source walk|synthetic]
 [--api-key K --api-secret S] [--balances USDT=10000,BTC=0] [--futures-balance 10000] [--speed X]
-[--weight-limit N] [--orders-per-10s N]``.
+[--weight-limit N] [--orders-per-10s N] [--state-file PATH]``.
 
 Serves the local Binance-compatible exchange until interrupted. The default key/secret
 (``local-key`` / ``local-secret``) are public constants for offline use, not secrets.
+With ``--state-file`` the accounts survive a restart (``persist.py``); ``--balances`` and
+``--futures-balance`` then only seed a file that does not exist yet.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
 from exchange.sim.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from exchange.sim.persist import StateFileError, StateSaver, load
 from exchange.sim.ratelimit import Limits
 from exchange.sim.server import create_app
 from exchange.sim.prices import CandleMarketSource, PriceSource
@@ -62,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", default=None,
                    help="synthetic: continue from these closes, e.g. BTCUSDT=65000.5,ETHUSDT=3200 (with --start-ms)")
     p.add_argument("--warmup", type=int, default=1500, help="synthetic: history candles before the start")
+    p.add_argument("--state-file", default=None, metavar="PATH",
+                   help="keep the accounts (balances, orders, trades, positions, algo orders) in PATH across "
+                        "restarts; loaded on start if it exists, saved while running and on exit")
     p.add_argument("--log-level", default="WARNING")
     return p
 
@@ -97,7 +104,21 @@ def main(argv: list[str] | None = None) -> None:
         futures_wallet=args.futures_balance,
     )
     ex = SimExchange(config, _source(args))
-    app = create_app(ex)
+    saver = None
+    if args.state_file:
+        try:
+            restored = load(ex, args.state_file)
+            saver = StateSaver(ex, args.state_file)
+            saver.save_now()  # fail now, not on the first order, if the path cannot be written
+        except StateFileError as exc:
+            print(f"exchange.sim: {exc}", file=sys.stderr, flush=True)
+            sys.exit(2)
+        except OSError as exc:
+            print(f"exchange.sim: state file {args.state_file}: cannot write it ({exc})", file=sys.stderr, flush=True)
+            sys.exit(2)
+        print(f"exchange.sim: accounts {'restored from' if restored else 'will be kept in'} {args.state_file}",
+              flush=True)
+    app = create_app(ex, saver=saver)
     print(f"exchange.sim listening on http://{args.host}:{args.port} (speed {args.speed}, seed {args.seed})", flush=True)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
 

@@ -23,6 +23,7 @@ from exchange.sim import spot_api as _spot_api  # noqa: F401  (registers /api ro
 from exchange.sim.admin import STATE_KEY, WS_CLOSERS_KEY
 from exchange.sim.auth import api_key_only, authenticate
 from exchange.sim.errors import ApiError
+from exchange.sim.persist import StateSaver
 from exchange.sim.registry import ENDPOINTS, Endpoint, Params
 from exchange.sim.state import SimExchange
 from exchange.sim.user_stream import UserStreams
@@ -79,7 +80,11 @@ def _make_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamR
                     headers["X-MBX-ORDER-COUNT-10S"], headers["X-MBX-ORDER-COUNT-1M"] = str(n_short), str(n_long)
                 else:
                     headers["X-MBX-ORDER-COUNT-10S"], headers["X-MBX-ORDER-COUNT-1D"] = str(n_short), str(n_long)
-            body = ep.handler(ex, params)
+            try:
+                body = ep.handler(ex, params)
+            finally:
+                if request.method != "GET":  # leverage, margin type etc. emit no order event
+                    ex.changed()
             if ep.order_change and ex.faults.take_status_unknown():
                 raise errors.status_unknown()
             if ex.faults.take_lose_response(ep.order_change):
@@ -107,8 +112,12 @@ def _lose(request: web.Request) -> None:
     raise asyncio.CancelledError()
 
 
-def create_app(ex: SimExchange, run_market: bool = True) -> web.Application:
+def create_app(ex: SimExchange, run_market: bool = True, saver: StateSaver | None = None) -> web.Application:
+    """The whole server. ``saver`` (``--state-file``) keeps the accounts on disk; its cleanup runs
+    after the market task's, so the final save on shutdown sees the last bar."""
     app = web.Application()
+    if saver is not None:
+        app.cleanup_ctx.append(saver.context)
     app[STATE_KEY] = ex
     user = UserStreams(ex)
     hub = StreamHub(ex, user)

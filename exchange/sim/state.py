@@ -90,9 +90,16 @@ class SimExchange:
         self.speed = cfg.speed
         self.update_id = 1_000_000
         self.bar_listeners: list[Callable[[Bar], None]] = []
+        # called after every request that may change an account (the state file's saver listens)
+        self.change_listeners: list[Callable[[], None]] = []
 
     def now_ms(self) -> int:
         return wall_ms()
+
+    def changed(self) -> None:
+        """Something may have changed outside the engines' order events (leverage, margin type...)."""
+        for listener in self.change_listeners:
+            listener()
 
     def apply_bar(self, bar: Bar) -> None:
         self.klines.add_bar(bar)

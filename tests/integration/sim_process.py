@@ -22,8 +22,9 @@ def free_port() -> int:
 
 
 class SimProcess:
-    def __init__(self, log_path: Path, *args: str) -> None:
-        self.port = free_port()
+    def __init__(self, log_path: Path, *args: str, port: int | None = None) -> None:
+        # ``port``: reuse a stopped exchange's port, as a restart does (clients keep their URLs)
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         env = {**os.environ, "PYTHONPATH": str(REPO)}
