@@ -47,6 +47,7 @@ from state.models import (
     PositionView,
     RiskDecisionRecord,
     RiskView,
+    TrancheView,
     TradeRecord,
 )
 from state.writer import BotUpdate
@@ -517,7 +518,10 @@ class DcaBot:
                 views.append(PositionView(symbol=s, side=p.side.value if p.side else "", quantity=p.quantity,
                                           avg_entry=p.avg_entry, mark=mark, unrealized_pnl=p.unrealized_pnl(mark),
                                           opened_at=p.opened_at, entry_fees=p.entry_fees,
-                                          stop_loss=self.deals[s].stop_price if s in self.deals else None))
+                                          stop_loss=self.deals[s].stop_price if s in self.deals else None,
+                                          tranches=[TrancheView(price=t.price, quantity=t.quantity, time=t.time,
+                                                                fee=t.fee, order_id=t.tag)
+                                                    for t in (self.deals[s].tranches if s in self.deals else [])]))
         stats = metrics.trade_stats(self.trade_pnls)
         eq = self.equity()
         return BotSnapshot(

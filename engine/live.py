@@ -22,7 +22,7 @@ from exchange.client import ExchangeClient, FuturesPosition
 from exchange.errors import ExchangeError
 from exchange.preflight import PreflightReport, run_preflight
 from exchange.reconcile import ReconcileReport, reconcile
-from exchange.rules import dec
+from exchange.rules import dec, fmt
 from exchange.venues import DEFAULT_LOCAL, venue_urls
 from executors.live import LiveExecutor, Recovered
 from executors.live_book import LiveBook
@@ -324,8 +324,8 @@ class LiveVenue:
                 view["balances"] = {a: str(b.total) for a, b in client.balances().items() if b.total}
                 view["positions"] = []
             view["open_orders"] = [{"symbol": o.symbol, "side": o.side, "status": o.status,
-                                    "type": o.type, "price": str(o.price), "quantity": str(o.orig_qty),
-                                    "executed": str(o.executed_qty), "client_order_id": o.client_order_id}
+                                    "type": o.type, "price": fmt(o.price), "quantity": fmt(o.orig_qty),
+                                    "executed": fmt(o.executed_qty), "client_order_id": o.client_order_id}
                                    for sym in _symbols(bot) for o in client.open_orders(sym)]
         except Exception as exc:  # the report still says what was found
             view["error"] = str(exc)
