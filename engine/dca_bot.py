@@ -160,21 +160,22 @@ class DcaBot:
             self._maybe_start(c, now)
         self._mark(now)
 
-    def sync_venue(self, now: int) -> bool:
+    def sync_venue(self) -> bool:
         """Book fills the venue reported between candles (a live venue's user-data stream), at once.
-        True when there was something to book."""
+        True when there was something to book. Deal times stay on the market's clock (the last
+        candle's close or the venue's trade time, whichever is later), as on the candle path."""
         got = False
         for symbol in self.symbols:
             fills = self.venue.take(symbol)
             if not fills:
                 continue
             got = True
+            now = max(self.last_candle_time + self.interval_ms, max(f.time for _, f in fills))
             deal = self.deals.get(symbol)
             if deal is not None:
                 self._on_fills(deal, fills, now)
             else:
                 self._orphan_fills(fills)
-        if got:
             self._mark(now)
         return got
 

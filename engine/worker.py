@@ -556,7 +556,7 @@ class Worker:
 
     def _sync_fills(self) -> None:
         now = self.clock.now_ms()
-        updates = [b.drain(now) for b in self.bots.values() if isinstance(b, DcaBot) and b.sync_venue(now)]
+        updates = [b.drain(now) for b in self.bots.values() if isinstance(b, DcaBot) and b.sync_venue()]
         if updates:
             self._pending.extend(updates)
             self._flush()
