@@ -649,7 +649,24 @@ class Worker:
                                        outcome.controls, updates, outcome.limit_changes, outcome.dynamic_bots,
                                        outcome.metas)
         log.info("command %s by %s: %s", cmd.label, cmd.user, outcome.message)
+        if cmd.cmd in ("flatten", "emergency_stop", "adopt", "ignore_drift"):
+            self._refresh_venue_views(outcome.bots)
         return result
+
+    def _refresh_venue_views(self, bots: list) -> None:  # type: ignore[type-arg]
+        """After a kill switch or a drift decision, show the venue as it is now (not as of the last
+        periodic reconciliation): the operator checks there that the orders are gone."""
+        for bot in bots:
+            cfg = self.configs.get(bot.name)
+            if self.venue is None or cfg is None or not self._on_venue(cfg):
+                continue
+            try:
+                with self.lock:
+                    rep = self.venue.reconcile(bot, cfg.market)
+                if rep.ok:
+                    self._drift_seen.pop(bot.name, None)
+            except Exception as exc:  # noqa: BLE001 - the periodic reconciliation tries again
+                log.warning("venue view of %s not refreshed: %s", bot.name, exc)
 
     def _reject(self, entry_id: str, fields: dict[str, str], why: str, now: int) -> CommandResult:
         nonce = fields.get("nonce", "")

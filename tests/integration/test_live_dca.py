@@ -186,3 +186,29 @@ def test_live_dca_deal_survives_sigkill_while_its_orders_rest(venue, r, redis_se
     finally:
         w2.stop()
 
+
+
+def test_close_all_positions_cancels_the_ladder_on_the_exchange_and_shows_it(venue, r, redis_server, tmp_path):
+    from state.commands import new_command, post_command
+
+    w = start(config(tmp_path, redis_server.url, venue.url), tmp_path / "w.log", r)
+    try:
+        _, p0 = open_deal(venue, r)
+        venue.set_price(SYMBOL, str((p0 * Decimal("0.985")).quantize(Decimal("0.01"))))   # SO1 fills
+        wait_for(lambda: (x := deal(r)) and x["safety_filled"] == 1, 2.0, "SO1 booked")
+        post_command(r, new_command("flatten", "bot", BOT, user="test"))
+        wait_for(lambda: closed_deals(r), 5, "the deal closed by the kill switch")
+        assert open_tags(r, venue.url) == []                            # every resting order canceled
+        # The Live tab's venue view is refreshed by the command itself, not 30 s later.
+        view = wait_for(lambda: (v := r.get(keys.venue_view(BOT))) and not json.loads(v)["open_orders"]
+                        and json.loads(v), 3, "the venue view without open orders")
+        assert view["ok"], view["summary"]
+        s = snap(r)
+        assert s.positions == [] and s.control.state.value == "PAUSED"
+        held = client(venue.url).balances().get("BTC")
+        baseline = Decimal((r.hget(keys.recon_baseline(BOT), "BTC") or b"0").decode())
+        assert held is not None and abs(held.total - baseline) < Decimal("0.00001")
+        intents = RedisIntentStore(r).all(BOT)
+        assert not [i for i in intents if i.order_type == "LIMIT" and i.status in ("NEW", "PARTIALLY_FILLED")]
+    finally:
+        w.stop()
