@@ -86,6 +86,7 @@ class DcaBot:
         self.state_of = state_of
         self.on_disable = on_disable
         self.on_dust: Callable[[str, float], None] | None = None  # live: (symbol, unsellable remainder)
+        self.reduce_only_exits = False  # futures venues: take-profits and closes go out reduce-only
         # Loss limits (daily, weekly, drawdown, losing streak) move the bot's state as for signal bots.
         self.monitor = monitor
         self.on_breach = on_breach
@@ -449,7 +450,8 @@ class DcaBot:
                order_type: OrderType = OrderType.MARKET, price: float | None = None) -> Order:
         self._seq += 1
         return Order(client_order_id(f"{self.name}:{deal.symbol}", now, purpose, self._seq), self.name, deal.symbol,
-                     side, qty, purpose, order_type=order_type, price=price, created_at=now, reason=reason)
+                     side, qty, purpose, order_type=order_type, price=price, created_at=now, reason=reason,
+                     reduce_only=self.reduce_only_exits and purpose is not OrderPurpose.ENTRY)
 
     def _market(self, deal: Deal, purpose: OrderPurpose, side: Side, qty: float, price: float, now: int,
                 reason: str) -> list[Fill]:

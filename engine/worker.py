@@ -25,6 +25,7 @@ from core.types import Candle, Mode, TradingState
 from engine.bot import Bot
 from engine.dca_bot import DcaBot
 from engine.live import LiveRefused, LiveVenue
+from exchange.rules import fmt
 from executors.base import Executor
 from executors.ghost import GhostExecutor
 from executors.paper import PaperExecutor
@@ -88,10 +89,12 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None, on_brea
         resting = venue.book(cfg.name, cfg.market) if on_venue else SimVenue(
             maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=mode is Mode.GHOST)
         strategy = build_strategy(cfg.strategy, cfg.params) if cfg.strategy else None
-        return DcaBot(cfg.name, mode, cfg.symbols, cfg.dca, strategy, executor, resting, RiskEngine(limits),
-                      portfolio, state_of, on_disable, app.market.interval,
-                      monitor=RiskMonitor(limits, app.paper.starting_balance) if on_breach is not None else None,
-                      on_breach=on_breach)
+        dca_bot = DcaBot(cfg.name, mode, cfg.symbols, cfg.dca, strategy, executor, resting, RiskEngine(limits),
+                         portfolio, state_of, on_disable, app.market.interval,
+                         monitor=RiskMonitor(limits, app.paper.starting_balance) if on_breach is not None else None,
+                         on_breach=on_breach)
+        dca_bot.reduce_only_exits = on_venue and cfg.market == "futures"
+        return dca_bot
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
     monitor = RiskMonitor(limits, app.paper.starting_balance) if on_breach is not None else None
     bot = Bot(
@@ -371,6 +374,8 @@ class Worker:
             report = self.venue.preflight(cfg, need)
             if not report.ok:
                 raise LiveRefused("pre-flight failed: " + "; ".join(f"{c.name}: {c.reason}" for c in report.failed))
+            if cfg.dca is not None:
+                self._check_dca_sizes(cfg)
             drift = self.venue.reconcile(bot, cfg.market)
             if not drift.ok:
                 self._drift(bot, drift.summary(), now, persist=False)
@@ -378,6 +383,24 @@ class Worker:
             self._refuse(bot, str(exc), now)
         except Exception as exc:  # venue unreachable, bad answer: refuse, say why, keep the worker up
             self._refuse(bot, f"venue error: {exc}", now)
+
+    def _check_dca_sizes(self, cfg: BotConfig) -> None:
+        """A ladder whose orders the venue's filters would refuse (lot step, minimum notional) must
+        not start: say which order and why, instead of deals that silently never open."""
+        from strategy.dca import ladder
+
+        assert self.venue is not None and cfg.dca is not None
+        client = self.venue.client(cfg.market)
+        entry = "BUY" if cfg.dca.side == "long" else "SELL"
+        for sym in cfg.symbols:
+            price = client.price(sym)
+            for lv in ladder(cfg.dca.params(), price).levels:
+                prep = (client.prepare_market(sym, entry, lv.base_qty, lv.price) if lv.name == "BO"
+                        else client.prepare_limit(sym, entry, lv.base_qty, lv.price))
+                if prep.problems:
+                    raise LiveRefused(f"{sym} {lv.name} of {float(lv.quote_size):g} {client.rules(sym).quote_asset} at "
+                                      f"{fmt(lv.price)}: {'; '.join(prep.problems)} (venue filters; raise the "
+                                      "order sizes)")
 
     def _refuse(self, bot: "Bot | DcaBot", why: str, now: int) -> None:
         ch = self._set("bot", bot.name, TradingState.HALTED, "preflight", why, now)

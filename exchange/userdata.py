@@ -246,7 +246,7 @@ class UserDataStream:
         client = await asyncio.wait_for(
             async_client_class(self.urls).create(self._api_key, self._api_secret), CONNECT_TIMEOUT_S)
         sock: Any = None
-        subscribed = dropped = False
+        dropped = False
         try:
             # We own reconnection (a new subscription + on_resync). python-binance's own would
             # re-open the WS-API connection without the spot subscription (events silently stop),
@@ -260,7 +260,6 @@ class UserDataStream:
             # once, as a warning, below. Its lines go to DEBUG.
             client.ws_api._log = sock._log = _BINANCE_LOG
             await asyncio.wait_for(sock.__aenter__(), CONNECT_TIMEOUT_S)
-            subscribed = True
             self._subscribed()
             dropped = await self._pump(sock)
             return True

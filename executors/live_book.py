@@ -54,8 +54,10 @@ class LiveBook:
     # ---- the SimVenue interface ----------------------------------------------------------------
     def place(self, order: RestingOrder, purpose: OrderPurpose = OrderPurpose.ENTRY) -> bool:
         """Send it; False (with last_reason) when the venue or the filters refused it."""
+        # On futures every exit rests reduce-only: a take-profit can never open a position.
         o = Order(order.client_order_id, self.bot, order.symbol, Side(order.side), order.quantity, purpose,
-                  order_type=OrderType.LIMIT, price=order.price, created_at=order.placed_at)
+                  order_type=OrderType.LIMIT, price=order.price, created_at=order.placed_at,
+                  reduce_only=self.executor.client.futures and purpose is not OrderPurpose.ENTRY)
         with self._lock:
             rec, trades = self.executor.place_limit(o, order.tag)
             if rec.status in ("REJECTED", "EXPIRED"):

@@ -52,13 +52,14 @@ def r(redis_server):
     return client
 
 
-def config(tmp_path: Path, redis_url: str, venue_url: str) -> Path:
+def config(tmp_path: Path, redis_url: str, venue_url: str, market: str = "spot", side: str = "long") -> Path:
     return write_config(tmp_path / "config.yaml", {
         "redis": {"url": redis_url, "embedded": False},
         "market": {"source": "exchange", "symbols": [SYMBOL], "warmup_candles": 30},
         "exchange": {"venue": "local", "local_url": venue_url, "reconcile_every_s": 1},
         "worker": {"heartbeat_ttl_s": 3, "heartbeat_every_s": 0.3},
-        "bots": [{"name": BOT, "mode": "live", "kind": "dca", "symbol": SYMBOL, "dca": DCA, "risk": RISK}],
+        "bots": [{"name": BOT, "mode": "live", "kind": "dca", "market": market, "symbol": SYMBOL,
+                  "dca": {**DCA, "side": side}, "risk": RISK}],
     })
 
 
@@ -212,3 +213,67 @@ def test_close_all_positions_cancels_the_ladder_on_the_exchange_and_shows_it(ven
         assert not [i for i in intents if i.order_type == "LIMIT" and i.status in ("NEW", "PARTIALLY_FILLED")]
     finally:
         w.stop()
+
+
+def test_short_dca_deal_on_usdm_futures_rests_reduce_only_take_profits(venue, r, redis_server, tmp_path):
+    """A short deal on USD-M futures: the base order sells, safety orders rest above, the take-profit
+    rests reduce-only below; the deal ends flat on the venue's position."""
+    # USD-M BTCUSDT: steps of 0.001 BTC and a 100 USDT minimum notional: orders of 200 USDT, limits to match.
+    cfg = config(tmp_path, redis_server.url, venue.url, market="futures", side="short")
+    cfg.write_text(cfg.read_text().replace("base_order: 20", "base_order: 200").replace("safety_order: 20",
+                   "safety_order: 200").replace("max_position_value: 200", "max_position_value: 1500")
+                   .replace("max_mode_exposure_value: 400", "max_mode_exposure_value: 2000"))
+    fut = ExchangeClient(venue_urls("local", venue.url), KEY, SECRET, market="futures")
+
+    def tags() -> list[str]:
+        recs = {i.client_order_id: i for i in RedisIntentStore(r).all(BOT)}
+        return sorted(recs[o.client_order_id].tag for o in fut.open_orders(SYMBOL) if o.client_order_id in recs)
+
+    w = start(cfg, tmp_path / "w.log", r)
+    try:
+        def opened():
+            venue.admin("POST", "/admin/advance", {"steps": 1})
+            return deal(r)
+
+        try:
+            d = wait_for(opened, 30, "the short deal to open", every=0.3)
+        except AssertionError:
+            s = snap(r)
+            risk = [f[b"data"] for _, f in r.xrange(keys.risk(BOT))][-3:] if hasattr(keys, "risk") else []
+            raise AssertionError(f"no deal: denials {s.denials if s else None} seen {s.candles_seen if s else None} state {s.effective_state if s else None} {risk} {[(i.status, i.reason) for i in RedisIntentStore(r).all(BOT)][:3]}\n{w.log()[-3000:]}") from None
+        assert d["side"] == "short"
+        wait_for(lambda: tags() == ["SO1", "SO2", "SO3", "TP1"], 10, "the ladder resting on the futures book")
+        tp = next(o for o in fut.open_orders(SYMBOL)
+                  if RedisIntentStore(r).get(BOT, o.client_order_id).tag == "TP1")
+        assert tp.side == "BUY" and tp.reduce_only                     # can only close, never open
+        p0 = Decimal(str(d["base_price"]))
+        venue.set_price(SYMBOL, str((p0 * Decimal("1.025")).quantize(Decimal("0.01"))))   # through SO1 and SO2
+        wait_for(lambda: (x := deal(r)) and x["safety_filled"] == 2, 2.0, "both safety sells booked")
+        wait_for(lambda: tags() == ["SO3", "SO4", "TP1"], 5, "SO4 and the new take-profit resting")
+        pos = next(p for p in fut.positions() if p.symbol == SYMBOL)
+        assert pos.amount < 0 and abs(float(pos.amount) + deal(r)["quantity"]) < 1e-9   # venue == bot
+        venue.set_price(SYMBOL, str((p0 * Decimal("0.99")).quantize(Decimal("0.01"))))
+        wait_for(lambda: closed_deals(r), 5, "the take-profit to close the short deal")
+        wait_for(lambda: tags() == [], 5, "the other safety orders canceled")
+        (done,) = closed_deals(r)
+        assert done["close_reason"] == "take profit" and done["realized_pnl"] > 0
+        assert all(p.amount == 0 for p in fut.positions() if p.symbol == SYMBOL)
+        assert "reconciliation drift" not in w.log(), w.log()
+    finally:
+        w.stop()
+
+
+def test_a_ladder_the_venue_would_refuse_does_not_start(venue, r, redis_server, tmp_path):
+    """20 USDT orders on USD-M BTCUSDT (minimum notional 100): refused at start with the reason."""
+    w = start(config(tmp_path, redis_server.url, venue.url, market="futures", side="short"), tmp_path / "w.log", r)
+    try:
+        pre = wait_for(lambda: (s := snap(r)) and s.effective_state.value == "HALTED" and s, 15, "the refusal")
+        assert "BO of 20 USDT" in pre.control.reason and "minNotional 100" in pre.control.reason
+        assert fut_orders(venue.url) == []
+    finally:
+        w.stop()
+
+
+def fut_orders(url: str) -> list[dict]:
+    return ExchangeClient(venue_urls("local", url), KEY, SECRET, market="futures").raw.futures_get_all_orders(
+        symbol=SYMBOL)
