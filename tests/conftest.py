@@ -18,3 +18,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory):
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server
     server.close()
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's AppTest runs its script as ``__main__``; a process spawned later in this pytest
+    process (the backtest service's worker) would re-import that temporary script and die. Each
+    test leaves ``__main__`` as it found it."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main

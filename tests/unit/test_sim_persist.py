@@ -159,6 +159,7 @@ def test_bad_file_is_refused_with_its_name(tmp_path: Path, name: str, damage, pr
 
 def test_saver_writes_after_changes_and_atomically(tmp_path: Path) -> None:
     import asyncio
+    import concurrent.futures
 
     path = tmp_path / "state.json"
     ex = make()
@@ -176,7 +177,10 @@ def test_saver_writes_after_changes_and_atomically(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)
         task.cancel()
 
-    asyncio.run(scenario())
+    # On a thread of its own: an AppTest earlier in this process may leave an event loop running
+    # on the main thread, and asyncio.run refuses to start inside one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
     assert saver.saves == 2 and SAVE_INTERVAL_S <= 0.5
     again = make()
     load(again, path)
