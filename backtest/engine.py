@@ -29,7 +29,7 @@ import numpy as np
 
 from backtest.fast import run_fast
 from backtest.fills import BacktestExecutor, FillModel
-from core.types import INTERVAL_MS, Candle, Mode, Side, Trade, TradingState
+from core.types import Candle, Mode, Side, Trade, TradingState
 from engine.bot import Bot
 from market.replay import iter_merged, load_candles
 from market.validate import ValidationReport
@@ -445,6 +445,3 @@ def parse_time(text: str | None) -> int | None:
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return int(ts.value // 1_000_000)
 
-
-def interval_ms(data: SymbolData) -> int:
-    return INTERVAL_MS[data.interval]

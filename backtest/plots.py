@@ -125,19 +125,6 @@ def monthly_returns(r: BotResult) -> pd.DataFrame:
     return table.reindex(columns=range(1, 13))
 
 
-# The HTML files and the dashboard draw the same figures from the same thinned data.
-def equity_figure(r: BotResult) -> go.Figure:
-    return equity_figure_of(plot_data(r))
-
-
-def trades_figure(r: BotResult) -> go.Figure:
-    return trades_figure_of(plot_data(r))
-
-
-def monthly_figure(r: BotResult) -> go.Figure:
-    return monthly_figure_of(plot_data(r))
-
-
 def write_plots(r: BotResult, out_dir: str | Path) -> list[Path]:
     """Write the three HTML files for one bot; returns their paths."""
     out = Path(out_dir)

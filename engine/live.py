@@ -39,6 +39,15 @@ if TYPE_CHECKING:
 def _symbols(bot: "Bot | DcaBot") -> list[str]:
     return list(getattr(bot, "symbols", None) or [bot.symbol])
 
+
+def _by_asset(client: ExchangeClient, held: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Spot: symbol quantities summed per base asset (two pairs may share one, e.g. ETHUSDT, ETHBTC)."""
+    out: dict[str, Decimal] = {}
+    for sym, q in held.items():
+        asset = client.rules(sym).base_asset
+        out[asset] = out.get(asset, Decimal(0)) + q
+    return out
+
 log = logging.getLogger("live")
 
 
@@ -225,16 +234,13 @@ class LiveVenue:
                             tolerance=max(client.rules(s).step_size for s in symbols))
         else:
             balances = client.balances()
-            by_asset: dict[str, Decimal] = {}
-            for sym, q in held.items():
-                asset = client.rules(sym).base_asset
-                by_asset[asset] = by_asset.get(asset, Decimal(0)) + q
             expected = {}
-            for asset, q in by_asset.items():
+            for asset, q in _by_asset(client, held).items():
                 actual = balances[asset].total if asset in balances else Decimal(0)
                 expected[asset] = self._baseline(bot.name, asset, actual - q) + q
             tol = max(max(client.rules(s).step_size, client.rules(s).min_qty) for s in symbols)
-            rep = reconcile(client, symbols, expected_holdings=expected, intents=intents, tolerance=tol)
+            rep = reconcile(client, symbols, expected_holdings=expected, intents=intents, tolerance=tol,
+                            balances=balances)
         self._write_venue(bot, market, rep)
         return rep
 
@@ -248,11 +254,7 @@ class LiveVenue:
                 self.r.hset(keys.recon_baseline(bot.name), sym, str(actual.get(sym, Decimal(0)) - q))
             return
         balances = client.balances()
-        by_asset: dict[str, Decimal] = {}
-        for sym, q in held.items():
-            asset = client.rules(sym).base_asset
-            by_asset[asset] = by_asset.get(asset, Decimal(0)) + q
-        for asset, q in by_asset.items():
+        for asset, q in _by_asset(client, held).items():
             actual = balances[asset].total if asset in balances else Decimal(0)
             self.r.hset(keys.recon_baseline(bot.name), asset, str(actual - q))
 
@@ -307,7 +309,7 @@ class LiveVenue:
         return Decimal(raw.decode() if isinstance(raw, bytes) else raw) if raw is not None else Decimal(0)
 
     def _write_venue(self, bot: "Bot | DcaBot", market: str, rep: ReconcileReport) -> None:
-        client = self.client(market)
+        """The Live tab's view of the venue, from what the reconciliation just saw (no new requests)."""
         view: dict[str, object] = {"venue": self.name, "real_money": self.real_money, "market": market,
                                    "time": rep.time_ms, "drift": [asdict(d) for d in rep.drifts],
                                    "ok": rep.ok, "summary": rep.summary(),
@@ -315,20 +317,12 @@ class LiveVenue:
         book = self._books.get(bot.name)
         if book is not None:  # what each resting order is for (SO2, TP1), by client order id
             view["resting_tags"] = {o.client_order_id: o.tag for o in book.open_orders()}
-        try:
-            if client.futures:
-                view["positions"] = [{k: str(v) for k, v in asdict(p).items()} for p in client.positions()
-                                     if p.amount]
-                view["balances"] = {}
-            else:
-                view["balances"] = {a: str(b.total) for a, b in client.balances().items() if b.total}
-                view["positions"] = []
-            view["open_orders"] = [{"symbol": o.symbol, "side": o.side, "status": o.status,
-                                    "type": o.type, "price": fmt(o.price), "quantity": fmt(o.orig_qty),
-                                    "executed": fmt(o.executed_qty), "client_order_id": o.client_order_id}
-                                   for sym in _symbols(bot) for o in client.open_orders(sym)]
-        except Exception as exc:  # the report still says what was found
-            view["error"] = str(exc)
+        view["positions"] = [{k: str(v) for k, v in asdict(p).items()} for p in rep.positions if p.amount]
+        view["balances"] = {a: str(b.total) for a, b in rep.balances.items() if b.total}
+        view["open_orders"] = [{"symbol": o.symbol, "side": o.side, "status": o.status,
+                                "type": o.type, "price": fmt(o.price), "quantity": fmt(o.orig_qty),
+                                "executed": fmt(o.executed_qty), "client_order_id": o.client_order_id}
+                               for o in rep.open_orders]
         self.r.set(keys.venue_view(bot.name), json.dumps(view, default=str))
 
 

@@ -239,9 +239,6 @@ class ExchangeClient:
             return self.call(self.raw.futures_account, weight=5)
         return self.call(lambda: self.raw.get_account(omitZeroBalances="true"), weight=20)
 
-    def can_trade(self) -> bool:
-        return bool(self.account().get("canTrade", False))
-
     def balances(self) -> dict[str, Balance]:
         if self.futures:
             rows = self.call(self.raw.futures_account_balance, weight=5)
@@ -307,21 +304,37 @@ class ExchangeClient:
         rules = self.rules(symbol)
         qty = rules.round_qty(quantity, market_order=True)
         ref = dec(ref_price)
-        problems = rules.problems(qty, ref if ref > 0 else None, market_order=True)
-        if reduce_only:
-            # Binance exempts reduce-only orders from the futures MIN_NOTIONAL (closing a small
-            # position must stay possible); keep only the non-notional problems.
-            problems = [p for p in problems if not p.startswith("notional")]
+        problems = rules.problems(qty, ref if ref > 0 else None, market_order=True, check_notional=not reduce_only)
         return PreparedOrder(symbol, side, qty, fmt(qty), ref, tuple(problems))
+
+    def prepare_limit(self, symbol: str, side: str, quantity: Decimal | float | str,
+                      price: Decimal | float | str, reduce_only: bool = False) -> PreparedOrder:
+        """Round a resting LIMIT order to the filters: quantity floored to LOT_SIZE, price to the
+        tick on the passive side (a buy never rounds up, a sell never down) and check it."""
+        rules = self.rules(symbol)
+        qty = rules.round_qty(quantity, market_order=False)
+        px = rules.round_price(price, side, mode="passive")
+        problems = rules.problems(qty, px, market_order=False, check_notional=not reduce_only)
+        return PreparedOrder(symbol, side, qty, fmt(qty), px, tuple(problems))
 
     def place_market(self, prepared: PreparedOrder, client_order_id: str, reduce_only: bool = False) -> VenueOrder:
         """Send a prepared MARKET order exactly once. Raises FilterError (not sent), FinalError
         (refused), RetryableError (not executed), AmbiguousError (outcome unknown: query it)."""
+        return self._send(prepared, client_order_id, reduce_only, {"type": "MARKET"})
+
+    def place_limit(self, prepared: PreparedOrder, client_order_id: str, reduce_only: bool = False) -> VenueOrder:
+        """Send a prepared GTC LIMIT order exactly once (`prepared.ref_price` is the limit price).
+        Errors as place_market: FilterError, FinalError, RetryableError, AmbiguousError."""
+        return self._send(prepared, client_order_id, reduce_only,
+                          {"type": "LIMIT", "timeInForce": "GTC", "price": fmt(prepared.ref_price)})
+
+    def _send(self, prepared: PreparedOrder, client_order_id: str, reduce_only: bool,
+              typed: dict[str, Any]) -> VenueOrder:
         if not prepared.ok:
             raise FilterError("; ".join(prepared.problems), code=-1013)
         if len(client_order_id) > 36:
             raise FinalError(f"client order id longer than 36 characters: {client_order_id}", code=-1100)
-        params: dict[str, Any] = {"symbol": prepared.symbol, "side": prepared.side, "type": "MARKET",
+        params: dict[str, Any] = {"symbol": prepared.symbol, "side": prepared.side, **typed,
                                   "quantity": prepared.quantity_text, "newClientOrderId": client_order_id}
         if self.futures:
             params["newOrderRespType"] = "RESULT"  # ACK would show the state before matching
@@ -333,45 +346,8 @@ class ExchangeClient:
                 raise FinalError("reduce-only is a futures flag; spot sells are bounded by the balance")
             params["newOrderRespType"] = "FULL"
             fn = self.raw.create_order
-        log.info("sending %s %s %s qty=%s id=%s", self.market, prepared.side, prepared.symbol,
-                 prepared.quantity_text, client_order_id)
-        o = self.call(lambda: fn(**params), weight=1, safe=False, mutating=True)
-        return VenueOrder.parse(o, self.market)
-
-    def prepare_limit(self, symbol: str, side: str, quantity: Decimal | float | str,
-                      price: Decimal | float | str, reduce_only: bool = False) -> PreparedOrder:
-        """Round a resting LIMIT order to the filters: quantity floored to LOT_SIZE, price to the
-        tick on the passive side (a buy never rounds up, a sell never down) and check it."""
-        rules = self.rules(symbol)
-        qty = rules.round_qty(quantity, market_order=False)
-        px = rules.round_price(price, side, mode="passive")
-        problems = rules.problems(qty, px, market_order=False)
-        if reduce_only:
-            problems = [p for p in problems if not p.startswith("notional")]
-        return PreparedOrder(symbol, side, qty, fmt(qty), px, tuple(problems))
-
-    def place_limit(self, prepared: PreparedOrder, client_order_id: str, reduce_only: bool = False) -> VenueOrder:
-        """Send a prepared GTC LIMIT order exactly once (`prepared.ref_price` is the limit price).
-        Errors as place_market: FilterError, FinalError, RetryableError, AmbiguousError."""
-        if not prepared.ok:
-            raise FilterError("; ".join(prepared.problems), code=-1013)
-        if len(client_order_id) > 36:
-            raise FinalError(f"client order id longer than 36 characters: {client_order_id}", code=-1100)
-        params: dict[str, Any] = {"symbol": prepared.symbol, "side": prepared.side, "type": "LIMIT",
-                                  "timeInForce": "GTC", "quantity": prepared.quantity_text,
-                                  "price": fmt(prepared.ref_price), "newClientOrderId": client_order_id}
-        if self.futures:
-            params["newOrderRespType"] = "RESULT"
-            if reduce_only:
-                params["reduceOnly"] = "true"
-            fn: Callable[..., Any] = self.raw.futures_create_order
-        else:
-            if reduce_only:
-                raise FinalError("reduce-only is a futures flag; spot sells are bounded by the balance")
-            params["newOrderRespType"] = "FULL"
-            fn = self.raw.create_order
-        log.info("sending %s LIMIT %s %s qty=%s @ %s id=%s", self.market, prepared.side, prepared.symbol,
-                 prepared.quantity_text, params["price"], client_order_id)
+        log.info("sending %s %s %s %s qty=%s%s id=%s", self.market, typed["type"], prepared.side, prepared.symbol,
+                 prepared.quantity_text, f" @ {typed['price']}" if "price" in typed else "", client_order_id)
         o = self.call(lambda: fn(**params), weight=1, safe=False, mutating=True)
         return VenueOrder.parse(o, self.market)
 

@@ -39,7 +39,6 @@ class RateLimiter:
     used: int = 0  # weight used in the current window (last header + local additions)
     window: int = -1  # index of the minute the `used` value belongs to
     blocked_until: float = 0.0
-    waited_s: float = 0.0  # total time this limiter made callers wait (observability)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _roll(self, now: float) -> None:
@@ -71,7 +70,6 @@ class RateLimiter:
                 d = self.delay_for(weight)
                 if d <= 0:
                     self.used += weight
-                    self.waited_s += total
                     return total
             log.debug("rate limiter: waiting %.2f s (used %d of %d)", d, self.used, self.limit)
             self.sleep(d)
@@ -82,7 +80,6 @@ class RateLimiter:
                 self._roll(now)
                 if now >= self.blocked_until and self.used + weight <= self.limit:
                     self.used += weight
-                    self.waited_s += total
                     return total
 
     def update(self, headers: Mapping[str, Any] | None) -> None:

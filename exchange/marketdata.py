@@ -24,12 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from binance.ws.reconnecting_websocket import WSListenerState
 
 from core.types import INTERVAL_MS, Candle
 from exchange.client import ExchangeClient
 from exchange.rules import Market
-from exchange.venues import VenueUrls, async_client_class, socket_manager_class
+from exchange.venues import VenueUrls, async_client_class, force_close, socket_manager_class
 from market.validate import CandleValidator
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,6 @@ class ExchangeFeed:
         self._last_msg = monotonic()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = threading.Event()
         self._warmup: dict[str, list[Candle]] | None = None
         self.error: BaseException | None = None
@@ -164,7 +162,6 @@ class ExchangeFeed:
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
-        self._loop = loop
         try:
             loop.run_until_complete(self._main())
         except BaseException as e:  # noqa: BLE001 - surfaced through .error and the log
@@ -214,11 +211,7 @@ class ExchangeFeed:
                         continue
                     await self._on_message(msg)
             finally:
-                # python-binance leaves a socket only after its read loop wakes (a message or a 10 s
-                # timeout); mark it exiting and close the connection so it wakes now.
-                sock.ws_state = WSListenerState.EXITING
-                if getattr(sock, "ws", None) is not None:
-                    await sock.ws.close()
+                await force_close(sock)  # else python-binance's reader lingers up to 10 s
 
     async def _on_message(self, msg: dict[str, Any]) -> None:
         data = msg.get("data", msg) if isinstance(msg, dict) else {}

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from exchange.client import ExchangeClient
+from exchange.client import Balance, ExchangeClient, FuturesPosition, VenueOrder
 from exchange.rules import dec, fmt
 from state.intents import IntentRecord
 
@@ -36,6 +36,10 @@ class ReconcileReport:
     market: str
     time_ms: int
     drifts: list[Drift] = field(default_factory=list)
+    # What the venue showed while comparing (for the Live tab, without asking again).
+    balances: dict[str, Balance] = field(default_factory=dict)
+    positions: list[FuturesPosition] = field(default_factory=list)
+    open_orders: list[VenueOrder] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -47,17 +51,19 @@ class ReconcileReport:
 
 def reconcile(client: ExchangeClient, symbols: Iterable[str], expected_holdings: Mapping[str, Decimal] | None = None,
               expected_positions: Mapping[str, Decimal] | None = None, intents: Iterable[IntentRecord] = (),
-              tolerance: Decimal | str = "0") -> ReconcileReport:
+              tolerance: Decimal | str = "0", balances: Mapping[str, Balance] | None = None) -> ReconcileReport:
     """One comparison. `expected_holdings`: asset -> total (spot); `expected_positions`: symbol ->
     signed amount (futures; missing = flat); `intents`: the bot's recorded intents (any status);
-    `tolerance`: absolute difference ignored (dust, rounding)."""
+    `tolerance`: absolute difference ignored (dust, rounding); `balances`: spot balances the caller
+    has just fetched (else they are fetched here)."""
     tol = dec(tolerance)
     syms = list(symbols)
     rep = ReconcileReport(client.urls.venue.value, client.market, int(time.time() * 1000))
 
-    if expected_holdings and not client.futures:
-        bals = client.balances()
-        for asset, want in expected_holdings.items():
+    if not client.futures and (expected_holdings or balances is not None):
+        bals = dict(balances) if balances is not None else client.balances()
+        rep.balances = bals
+        for asset, want in (expected_holdings or {}).items():
             have = bals[asset].total if asset in bals else Decimal(0)
             if abs(have - dec(want)) > tol:
                 rep.drifts.append(Drift("balance", asset, fmt(want), fmt(have),
@@ -65,7 +71,8 @@ def reconcile(client: ExchangeClient, symbols: Iterable[str], expected_holdings:
 
     if client.futures:
         expected = {s: dec(v) for s, v in (expected_positions or {}).items()}
-        actual = {p.symbol: p.amount for p in client.positions()}
+        rep.positions = client.positions()
+        actual = {p.symbol: p.amount for p in rep.positions}
         for sym in sorted(set(syms) | set(expected)):
             want, have = expected.get(sym, Decimal(0)), actual.get(sym, Decimal(0))
             if abs(have - want) > tol:
@@ -76,6 +83,7 @@ def reconcile(client: ExchangeClient, symbols: Iterable[str], expected_holdings:
     venue_open: set[str] = set()
     for sym in syms:
         for o in client.open_orders(sym):
+            rep.open_orders.append(o)
             venue_open.add(o.client_order_id)
             if o.client_order_id not in known:
                 rep.drifts.append(Drift("unknown_open_order", o.client_order_id, "", o.status,

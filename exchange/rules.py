@@ -140,9 +140,12 @@ class SymbolRules:
         return nearest_to(p, tick)
 
     # ---- checks -------------------------------------------------------------------------------
-    def problems(self, qty: Decimal, price: Decimal | None, market_order: bool) -> list[str]:
+    def problems(self, qty: Decimal, price: Decimal | None, market_order: bool,
+                 check_notional: bool = True) -> list[str]:
         """Filter violations of an already-rounded order (empty = sendable). `price` is the limit
-        price, or for a MARKET order the reference price used for the notional estimate."""
+        price, or for a MARKET order the reference price used for the notional estimate.
+        `check_notional=False` for reduce-only orders: Binance exempts them from the futures
+        MIN_NOTIONAL (closing a small position must stay possible)."""
         out: list[str] = []
         if not self.trading:
             out.append(f"{self.symbol} status is {self.status}, not TRADING")
@@ -164,8 +167,10 @@ class SymbolRules:
                 if self.tick_size > 0 and price % self.tick_size != 0:
                     out.append(f"price {fmt(price)} is not a multiple of tickSize {fmt(self.tick_size)}")
             notional = qty * price
-            check_min = self.min_notional > 0 and (not market_order or self.min_notional_applies_to_market)
-            check_max = self.max_notional > 0 and (not market_order or self.max_notional_applies_to_market)
+            check_min = check_notional and self.min_notional > 0 and (
+                not market_order or self.min_notional_applies_to_market)
+            check_max = check_notional and self.max_notional > 0 and (
+                not market_order or self.max_notional_applies_to_market)
             if check_min and notional < self.min_notional:
                 out.append(f"notional {fmt(notional)} < minNotional {fmt(self.min_notional)}")
             if check_max and notional > self.max_notional:

@@ -31,11 +31,10 @@ from decimal import Decimal
 from typing import Any
 
 from binance.exceptions import ReadLoopClosed
-from binance.ws.reconnecting_websocket import WSListenerState
 
 from exchange.client import VenueTrade
 from exchange.rules import ZERO, Market, dec
-from exchange.venues import VenueUrls, async_client_class, socket_manager_class
+from exchange.venues import VenueUrls, async_client_class, force_close, socket_manager_class
 
 log = logging.getLogger(__name__)
 
@@ -339,12 +338,12 @@ class UserDataStream:
                     # only open a new WS-API connection to be told so.
                     sock._subscription_id = None
                 if self.market == "futures":
-                    await _force_close(sock)
+                    await force_close(sock)
                 try:
                     await asyncio.wait_for(sock.__aexit__(None, None, None), TEARDOWN_TIMEOUT_S)
                 except Exception as e:  # noqa: BLE001 - best effort on the way out
                     log.debug("user-data socket exit: %s", self._redact(e))
-            await _force_close(client.ws_api)
+            await force_close(client.ws_api)
         finally:
             try:
                 await asyncio.wait_for(client.close_connection(), TEARDOWN_TIMEOUT_S)
@@ -366,17 +365,3 @@ class _DebugLog:
 
 
 _BINANCE_LOG = _DebugLog(f"{__name__}.binance")
-
-
-async def _force_close(rws: Any) -> None:
-    """python-binance's reader only notices an exit when a message arrives or after its 10 s
-    receive timeout; mark it exiting and close the connection under it so it stops now."""
-    if rws is None:
-        return
-    rws.ws_state = WSListenerState.EXITING
-    ws = getattr(rws, "ws", None)
-    if ws is not None:
-        try:
-            await asyncio.wait_for(ws.close(), TEARDOWN_TIMEOUT_S)
-        except Exception:  # noqa: BLE001 - already closed or broken: either way it is down
-            pass

@@ -7,11 +7,14 @@ the code path that talks to Binance.
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from binance import AsyncClient, BinanceSocketManager
 from binance.client import Client
+from binance.ws.reconnecting_websocket import WSListenerState
 
 
 class Venue(str, Enum):
@@ -92,3 +95,17 @@ def async_client_class(urls: VenueUrls) -> type[AsyncClient]:
 def socket_manager_class(urls: VenueUrls) -> type[BinanceSocketManager]:
     return type(f"{urls.venue.value.title()}SocketManager", (BinanceSocketManager,),
                 {"STREAM_URL": urls.spot_ws, "FSTREAM_URL": urls.futures_ws})
+
+
+async def force_close(rws: Any, timeout_s: float = 2.0) -> None:
+    """python-binance's socket reader only notices an exit when a message arrives or after its 10 s
+    receive timeout; mark it exiting and close the connection under it so it stops now."""
+    if rws is None:
+        return
+    rws.ws_state = WSListenerState.EXITING
+    ws = getattr(rws, "ws", None)
+    if ws is not None:
+        try:
+            await asyncio.wait_for(ws.close(), timeout_s)
+        except Exception:  # noqa: BLE001 - already closed or broken: either way it is down
+            pass

@@ -104,10 +104,7 @@ class LiveExecutor:
                                                   dec(ref_price), reduce_only=order.reduce_only)
         except ExchangeError as e:  # exchangeInfo unreachable / unknown symbol: nothing sent
             return self._refuse(order, fmt(dec(order.quantity)), f"not sent: {e}")
-        rec = IntentRecord(client_order_id=order.client_order_id, bot=order.bot, venue=self.venue,
-                           market=self.client.market, symbol=order.symbol, side=order.side.value,
-                           quantity=prepared.quantity_text, reduce_only=order.reduce_only,
-                           purpose=order.purpose.value, created_at=self.now_ms())
+        rec = self._intent(order, prepared.quantity_text)
         if not prepared.ok:
             return self._refuse(order, prepared.quantity_text, "filters: " + "; ".join(prepared.problems), rec)
         if not self.store.create(rec):  # another path recorded it meanwhile: never send twice
@@ -245,10 +242,11 @@ class LiveExecutor:
     def fill_of(self, rec: IntentRecord, trades: list[VenueTrade]) -> list[Fill]:
         return [self._fill(rec, t) for t in trades]
 
-    def _intent(self, order: Order, qty_text: str, price_text: str, tag: str) -> IntentRecord:
+    def _intent(self, order: Order, qty_text: str, price_text: str = "", tag: str = "") -> IntentRecord:
+        """The record of an order about to be sent (or refused before sending), as rounded."""
         return IntentRecord(client_order_id=order.client_order_id, bot=order.bot, venue=self.venue,
                             market=self.client.market, symbol=order.symbol, side=order.side.value,
-                            order_type="LIMIT", quantity=qty_text, price=price_text, tag=tag,
+                            order_type=order.order_type.value, quantity=qty_text, price=price_text, tag=tag,
                             reduce_only=order.reduce_only, purpose=order.purpose.value, created_at=self.now_ms())
 
     def _merge(self, rec: IntentRecord, vo: VenueOrder, trades: list[VenueTrade]) -> list[VenueTrade]:
@@ -275,10 +273,7 @@ class LiveExecutor:
     # ---- internals -------------------------------------------------------------------------------
     def _refuse(self, order: Order, qty_text: str, reason: str, rec: IntentRecord | None = None) -> list[Fill]:
         """Recorded as REJECTED without any request (so the dashboard shows why)."""
-        rec = rec or IntentRecord(client_order_id=order.client_order_id, bot=order.bot, venue=self.venue,
-                                  market=self.client.market, symbol=order.symbol, side=order.side.value,
-                                  quantity=qty_text, reduce_only=order.reduce_only, purpose=order.purpose.value,
-                                  created_at=self.now_ms())
+        rec = rec or self._intent(order, qty_text)
         if self.store.create(rec):
             rec.status, rec.reason, rec.updated_at = "REJECTED", reason, self.now_ms()
             self.store.update(rec)

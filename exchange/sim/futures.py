@@ -35,6 +35,12 @@ ZERO = Decimal(0)
 CONDITIONAL_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 _CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
+FUNDING_RATE = "0.00010000"  # shown by premiumIndex and markPrice; never charged (no funding payments)
+FUNDING_EVERY_MS = 8 * 3_600_000
+
+
+def next_funding_ms(now_ms: int) -> int:
+    return (now_ms // FUNDING_EVERY_MS + 1) * FUNDING_EVERY_MS
 
 
 @dataclass(frozen=True, slots=True)

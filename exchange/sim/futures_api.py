@@ -14,15 +14,21 @@ from exchange.sim import errors
 from exchange.sim.algo import AlgoOrder
 from exchange.sim.book import Level
 from exchange.sim.filters import fmt8
-from exchange.sim.futures import FuturesEngine, FuturesOrder, FuturesTrade, Position, parse_futures_order
+from exchange.sim.futures import (
+    FUNDING_RATE,
+    FuturesEngine,
+    FuturesOrder,
+    FuturesTrade,
+    Position,
+    next_funding_ms,
+    parse_futures_order,
+)
 from exchange.sim.klines import valid_interval
 from exchange.sim.params import int_param, str_param
 from exchange.sim.registry import Params, endpoint, limit_param, symbol_param
 from exchange.sim.state import SimExchange
 
 ZERO = Decimal(0)
-FUNDING_RATE = "0.00010000"
-FUNDING_EVERY_MS = 8 * 3_600_000
 
 
 def _fmt(v: Decimal, places: int = 8) -> str:
@@ -98,7 +104,7 @@ def _premium(ex: SimExchange, sym: str) -> dict[str, object]:
     return {
         "symbol": sym, "markPrice": price, "indexPrice": price, "estimatedSettlePrice": price,
         "lastFundingRate": FUNDING_RATE, "interestRate": "0.00010000",
-        "nextFundingTime": (now // FUNDING_EVERY_MS + 1) * FUNDING_EVERY_MS, "time": now,
+        "nextFundingTime": next_funding_ms(now), "time": now,
     }
 
 

@@ -30,6 +30,7 @@ from typing import Awaitable, Callable
 from aiohttp import WSMsgType, web
 
 from exchange.sim.filters import fmt8
+from exchange.sim.futures import FUNDING_RATE, next_funding_ms
 from exchange.sim.klines import INTERVALS_MS, bucket, valid_interval
 from exchange.sim.prices import Bar
 from exchange.sim.state import SimExchange
@@ -37,8 +38,6 @@ from exchange.sim.user_stream import UserStreams
 
 log = logging.getLogger(__name__)
 QUEUE_MAX = 1000
-FUNDING_RATE = "0.00010000"
-FUNDING_EVERY_MS = 8 * 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,15 +123,18 @@ class StreamHub:
             k.pop("s")
             return {"e": "continuous_kline", "E": now, "ps": bar.symbol, "ct": "PERPETUAL", "k": k}
         if stream.kind == "bookTicker":
+            if futures and bar.symbol in self.ex.futures_specs:
+                # The futures book, on the futures tick and step (as /fapi/v1/ticker/bookTicker).
+                spec = self.ex.futures_specs[bar.symbol]
+                book = self.ex.futures.book(bar.symbol)
+                bid, ask = book.levels("bids", 1)[0], book.levels("asks", 1)[0]
+                return {"e": "bookTicker", "u": self.ex.update_id, "s": bar.symbol,
+                        "b": spec.fmt_price(bid.price), "B": spec.fmt_qty(bid.qty),
+                        "a": spec.fmt_price(ask.price), "A": spec.fmt_qty(ask.qty), "E": now, "T": now}
             book = self.ex.engine.book(bar.symbol)
             bid, ask = book.levels("bids", 1)[0], book.levels("asks", 1)[0]
-            ev: dict[str, object] = {
-                "u": self.ex.update_id, "s": bar.symbol,
-                "b": fmt8(bid.price), "B": fmt8(bid.qty), "a": fmt8(ask.price), "A": fmt8(ask.qty),
-            }
-            if futures:
-                ev = {"e": "bookTicker", **ev, "E": now, "T": now}
-            return ev
+            return {"u": self.ex.update_id, "s": bar.symbol,
+                    "b": fmt8(bid.price), "B": fmt8(bid.qty), "a": fmt8(ask.price), "A": fmt8(ask.qty)}
         if stream.kind == "aggTrade":
             # The market's step as one aggregate trade: at the step's close, for its volume; the
             # taker side follows the step's direction (buyer is maker when the price went down).
@@ -147,7 +149,7 @@ class StreamHub:
         price = fmt8(self.ex.engine.price(bar.symbol))
         return {
             "e": "markPriceUpdate", "E": now, "s": bar.symbol, "p": price, "ap": price, "P": price,
-            "i": price, "r": FUNDING_RATE, "T": (now // FUNDING_EVERY_MS + 1) * FUNDING_EVERY_MS,
+            "i": price, "r": FUNDING_RATE, "T": next_funding_ms(now),
         }
 
     def on_bar(self, bar: Bar) -> None:

@@ -494,6 +494,27 @@ def test_ws_subscribe_and_drop(base: str) -> None:
     assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
 
 
+def test_futures_book_ticker_stream_is_the_futures_book(base: str, client: Client) -> None:
+    """The USD-M bookTicker stream shows the futures book on its own tick (0.10) and step, as the
+    REST ticker does, not the spot book."""
+    import aiohttp
+
+    ws_url = base.replace("http://", "ws://")
+
+    async def run() -> Any:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"{ws_url}/public/stream?streams=btcusdt@bookTicker") as ws:
+                async with session.post(f"{base}/admin/advance", json={"steps": 1}) as r:
+                    assert r.status == 200
+                return await ws.receive_json(timeout=5)
+
+    ev = run_async(run())["data"]
+    rest = client.futures_orderbook_ticker(symbol="BTCUSDT")
+    assert ev["e"] == "bookTicker" and ev["s"] == "BTCUSDT"
+    assert D(ev["b"]) % D("0.10") == 0 and D(ev["a"]) % D("0.10") == 0
+    assert (ev["b"], ev["a"]) == (rest["bidPrice"], rest["askPrice"])
+
+
 # -- USD-M futures REST ----------------------------------------------------------------------------
 
 
