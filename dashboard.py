@@ -63,23 +63,18 @@ def health() -> None:
     last_command_note(r)
 
 
-def _symbols() -> list[str]:
-    from settings import ConfigError, load_config
-
-    try:
-        return load_config().market.symbols
-    except ConfigError:
-        return ["BTCUSDT", "ETHUSDT"]
-
-
-def _data_choices() -> list:  # type: ignore[type-arg]
+@st.cache_data(ttl=30, show_spinner=False)
+def _config_view() -> tuple[list[str], list[str]]:
+    """(market symbols, candle files the Backtest tab offers) from one config load and one scan
+    of the market directory, kept 30 s: the script reruns on every click."""
     from backtest.service import data_choices
     from settings import ConfigError, load_config
 
     try:
-        return data_choices(load_config())
+        app = load_config()
     except ConfigError:
-        return []
+        return ["BTCUSDT", "ETHUSDT"], []
+    return list(app.market.symbols), data_choices(app)
 
 
 def main() -> None:
@@ -96,6 +91,7 @@ def main() -> None:
         return
     signal_bots = [b for b in metas if b.kind != "dca"]
     by_mode = {m: [b for b in signal_bots if b.mode == m] for m in ("paper", "ghost", "live")}
+    symbols, data_choices = _config_view()
     tab_paper, tab_ghost, tab_live, tab_dca, tab_bt = st.tabs(["Paper", "Ghost", "Live", "DCA", "Backtest"])
     with tab_paper:
         paper.render(by_mode["paper"], REFRESH_S)
@@ -104,9 +100,9 @@ def main() -> None:
     with tab_live:  # every bot on real orders, DCA included: its venue state and kill switches belong here
         live.render([b for b in metas if b.mode == "live"], REFRESH_S)
     with tab_dca:
-        dca.render([b for b in metas if b.kind == "dca"], _symbols(), REFRESH_S)
+        dca.render([b for b in metas if b.kind == "dca"], symbols, REFRESH_S)
     with tab_bt:
-        backtest_tab.render(signal_bots, _data_choices(), REFRESH_S)
+        backtest_tab.render(metas, data_choices, REFRESH_S)
 
 
 main()

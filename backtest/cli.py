@@ -19,10 +19,19 @@ import json
 import sys
 from typing import Any
 
-from backtest.engine import LoadedData, SymbolData, data_files, load_data, parse_time, run_config
+from backtest.engine import LoadedData, SymbolData, data_files, find_bots, load_data, parse_time, run_config
 from backtest.fills import FILL_AT, INTRABAR, POLICIES, FillModel
 from backtest.report import build_report, deals_text, summary_text
 from settings import AppConfig, ConfigError, load_config
+
+
+BAD_INPUT = (ConfigError, ValueError, FileNotFoundError)  # exit code 2: config, data, bot names
+
+
+def _bad_input(prog: str, exc: Exception) -> int:
+    """Say what was wrong with the input (a config error speaks for itself) and return exit code 2."""
+    print(exc if isinstance(exc, ConfigError) else f"{prog}: {exc}", file=sys.stderr)
+    return 2
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -123,11 +132,7 @@ def _data(args: argparse.Namespace, app: AppConfig, symbols: list[str]) -> Loade
 
 def _prepare(args: argparse.Namespace, bots: list[str]) -> tuple[AppConfig, LoadedData, FillModel]:
     app = load_config(args.config)
-    known = {b.name: b for b in app.bots}
-    missing = [b for b in bots if b not in known]
-    if missing:
-        raise ValueError(f"no bot named {', '.join(missing)}; bots: {', '.join(known) or 'none'}")
-    symbols = sorted({s for b in bots for s in known[b].symbols})  # a DCA bot may trade several pairs
+    symbols = sorted({s for b in find_bots(app, bots) for s in b.symbols})  # a DCA bot may trade several pairs
     return app, _data(args, app, symbols), _model(args, app)
 
 
@@ -139,12 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app, loaded, model = _prepare(args, args.bot)
         results = run_config(app, loaded.symbols, model, args.bot or None, path=args.path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"backtest: {exc}", file=sys.stderr)
-        return 2
+    except BAD_INPUT as exc:
+        return _bad_input("backtest", exc)
     reports = [build_report(r) for r in results]
     plots: dict[str, list[str]] = {}
     if args.plots:
@@ -190,12 +191,8 @@ def _sweep(argv: list[str]) -> int:
         spec = parse_grid(args.grid)
         app, loaded, model = _prepare(args, [args.bot])
         rows = run_sweep(app, loaded.symbols, model, args.bot, spec, args.sort, args.jobs)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"backtest sweep: {exc}", file=sys.stderr)
-        return 2
+    except BAD_INPUT as exc:
+        return _bad_input("backtest sweep", exc)
     if args.json:
         print(json.dumps({"sort": args.sort, "rows": [{"params": r.params, "metrics": r.metrics, "error": r.error}
                                                       for r in rows]}, allow_nan=False))

@@ -1,9 +1,11 @@
 """DCA bots in backtests: the worker's own ``engine.dca_bot.DcaBot`` over stored candles, and
 the deals table of its report.
 
-The bot is built by ``engine.worker.build_bot`` (the same DcaBot, RiskEngine, PaperExecutor and
-``executors.venue.SimVenue`` a paper DCA bot gets); only the fee/slippage numbers come from the
-backtest's ``FillModel``, and the trading state is a ``backtest.engine.BacktestControl``. The
+The bot is built by ``engine.worker.build_bot`` (the same DcaBot, RiskEngine, RiskMonitor,
+PaperExecutor and ``executors.venue.SimVenue`` a paper DCA bot gets) through
+``backtest.engine.build_sim_bot``, as signal bots are; only the fee/slippage numbers come from
+the backtest's ``FillModel``, and the trading state is a ``backtest.engine.BacktestControl``
+(risk breaches move it as the worker's ``on_breach`` would). The
 candles of every pair are fed in one global time order (``market.replay.iter_merged``) through
 ``DcaBot.on_candle``: the venue matches the resting safety/take-profit orders, then stops and
 new deals are decided on the close, exactly as in paper.
@@ -39,9 +41,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from backtest.engine import BacktestControl, BotResult, SymbolData
+from backtest.engine import BacktestControl, BotResult, SymbolData, build_sim_bot
 from backtest.fills import FillModel
-from core.types import Candle, Fill, Mode, PositionSide, Trade, TradingState
+from core.types import Candle, Fill, PositionSide, Trade, TradingState
 from engine.dca_bot import DcaBot, NoStrategy
 from executors.venue import RestingOrder, SimVenue
 from market.replay import iter_merged
@@ -131,31 +133,24 @@ def ignored_settings(model: FillModel) -> list[str]:
 
 
 def build_dca_backtest_bot(cfg: BotConfig, app: AppConfig, model: FillModel, interval: str) -> DcaBot:
-    """The configured DCA bot, built by the worker's own ``engine.worker.build_bot`` as a paper
-    bot (whatever its configured mode), with the fill model's fees and slippage.
+    """The configured DCA bot, built as a signal bot's backtest is (``backtest.engine.build_sim_bot``:
+    the worker's ``build_bot`` as a paper bot with the fill model's fees and slippage, and the paper
+    bot's risk monitor wired to the ``BacktestControl``, so daily/weekly loss, drawdown and
+    losing-streak limits stop it opening deals as they would in paper), on a ``BacktestVenue``.
 
     ``stop_and_disable`` pauses the bot as the worker's ``on_disable`` does (through the
     ``BacktestControl``, which also records it as a risk event)."""
-    from engine.worker import build_bot  # the worker module pulls in redis; import it late
-
-    paper = app.paper.model_copy(update={"fee_pct": model.taker_fee_pct, "slippage_bps": model.slippage_bps,
-                                         "venue": "sim"})
-    market = app.market.model_copy(update={"interval": interval})
-    sim_app = app.model_copy(update={"paper": paper, "market": market})
     control = BacktestControl()
 
     def on_disable(bot: DcaBot, reason: str) -> None:
-        control.on_breach(bot, "stop_and_disable", TradingState.PAUSED, reason, False)  # type: ignore[arg-type]
+        control.on_breach(bot, "stop_and_disable", TradingState.PAUSED, reason, False)
 
-    bot = build_bot(cfg.model_copy(update={"mode": "paper"}), sim_app, control.state_of, on_disable=on_disable)
+    bot = build_sim_bot(cfg, app, model, interval, control, paper={"venue": "sim"}, on_disable=on_disable)
     if not isinstance(bot, DcaBot):
         raise ValueError(f"bot {cfg.name} is not a DCA bot")
     # The fresh bot's (empty) SimVenue, with the fill model's maker fee and touch rule.
     bot.venue = BacktestVenue(maker_fee_pct=model.maker_fee_pct, quote_asset=bot.venue.quote_asset,
                               touch_fills=model.policy == "optimistic", intrabar=model.intrabar)
-    bot.mode = Mode.BACKTEST
-    bot.risk.explain = False  # no approval records are kept: skip their text (denials still explain)
-    bot.control_sim = control  # type: ignore[attr-defined]  # read back by run_dca()
     return bot
 
 

@@ -11,8 +11,9 @@ feed (stored candles) differ. Two paths drive it:
   only event candles with the same Bot order code. Bots keep separate books, so running each
   bot over its own symbol gives the same result as the global order (tested).
 
-``auto`` (the default) picks ``fast`` where it applies. The simulated clock is the candles'
-own time: a bot's "now" is its candle's close.
+``auto`` (the default) picks ``fast`` where it applies: a vectorised strategy, and sizing that
+reads neither the signal's confidence nor the candle history (``not_vectorisable``). The
+simulated clock is the candles' own time: a bot's "now" is its candle's close.
 
 DCA bots (``kind: dca``) are the worker's ``engine.dca_bot.DcaBot``; ``backtest.dca`` builds
 and runs them on the ``bar`` path only (their resting orders are matched candle by candle), one
@@ -179,10 +180,10 @@ class BacktestControl:
     state: TradingState = TradingState.ACTIVE
     events: list[RiskEvent] = field(default_factory=list)
 
-    def state_of(self, _bot: Bot) -> TradingState:
+    def state_of(self, _bot: AnyBot) -> TradingState:
         return self.state
 
-    def on_breach(self, bot: Bot, rule: str, state: TradingState, reason: str, flatten: bool) -> None:
+    def on_breach(self, bot: AnyBot, rule: str, state: TradingState, reason: str, flatten: bool) -> None:
         """engine.worker.Worker.on_breach, minus Redis: flatten if asked, then tighten."""
         if flatten:
             bot.flatten(f"risk: {rule}")
@@ -191,45 +192,62 @@ class BacktestControl:
         self.events.append(RiskEvent(bot.last_candle_time + bot.interval_ms, rule, self.state.value, reason, flatten))
 
 
-def needs_monitor(bot: Bot) -> bool:
+def needs_monitor(bot: AnyBot) -> bool:
     lim = bot.risk.limits
-    return any(getattr(lim, k) is not None for k in MONITOR_LIMITS) or bot.sizing.scale_by_drawdown
+    sizing = getattr(bot, "sizing", None)  # DCA bots size by their settings, not a sizing policy
+    return any(getattr(lim, k) is not None for k in MONITOR_LIMITS) or bool(sizing and sizing.scale_by_drawdown)
 
 
-def build_backtest_bot(cfg: BotConfig, app: AppConfig, model: FillModel, interval: str,
-                       strategy: Strategy | None = None) -> Bot:
-    """The configured bot, built by the worker's own ``engine.worker.build_bot`` (so risk
-    limits and sizing stay exactly the paper bot's), with the simulated venue plugged in.
+def build_sim_bot(cfg: BotConfig, app: AppConfig, model: FillModel, interval: str,
+                  control: BacktestControl | None = None, paper: dict[str, object] | None = None,
+                  **build_kw: object) -> AnyBot:
+    """What every backtest bot (signal or DCA) shares: the configured bot built by the worker's own
+    ``engine.worker.build_bot`` as a paper bot (whatever its configured mode), with the fill
+    model's fee and slippage, the run's interval and a ``BacktestControl`` as its trading state.
 
-    Every bot is simulated as a paper bot (fills, fees) whatever its configured mode: a ghost
-    bot's backtest shows what its signals would have earned traded. Shorts need
-    ``market: futures``. The paper fee/slippage are replaced by the fill model's.
+    The bot gets the paper bot's ``risk.monitor.RiskMonitor``, wired to ``BacktestControl.on_breach``
+    (when one of ``MONITOR_LIMITS`` is set, else none: it could not change a decision), so a
+    daily/weekly loss, drawdown or losing-streak breach pauses or halts (and flattens) the backtest
+    as it would the paper bot. A live bot keeps its own (tighter) limits.
 
-    The bot gets the paper bot's ``risk.monitor.RiskMonitor`` (when one of ``MONITOR_LIMITS``
-    is set) with a ``BacktestControl`` as its trading state: a daily-loss, drawdown or
-    losing-streak breach pauses or halts (and flattens) the backtest as it would a paper bot.
-    """
+    ``control``: the trading state to use (a new one by default; ``bot.control_sim`` holds it);
+    ``paper``: more ``app.paper`` settings; ``build_kw``: more ``build_bot`` arguments."""
     from engine.worker import build_bot  # the worker module pulls in redis; import it late
 
-    paper = app.paper.model_copy(update={"fee_pct": model.taker_fee_pct, "slippage_bps": model.slippage_bps})
+    sim_paper = app.paper.model_copy(update={"fee_pct": model.taker_fee_pct, "slippage_bps": model.slippage_bps,
+                                             **(paper or {})})
     market = app.market.model_copy(update={"interval": interval})
-    sim_app = app.model_copy(update={"paper": paper, "market": market})
-    sim_cfg = cfg.model_copy(update={"mode": "paper"})
-    control = BacktestControl()
-    bot = build_bot(sim_cfg, sim_app, control.state_of, on_breach=control.on_breach)
+    sim_app = app.model_copy(update={"paper": sim_paper, "market": market})
+    if control is None:
+        control = BacktestControl()
+    bot = build_bot(cfg.model_copy(update={"mode": "paper"}), sim_app, control.state_of,
+                    on_breach=control.on_breach, **build_kw)
     if cfg.mode == "live":  # keep a live bot's own (tighter) limits
         bot.risk.limits = replace(cfg.limits(), fee_pct=model.taker_fee_pct, slippage_bps=model.slippage_bps,
-                                  allow_short=bot.allow_short, check_balance=True)
+                                  allow_short=bot.risk.limits.allow_short, check_balance=True)
     if bot.monitor is not None:
         bot.monitor.limits = bot.risk.limits
         if not needs_monitor(bot):
             bot.monitor = bot.on_breach = None
-    bot.control_sim = control  # type: ignore[attr-defined]  # read back by _result()
+    bot.control_sim = control  # type: ignore[union-attr]  # read back by _result() / run_dca()
     bot.mode = Mode.BACKTEST
+    bot.risk.explain = False  # no approval records are kept: skip their text (denials still explain)
+    return bot
+
+
+def build_backtest_bot(cfg: BotConfig, app: AppConfig, model: FillModel, interval: str,
+                       strategy: Strategy | None = None) -> Bot:
+    """The configured signal bot (``build_sim_bot``: the paper bot's risk limits, sizing and risk
+    monitor) with the simulated venue plugged in. Every bot is simulated as a paper bot (fills,
+    fees) whatever its configured mode: a ghost bot's backtest shows what its signals would have
+    earned traded. Shorts need ``market: futures``. The paper fee/slippage are replaced by the
+    fill model's."""
+    bot = build_sim_bot(cfg, app, model, interval)
+    if not isinstance(bot, Bot):
+        raise ValueError(f"bot {cfg.name} is a DCA bot")
     bot.executor = BacktestExecutor(model, app.paper.quote_asset)
     bot.exit_check = model.exit_check
     bot.records = False
-    bot.risk.explain = False  # no approval records are kept: skip their text (denials still explain)
     if strategy is not None:
         bot.strategy = strategy
     return bot
@@ -299,17 +317,34 @@ def _is_dca(bot: AnyBot) -> bool:
     return isinstance(bot, DcaBot)
 
 
+def not_vectorisable(bot: Bot) -> str | None:
+    """Why the fast path would not run ``bot`` exactly as the bar path (and paper) do; None if it would.
+
+    The fast path hands ``Bot.on_event`` vectorised signals, which carry no confidence (0.0), and
+    keeps no candle history, so sizing that reads either would size entries differently."""
+    if not is_vectorised(bot.strategy):
+        return f"{bot.strategy.name}: no exact vectorised signals"
+    if bot.sizing.scale_by_confidence:
+        return (f"{bot.name}: sizing.scale_by_confidence reads each signal's confidence, which the vectorised "
+                "signals do not carry")
+    if bot.sizing.kind == "atr":
+        return f"{bot.name}: sizing kind 'atr' reads the candle history, which the fast path does not keep"
+    return None
+
+
 def choose_path(bot: AnyBot, path: Path_) -> str:
     if _is_dca(bot):
         if path == "fast":
             raise ValueError(f"{bot.name} is a DCA bot: DCA bots run on the bar path only (their resting orders "
                              "are matched candle by candle); use path 'bar' or 'auto'")
         return "bar"
-    if path == "fast" and not is_vectorised(bot.strategy):
-        raise ValueError(f"{bot.strategy.name}: no exact vectorised signals; use path 'bar' or 'auto'")
-    if path == "auto":
-        return "fast" if is_vectorised(bot.strategy) else "bar"
-    return path
+    assert isinstance(bot, Bot)
+    if path == "bar":
+        return "bar"
+    why = not_vectorisable(bot)
+    if path == "fast" and why is not None:
+        raise ValueError(f"{why}; use path 'bar' or 'auto'")
+    return "bar" if why is not None else "fast"
 
 
 def run_bots(bots: Sequence[tuple[AnyBot, dict[str, object]]], data: dict[str, SymbolData], model: FillModel,
@@ -388,13 +423,19 @@ def run_config(app: AppConfig, data: dict[str, SymbolData], model: FillModel,
     return run_bots(bots, data, model, path)
 
 
+def find_bots(app: AppConfig, names: Sequence[str]) -> list[BotConfig]:
+    """The configured bots called ``names``, in that order; a ValueError names the unknown ones
+    (and lists the bots there are)."""
+    known = {b.name: b for b in app.bots}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise ValueError(f"no bot named {', '.join(missing)}; bots: {', '.join(known) or 'none'}")
+    return [known[n] for n in names]
+
+
 def select_bots(app: AppConfig, data: dict[str, SymbolData], names: Sequence[str] | None) -> list[BotConfig]:
     if names:
-        known = {b.name: b for b in app.bots}
-        missing = [n for n in names if n not in known]
-        if missing:
-            raise ValueError(f"no bot named {', '.join(missing)}; bots: {', '.join(known) or 'none'}")
-        return [known[n] for n in names]
+        return find_bots(app, names)
     # A DCA bot is chosen when the data holds every one of its pairs.
     chosen = [b for b in app.bots if b.enabled and all(s in data for s in b.symbols)]
     if not chosen:

@@ -14,6 +14,10 @@ signal unless a position is open and its stop, take-profit or time horizon trigg
    quote + quantity * close, filled in with numpy.
 
 tests/unit/test_backtest_fast.py checks trades and equity equal the per-candle path's.
+
+The signals built here carry confidence 0.0 and no candle history is kept, so a bot whose sizing
+reads either (``scale_by_confidence``, ``kind: atr``) never comes here
+(``backtest.engine.not_vectorisable``: ``auto`` runs it on the bar path, ``fast`` refuses it).
 """
 from __future__ import annotations
 

@@ -100,15 +100,12 @@ def _allowed(app: AppConfig, path: str) -> bool:
 def run_request(app: AppConfig | str | os.PathLike[str] | None, request: BacktestRequest) -> dict[str, Any]:
     """Run one request; raises ValueError/FileNotFoundError on bad input (unknown bot, data)."""
     from backtest.cli import data_info, fill_model, resolve_data
-    from backtest.engine import parse_time, run_config
+    from backtest.engine import find_bots, parse_time, run_config
     from backtest.plots import plot_data
     from backtest.report import build_report, json_safe
 
     cfg_app = app if isinstance(app, AppConfig) else load_config(app)
-    known = {b.name: b for b in cfg_app.bots}
-    bot = known.get(request.bot)
-    if bot is None:
-        raise ValueError(f"no bot named {request.bot}; bots: {', '.join(known) or 'none'}")
+    (bot,) = find_bots(cfg_app, [request.bot])
     if request.data and not _allowed(cfg_app, request.data):
         raise ValueError(f"{request.data}: only files under the shared market directory or the config's "
                          "market.replay_files can be backtested from the dashboard")

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from backtest.engine import SymbolData, run_config
+from backtest.engine import SymbolData, find_bots, run_config
 from backtest.fills import FillModel
 from backtest.report import build_report
 from settings import AppConfig
@@ -93,9 +93,7 @@ def _run_point(params: dict[str, Any]) -> SweepRow:
 def run_sweep(app: AppConfig, data: dict[str, SymbolData], model: FillModel, bot: str,
               spec: Mapping[str, Sequence[Any]], sort_by: str = "sharpe", jobs: int | None = None) -> list[SweepRow]:
     """Run every valid grid point for ``bot``; rows sorted best first by ``sort_by``."""
-    cfg = next((b for b in app.bots if b.name == bot), None)
-    if cfg is None:
-        raise ValueError(f"no bot named {bot!r}; bots: {', '.join(b.name for b in app.bots) or 'none'}")
+    (cfg,) = find_bots(app, [bot])
     if cfg.kind == "dca" or cfg.strategy is None:
         raise ValueError(f"{bot} is a DCA bot: sweeps vary a strategy's params; DCA settings are not swept yet")
     model_cls = params_model(cfg.strategy)

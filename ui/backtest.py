@@ -48,17 +48,19 @@ def _post(req: BacktestRequest) -> None:
     st.session_state["backtest_pick"] = command.nonce  # show this result once it is there
 
 
-def _with_config_dca_bots(metas: list[BotMeta]) -> list[BotMeta]:
-    """``metas`` plus the DCA bots of config.yaml that the worker registered. The dashboard hands
-    this tab its signal bots only; DCA bots made from the dashboard (dynamic) are left out, since
-    the worker's backtest knows only the configured ones."""
-    try:
-        rd = reader()
-        extra = [m for m in rd.bots().values()
-                 if m.kind == "dca" and m.name not in {x.name for x in metas} and rd.dynamic_bot(m.name) is None]
-    except Exception:  # noqa: BLE001 - Redis down: the results fragment says so
-        return metas
-    return [*metas, *sorted(extra, key=lambda m: m.name)]
+def _offered(metas: list[BotMeta]) -> list[BotMeta]:
+    """The bots this tab offers, from the registered ``metas`` (the dashboard's one ``bots()`` read):
+    the signal bots, then the DCA bots of config.yaml. DCA bots made from the dashboard (dynamic)
+    are left out, since the worker's backtest knows only the configured ones."""
+    signal = [m for m in metas if m.kind != "dca"]
+    dca = [m for m in metas if m.kind == "dca"]
+    if dca:
+        try:
+            rd = reader()
+            dca = [m for m in dca if rd.dynamic_bot(m.name) is None]
+        except Exception:  # noqa: BLE001 - Redis down: the results fragment says so
+            dca = []
+    return [*signal, *sorted(dca, key=lambda m: m.name)]
 
 
 def _form(metas: list[BotMeta], data_choices: list[str]) -> None:
@@ -171,6 +173,14 @@ def _deals(rep: dict[str, Any]) -> None:
             st.dataframe(pd.DataFrame(deals)[cols], hide_index=True, use_container_width=True, key="bt_deals")
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def _finished(_r: Any, result_id: str) -> dict[str, Any] | None:
+    """A finished result (``store.load``; ``_r``, the Redis client, is not part of the key). A stored
+    result never changes and ids are not reused, so it is read from Redis once, not on every refresh
+    of the results fragment while another backtest runs."""
+    return store.load(_r, result_id)
+
+
 def _show(doc: dict[str, Any]) -> None:
     rep = doc.get("report") or {}
     _metrics(rep)
@@ -193,9 +203,9 @@ def _show(doc: dict[str, Any]) -> None:
 
 
 def render(metas: list[BotMeta], data_choices: list[str], refresh_s: float = 2.0) -> None:
-    """The tab. ``metas``: the configured bots; ``data_choices``: candle files to offer
-    (``backtest.service.data_choices(app)``)."""
-    _form(_with_config_dca_bots(metas), data_choices)
+    """The tab. ``metas``: the bots the worker registered (``StateReader.bots()``, signal and DCA);
+    ``data_choices``: candle files to offer (``backtest.service.data_choices(app)``)."""
+    _form(_offered(metas), data_choices)
     r = get_redis(redis_url())
     try:
         busy = bool(store.running(r))
@@ -230,7 +240,7 @@ def render(metas: list[BotMeta], data_choices: list[str], refresh_s: float = 2.0
         elif m["status"] == "failed":
             st.error(f"**{m['bot']}** failed: {m.get('error')}")
         else:
-            doc = store.load(r, pick)
+            doc = _finished(r, pick)
             if doc is None:
                 st.warning("This result is gone (only the last 20 are kept).")
             else:

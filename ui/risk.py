@@ -58,9 +58,9 @@ def panel(snaps: list[BotSnapshot], r: StateReader, key: str) -> None:
             st.markdown(" · ".join(lines))
             if v.breaches:
                 st.warning("Breached: " + "; ".join(v.breaches))
-            denials = r.denials(s.name, 5)
-            if denials:
+            recent = r.denials(s.name, 50)  # one read per bot and refresh: the caption and the report
+            if recent:
                 st.caption("Last denials: " + " · ".join(
-                    f"{short_ts(d.time)} {d.rule}: {d.detail}" for d in denials))
-            st.download_button("Download risk report", report(s, [d.model_dump() for d in r.denials(s.name, 50)]),
+                    f"{short_ts(d.time)} {d.rule}: {d.detail}" for d in recent[:5]))
+            st.download_button("Download risk report", report(s, [d.model_dump() for d in recent]),
                                file_name=f"risk-{s.name}.json", mime="application/json", key=f"riskdl_{key}_{s.name}")
