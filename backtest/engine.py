@@ -36,7 +36,7 @@ from market.replay import iter_merged, load_candles
 from market.validate import ValidationReport
 from risk.states import is_more_restrictive
 from settings import AppConfig, BotConfig
-from strategy.base import Strategy, history_needed, is_vectorised
+from strategy.base import Strategy, history_window, is_vectorised
 
 if TYPE_CHECKING:
     from backtest.dca import DealRow
@@ -447,7 +447,7 @@ def select_bots(app: AppConfig, data: dict[str, SymbolData], names: Sequence[str
 # ---- lookahead detection ----------------------------------------------------------------
 def bot_window(strategy: Strategy) -> int:
     """How many closed candles the Bot hands evaluate() (its bounded history)."""
-    return max(history_needed(strategy) + 5, 50)
+    return history_window(strategy)
 
 
 def signals_by_evaluate(strategy: Strategy, candles: Sequence[Candle], window: int | None = None) -> np.ndarray:

@@ -8,7 +8,6 @@ signals, equity, risk decisions) until the worker drains it into one Redis trans
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
 import math
 from collections import Counter, deque
 from datetime import datetime, timezone
@@ -39,7 +38,7 @@ from core.types import (
 from executors.base import Executor
 from executors.ghost import ClosedSignal, Hypothetical, SignalTracker
 from risk.engine import MarketStatus, PortfolioView, RiskContext, RiskEngine
-from risk.limits import tighten
+from risk.limits import RiskLimits, limits_view, quote_cap, tighten
 from risk.monitor import Breach, RiskMonitor
 from risk.sizing import SizingInputs, SizingPolicy, size_quote
 from state.models import (
@@ -57,7 +56,7 @@ from state.models import (
     TrancheView,
 )
 from state.writer import BotUpdate
-from strategy.base import Strategy, history_needed
+from strategy.base import Strategy, history_window
 
 TRADE_PNLS_KEPT = 5000
 # Enum members looked up once: on Python 3.11 each `Side.BUY` costs ~100 ns, many times per order.
@@ -123,6 +122,27 @@ def _reanchor(level: float | None, ref: float, old_level: float | None, old_avg:
     if old_level is not None and old_avg > 0:
         return avg * old_level / old_avg
     return None
+
+
+def build_risk_view(lim: RiskLimits, mon: RiskMonitor | None, equity: float, exposure: float,
+                    exposure_limit: float | None, high_water: float, drawdown_pct: float, breaches: list[str],
+                    venue_margin: tuple[float | None, float | None] = (None, None)) -> RiskView:
+    """A bot's risk status for the dashboard (signal and DCA bots alike): the monitor's loss
+    figures against their limits; `high_water`/`drawdown_pct` stand in when there is no monitor."""
+    m = mon.s if mon is not None else None
+    return RiskView(
+        high_water=m.high_water if m else high_water,
+        drawdown_pct=mon.drawdown_pct(equity) if mon else drawdown_pct, max_drawdown_pct=lim.max_drawdown_pct,
+        day_open=m.day_open if m else 0.0, daily_loss=max(0.0, (m.day_open - equity)) if m and m.day_open else 0.0,
+        daily_loss_limit=quote_cap(lim.daily_loss_value, lim.daily_loss_pct, m.day_open if m else equity),
+        week_open=m.week_open if m else 0.0,
+        weekly_loss=max(0.0, (m.week_open - equity)) if m and m.week_open else 0.0,
+        weekly_loss_limit=quote_cap(lim.weekly_loss_value, lim.weekly_loss_pct, m.week_open if m else equity),
+        exposure=exposure, exposure_limit=exposure_limit,
+        consecutive_losses=m.consecutive_losses if m else 0, max_consecutive_losses=lim.max_consecutive_losses,
+        margin_utilization_pct=venue_margin[0], liquidation_distance_pct=venue_margin[1],
+        breaches=list(breaches), limits=limits_view(lim), monitor=mon.dump() if mon is not None else {},
+    )
 
 
 def _finite(x: float | None) -> float:
@@ -192,7 +212,7 @@ class Bot:
         self.venue_margin: tuple[float | None, float | None] = (None, None)
         # Venue bots: what is left after an exit below the minimum notional is dust the venue's lot
         # size would not let us sell; it is written off and handed to this hook (reconciliation).
-        self.on_dust: Callable[["Bot", float], None] | None = None
+        self.on_dust: Callable[[str, float], None] | None = None  # (symbol, unsellable remainder)
         self.monitor = monitor  # None: no loss-limit state moves (backtest.engine adds its own when needed)
         self.on_breach = on_breach
         self.env = env
@@ -201,6 +221,7 @@ class Bot:
         # Entries a position may hold: 1 ignores a same-direction signal while in a position;
         # more lets each such signal add a tranche (ghost bots follow every signal anyway).
         self.max_tranches = max_tranches
+        self._stats: tuple[int, metrics.TradeStats | None] = (-1, None)
         self.max_hold_candles = max_hold_candles
         self.interval_ms = INTERVAL_MS[interval]
         self.exit_check = exit_check
@@ -210,7 +231,7 @@ class Bot:
         self.closed_trades: list[Trade] = []
         self.signal_log: list[tuple[int, Side, bool]] = []  # (candle open_time, side, acted)
         self.control = ControlState()
-        self.history: deque[Candle] = deque(maxlen=max(history_needed(strategy) + 5, 50))
+        self.history: deque[Candle] = deque(maxlen=history_window(strategy))
         self.last_price = 0.0
         self.last_candle_time = 0
         self.candles_seen = 0
@@ -228,7 +249,6 @@ class Bot:
         self.daily_equity: dict[str, float] = {}
         self._seq = 0
         self._breaches: list[str] = []
-        self._limits_cache: tuple[object, dict[str, object]] = (None, {})
         self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]  # filled by drain()
         # Ghost bots follow every signal as its own hypothetical trade instead of one position.
         self.tracker = SignalTracker(name, symbol, max_hold_candles) if mode is Mode.GHOST else None
@@ -409,10 +429,12 @@ class Bot:
         return True
 
     def _context(self, pos: Position, price: float, equity: float, quote: float, now: int,
-                 stop: float | None) -> RiskContext:
-        """What the risk engine compares an order against; the bare minimum in backtests (speed)."""
+                 stop: float | None, entry: bool = True) -> RiskContext:
+        """What the risk engine compares an order against; the bare minimum in backtests (speed)
+        and for exits, which are judged on state, position and price only: an exit must never wait
+        on (or fail with) the venue's account or spread requests the entry rules need."""
         mon, env = self.monitor, self.env
-        if env is None:
+        if env is None or not entry:
             # Backtests: no other bots, no live market health; positional args (the cheap init).
             if mon is None:
                 return RiskContext(self.state_of(self), pos, price, equity, quote, now, 0.0, None, None, None, None,
@@ -435,9 +457,9 @@ class Bot:
             leverage=self.leverage,
             margin_used=margin[0],
             margin_balance=margin[1],
-            portfolio=env.portfolio_view(self) if env is not None else PortfolioView(),
-            market=env.market_status(self.symbol, now, self) if env is not None else MarketStatus(),
-            correlation=env.correlation if env is not None else None,
+            portfolio=env.portfolio_view(self),
+            market=env.market_status(self.symbol, now, self),
+            correlation=env.correlation,
         )
 
     def _entry_quote(self, sig: Signal, price: float, equity: float) -> float:
@@ -472,42 +494,15 @@ class Bot:
         if self.monitor is not None:
             self.monitor.limits = self.risk.limits
 
-    def _limits_view(self, lim: object) -> dict[str, object]:
-        # Built once per limits object (they change only on a tightening), not on every snapshot.
-        if self._limits_cache[0] is not lim:
-            view = {k: v for k, v in asdict(lim).items()  # type: ignore[call-overload]
-                    if k not in ("fee_pct", "slippage_bps", "allow_short", "check_balance")}
-            self._limits_cache = (lim, view)
-        return self._limits_cache[1]
-
     def risk_view(self, equity: float) -> RiskView:
-        lim, mon = self.risk.limits, self.monitor
-        m = mon.s if mon is not None else None
+        lim = self.risk.limits
         exposure = abs(self.position.quantity) * self.last_price
         if self.tracker is not None:
             exposure = sum(h.quantity * self.last_price for h in self.tracker.open)
-
-        def quote_limit(value: float | None, pct: float | None, base: float) -> float | None:
-            caps = [x for x in (value, None if pct is None else pct / 100 * base) if x is not None]
-            return min(caps) if caps else None
-
         pos_caps = [x for x in (lim.max_position_value,
                                 None if lim.max_position_pct is None else lim.max_position_pct / 100 * equity) if x]
-        return RiskView(
-            high_water=m.high_water if m else self.high_water,
-            drawdown_pct=mon.drawdown_pct(equity) if mon else 0.0, max_drawdown_pct=lim.max_drawdown_pct,
-            day_open=m.day_open if m else 0.0, daily_loss=max(0.0, (m.day_open - equity)) if m and m.day_open else 0.0,
-            daily_loss_limit=quote_limit(lim.daily_loss_value, lim.daily_loss_pct, m.day_open if m else equity),
-            week_open=m.week_open if m else 0.0,
-            weekly_loss=max(0.0, (m.week_open - equity)) if m and m.week_open else 0.0,
-            weekly_loss_limit=quote_limit(lim.weekly_loss_value, lim.weekly_loss_pct, m.week_open if m else equity),
-            exposure=exposure, exposure_limit=min(pos_caps) if pos_caps else None,
-            consecutive_losses=m.consecutive_losses if m else 0, max_consecutive_losses=lim.max_consecutive_losses,
-            margin_utilization_pct=self.venue_margin[0], liquidation_distance_pct=self.venue_margin[1],
-            breaches=list(self._breaches),
-            limits=self._limits_view(lim),
-            monitor=mon.dump() if mon is not None else {},
-        )
+        return build_risk_view(lim, self.monitor, equity, exposure, min(pos_caps) if pos_caps else None,
+                               self.high_water, 0.0, self._breaches, self.venue_margin)
 
     def _ghost_signal(self, sig: Signal, c: Candle, now: int, sid: str) -> None:
         """Close opposite hypotheticals, then open this signal's own if the risk check allows it."""
@@ -567,7 +562,8 @@ class Bot:
                       self.reduce_only_exits and purpose is not _P_ENTRY, OrderStatus.INTENT, now, reason)
         pos = pf.positions.get(symbol) or self.position
         equity = pf.equity_at(symbol, self.last_price or ref_price)
-        decision = self.risk.check(order, self._context(pos, ref_price, equity, pf.quote, now, stop))
+        decision = self.risk.check(order, self._context(pos, ref_price, equity, pf.quote, now, stop,
+                                                        entry=purpose is _P_ENTRY))
         if not decision.allowed:
             order.status = _REJECTED
             self.denials[decision.rule] += 1
@@ -613,7 +609,7 @@ class Bot:
             self.portfolio.positions[self.symbol] = Position(self.symbol)
             self.portfolio.quote += dust * price  # its value stays in equity, as the coins stay held
             assert self.on_dust is not None
-            self.on_dust(self, dust)
+            self.on_dust(self.symbol, dust)
 
     def book_fills(self, fills: list[Fill], reason: str) -> None:
         """Fills found later (recovery of an ambiguous order after a crash): booked like any other."""
@@ -659,9 +655,14 @@ class Bot:
                 tranches=[TrancheView(price=t.price, quantity=t.quantity, time=t.time, fee=t.fee, order_id=t.order_id)
                           for t in pos.held_tranches()],
             )
-        stats = metrics.trade_stats(self.trade_pnls)
         signal_stats = None
         if self.mode is Mode.GHOST:
+            # Signal quality is for ghost bots only, and recomputed only when a trade closed (this
+            # runs on every drain, and the list holds up to TRADE_PNLS_KEPT trades).
+            if self._stats[0] != self.trade_count:
+                self._stats = (self.trade_count, metrics.trade_stats(self.trade_pnls))
+            stats = self._stats[1]
+            assert stats is not None
             days = [self.daily_equity[k] for k in sorted(self.daily_equity)]
             rets = [b / a - 1.0 for a, b in zip(days, days[1:]) if a > 0]
             pf = stats.profit_factor

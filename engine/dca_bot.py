@@ -14,7 +14,6 @@ from collections import Counter, deque
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
-from core import metrics
 from core.portfolio import Portfolio
 from core.types import (
     INTERVAL_MS,
@@ -31,7 +30,7 @@ from core.types import (
     Signal,
     TradingState,
 )
-from engine.bot import client_order_id
+from engine.bot import TRADE_PNLS_KEPT, build_risk_view, client_order_id
 from engine.deal import Deal, DealStatus, Tranche
 from executors.base import Executor
 from executors.venue import RestingOrder, SimVenue
@@ -51,13 +50,12 @@ from state.models import (
     TradeRecord,
 )
 from state.writer import BotUpdate
-from strategy.base import Strategy
-from strategy.dca import ladder, stop_loss_price, take_profit_plan
+from strategy.base import Strategy, history_window
+from strategy.dca import DcaParams, ladder, stop_loss_price, take_profit_plan
 
 if TYPE_CHECKING:
     from settings import DcaConfig
 
-TRADE_PNLS_KEPT = 5000
 
 
 class NoStrategy:
@@ -93,7 +91,7 @@ class DcaBot:
         self._breaches: list[str] = []
         self.interval_ms = INTERVAL_MS[interval]
         self.control = ControlState()
-        self.history: dict[str, deque[Candle]] = {s: deque(maxlen=max(self.strategy.warmup + 5, 50))
+        self.history: dict[str, deque[Candle]] = {s: deque(maxlen=history_window(self.strategy))
                                                   for s in self.symbols}
         self.last_price: dict[str, float] = {}
         self.last_time: dict[str, int] = {}
@@ -110,6 +108,7 @@ class DcaBot:
         self._seq = 0
         self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]
         self._closed_deals: list[Deal] = []
+        self._deal_params: dict[str, DcaParams] = {}
 
     # ---- properties the worker uses -------------------------------------------------------
     @property
@@ -241,11 +240,17 @@ class DcaBot:
         self._place_safety_orders(deal, now)
         self._place_take_profit(deal, now)
 
-    def _ladder_levels(self, deal: Deal) -> list:  # type: ignore[type-arg]
+    def _params(self, deal: Deal) -> DcaParams:
+        """The deal's own settings (its config snapshot), validated once per deal, not per candle."""
         from settings import DcaConfig
 
-        cfg = DcaConfig.model_validate(deal.config)
-        return ladder(cfg.params(), deal.base_price).levels[1:]  # SO1..SON
+        cached = self._deal_params.get(deal.id)
+        if cached is None:
+            cached = self._deal_params[deal.id] = DcaConfig.model_validate(deal.config).params()
+        return cached
+
+    def _ladder_levels(self, deal: Deal) -> list:  # type: ignore[type-arg]
+        return ladder(self._params(deal), deal.base_price).levels[1:]  # SO1..SON
 
     def _place_safety_orders(self, deal: Deal, now: int) -> None:
         cfg = deal.config
@@ -266,9 +271,7 @@ class DcaBot:
                 self._cancel(o)
         if deal.quantity <= 0 or deal.config.get("trailing_take_profit_pct"):
             return  # a trailing take-profit exits at market from _track()
-        from settings import DcaConfig
-
-        params = DcaConfig.model_validate(deal.config).params()
+        params = self._params(deal)
         steps_left = list(params.take_profit_steps[deal.tp_steps_filled:]) if params.take_profit_steps else []
         plan_params = replace(params, take_profit_steps=tuple(_renormalise(steps_left))) if steps_left else params
         side = Side.SELL if deal.long else Side.BUY
@@ -299,9 +302,7 @@ class DcaBot:
                 deal.add_tranche(Tranche(order.tag, fill.price, fill.quantity, fill.time, fill.fee))
                 deal.safety_filled += 1
                 if deal.config.get("stop_loss_reference") == "average" and deal.config.get("stop_loss_pct"):
-                    from settings import DcaConfig
-
-                    sl = stop_loss_price(deal.average, deal.base_price, DcaConfig.model_validate(deal.config).params())
+                    sl = stop_loss_price(deal.average, deal.base_price, self._params(deal))
                     deal.stop_price = float(sl) if sl is not None else None
                 deal.move(DealStatus.AVERAGING, now)
                 self._place_safety_orders(deal, now)
@@ -347,9 +348,7 @@ class DcaBot:
                 return
         trailing = cfg.get("trailing_take_profit_pct")
         if trailing and deal.quantity:
-            from settings import DcaConfig
-
-            tp = float(take_profit_plan(deal.quantity, deal.average, DcaConfig.model_validate(cfg).params())[0][1])
+            tp = float(take_profit_plan(deal.quantity, deal.average, self._params(deal))[0][1])
             if (deal.long and c.high >= tp) or (not deal.long and c.low <= tp):
                 deal.tp_trailing_active = True
             if deal.tp_trailing_active:
@@ -363,6 +362,13 @@ class DcaBot:
     def _close_market(self, deal: Deal, price: float, now: int, reason: str, status: DealStatus) -> None:
         for o in self.venue.open_orders(deal.symbol):
             self._cancel(o)
+        late = self.venue.take(deal.symbol)  # filled on a live venue while being canceled
+        if late:
+            self._on_fills(deal, late, now)  # booked first, so the close is sized on what is held
+            if not deal.active:
+                return
+            for o in self.venue.open_orders(deal.symbol):
+                self._cancel(o)
         if deal.quantity > 0:
             side = Side.SELL if deal.long else Side.BUY
             purpose = OrderPurpose.FLATTEN if status is DealStatus.CLOSED and reason not in (
@@ -399,6 +405,7 @@ class DcaBot:
         deal.move(status, now)
         deal.closed_at, deal.close_reason = now, reason
         self.deals.pop(deal.symbol, None)
+        self._deal_params.pop(deal.id, None)
         self.last_closed_at[deal.symbol] = now
         self._closed_deals.append(deal)
 
@@ -525,7 +532,6 @@ class DcaBot:
                                           tranches=[TrancheView(price=t.price, quantity=t.quantity, time=t.time,
                                                                 fee=t.fee, order_id=t.tag)
                                                     for t in (self.deals[s].tranches if s in self.deals else [])]))
-        stats = metrics.trade_stats(self.trade_pnls)
         eq = self.equity()
         return BotSnapshot(
             name=self.name, mode=self.mode.value, symbol=self.symbol, strategy="dca", updated_at=now_ms,
@@ -537,7 +543,8 @@ class DcaBot:
             high_water=self.high_water, realized_pnl=self.portfolio.realized_pnl,
             unrealized_pnl=self.portfolio.unrealized(self.last_price), fees_paid=self.portfolio.fees_paid,
             position=views[0] if len(views) == 1 else None, positions=views, trade_count=self.trade_count,
-            wins=self.wins, win_rate_pct=100.0 * stats.win_rate, trade_pnls=self.trade_pnls,
+            wins=self.wins, win_rate_pct=100.0 * self.wins / self.trade_count if self.trade_count else 0.0,
+            trade_pnls=self.trade_pnls,
             denials=dict(self.denials), orders_sent=self.orders_sent, max_drawdown_pct=self.max_drawdown_pct,
             risk=self._risk_view(eq),
             dca={"deals": [d.dump() for d in self.deals.values()], "resting": self.venue.dump(),
@@ -546,35 +553,13 @@ class DcaBot:
         )
 
     def _risk_view(self, equity: float) -> RiskView:
-        from dataclasses import asdict
-
-        lim, mon = self.risk.limits, self.monitor
-        m = mon.s if mon is not None else None
+        lim = self.risk.limits
         exposure = sum(abs(p.quantity) * self.last_price.get(s, p.avg_entry) for s, p in self.portfolio.positions.items())
         exposure += self.venue.reserved_quote()
-
-        def quote_limit(value: float | None, pct: float | None, base: float) -> float | None:
-            caps = [x for x in (value, None if pct is None else pct / 100 * base) if x is not None]
-            return min(caps) if caps else None
-
         caps = [x for x in (lim.max_position_value,
                             None if lim.max_bot_exposure_pct is None else lim.max_bot_exposure_pct / 100 * equity) if x]
-        return RiskView(
-            high_water=m.high_water if m else self.high_water,
-            drawdown_pct=mon.drawdown_pct(equity) if mon else self.max_drawdown_pct,
-            max_drawdown_pct=lim.max_drawdown_pct,
-            day_open=m.day_open if m else 0.0, daily_loss=max(0.0, m.day_open - equity) if m and m.day_open else 0.0,
-            daily_loss_limit=quote_limit(lim.daily_loss_value, lim.daily_loss_pct, m.day_open if m else equity),
-            week_open=m.week_open if m else 0.0,
-            weekly_loss=max(0.0, m.week_open - equity) if m and m.week_open else 0.0,
-            weekly_loss_limit=quote_limit(lim.weekly_loss_value, lim.weekly_loss_pct, m.week_open if m else equity),
-            exposure=exposure, exposure_limit=min(caps) if caps else None,
-            consecutive_losses=m.consecutive_losses if m else 0, max_consecutive_losses=lim.max_consecutive_losses,
-            breaches=list(self._breaches),
-            limits={k: v for k, v in asdict(lim).items() if k not in ("fee_pct", "slippage_bps", "allow_short",
-                                                                       "check_balance")},
-            monitor=mon.dump() if mon is not None else {},
-        )
+        return build_risk_view(lim, self.monitor, equity, exposure, min(caps) if caps else None, self.high_water,
+                               self.max_drawdown_pct, self._breaches)
 
     def drain(self, now_ms: int) -> BotUpdate:
         out = self._out

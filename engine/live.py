@@ -286,7 +286,7 @@ class LiveVenue:
         """What the venue holds for this bot (for 'adopt')."""
         client = self.client(market)
         if client.futures:
-            pos = next((p for p in client.positions() if p.symbol == bot.symbol), None)
+            pos = self.futures_position(bot)
             amount = pos.amount if pos is not None else Decimal(0)
             return float(amount - self._futures_baseline(bot.name, bot.symbol))
         rules = client.rules(bot.symbol)

@@ -339,10 +339,7 @@ class Worker:
         if self._on_venue(cfg):
             venue = self.venue
             assert venue is not None
-            if isinstance(bot, DcaBot):
-                bot.on_dust = lambda sym, dust, n=cfg.name, m=cfg.market: venue.add_dust(n, m, sym, dust)
-            else:
-                bot.on_dust = lambda b, dust, m=cfg.market: venue.add_dust(b.name, m, b.symbol, dust)
+            bot.on_dust = lambda sym, dust, n=cfg.name, m=cfg.market: venue.add_dust(n, m, sym, dust)
             self._start_live(bot, cfg)
         return bot
 
@@ -378,7 +375,7 @@ class Worker:
                 self._check_dca_sizes(cfg)
             drift = self.venue.reconcile(bot, cfg.market)
             if not drift.ok:
-                self._drift(bot, drift.summary(), now, persist=False)
+                self._drift(bot, drift.summary(), now)
         except LiveRefused as exc:
             self._refuse(bot, str(exc), now)
         except Exception as exc:  # venue unreachable, bad answer: refuse, say why, keep the worker up
@@ -408,7 +405,7 @@ class Worker:
                                                                   target=bot.name, result="refused", detail=why)])
         log.error("live bot %s refused: %s", bot.name, why)
 
-    def _drift(self, bot: "Bot | DcaBot", summary: str, now: int, persist: bool = True) -> None:
+    def _drift(self, bot: "Bot | DcaBot", summary: str, now: int) -> None:
         """Unexplained drift pauses the bot (once per distinct drift) and is audited."""
         if self._drift_seen.get(bot.name) == summary:
             return
@@ -805,7 +802,12 @@ class Worker:
             if not what:
                 continue
             desc = f"{b.name} {what}"
-            (closed if b.flatten(f"{reason} by {who}") else failed).append(desc)
+            try:
+                ok = b.flatten(f"{reason} by {who}")
+            except Exception as exc:  # noqa: BLE001 - one bot's failure must not stop the others' flatten
+                log.exception("flatten of %s failed", b.name)
+                ok, desc = False, f"{desc} ({exc})"
+            (closed if ok else failed).append(desc)
         text = f"{len(closed)} position(s)" + (f" ({'; '.join(closed)})" if closed else "")
         if failed:
             text += f"; NOT closed: {'; '.join(failed)}"

@@ -191,23 +191,24 @@ class LiveBook:
         acc.extend(trades)
         if rec.status in RESTING or rec.status == "INTENT":
             return
-        self.book.pop(coid, None)
-        self._recs.pop(coid, None)
-        done = self._trades.pop(coid, [])
-        if done:
-            qty = sum((t.qty for t in done), ZERO)
-            price = sum((t.qty * t.price for t in done), ZERO) / qty
-            fee = sum((t.commission for t in done), ZERO)
+        if acc:
+            qty = sum((t.qty for t in acc), ZERO)
+            price = sum((t.qty * t.price for t in acc), ZERO) / qty
+            fee = sum((t.commission for t in acc), ZERO)
             raw = Fill(coid, self.bot, order.symbol, Side(order.side), float(qty), float(price), float(fee),
-                       done[-1].commission_asset, max(t.time for t in done))
+                       acc[-1].commission_asset, max(t.time for t in acc))
+            # Converted before the order leaves the book: if this raises (exchangeInfo refresh), the
+            # next poll finds it still here and books it then.
             fill = self.convert([raw])[0]
             if rec.status != "FILLED":
                 log.warning("order %s %s after a partial fill of %s", coid, rec.status, qty)
             self._pending.append((RestingOrder(coid, self.bot, order.symbol, order.side, fill.quantity, order.price,
                                                order.tag, order.placed_at), fill))
-            if self.wake is not None:
-                self.wake()
-
+        self.book.pop(coid, None)
+        self._recs.pop(coid, None)
+        self._trades.pop(coid, None)
+        if acc and self.wake is not None:
+            self.wake()
 
 def _trade(rec: IntentRecord, f: object) -> VenueTrade:
     return VenueTrade(rec.symbol, f.trade_id, rec.order_id or 0, rec.side, dec(f.price), dec(f.qty),  # type: ignore[attr-defined]

@@ -63,7 +63,6 @@ class RiskContext:
     leverage: float = 1.0
     margin_used: float = 0.0
     margin_balance: float = 0.0
-    liquidation_price: float | None = None
     portfolio: PortfolioView = _NO_PORTFOLIO  # frozen, so one shared default is safe
     market: MarketStatus = _MARKET_OK
     correlation: Callable[[str, str], float | None] | None = None
@@ -115,9 +114,8 @@ class RiskEngine:
     """``explain=False`` (backtests, which keep no approval records) skips formatting the text
     of *allowed* decisions; every check still runs and denials are always explained."""
 
-    def __init__(self, limits: RiskLimits, symbol: str = "", explain: bool = True) -> None:
+    def __init__(self, limits: RiskLimits, explain: bool = True) -> None:
         self.limits = limits
-        self.symbol = symbol
         self.explain = explain
         self._recent: deque[int] = deque()
 
@@ -143,8 +141,8 @@ class RiskEngine:
 
     def check(self, order: Order, ctx: RiskContext) -> Decision:
         decision = self._exit(order, ctx) if order.purpose is not _ENTRY else self._entry(order, ctx)
-        if decision.allowed:
-            self._recent.append(ctx.now_ms)
+        if decision.allowed and self.limits.max_orders_per_minute is not None:
+            self._recent.append(ctx.now_ms)  # only the order-rate rule reads it: unbounded otherwise
         return decision
 
     # ---- exits: allowed by state, must reduce ------------------------------------------------

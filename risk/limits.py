@@ -7,7 +7,8 @@ docs/operations.md lists every limit with its default and how to change it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
 from typing import Any
 
 from core.types import Mode
@@ -163,3 +164,19 @@ def tighten(current: RiskLimits, changes: dict[str, Any]) -> RiskLimits:
     if loose:
         raise CeilingViolation(f"raising limits needs a restart with the new config: {', '.join(loose)}")
     return replace(current, **changes)
+
+
+def quote_cap(value: float | None, pct: float | None, base: float) -> float | None:
+    """The tighter of a quote limit and a percent-of-`base` limit (None: neither is set)."""
+    caps = [x for x in (value, None if pct is None else pct / 100 * base) if x is not None]
+    return min(caps) if caps else None
+
+
+_VIEW_HIDDEN = ("fee_pct", "slippage_bps", "allow_short", "check_balance")
+
+
+@lru_cache(maxsize=256)
+def limits_view(lim: RiskLimits) -> dict[str, Any]:
+    """The limits as the dashboard shows them; built once per limits object (a bot's limits change
+    only on a tightening), not on every snapshot. Callers must not mutate the result."""
+    return {k: v for k, v in asdict(lim).items() if k not in _VIEW_HIDDEN}

@@ -36,6 +36,7 @@ __all__ = [
     "exit_prices",
     "fmt_price",
     "history_needed",
+    "history_window",
     "tail",
 ]
 
@@ -105,6 +106,13 @@ def history_needed(strategy: Strategy) -> int:
     """Candles the engine should keep for ``strategy``: its ``lookback`` if it declares one
     (built-ins do), else its ``warmup``."""
     return max(int(getattr(strategy, "lookback", 0) or 0), strategy.warmup)
+
+
+def history_window(strategy: Strategy) -> int:
+    """The closed candles a bot keeps and hands evaluate(): what the strategy needs, a small margin,
+    at least 50. Every bot (signal, DCA start condition, backtest) uses this one window, so a
+    strategy sees the same history, and gives the same signals, everywhere."""
+    return max(history_needed(strategy) + 5, 50)
 
 
 class ExitParams(BaseModel):

@@ -504,3 +504,40 @@ def test_paper_entry_never_overdraws_the_quote_balance() -> None:
     h = Harness({0: BUY}, sizing=("percent_equity", 99.9), slippage_bps=2.0)
     h.bot.on_candle(flat(0, 100.0))
     assert h.bot.portfolio.quote >= 0.0
+
+
+def test_an_exit_never_asks_the_venue_what_only_entries_need() -> None:
+    """Entry rules read the venue (account margin, spread); an exit is judged on state, position
+    and price only, so a venue whose account endpoint fails cannot keep a stop or a flatten back."""
+    from risk.engine import MarketStatus, PortfolioView
+
+    class Env:
+        down = False
+
+        def _check(self) -> None:
+            if self.down:
+                raise ConnectionError("account endpoint down")
+
+        def portfolio_view(self, bot: Bot) -> PortfolioView:
+            self._check()
+            return PortfolioView()
+
+        def market_status(self, symbol: str, now_ms: int, bot: Bot | None = None) -> MarketStatus:
+            self._check()
+            return MarketStatus()
+
+        def margin(self, bot: Bot) -> tuple[float, float]:
+            self._check()
+            return (0.0, 0.0)
+
+        def correlation(self, a: str, b: str) -> float | None:
+            return None
+
+    h = Harness({1: BUY})
+    env = Env()
+    h.bot.env = env
+    h.bot.on_candle(flat(0, 100.0))
+    h.bot.on_candle(flat(1, 100.0))
+    assert h.bot.position.quantity > 0
+    env.down = True
+    assert h.bot.flatten("test") and h.bot.position.quantity == 0.0

@@ -91,3 +91,19 @@ def test_bad_dca_payload_is_rejected_naming_the_field() -> None:
     res = w.handle_command("2-0", new_command("upsert_dca_bot", "bot", "y", payload=live).fields())
     assert res.status == "rejected" and "live" in res.message
     assert "x" not in w.bots and "y" not in w.bots
+
+
+def test_a_dca_start_signal_sees_the_same_history_as_a_signal_bot() -> None:
+    """EMA and RSI are seeded from the whole window: a DCA bot starting on a strategy's signal keeps
+    the window a signal bot of that strategy keeps, so both see the same signals."""
+    from engine.bot import Bot
+    from engine.worker import build_bot
+    from core.types import TradingState
+
+    params = {"fast": 20, "slow": 120}
+    cfg = app([{"name": "sig", "mode": "paper", "symbol": "ETHUSDT", "strategy": "ema_crossover", "params": params},
+               {"name": "dca", "mode": "paper", "kind": "dca", "symbol": "ETHUSDT", "strategy": "ema_crossover",
+                "params": params, "dca": {**DCA, "start_condition": "signal"}, "risk": RISK}])
+    sig, dca = (build_bot(b, cfg, lambda _b: TradingState.ACTIVE) for b in cfg.bots)
+    assert isinstance(sig, Bot) and isinstance(dca, DcaBot)
+    assert dca.history["ETHUSDT"].maxlen == sig.history.maxlen > 120
