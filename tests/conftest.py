@@ -20,6 +20,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory):
     server.close()
 
 
+@pytest.fixture
+def r(redis_server):
+    """A client of the session's redis-server, emptied for this test."""
+    client = redis_server.client()
+    client.flushall()
+    return client
+
+
 @pytest.fixture(autouse=True)
 def _keep_main_module():
     """Streamlit's AppTest runs its script as ``__main__``; a process spawned later in this pytest

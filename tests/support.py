@@ -70,12 +70,13 @@ class RedisServer:
 class WorkerProcess:
     """`python bot_manager.py run` as a real subprocess, its output in a log file."""
 
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config, self.log_path = config, log
+    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None) -> None:
+        # ``env``: extra environment for this worker only (BOT_RISK_OVERRIDE, BOT_CHAOS, ...)
+        self.config, self.log_path, self.env = config, log, dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "WorkerProcess":
-        env = {**os.environ, "BOT_CONFIG": str(self.config), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **self.env, "BOT_CONFIG": str(self.config), "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen([PY, str(ROOT / "bot_manager.py"), "run"], cwd=ROOT, env=env,
                                      stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
         return self
@@ -94,6 +95,20 @@ class WorkerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_worker(config: Path, log: Path, r: redis.Redis, env: dict[str, str] | None = None,
+                 timeout: float = 30.0) -> WorkerProcess:
+    """Start the worker and wait for its own heartbeat (this process's pid, not a predecessor's).
+    If none comes the worker is stopped and the error carries its log."""
+    w = WorkerProcess(config, log, env).start()
+    try:
+        wait_for(lambda: (hb := heartbeat(r)) is not None and hb.pid == w.proc.pid, timeout,
+                 "the worker's heartbeat")
+    except AssertionError:
+        w.stop()
+        raise AssertionError(f"no heartbeat from the worker within {timeout:.0f} s; its log:\n{w.log()}") from None
+    return w
 
 
 def start_dashboard(config: Path, redis_url: str, log: Path, timeout: float = 90.0

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Locator, Page
 
 from ops.redis_server import stop
-from support import RedisServer, WorkerProcess, fast_config, start_dashboard, heartbeat, wait_for, write_config
+from support import RedisServer, WorkerProcess, fast_config, start_dashboard, start_worker, write_config
 
 
 def chromium_path() -> str | None:
@@ -42,16 +42,20 @@ def stack(tmp_path_factory):
     worker outlives it and writes into other tests' Redis); yields (dashboard url, redis client)."""
     tmp = tmp_path_factory.mktemp("e2e")
     redis_server = RedisServer(tmp / "redis")
-    r = redis_server.client()
-    cfg = write_config(tmp / "config.yaml", fast_config(redis_server.url, market={
-        "symbols": ["BTCUSDT", "ETHUSDT"], "seed": 11, "speed": 600, "warmup_candles": 60}))
-    worker = WorkerProcess(cfg, tmp / "worker.log").start()
-    wait_for(lambda: heartbeat(r), 30, "worker heartbeat")
-    dash, url = start_dashboard(cfg, redis_server.url, tmp / "dashboard.log", timeout=60)
-    yield Stack(url, r, worker)
-    stop(dash)
-    worker.stop()
-    redis_server.close()
+    worker = dash = None
+    try:
+        r = redis_server.client()
+        cfg = write_config(tmp / "config.yaml", fast_config(redis_server.url, market={
+            "symbols": ["BTCUSDT", "ETHUSDT"], "seed": 11, "speed": 600, "warmup_candles": 60}))
+        worker = start_worker(cfg, tmp / "worker.log", r)
+        dash, url = start_dashboard(cfg, redis_server.url, tmp / "dashboard.log", timeout=60)
+        yield Stack(url, r, worker)
+    finally:
+        if dash is not None:
+            stop(dash)
+        if worker is not None:
+            worker.stop()
+        redis_server.close()
 
 
 class Stack(tuple):
@@ -71,15 +75,20 @@ def wait_for_app_run(page: Page) -> None:
                                                                                          timeout=30_000)
 
 
-@pytest.fixture
-def app(page: Page, stack) -> Page:
-    url, _ = stack
-    page.set_viewport_size({"width": 1500, "height": 1800})
+def open_dashboard(page: Page, url: str, height: int = 1800) -> Page:
+    """Load the dashboard at ``url`` and wait until its first run is done and it sees the worker."""
+    page.set_viewport_size({"width": 1500, "height": height})
     page.goto(url)
     page.wait_for_selector("[data-testid='stAppViewContainer']", state="attached", timeout=30_000)
     wait_for_app_run(page)
     page.get_by_text("Worker up").wait_for(timeout=30_000)
     return page
+
+
+@pytest.fixture
+def app(page: Page, stack) -> Page:
+    url, _ = stack
+    return open_dashboard(page, url)
 
 
 def button(scope: Page | Locator, label: str) -> Locator:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Locator, Page
 
-from conftest import Stack, wait_for_app_run
+from conftest import Stack, open_dashboard, wait_for_app_run
 from ops.redis_server import stop
-from support import LOOSE_RISK, RedisServer, WorkerProcess, fast_config, heartbeat, start_dashboard, wait_for, write_config
+from support import LOOSE_RISK, RedisServer, fast_config, start_dashboard, start_worker, write_config
 
 DCA_BOT = "paper-dca-btc"
 # The take profit is far away, so the first deal stays open (with its ladder on the chart).
@@ -24,6 +24,7 @@ def dca_stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e-dca")
     redis_server = RedisServer(tmp / "redis")
     r = redis_server.client()
+    worker = dash = None
     bots = [
         {"name": DCA_BOT, "mode": "paper", "kind": "dca", "symbol": "BTCUSDT", "dca": DCA_SETTINGS,
          "risk": LOOSE_RISK},
@@ -33,16 +34,15 @@ def dca_stack(tmp_path_factory):
     ]
     cfg = write_config(tmp / "config.yaml", fast_config(redis_server.url, bots=bots, market={
         "symbols": ["BTCUSDT", "ETHUSDT"], "seed": 11, "speed": 600, "warmup_candles": 60}))
-    worker = WorkerProcess(cfg, tmp / "worker.log").start()
-    dash = None
     try:
-        wait_for(lambda: heartbeat(r), 30, "worker heartbeat")
+        worker = start_worker(cfg, tmp / "worker.log", r)
         dash, url = start_dashboard(cfg, redis_server.url, tmp / "dashboard.log")
         yield Stack(url, r, worker)
     finally:
         if dash is not None:
             stop(dash)
-        worker.stop()
+        if worker is not None:
+            worker.stop()
         redis_server.close()
 
 
@@ -50,11 +50,7 @@ def dca_stack(tmp_path_factory):
 def dca_app(page: Page, dca_stack) -> Page:
     """The dashboard loaded, with the DCA tab open."""
     url, _ = dca_stack
-    page.set_viewport_size({"width": 1500, "height": 2000})
-    page.goto(url)
-    page.wait_for_selector("[data-testid='stAppViewContainer']", state="attached", timeout=30_000)
-    wait_for_app_run(page)
-    page.get_by_text("Worker up").wait_for(timeout=30_000)
+    open_dashboard(page, url, height=2000)
     page.get_by_role("tab", name="DCA").click()
     dca_panel(page).wait_for(timeout=10_000)
     return page

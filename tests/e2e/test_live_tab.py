@@ -2,7 +2,6 @@
 positions leaves it flat on the venue (real worker, exchange, Redis and dashboard)."""
 from __future__ import annotations
 
-import os
 import sys
 
 import pytest
@@ -10,10 +9,10 @@ from playwright.sync_api import Page, expect
 
 from conftest import wait_for_app_run
 from ops.redis_server import stop
-from support import ROOT, RedisServer, WorkerProcess, heartbeat, snapshots, start_dashboard, wait_for, write_config
+from support import ROOT, RedisServer, snapshots, start_dashboard, start_worker, wait_for, write_config
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
-from sim_process import KEY, SECRET, SimProcess  # noqa: E402
+from sim_process import SimProcess  # noqa: E402
 
 BOT = "live-e2e"
 
@@ -34,26 +33,23 @@ def live_stack(tmp_path_factory):
                   "sizing": {"kind": "fixed_quote", "value": 40}, "risk": {"blackout_hours_utc": None,
                                                                           "min_entry_interval_s": 0}}],
     })
-    os.environ["BOT_RISK_OVERRIDE"] = "e2e: no blackout hours"
-    try:
-        worker = WorkerProcess(cfg, tmp / "worker.log").start()
-    finally:
-        os.environ.pop("BOT_RISK_OVERRIDE")
     r = redis_server.client()
-    wait_for(lambda: heartbeat(r), 30, "worker heartbeat")
-    dash, url = start_dashboard(cfg, redis_server.url, tmp / "dashboard.log")
-    yield url, r, sim
-    stop(dash)
-    worker.stop()
-    sim.close()
-    redis_server.close()
+    worker = dash = None
+    try:
+        worker = start_worker(cfg, tmp / "worker.log", r, {"BOT_RISK_OVERRIDE": "e2e: no blackout hours"})
+        dash, url = start_dashboard(cfg, redis_server.url, tmp / "dashboard.log")
+        yield url, r, sim
+    finally:
+        if dash is not None:
+            stop(dash)
+        if worker is not None:
+            worker.stop()
+        sim.close()
+        redis_server.close()
 
 
 def btc_on_venue(sim: SimProcess) -> float:
-    from exchange.client import ExchangeClient
-    from exchange.venues import venue_urls
-
-    b = ExchangeClient(venue_urls("local", sim.url), KEY, SECRET).balances().get("BTC")
+    b = sim.client().balances().get("BTC")
     return float(b.total) if b is not None else 0.0
 
 

@@ -11,6 +11,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from exchange.client import ExchangeClient
+from exchange.venues import venue_urls
+
 REPO = Path(__file__).resolve().parents[2]
 KEY, SECRET = "local-key", "local-secret"
 
@@ -51,6 +54,10 @@ class SimProcess:
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=5) as r:
             return json.loads(r.read())
+
+    def client(self, market: str = "spot", key: str = KEY, secret: str = SECRET, **kw: Any) -> ExchangeClient:
+        """An ExchangeClient of this exchange (the local venue's URLs) for ``market``."""
+        return ExchangeClient(venue_urls("local", self.url), key, secret, market=market, **kw)  # type: ignore[arg-type]
 
     def faults(self, **kw: Any) -> Any:
         return self.admin("POST", "/admin/faults", kw)

@@ -14,7 +14,7 @@ import pytest
 from state import keys
 from state.models import FillRecord, OrderRecord, TradeRecord
 from state.reader import StateReader
-from support import LOOSE_RISK, WorkerProcess, heartbeat, wait_for, write_config
+from support import LOOSE_RISK, start_worker, wait_for, write_config
 
 BOT = "dca-e2e"
 SYMBOL = "BTCUSDT"
@@ -70,26 +70,9 @@ def dca_config(redis_url: str, csv: Path) -> dict:
 
 
 @pytest.fixture
-def r(redis_server):
-    client = redis_server.client()
-    client.flushall()
-    return client
-
-
-@pytest.fixture
 def config(redis_server, tmp_path: Path) -> Path:
     csv = write_csv(tmp_path / f"{SYMBOL}-1m.csv")
     return write_config(tmp_path / "config.yaml", dca_config(redis_server.url, csv))
-
-
-def start(config: Path, log: Path, r) -> WorkerProcess:
-    w = WorkerProcess(config, log).start()
-    try:
-        wait_for(lambda: (hb := heartbeat(r)) is not None and hb.pid == w.proc.pid, 30, "the worker's heartbeat")
-    except AssertionError:
-        w.stop()
-        raise AssertionError(w.log()) from None
-    return w
 
 
 def orders(r) -> list[OrderRecord]:
@@ -156,7 +139,7 @@ def assert_the_deal_ended_as_scripted(r) -> dict:
 
 
 def test_dca_deal_end_to_end(r, config, tmp_path):
-    w = start(config, tmp_path / "worker.log", r)
+    w = start_worker(config, tmp_path / "worker.log", r)
     try:
         wait_for(lambda: (s := snap(r)) is not None and s.dca and s.dca["deals"], 20, "the deal to open")
         s = snap(r)
@@ -170,7 +153,7 @@ def test_dca_deal_end_to_end(r, config, tmp_path):
 
 
 def test_dca_deal_survives_sigkill_mid_deal(r, config, tmp_path):
-    w = start(config, tmp_path / "worker.log", r)
+    w = start_worker(config, tmp_path / "worker.log", r)
     try:
         def so1_filled() -> bool:
             s = snap(r)
@@ -188,7 +171,7 @@ def test_dca_deal_survives_sigkill_mid_deal(r, config, tmp_path):
     assert sorted(o["tag"] for o in s.dca["resting"]) == ["SO2", "SO3", "SO4", "TP1"]
     assert len(fills(r)) == 2
 
-    again = start(config, tmp_path / "worker2.log", r)
+    again = start_worker(config, tmp_path / "worker2.log", r)
     try:
         wait_for(lambda: deal_closed(r), 25, "the restarted worker to close the deal")
         closed = assert_the_deal_ended_as_scripted(r)
@@ -200,13 +183,13 @@ def test_dca_deal_survives_sigkill_mid_deal(r, config, tmp_path):
 
 
 def test_restarted_replay_worker_keeps_the_candle_history_strictly_increasing(r, config, tmp_path):
-    w = start(config, tmp_path / "worker.log", r)
+    w = start_worker(config, tmp_path / "worker.log", r)
     try:
         wait_for(lambda: (s := snap(r)) is not None and s.dca and s.dca["deals"], 20, "the deal to open")
         w.kill9()
     finally:
         w.stop()
-    again = start(config, tmp_path / "worker2.log", r)
+    again = start_worker(config, tmp_path / "worker2.log", r)
     last = int((T0 + timedelta(minutes=len(scripted_candles()) - 1)).timestamp() * 1000)
 
     def times() -> list[int]:

@@ -4,25 +4,28 @@ liquidates it. Real worker, real exchange, real Redis."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
-from exchange.client import ExchangeClient
-from exchange.venues import venue_urls
-from sim_process import KEY, SECRET, SimProcess
+import pytest
+
+from sim_process import SimProcess
 from state import keys
 from state.models import AuditRecord
-from support import WorkerProcess, heartbeat, wait_for, write_config
+from support import snapshots, start_worker, wait_for, write_config
 
 BOT = "live-lev"
 
 
-def test_liquidation_alert_then_close_before_the_venue_liquidates(redis_server, tmp_path: Path) -> None:
-    r = redis_server.client()
-    r.flushall()
-    sim = SimProcess(tmp_path / "exchange.log", "--source", "synthetic", "--symbols", "BTCUSDT", "--seed", "9",
-                     "--speed", "600", "--warmup", "60")
+@pytest.fixture
+def sim(tmp_path: Path):
+    p = SimProcess(tmp_path / "exchange.log", "--source", "synthetic", "--symbols", "BTCUSDT", "--seed", "9",
+                   "--speed", "600", "--warmup", "60")
+    yield p
+    p.close()
+
+
+def test_liquidation_alert_then_close_before_the_venue_liquidates(r, redis_server, sim, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "config.yaml", {
         "redis": {"url": redis_server.url, "embedded": False},
         "market": {"source": "exchange", "symbols": ["BTCUSDT"], "warmup_candles": 30, "speed": 600},
@@ -38,14 +41,9 @@ def test_liquidation_alert_then_close_before_the_venue_liquidates(redis_server, 
                   "risk": {"max_leverage": 20, "max_position_value": 500, "max_mode_exposure_value": 500,
                            "max_loss_per_trade_value": 1000, "blackout_hours_utc": None, "min_entry_interval_s": 0}}],
     })
-    os.environ["BOT_RISK_OVERRIDE"] = "liquidation guard test"
+    w = start_worker(cfg, tmp_path / "worker.log", r, {"BOT_RISK_OVERRIDE": "liquidation guard test"})
+    client = sim.client("futures")
     try:
-        w = WorkerProcess(cfg, tmp_path / "worker.log").start()
-    finally:
-        os.environ.pop("BOT_RISK_OVERRIDE")
-    client = ExchangeClient(venue_urls("local", sim.url), KEY, SECRET, market="futures")
-    try:
-        wait_for(lambda: heartbeat(r), 30, "worker heartbeat")
         pos = wait_for(lambda: next(iter(client.positions()), None), 60, "the bot's futures position")
         sim.speed(0)  # freeze the market: from here only our price moves, and no new signals come
         pos = next(iter(client.positions()))
@@ -63,8 +61,6 @@ def test_liquidation_alert_then_close_before_the_venue_liquidates(redis_server, 
             if "liquidation_reduce" in seen and not client.positions():
                 break
         assert seen[:2] == ["liquidation_alert", "liquidation_reduce"], seen
-        from support import snapshots
-
         shown = snapshots(r)[BOT].risk  # what the dashboard's risk panel showed at the last check
         assert shown.liquidation_distance_pct is not None and shown.liquidation_distance_pct >= 80
         assert shown.margin_utilization_pct is not None and 0 < shown.margin_utilization_pct < 50
@@ -77,4 +73,3 @@ def test_liquidation_alert_then_close_before_the_venue_liquidates(redis_server, 
         assert any(a["command"] == "risk_override" for a in audit)
     finally:
         w.stop()
-        sim.close()

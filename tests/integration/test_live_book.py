@@ -43,15 +43,8 @@ def venue(tmp_path: Path):
     sim.close()
 
 
-@pytest.fixture
-def r(redis_server):
-    client = redis_server.client()
-    client.flushall()
-    return client
-
-
-def make_book(url: str, r, bot: str = "dca-live") -> tuple[LiveBook, ExchangeClient]:
-    client = ExchangeClient(venue_urls("local", url), KEY, SECRET)
+def make_book(sim: SimProcess, r, bot: str = "dca-live") -> tuple[LiveBook, ExchangeClient]:
+    client = sim.client()
     ex = LiveExecutor(client, RedisIntentStore(r))
     return LiveBook(ex, bot, convert=lambda fills: spot_fills(client, fills)), client
 
@@ -72,7 +65,7 @@ def price(client: ExchangeClient) -> Decimal:
 
 
 def test_resting_buy_fills_from_the_stream_within_2s_and_is_booked_once(venue, r):
-    book, client = make_book(venue.url, r)
+    book, client = make_book(venue, r)
     woke = threading.Event()
     book.wake = woke.set
     stream = stream_for(venue.url, book, [])
@@ -109,7 +102,7 @@ def test_resting_buy_fills_from_the_stream_within_2s_and_is_booked_once(venue, r
 
 
 def test_cancel_and_fills_missed_while_the_stream_was_down(venue, r):
-    book, client = make_book(venue.url, r)
+    book, client = make_book(venue, r)
     resyncs: list[float] = []
     stream = stream_for(venue.url, book, resyncs)
     try:
@@ -124,7 +117,8 @@ def test_cancel_and_fills_missed_while_the_stream_was_down(venue, r):
         # Drop the stream and trade through b while it is down: the resync poll books it.
         stream.close()
         venue.set_price(SYMBOL, str((p * Decimal("0.985")).quantize(Decimal("0.01"))))
-        assert book.take() == []  # nobody told the book yet
+        wait_for(lambda: client.open_orders(SYMBOL) == [], 5, "b filled on the venue while nobody listened")
+        assert RedisIntentStore(r).get("dca-live", "dcatest-b").status == "NEW"   # not booked by anyone yet
         n = len(resyncs)
         stream = stream_for(venue.url, book, resyncs)
         assert len(resyncs) == n + 1
@@ -135,7 +129,7 @@ def test_cancel_and_fills_missed_while_the_stream_was_down(venue, r):
 
 
 def test_restart_books_what_filled_meanwhile_and_adopts_what_the_snapshot_missed(venue, r):
-    book, client = make_book(venue.url, r)
+    book, client = make_book(venue, r)
     p = price(client)
     a = RestingOrder("dcatest-r1", "dca-live", SYMBOL, "BUY", 0.01, float(p * Decimal("0.99")), "SO1", 0)
     b = RestingOrder("dcatest-r2", "dca-live", SYMBOL, "BUY", 0.01, float(p * Decimal("0.90")), "SO2", 0)
@@ -145,18 +139,18 @@ def test_restart_books_what_filled_meanwhile_and_adopts_what_the_snapshot_missed
     # "Crash": nobody listens; the price trades through a.
     venue.set_price(SYMBOL, str((p * Decimal("0.985")).quantize(Decimal("0.01"))))
 
-    book2, _ = make_book(venue.url, r)
+    book2, _ = make_book(venue, r)
     book2.load(snapshot)
     got = book2.take(SYMBOL)
     assert [(o.client_order_id, o.tag) for o, _ in got] == [("dcatest-r1", "SO1")]
     assert [(o.client_order_id, o.tag) for o in book2.open_orders()] == [("dcatest-r2", "SO2")]  # adopted
-    book3, _ = make_book(venue.url, r)
+    book3, _ = make_book(venue, r)
     book3.load(book2.dump())
     assert book3.take() == []  # booked once: the next snapshot no longer lists it
 
 
 def test_futures_market_order_fills_come_from_the_stream_not_rest(venue, r):
-    client = ExchangeClient(venue_urls("local", venue.url), KEY, SECRET, market="futures")
+    client = venue.client("futures")
     ex = LiveExecutor(client, RedisIntentStore(r))
     stream = UserDataStream(venue_urls("local", venue.url), KEY, SECRET, "futures", on_event=ex.on_stream_trade)
     stream.start()

@@ -4,17 +4,14 @@ response, a "status unknown" 5xx and a lost response. Each time there is exactly
 venue for the bot's client order id, and the bot's position matches the venue's holding."""
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from exchange.client import ExchangeClient
-from exchange.venues import venue_urls
-from sim_process import KEY, SECRET, SimProcess
+from sim_process import SimProcess
 from state.intents import RedisIntentStore
-from support import WorkerProcess, heartbeat, snapshots, wait_for, write_config
+from support import WorkerProcess, snapshots, start_worker, wait_for, write_config
 
 BOT = "live-chaos"
 
@@ -25,13 +22,6 @@ def venue(tmp_path: Path):
                      "--speed", "600", "--warmup", "60")
     yield sim
     sim.close()
-
-
-@pytest.fixture
-def r(redis_server):
-    client = redis_server.client()
-    client.flushall()
-    return client
 
 
 def config(tmp_path: Path, redis_url: str, venue_url: str) -> Path:
@@ -48,40 +38,28 @@ def config(tmp_path: Path, redis_url: str, venue_url: str) -> Path:
     })
 
 
-def start(cfg: Path, tmp_path: Path, name: str, chaos: str = "") -> WorkerProcess:
-    os.environ["BOT_RISK_OVERRIDE"] = "chaos test: no blackout hours"
-    if chaos:
-        os.environ["BOT_CHAOS"] = chaos
-    try:
-        return WorkerProcess(cfg, tmp_path / f"{name}.log").start()
-    finally:
-        os.environ.pop("BOT_CHAOS", None)
-        os.environ.pop("BOT_RISK_OVERRIDE", None)
+OVERRIDE = {"BOT_RISK_OVERRIDE": "chaos test: no blackout hours"}
 
 
-def client(url: str) -> ExchangeClient:
-    return ExchangeClient(venue_urls("local", url), KEY, SECRET)
+def venue_orders(sim: SimProcess) -> list[dict]:
+    return sim.client().raw.get_all_orders(symbol="BTCUSDT")
 
 
-def venue_orders(url: str) -> list[dict]:
-    return client(url).raw.get_all_orders(symbol="BTCUSDT")
-
-
-def btc_held(url: str) -> Decimal:
-    b = client(url).balances().get("BTC")
+def btc_held(sim: SimProcess) -> Decimal:
+    b = sim.client().balances().get("BTC")
     return b.total if b is not None else Decimal(0)
 
 
-def assert_consistent(r, url: str) -> None:
+def assert_consistent(r, sim: SimProcess) -> None:
     """One venue order per client order id; every FILLED intent is on the venue; position == holding."""
-    orders = venue_orders(url)
+    orders = venue_orders(sim)
     ids = [o["clientOrderId"] for o in orders]
     assert len(ids) == len(set(ids)), f"duplicate orders on the venue: {ids}"
     intents = RedisIntentStore(r).all(BOT)
     filled = {i.client_order_id for i in intents if i.status == "FILLED"}
     assert filled == {o["clientOrderId"] for o in orders if o["status"] == "FILLED"}
     pos = snapshots(r)[BOT]
-    held = float(btc_held(url))
+    held = float(btc_held(sim))
     bot_qty = pos.position.quantity if pos.position else 0.0
     assert abs(held - bot_qty) < 1e-5, f"venue holds {held} BTC, the bot believes {bot_qty}"
 
@@ -94,24 +72,27 @@ def first_intent(r):
 @pytest.mark.parametrize("chaos", ["kill_before_send", "kill_after_send"])
 def test_sigkill_around_the_send_leaves_exactly_one_order(r, venue, redis_server, tmp_path, chaos):
     cfg = config(tmp_path, redis_server.url, venue.url)
-    w = start(cfg, tmp_path, "w1", chaos)
-    wait_for(lambda: w.proc.poll() is not None, 60, "the worker to kill itself at the first order")
+    # Not start_worker: this worker may kill itself before its first heartbeat is awaited.
+    w = WorkerProcess(cfg, tmp_path / "w1.log", {**OVERRIDE, "BOT_CHAOS": chaos}).start()
+    try:
+        wait_for(lambda: w.proc.poll() is not None, 60, "the worker to kill itself at the first order")
+    finally:
+        w.stop()
     first = first_intent(r)
     assert first is not None and first.status == "INTENT"       # recorded before anything was sent
-    on_venue = [o for o in venue_orders(venue.url) if o["clientOrderId"] == first.client_order_id]
+    on_venue = [o for o in venue_orders(venue) if o["clientOrderId"] == first.client_order_id]
     assert len(on_venue) == (0 if chaos == "kill_before_send" else 1)
-    w2 = start(cfg, tmp_path, "w2")
+    w2 = start_worker(cfg, tmp_path / "w2.log", r, OVERRIDE)
     try:
-        wait_for(lambda: (hb := heartbeat(r)) is not None and hb.pid == w2.proc.pid, 30, "the restarted worker")
         resolved = wait_for(lambda: (i := RedisIntentStore(r).get(BOT, first.client_order_id)) and i.final and i,
                             30, "the open intent resolved by asking the venue")
         assert resolved.status == ("EXPIRED" if chaos == "kill_before_send" else "FILLED")
         wait_for(lambda: len(RedisIntentStore(r).all(BOT)) >= 2, 60, "the bot trading on after recovery")
-        on_venue = [o for o in venue_orders(venue.url) if o["clientOrderId"] == first.client_order_id]
+        on_venue = [o for o in venue_orders(venue) if o["clientOrderId"] == first.client_order_id]
         assert len(on_venue) == (0 if chaos == "kill_before_send" else 1)   # never sent again
     finally:
         w2.stop()  # a clean stop finishes the order in flight: then nothing moves while we compare
-    assert_consistent(r, venue.url)
+    assert_consistent(r, venue)
 
 
 # Both faults hit the next order-changing request only: the worker's reconciliation reads must not
@@ -119,9 +100,8 @@ def test_sigkill_around_the_send_leaves_exactly_one_order(r, venue, redis_server
 @pytest.mark.parametrize("fault", ["status_unknown_next", "lose_order_response_next"])
 def test_ambiguous_answers_are_resolved_by_query_not_resent(r, venue, redis_server, tmp_path, fault):
     cfg = config(tmp_path, redis_server.url, venue.url)
-    w = start(cfg, tmp_path, "w")
+    w = start_worker(cfg, tmp_path / "w.log", r, OVERRIDE)
     try:
-        wait_for(lambda: heartbeat(r), 30, "worker heartbeat")
         venue.faults(**{fault: 1})
 
         def resolved():  # the order whose answer the fault took (an earlier one may have gone through)
@@ -130,8 +110,8 @@ def test_ambiguous_answers_are_resolved_by_query_not_resent(r, venue, redis_serv
 
         first = wait_for(resolved, 60, "the order with the lost/unknown answer resolved by query")
         assert first.status == "FILLED"
-        assert len([o for o in venue_orders(venue.url) if o["clientOrderId"] == first.client_order_id]) == 1
+        assert len([o for o in venue_orders(venue) if o["clientOrderId"] == first.client_order_id]) == 1
     finally:
         w.stop()
-    assert_consistent(r, venue.url)
+    assert_consistent(r, venue)
 

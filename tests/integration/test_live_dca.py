@@ -11,20 +11,17 @@ sent twice, the venue's holding equal to the bot's, no reconciliation drift.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from exchange.client import ExchangeClient
-from exchange.venues import venue_urls
-from sim_process import KEY, SECRET, SimProcess
+from sim_process import SimProcess
 from state import keys
 from state.intents import RedisIntentStore
 from state.reader import StateReader
-from support import WorkerProcess, heartbeat, wait_for, write_config
+from support import WorkerProcess, start_worker, wait_for, write_config
 
 BOT = "live-dca"
 SYMBOL = "BTCUSDT"
@@ -45,13 +42,6 @@ def venue(tmp_path: Path):
     sim.close()
 
 
-@pytest.fixture
-def r(redis_server):
-    client = redis_server.client()
-    client.flushall()
-    return client
-
-
 def config(tmp_path: Path, redis_url: str, venue_url: str, market: str = "spot", side: str = "long") -> Path:
     return write_config(tmp_path / "config.yaml", {
         "redis": {"url": redis_url, "embedded": False},
@@ -64,26 +54,20 @@ def config(tmp_path: Path, redis_url: str, venue_url: str, market: str = "spot",
 
 
 def start(cfg: Path, log: Path, r) -> WorkerProcess:
-    os.environ["BOT_RISK_OVERRIDE"] = "live DCA test: more orders per minute, no blackout hours"
-    try:
-        w = WorkerProcess(cfg, log).start()
-    finally:
-        os.environ.pop("BOT_RISK_OVERRIDE", None)
-    try:
-        wait_for(lambda: (hb := heartbeat(r)) is not None and hb.pid == w.proc.pid, 30, "the worker's heartbeat")
-    except AssertionError:
-        w.stop()
-        raise AssertionError(w.log()) from None
-    return w
+    return start_worker(cfg, log, r, env={
+        "BOT_RISK_OVERRIDE": "live DCA test: more orders per minute, no blackout hours"})
 
 
-def client(url: str) -> ExchangeClient:
-    return ExchangeClient(venue_urls("local", url), KEY, SECRET)
+def tags_of(r, orders) -> list[str]:  # noqa: ANN001
+    """The bot's tag (SO2, TP1) of each order on the venue; an order without an intent shows as
+    'stray:<id>', so a stray order fails a comparison instead of being skipped."""
+    recs = {i.client_order_id: i for i in RedisIntentStore(r).all(BOT)}  # read after the orders: intent first
+    return sorted(recs[o.client_order_id].tag if o.client_order_id in recs else f"stray:{o.client_order_id}"
+                  for o in orders)
 
 
-def open_tags(r, url: str) -> list[str]:
-    recs = {i.client_order_id: i for i in RedisIntentStore(r).all(BOT)}
-    return sorted(recs[o.client_order_id].tag for o in client(url).open_orders(SYMBOL))
+def open_tags(r, sim: SimProcess) -> list[str]:
+    return tags_of(r, sim.client().open_orders(SYMBOL))
 
 
 def snap(r):
@@ -106,30 +90,30 @@ def open_deal(sim: SimProcess, r) -> tuple[dict, Decimal]:
         return deal(r)
 
     d = wait_for(opened, 30, "the deal to open", every=0.3)
-    wait_for(lambda: open_tags(r, sim.url) == ["SO1", "SO2", "SO3", "TP1"], 10,
+    wait_for(lambda: open_tags(r, sim) == ["SO1", "SO2", "SO3", "TP1"], 10,
              "SO1-3 and the take-profit resting on the exchange")
     return d, Decimal(str(d["base_price"]))
 
 
-def assert_deal_closed_on_the_venue(r, url: str) -> dict:
+def assert_deal_closed_on_the_venue(r, sim: SimProcess) -> dict:
     (done,) = closed_deals(r)
     assert done["status"] == "CLOSED" and done["close_reason"] == "take profit"
     assert done["safety_filled"] == 2 and [t["tag"] for t in done["tranches"]] == ["BO", "SO1", "SO2"]
     assert done["realized_pnl"] > 0
-    assert open_tags(r, url) == []                                     # SO3, SO4 canceled on the exchange
+    assert sim.client().open_orders(SYMBOL) == []                      # SO3, SO4 canceled on the exchange
     intents = RedisIntentStore(r).all(BOT)
     by_tag = Counter((i.tag, i.status) for i in intents if i.order_type == "LIMIT")
     assert by_tag[("SO1", "FILLED")] == 1 and by_tag[("SO2", "FILLED")] == 1
     assert by_tag[("SO3", "CANCELED")] == 1 and by_tag[("SO4", "CANCELED")] == 1
     assert by_tag[("TP1", "FILLED")] == 1
-    orders = client(url).raw.get_all_orders(symbol=SYMBOL)
+    orders = sim.client().raw.get_all_orders(symbol=SYMBOL)
     ids = [o["clientOrderId"] for o in orders]
     assert len(ids) == len(set(ids)), "an order was sent twice"
     assert {i.client_order_id for i in intents if i.status == "FILLED"} == {
         o["clientOrderId"] for o in orders if o["status"] == "FILLED"}
     s = snap(r)
     assert s.positions == [] and s.dca["resting"] == [] and s.trade_count >= 1
-    held = client(url).balances().get("BTC")
+    held = sim.client().balances().get("BTC")
     baseline = Decimal((r.hget(keys.recon_baseline(BOT), "BTC") or b"0").decode())
     assert held is not None and abs(held.total - baseline) < Decimal("0.00001")  # only the written-off dust
     return done
@@ -144,7 +128,7 @@ def test_live_dca_deal_rests_on_the_exchange_and_books_fills_from_the_stream(ven
         venue.set_price(SYMBOL, str((p0 * Decimal("0.975")).quantize(Decimal("0.01"))))
         wait_for(lambda: (x := deal(r)) and x["safety_filled"] == 2, 2.0,
                  "both safety fills booked within 2 s of the trade (user-data stream, no candle needed)")
-        wait_for(lambda: open_tags(r, venue.url) == ["SO3", "SO4", "TP1"], 5,
+        wait_for(lambda: open_tags(r, venue) == ["SO3", "SO4", "TP1"], 5,
                  "SO4 and the new take-profit resting")
         d = deal(r)
         avg = d["cost"] / d["quantity"]  # fees included: the take-profit covers them
@@ -152,11 +136,13 @@ def test_live_dca_deal_rests_on_the_exchange_and_books_fills_from_the_stream(ven
         assert tp_price == pytest.approx(avg * 1.01, rel=1e-3)   # re-placed for the new average
         venue.set_price(SYMBOL, str((p0 * Decimal("1.01")).quantize(Decimal("0.01"))))
         wait_for(lambda: closed_deals(r), 5, "the take-profit fill to close the deal")
-        wait_for(lambda: open_tags(r, venue.url) == [], 5, "every other resting order canceled")
-        assert_deal_closed_on_the_venue(r, venue.url)
+        wait_for(lambda: open_tags(r, venue) == [], 5, "every other resting order canceled")
+        assert_deal_closed_on_the_venue(r, venue)
+        seen = json.loads(r.get(keys.venue_view(BOT)) or b'{"time": 0}')["time"]
         venue.admin("POST", "/admin/advance", {"steps": 3})
-        wait_for(lambda: (v := r.get(keys.venue_view(BOT))) and json.loads(v)["time"] > 0, 5, "a reconciliation")
-        assert json.loads(r.get(keys.venue_view(BOT)))["ok"], r.get(keys.venue_view(BOT))
+        view = wait_for(lambda: (v := r.get(keys.venue_view(BOT))) and (j := json.loads(v))["time"] > seen and j, 5,
+                        "a reconciliation after the deal closed")
+        assert view["ok"], view
         assert w.alive(), w.log()
     finally:
         w.stop()
@@ -176,11 +162,11 @@ def test_live_dca_deal_survives_sigkill_while_its_orders_rest(venue, r, redis_se
     w2 = start(cfg, tmp_path / "w2.log", r)
     try:
         wait_for(lambda: (x := deal(r)) and x["safety_filled"] == 2, 10, "the fills booked after the restart")
-        wait_for(lambda: open_tags(r, venue.url) == ["SO3", "SO4", "TP1"], 10, "the ladder re-placed")
+        wait_for(lambda: open_tags(r, venue) == ["SO3", "SO4", "TP1"], 10, "the ladder re-placed")
         venue.set_price(SYMBOL, str((p0 * Decimal("1.01")).quantize(Decimal("0.01"))))
         wait_for(lambda: closed_deals(r), 5, "the take-profit fill to close the deal")
-        wait_for(lambda: open_tags(r, venue.url) == [], 5, "every other resting order canceled")
-        done = assert_deal_closed_on_the_venue(r, venue.url)
+        wait_for(lambda: open_tags(r, venue) == [], 5, "every other resting order canceled")
+        done = assert_deal_closed_on_the_venue(r, venue)
         assert done["id"] == d["id"]
         assert "reconciliation drift" not in w2.log(), w2.log()
         assert w2.alive(), w2.log()
@@ -199,14 +185,14 @@ def test_close_all_positions_cancels_the_ladder_on_the_exchange_and_shows_it(ven
         wait_for(lambda: (x := deal(r)) and x["safety_filled"] == 1, 2.0, "SO1 booked")
         post_command(r, new_command("flatten", "bot", BOT, user="test"))
         wait_for(lambda: closed_deals(r), 5, "the deal closed by the kill switch")
-        assert open_tags(r, venue.url) == []                            # every resting order canceled
+        assert venue.client().open_orders(SYMBOL) == []                 # every resting order canceled
         # The Live tab's venue view is refreshed by the command itself, not 30 s later.
         view = wait_for(lambda: (v := r.get(keys.venue_view(BOT))) and not json.loads(v)["open_orders"]
                         and json.loads(v), 3, "the venue view without open orders")
         assert view["ok"], view["summary"]
         s = snap(r)
         assert s.positions == [] and s.control.state.value == "PAUSED"
-        held = client(venue.url).balances().get("BTC")
+        held = venue.client().balances().get("BTC")
         baseline = Decimal((r.hget(keys.recon_baseline(BOT), "BTC") or b"0").decode())
         assert held is not None and abs(held.total - baseline) < Decimal("0.00001")
         intents = RedisIntentStore(r).all(BOT)
@@ -223,11 +209,10 @@ def test_short_dca_deal_on_usdm_futures_rests_reduce_only_take_profits(venue, r,
     cfg.write_text(cfg.read_text().replace("base_order: 20", "base_order: 200").replace("safety_order: 20",
                    "safety_order: 200").replace("max_position_value: 200", "max_position_value: 1500")
                    .replace("max_mode_exposure_value: 400", "max_mode_exposure_value: 2000"))
-    fut = ExchangeClient(venue_urls("local", venue.url), KEY, SECRET, market="futures")
+    fut = venue.client("futures")
 
     def tags() -> list[str]:
-        recs = {i.client_order_id: i for i in RedisIntentStore(r).all(BOT)}
-        return sorted(recs[o.client_order_id].tag for o in fut.open_orders(SYMBOL) if o.client_order_id in recs)
+        return tags_of(r, fut.open_orders(SYMBOL))
 
     w = start(cfg, tmp_path / "w.log", r)
     try:
@@ -239,7 +224,7 @@ def test_short_dca_deal_on_usdm_futures_rests_reduce_only_take_profits(venue, r,
             d = wait_for(opened, 30, "the short deal to open", every=0.3)
         except AssertionError:
             s = snap(r)
-            risk = [f[b"data"] for _, f in r.xrange(keys.risk(BOT))][-3:] if hasattr(keys, "risk") else []
+            risk = [f[b"data"] for _, f in r.xrange(keys.risk_decisions(BOT))][-3:]
             raise AssertionError(f"no deal: denials {s.denials if s else None} seen {s.candles_seen if s else None} state {s.effective_state if s else None} {risk} {[(i.status, i.reason) for i in RedisIntentStore(r).all(BOT)][:3]}\n{w.log()[-3000:]}") from None
         assert d["side"] == "short"
         wait_for(lambda: tags() == ["SO1", "SO2", "SO3", "TP1"], 10, "the ladder resting on the futures book")
@@ -255,6 +240,7 @@ def test_short_dca_deal_on_usdm_futures_rests_reduce_only_take_profits(venue, r,
         venue.set_price(SYMBOL, str((p0 * Decimal("0.99")).quantize(Decimal("0.01"))))
         wait_for(lambda: closed_deals(r), 5, "the take-profit to close the short deal")
         wait_for(lambda: tags() == [], 5, "the other safety orders canceled")
+        assert fut.open_orders(SYMBOL) == []
         (done,) = closed_deals(r)
         assert done["close_reason"] == "take profit" and done["realized_pnl"] > 0
         assert all(p.amount == 0 for p in fut.positions() if p.symbol == SYMBOL)
@@ -269,11 +255,7 @@ def test_a_ladder_the_venue_would_refuse_does_not_start(venue, r, redis_server, 
     try:
         pre = wait_for(lambda: (s := snap(r)) and s.effective_state.value == "HALTED" and s, 15, "the refusal")
         assert "BO of 20 USDT" in pre.control.reason and "minNotional 100" in pre.control.reason
-        assert fut_orders(venue.url) == []
+        assert venue.client("futures").raw.futures_get_all_orders(symbol=SYMBOL) == []
     finally:
         w.stop()
 
-
-def fut_orders(url: str) -> list[dict]:
-    return ExchangeClient(venue_urls("local", url), KEY, SECRET, market="futures").raw.futures_get_all_orders(
-        symbol=SYMBOL)

@@ -16,11 +16,10 @@ import pytest
 
 from core.types import Mode, Order, OrderPurpose, OrderStatus, Side
 from exchange.client import ExchangeClient
-from exchange.venues import venue_urls
 from executors.live import LiveExecutor
 from state import keys
 from state.intents import IntentRecord, RedisIntentStore
-from tests.integration.sim_process import KEY, SECRET, SimProcess
+from sim_process import SimProcess
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,7 +34,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
 
 
 def _client(sim: SimProcess, market: str) -> ExchangeClient:
-    c = ExchangeClient(venue_urls("local", sim.url), KEY, SECRET, market=market)  # type: ignore[arg-type]
+    c = sim.client(market)
     c.exchange_info()  # warm the cache so an armed fault hits the order, not exchangeInfo
     return c
 

@@ -14,7 +14,7 @@ from exchange.preflight import run_preflight
 from exchange.reconcile import reconcile
 from exchange.venues import venue_urls
 from state.intents import IntentRecord
-from tests.integration.sim_process import KEY, SECRET, SimProcess
+from sim_process import KEY, SECRET, SimProcess, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,13 +28,9 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
     p.close()
 
 
-def _client(sim: SimProcess, market: str = "spot", key: str = KEY, secret: str = SECRET) -> ExchangeClient:
-    return ExchangeClient(venue_urls("local", sim.url), key, secret, market=market)  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize("market", ["spot", "futures"])
 def test_preflight_all_pass_on_the_local_exchange(sim: SimProcess, market: str) -> None:
-    rep = run_preflight(_client(sim, market), "BTCUSDT", D("2500"))
+    rep = run_preflight(sim.client(market), "BTCUSDT", D("2500"))
     assert rep.ok, rep.summary()
     assert [c.name for c in rep.checks] == ["reachable", "clock_skew", "api_key", "can_trade", "symbol", "balance",
                                             "positions", "open_orders"]
@@ -43,7 +39,7 @@ def test_preflight_all_pass_on_the_local_exchange(sim: SimProcess, market: str) 
 
 
 def test_preflight_bad_key_fails_with_the_reason(sim: SimProcess) -> None:
-    rep = run_preflight(_client(sim, key="not-a-key", secret="nope"), "BTCUSDT", 100)
+    rep = run_preflight(sim.client(key="not-a-key", secret="nope"), "BTCUSDT", 100)
     assert not rep.ok
     key = rep.check("api_key")
     assert not key.ok and "API key refused" in key.reason and "-2015" in key.reason
@@ -52,14 +48,13 @@ def test_preflight_bad_key_fails_with_the_reason(sim: SimProcess) -> None:
 
 
 def test_preflight_insufficient_balance_fails_with_the_numbers(sim: SimProcess) -> None:
-    rep = run_preflight(_client(sim), "BTCUSDT", "25000.5")
+    rep = run_preflight(sim.client(), "BTCUSDT", "25000.5")
     bal = rep.check("balance")
     assert not rep.ok and [c.name for c in rep.failed] == ["balance"]
     assert "10000" in bal.reason and "25000.5" in bal.reason and "<" in bal.reason
 
 
 def test_preflight_unreachable_venue() -> None:
-    from tests.integration.sim_process import free_port
     client = ExchangeClient(venue_urls("local", f"http://127.0.0.1:{free_port()}"), KEY, SECRET, timeout_s=1)
     client.retry = type(client.retry)(attempts=1)
     rep = run_preflight(client, "BTCUSDT", 1)
@@ -68,7 +63,7 @@ def test_preflight_unreachable_venue() -> None:
 
 
 def test_reconcile_spot_no_drift_then_order_behind_the_bots_back(sim: SimProcess) -> None:
-    client = _client(sim)
+    client = sim.client()
     bals = client.balances()
     holdings = {"USDT": bals["USDT"].total, "BTC": bals["BTC"].total}
     mine = IntentRecord(client_order_id=f"t{uuid.uuid4().hex[:20]}", bot="b", venue="local", market="spot",
@@ -95,7 +90,7 @@ def test_reconcile_spot_no_drift_then_order_behind_the_bots_back(sim: SimProcess
 
 
 def test_reconcile_futures_positions(sim: SimProcess) -> None:
-    client = _client(sim, "futures")
+    client = sim.client("futures")
     assert reconcile(client, ["ETHUSDT"], expected_positions={}).ok
     sim.set_price("ETHUSDT", "3000")
     client.raw.futures_create_order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.05")

@@ -11,14 +11,18 @@ from engine.live import LiveRefused, LiveVenue
 from settings import AppConfig, ConfigError, Secrets, load_config
 from sim_process import SimProcess
 from state.intents import RedisIntentStore
-from support import WorkerProcess, heartbeat, snapshots, wait_for, write_config
+from support import snapshots, start_worker, wait_for, write_config
 
 
-def test_paper_on_the_testnet_trades_through_the_live_executor(redis_server, tmp_path: Path) -> None:
-    r = redis_server.client()
-    r.flushall()
-    sim = SimProcess(tmp_path / "exchange.log", "--source", "synthetic", "--symbols", "BTCUSDT", "--seed", "4",
-                     "--speed", "600", "--warmup", "60")
+@pytest.fixture
+def sim(tmp_path: Path):
+    p = SimProcess(tmp_path / "exchange.log", "--source", "synthetic", "--symbols", "BTCUSDT", "--seed", "4",
+                   "--speed", "600", "--warmup", "60")
+    yield p
+    p.close()
+
+
+def test_paper_on_the_testnet_trades_through_the_live_executor(r, redis_server, sim, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "config.yaml", {
         "redis": {"url": redis_server.url, "embedded": False},
         "market": {"source": "exchange", "symbols": ["BTCUSDT"], "warmup_candles": 30, "speed": 600},
@@ -30,16 +34,14 @@ def test_paper_on_the_testnet_trades_through_the_live_executor(redis_server, tmp
                   "sizing": {"kind": "fixed_quote", "value": 30},
                   "risk": {"max_position_pct": 100, "max_loss_per_trade_pct": None}}],
     })
-    w = WorkerProcess(cfg, tmp_path / "worker.log").start()
+    w = start_worker(cfg, tmp_path / "worker.log", r)
     try:
-        wait_for(lambda: heartbeat(r), 30, "worker heartbeat")
         intent = wait_for(lambda: next((i for i in RedisIntentStore(r).all("paper-net") if i.status == "FILLED"),
                                        None), 60, "a paper order filled on the venue")
         assert intent.venue == "local" and intent.market == "spot"
         assert snapshots(r)["paper-net"].mode == "paper"
     finally:
         w.stop()
-        sim.close()
 
 
 def _live_app(venue: str, enabled: bool) -> AppConfig:

@@ -9,24 +9,13 @@ import pytest
 from state import keys
 from state.commands import new_command, post_command
 from state.models import AuditRecord, TradeRecord
-from support import PY, ROOT, WorkerProcess, fast_config, heartbeat, result_of, snapshots, wait_for, write_config
-
-
-@pytest.fixture
-def r(redis_server):
-    client = redis_server.client()
-    client.flushall()
-    return client
+from support import PY, ROOT, fast_config, heartbeat, result_of, snapshots, start_worker, wait_for, write_config
 
 
 @pytest.fixture
 def worker(redis_server, r, tmp_path: Path):
     cfg = write_config(tmp_path / "config.yaml", fast_config(redis_server.url))
-    w = WorkerProcess(cfg, tmp_path / "worker.log").start()
-    try:
-        wait_for(lambda: heartbeat(r), 30, "the worker's first heartbeat")
-    except AssertionError:
-        raise AssertionError(w.log()) from None
+    w = start_worker(cfg, tmp_path / "worker.log", r)  # stopped by start_worker if no heartbeat comes
     yield w
     w.stop()
 
@@ -105,9 +94,8 @@ def test_sigkill_and_restart_keep_states_and_trades(r, worker, redis_server, tmp
     for b, ts in before.items():  # committed atomically: snapshot count == stream length
         assert snaps_before[b].trade_count == len(ts), b
 
-    again = WorkerProcess(worker.config, tmp_path / "worker2.log").start()
+    again = start_worker(worker.config, tmp_path / "worker2.log", r)
     try:
-        wait_for(lambda: (hb := heartbeat(r)) is not None and hb.pid == again.proc.pid, 30, "restarted worker")
         wait_for(lambda: snapshots(r)["paper-mom-btc"].candles_seen > snaps_before["paper-mom-btc"].candles_seen + 20,
                  30, "the restarted worker trading on")
         assert r.hget(keys.control("bot", "paper-sma-eth"), "state") == b"PAUSED"

@@ -111,13 +111,17 @@ def test_stop_loss_with_timeout_stops_the_deal_and_can_disable_the_bot() -> None
 
 def test_paused_bot_starts_no_deal_but_an_open_deal_still_exits() -> None:
     state = [TradingState.ACTIVE]
-    b = make(state=state, max_safety_orders=1, active_safety_orders=1)
+    # No cooldown: only the pause can keep the bot from opening the next deal at once.
+    b = make(state=state, max_safety_orders=1, active_safety_orders=1, cooldown_s=0)
     b.on_candle(flat(0, 100.0))
     state[0] = TradingState.PAUSED
     b.on_candle(bar(1, 100.0, 102.0, 100.0, 101.8))  # TP 101.5 fills while paused
     assert not b.deals
     b.on_candle(flat(2, 100.0))
-    assert not b.deals                               # no new deal while paused
+    assert not b.deals and not b.venue.book          # no new deal while paused
+    state[0] = TradingState.ACTIVE
+    b.on_candle(flat(3, 100.0))
+    assert "BTCUSDT" in b.deals                      # resumed: the next deal opens at once
 
 
 def test_every_order_passes_risk_and_reserved_funds_count_as_exposure() -> None:
@@ -140,7 +144,9 @@ def test_restart_continues_the_deal_with_its_resting_orders() -> None:
     deal = again.deals["BTCUSDT"]
     assert deal.safety_filled == 1 and deal.average == approx(b.deals["BTCUSDT"].average)
     tp = deal.average * 1.015
+    tags = sorted(o.tag for o in again.venue.open_orders())
     again.on_candle(bar(1, 1, 1, 1, 1))              # an old candle is ignored after restart
+    assert deal.safety_filled == 1 and sorted(o.tag for o in again.venue.open_orders()) == tags
     again.on_candle(bar(2, 98.8, tp + 1, 98.8, tp + 0.5))
     assert not again.deals and again.venue.book == {}
     json.dumps(again.snapshot(T0).model_dump(mode="json"))
