@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from typing import Mapping
 
 from exchange.sim import errors
 
@@ -63,6 +64,38 @@ def check_timestamp(timestamp: int, recv_window: int, server_ms: int) -> None:
         raise errors.timestamp_outside_window()
 
 
+def _absent(value: object) -> bool:
+    return value is None or value == ""
+
+
+def check_request_time(params: Mapping[str, object], server_ms: int) -> None:
+    """``timestamp`` (mandatory, -1102 if absent) and ``recvWindow`` (default 5000 ms, 0 < w <= 60000,
+    -1131 otherwise; may be fractional) parsed as Binance does (-1100 if malformed), then the
+    timestamp rule (-1021). REST params are strings; WS-API params are JSON values, so numbers are
+    accepted as they are, and anything else (true, null, lists...) is malformed."""
+    raw_ts = params.get("timestamp")
+    if _absent(raw_ts):
+        raise errors.mandatory_missing("timestamp")
+    try:
+        if isinstance(raw_ts, bool) or not isinstance(raw_ts, (str, int)):
+            raise TypeError
+        timestamp = int(raw_ts)
+    except (TypeError, ValueError):
+        raise errors.illegal_chars_int("timestamp") from None
+    recv_window = DEFAULT_RECV_WINDOW_MS
+    raw_window = params.get("recvWindow")
+    if not _absent(raw_window):
+        try:
+            if isinstance(raw_window, bool) or not isinstance(raw_window, (str, int, float)):
+                raise TypeError
+            recv_window = int(float(raw_window))
+        except (TypeError, ValueError, OverflowError):  # OverflowError: "inf"
+            raise errors.illegal_chars_int("recvWindow") from None
+        if recv_window > MAX_RECV_WINDOW_MS or recv_window <= 0:
+            raise errors.bad_recv_window()
+    check_timestamp(timestamp, recv_window, server_ms)
+
+
 def _valid_key_format(key: str) -> bool:
     return 0 < len(key) <= 256 and all(c.isascii() and c.isprintable() and not c.isspace() for c in key)
 
@@ -75,7 +108,7 @@ class KeyStore:
 
     def secret_for(self, api_key: str | None) -> str:
         """The secret for ``api_key``; -2014 if missing/malformed, -2015 if unknown."""
-        if api_key is None or not _valid_key_format(api_key):
+        if not isinstance(api_key, str) or not _valid_key_format(api_key):  # WS-API: any JSON value
             raise errors.api_key_format_invalid()
         secret = self.keys.get(api_key)
         if secret is None:
@@ -93,23 +126,11 @@ def authenticate(
 ) -> None:
     """The full SIGNED check: key, mandatory timestamp/signature, recvWindow, timestamp, HMAC."""
     secret = keys.secret_for(api_key)
-    if not params.get("timestamp"):
+    if _absent(params.get("timestamp")):
         raise errors.mandatory_missing("timestamp")
-    if not params.get("signature"):
+    if _absent(params.get("signature")):
         raise errors.mandatory_missing("signature")
-    try:
-        timestamp = int(params["timestamp"])
-    except ValueError:
-        raise errors.illegal_chars_int("timestamp") from None
-    recv_window = DEFAULT_RECV_WINDOW_MS
-    if params.get("recvWindow"):
-        try:
-            recv_window = int(float(params["recvWindow"]))
-        except ValueError:
-            raise errors.illegal_chars_int("recvWindow") from None
-        if recv_window > MAX_RECV_WINDOW_MS or recv_window <= 0:
-            raise errors.bad_recv_window()
-    check_timestamp(timestamp, recv_window, server_ms)
+    check_request_time(params, server_ms)
     payload, signature = signed_payload(raw_query, raw_body)
     if not verify_signature(secret, payload, signature):
         raise errors.bad_signature()

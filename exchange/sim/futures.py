@@ -277,6 +277,12 @@ class FuturesEngine:
         lev = self.positions[symbol].leverage
         return sum((o.remaining * o.price / lev for o in self.open[symbol]), ZERO)
 
+    def open_notional(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """(bid, ask) notional of the open orders, remaining x price per side (bidNotional/askNotional)."""
+        bids = sum((o.remaining * o.price for o in self.open[symbol] if o.side == "BUY"), ZERO)
+        asks = sum((o.remaining * o.price for o in self.open[symbol] if o.side == "SELL"), ZERO)
+        return bids, asks
+
     def cross_upnl(self) -> Decimal:
         return sum((self.upnl(p) for p in self.positions.values() if p.margin_type == "CROSSED"), ZERO)
 

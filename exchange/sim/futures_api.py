@@ -295,8 +295,7 @@ def _position_v3(ex: SimExchange, p: Position) -> dict[str, object]:
     upnl = f.upnl(p)
     im = f.position_im(p)
     oo_im = f.open_order_im(p.symbol)
-    bids = sum((o.remaining * o.price for o in f.open[p.symbol] if o.side == "BUY"), ZERO)
-    asks = sum((o.remaining * o.price for o in f.open[p.symbol] if o.side == "SELL"), ZERO)
+    bids, asks = f.open_notional(p.symbol)
     return {
         "symbol": p.symbol, "positionSide": "BOTH", "positionAmt": ex.futures_specs[p.symbol].fmt_qty(p.amt),
         "entryPrice": _fmt(p.entry), "breakEvenPrice": _fmt(p.entry), "markPrice": _fmt(mark),

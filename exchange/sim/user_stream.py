@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,8 @@ from exchange.sim.filters import fmt8
 from exchange.sim.futures import FuturesOrder, FuturesTrade
 from exchange.sim.matching import SpotOrder, TradeRecord
 from exchange.sim.state import SimExchange
+
+log = logging.getLogger(__name__)
 
 QUEUE_MAX = 1000
 ZERO = Decimal(0)
@@ -108,8 +111,7 @@ class UserStreams:
     def order_trade_update(self, o: FuturesOrder, t: FuturesTrade | None) -> dict[str, object]:
         f, spec = self.ex.futures, self.ex.futures_specs[o.symbol]
         now = self.ex.now_ms()
-        bids = sum((x.remaining * x.price for x in f.open[o.symbol] if x.side == "BUY"), ZERO)
-        asks = sum((x.remaining * x.price for x in f.open[o.symbol] if x.side == "SELL"), ZERO)
+        bids, asks = f.open_notional(o.symbol)
         return {
             "e": "ORDER_TRADE_UPDATE", "E": now, "T": t.time if t else o.update_time,
             "o": {
@@ -216,11 +218,18 @@ class UserStreams:
         except (ValueError, AttributeError):
             conn.push({"id": None, "status": 400, "error": {"code": -1102, "msg": "Malformed request."}})
             return
+        if not isinstance(params, dict):
+            conn.push({"id": rid, "status": 400, "error": {"code": -1102, "msg": "Malformed request."}})
+            return
         try:
             result = self._dispatch(conn, str(method), params)
             conn.push({"id": rid, "status": 200, "result": result,
                        "rateLimits": []})
         except ApiError as err:
+            conn.push({"id": rid, "status": err.status, "error": err.body()})
+        except Exception:  # noqa: BLE001 - a bug answers -1000 (as REST does) instead of killing the socket
+            log.exception("internal error on WS-API %s", method)
+            err = errors.unknown_error()
             conn.push({"id": rid, "status": err.status, "error": err.body()})
 
     def _dispatch(self, conn: _Conn, method: str, params: dict[str, Any]) -> object:
@@ -236,7 +245,12 @@ class UserStreams:
             return {"subscriptionId": sub}
         if method == "userDataStream.unsubscribe":
             sid = params.get("subscriptionId")
-            ended = set(conn.subscriptions) if sid is None else {int(sid)} & conn.subscriptions
+            if sid is not None:
+                try:
+                    sid = int(sid)
+                except (TypeError, ValueError, OverflowError):
+                    raise errors.illegal_chars_int("subscriptionId") from None
+            ended = set(conn.subscriptions) if sid is None else {sid} & conn.subscriptions
             conn.subscriptions -= ended
             for sub in sorted(ended):  # Binance ends each stopped stream with eventStreamTerminated
                 conn.push({"subscriptionId": sub, "event": {"e": "eventStreamTerminated", "E": self.ex.now_ms()}})
@@ -246,10 +260,7 @@ class UserStreams:
     def _check_ws_signature(self, params: dict[str, Any]) -> None:
         secret = self.ex.keys.secret_for(params.get("apiKey"))
         signature = params.get("signature")
-        if "timestamp" not in params:
-            raise errors.mandatory_missing("timestamp")
-        recv = int(params.get("recvWindow") or auth.DEFAULT_RECV_WINDOW_MS)
-        auth.check_timestamp(int(params["timestamp"]), recv, self.ex.now_ms())
+        auth.check_request_time(params, self.ex.now_ms())  # the REST rule and errors (-1100/-1102/-1131/-1021)
         payload = urlencode(sorted((k, v) for k, v in params.items() if k != "signature"))
         if not auth.verify_signature(secret, payload, signature):
             raise errors.bad_signature()

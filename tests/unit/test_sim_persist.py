@@ -11,7 +11,7 @@ import pytest
 
 from exchange.sim.futures import parse_futures_order
 from exchange.sim.params import parse_new_order
-from exchange.sim.persist import SAVE_INTERVAL_S, StateFileError, StateSaver, load, save, snapshot
+from exchange.sim.persist import SAVE_INTERVAL_S, StateFileError, StateSaver, capture, load, render, save, snapshot
 from exchange.sim.state import SimConfig, SimExchange
 
 
@@ -144,6 +144,17 @@ def _saved_doc() -> dict:  # type: ignore[type-arg]
     ("counter", lambda text, doc: json.dumps({**doc, "spot": {**doc["spot"], "next_order_id": {"BTCUSDT": 2}}}),
      "ids would repeat"),
     ("fill", lambda text, doc: json.dumps({**doc, "spot": {**doc["spot"], "trades": []}}), "is not in spot.trades"),
+    # the futures side shares the history decoding, but its counters hold the last id, not the next
+    ("f_fill", lambda text, doc: json.dumps({**doc, "futures": {**doc["futures"], "trades": []}}),
+     "is not in futures.trades"),
+    ("f_counter", lambda text, doc: json.dumps({**doc, "futures": {**doc["futures"], "next_order_id": 4_000_000_001}}),
+     "futures.next_order_id: 4000000001 but order 4000000002 exists (ids would repeat)"),
+    ("f_trade_counter", lambda text, doc: json.dumps({**doc, "futures": {
+        **doc["futures"], "next_trade_id": doc["futures"]["next_trade_id"] - 1}}), "futures.next_trade_id"),
+    ("f_duplicate", lambda text, doc: json.dumps({**doc, "futures": {
+        **doc["futures"], "orders": doc["futures"]["orders"] * 2}}), "futures.orders[2]: duplicate order id"),
+    ("f_open", lambda text, doc: json.dumps({**doc, "futures": {**doc["futures"], "open": {}}}),
+     "futures.open: order BTCUSDT"),
 ])
 def test_bad_file_is_refused_with_its_name(tmp_path: Path, name: str, damage, problem: str) -> None:  # type: ignore[no-untyped-def]
     doc = _saved_doc()
@@ -186,3 +197,114 @@ def test_saver_writes_after_changes_and_atomically(tmp_path: Path) -> None:
     load(again, path)
     assert again.futures.positions["BTCUSDT"].leverage == 7
     assert not list(tmp_path.glob("*.tmp"))  # the temp file was renamed over the target
+
+
+def _on_own_loop(scenario) -> None:  # type: ignore[no-untyped-def]
+    # see test_saver_writes_after_changes_and_atomically: asyncio.run on a thread of its own
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
+
+
+def test_capture_is_a_copy_that_later_trading_cannot_change() -> None:
+    """The saver encodes a capture on a worker thread while the engines trade on: it must hold no
+    live order, trade, balance or position."""
+    ex = make()
+    ids = populate(ex)
+    cap = capture(ex, saved_at=0)
+    before = snapshot(ex, saved_at=0)
+    ex.move_price("BTCUSDT", D("58900"))  # fills the resting BUY, fires the trailing stop
+    ex.move_price("BTCUSDT", D("55400"))  # fires the stop-loss and the algo stop
+    spot(ex, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="50000")
+    ex.futures.set_leverage("SOLUSDT", 3)
+    assert ex.engine.orders[("BTCUSDT", ids["rest"])].status == "FILLED"
+    assert snapshot(ex, saved_at=0) != before
+    assert render(cap) == before
+
+
+def test_saver_writes_off_the_loop_one_at_a_time_and_shutdown_waits(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import threading
+    import time
+
+    from exchange.sim import persist
+
+    path = tmp_path / "state.json"
+    ex = make()
+    saver = StateSaver(ex, path, interval=0.01)
+    lock, writing, most, started = threading.Lock(), [0], [0], threading.Event()
+    real_write = persist.write_atomic
+
+    def slow_write(p: Path, text: str) -> None:
+        with lock:
+            writing[0] += 1
+            most[0] = max(most[0], writing[0])
+        started.set()
+        time.sleep(0.4)
+        try:
+            real_write(p, text)
+        finally:
+            with lock:
+                writing[0] -= 1
+
+    monkeypatch.setattr(persist, "write_atomic", slow_write)
+
+    async def scenario() -> None:
+        ctx = saver.context(None)  # type: ignore[arg-type]
+        await ctx.__anext__()  # the saver runs, as under aiohttp
+        spot(ex, side="BUY", type="MARKET", quantity="0.01")
+        while not started.is_set():
+            await asyncio.sleep(0.005)
+        ticks = 0  # the loop keeps serving while the file is written
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert writing[0] == 1 and ticks == 5
+        ex.futures.set_leverage("BTCUSDT", 9)  # a change after the capture being written
+        ex.changed()
+        with pytest.raises(StopAsyncIteration):  # shutdown (SIGTERM) while the write is in progress
+            await ctx.__anext__()
+
+    _on_own_loop(scenario)
+    assert most[0] == 1 and saver.saves == 2  # the final save waited for the background write
+    again = make()
+    load(again, path)
+    assert again.futures.positions["BTCUSDT"].leverage == 9  # the newest state is the one on disk
+    assert len(again.engine.trades["BTCUSDT"]) == 1
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_an_older_capture_never_overwrites_a_newer_one(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    ex = make()
+    saver = StateSaver(ex, path)
+    old = saver._capture()
+    ex.futures.set_leverage("BTCUSDT", 8)
+    new = saver._capture()
+    saver._write(*new)
+    saver._write(*old)  # finished encoding later than the newer one: dropped
+    again = make()
+    load(again, path)
+    assert again.futures.positions["BTCUSDT"].leverage == 8 and saver.saves == 1
+
+
+def test_a_bar_marks_dirty_only_when_a_trailing_stop_moves(tmp_path: Path) -> None:
+    ex = make()
+    saver = StateSaver(ex, tmp_path / "state.json")
+    ex.move_price("BTCUSDT", D("60000"))
+    assert not saver.dirty  # nothing open: a bar changes no account
+    trail = ex.algo.place({"symbol": "BTCUSDT", "algoType": "CONDITIONAL", "side": "SELL", "callbackRate": "5",
+                           "type": "TRAILING_STOP_MARKET", "quantity": "0.01", "reduceOnly": "true"})
+    assert saver.dirty
+    saver.save_now()
+    ex.move_price("BTCUSDT", D("59800"))  # below the extreme (60000), above the stop: nothing moved
+    assert not saver.dirty and trail.extreme == D("60000")
+    ex.move_price("BTCUSDT", D("60300"))  # a new high: the extreme moves without an event
+    assert saver.dirty and trail.extreme == D("60300")
+    saver.save_now()
+    ex.move_price("BTCUSDT", D("60300"))
+    assert not saver.dirty
+    ex.move_price("BTCUSDT", D("57000"))  # 5 % off the high: it fires (an event) and is forgotten
+    assert saver.dirty and not trail.is_open and not saver._trailing

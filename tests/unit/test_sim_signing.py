@@ -110,3 +110,36 @@ def test_authenticate_full_rule() -> None:
     with pytest.raises(ApiError) as e:
         auth.authenticate(keys, auth.DEFAULT_API_KEY, big, raw_big, "", now)
     assert e.value.code == -1131
+
+
+@pytest.mark.parametrize(("params", "code"), [
+    ({"timestamp": "abc"}, -1100),
+    ({"timestamp": "1.5"}, -1100),
+    ({"timestamp": ""}, -1102),
+    ({}, -1102),
+    ({"timestamp": "{now}", "recvWindow": "wide"}, -1100),
+    ({"timestamp": "{now}", "recvWindow": "inf"}, -1100),  # was an OverflowError (an answer -1000)
+    ({"timestamp": "{now}", "recvWindow": "nan"}, -1100),
+    ({"timestamp": "{now}", "recvWindow": "60001"}, -1131),
+    ({"timestamp": "{now}", "recvWindow": "0"}, -1131),
+    ({"timestamp": "{now}", "recvWindow": "-5"}, -1131),
+    ({"timestamp": "{old}", "recvWindow": "10000"}, -1021),
+    ({"timestamp": "{old}"}, -1021),
+    ({"timestamp": "{now}", "recvWindow": "60000"}, None),
+    ({"timestamp": "{old}", "recvWindow": "20000.5"}, None),  # fractional recvWindow is allowed
+    ({"timestamp": "{now}", "recvWindow": ""}, None),  # empty: the default 5000
+])
+def test_request_time_rule_shared_by_rest_and_ws_api(params: dict[str, str], code: int | None) -> None:
+    """``check_request_time`` is what ``authenticate`` (REST) and the WS-API subscribe both run."""
+    now = 1_700_000_000_000
+    params = {k: v.format(now=now, old=now - 15_000) for k, v in params.items()}
+    if code is None:
+        auth.check_request_time(params, now)
+        return
+    with pytest.raises(ApiError) as e:
+        auth.check_request_time(params, now)
+    assert (e.value.code, e.value.status) == (code, 400)
+    if "timestamp" in params:  # authenticate gives the same answer (a signature is present)
+        with pytest.raises(ApiError) as e2:
+            auth.authenticate(auth.KeyStore(), auth.DEFAULT_API_KEY, {**params, "signature": "00"}, "", "", now)
+        assert e2.value.code == code
