@@ -109,6 +109,7 @@ class DcaBot:
         self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]
         self._closed_deals: list[Deal] = []
         self._deal_params: dict[str, DcaParams] = {}
+        self._unladdered: set[str] = set()  # pairs whose deal lost its resting orders to a halt
 
     # ---- properties the worker uses -------------------------------------------------------
     @property
@@ -156,6 +157,9 @@ class DcaBot:
         deal = self.deals.get(c.symbol)
         if deal is not None:
             self._track(deal, c, now)
+        deal = self.deals.get(c.symbol)
+        if deal is not None and c.symbol in self._unladdered:
+            self._relay(deal, now)
         if c.symbol not in self.deals:
             self._maybe_start(c, now)
         self._mark(now)
@@ -193,6 +197,34 @@ class DcaBot:
             trade = self.portfolio.apply(fill, exit_reason=f"{order.tag} filled after its deal ended")
             if trade is not None:
                 self._record_trade(trade, "")
+
+    def cancel_resting(self, reason: str) -> int:
+        """Cancel every resting order (HALTED: no order may stay working). Fills that raced the
+        cancels are booked. The deals keep running: their ladder and take-profit are placed again
+        on the first candle the state allows it (_relay). Returns how many were canceled."""
+        n = 0
+        for o in self.venue.open_orders():
+            if self.venue.cancel(o.client_order_id) is None:
+                continue
+            n += self._record_cancel(o, reason)
+            deal = self.deals.get(o.symbol)
+            if deal is not None:
+                self._unladdered.add(o.symbol)
+                if o.tag.startswith("SO"):
+                    deal.safety_placed -= 1  # the highest levels rest: they go back on the list
+        self.sync_venue()
+        return n
+
+    def _relay(self, deal: Deal, now: int) -> None:
+        """Put back what cancel_resting took off, once the state allows it."""
+        state = self.state_of(self)
+        if not state.allows_exits:
+            return
+        if not any(o.tag.startswith("TP") for o in self.venue.open_orders(deal.symbol)):
+            self._place_take_profit(deal, now)
+        if state.allows_entries:
+            self._place_safety_orders(deal, now)
+            self._unladdered.discard(deal.symbol)
 
     def flatten(self, reason: str) -> bool:
         now = self.last_candle_time + self.interval_ms
@@ -406,18 +438,22 @@ class DcaBot:
         deal.closed_at, deal.close_reason = now, reason
         self.deals.pop(deal.symbol, None)
         self._deal_params.pop(deal.id, None)
+        self._unladdered.discard(deal.symbol)
         self.last_closed_at[deal.symbol] = now
         self._closed_deals.append(deal)
 
     def _cancel(self, o: RestingOrder) -> None:
         """Cancel a resting order and say so in the orders history."""
-        if self.venue.cancel(o.client_order_id) is None:
-            return
+        if self.venue.cancel(o.client_order_id) is not None:
+            self._record_cancel(o, "")
+
+    def _record_cancel(self, o: RestingOrder, why: str) -> bool:
         self._out.orders.append(OrderRecord(
             client_order_id=o.client_order_id, bot=self.name, symbol=o.symbol, side=o.side, quantity=o.quantity,
             purpose="ENTRY" if o.tag.startswith("SO") else "EXIT", order_type="LIMIT", price=o.price,
             status=OrderStatus.CANCELED.value, created_at=self.last_candle_time + self.interval_ms,
-            reason=f"{o.tag} canceled"))
+            reason=f"{o.tag} canceled" + (f" ({why})" if why else "")))
+        return True
 
     # ---- orders through the risk engine -------------------------------------------------------
     def _context(self, symbol: str, price: float, now: int, stop: float | None) -> RiskContext:
@@ -549,7 +585,8 @@ class DcaBot:
             risk=self._risk_view(eq),
             dca={"deals": [d.dump() for d in self.deals.values()], "resting": self.venue.dump(),
                  "deal_seq": self.deal_seq, "last_closed_at": self.last_closed_at,
-                 "last_time": self.last_time, "last_price": self.last_price},
+                 "last_time": self.last_time, "last_price": self.last_price,
+                 "unladdered": sorted(self._unladdered)},
         )
 
     def _risk_view(self, equity: float) -> RiskView:
@@ -585,6 +622,7 @@ class DcaBot:
                       if o.tag.startswith("SO") and o.tag[2:].isdigit()]
             deal.safety_placed = max([deal.safety_placed, *placed])
         self.deal_seq = int(d.get("deal_seq", 0))  # type: ignore[arg-type]
+        self._unladdered = set(d.get("unladdered", []))  # type: ignore[arg-type]
         self.last_closed_at = dict(d.get("last_closed_at", {}))  # type: ignore[arg-type]
         self.last_time = {k: int(v) for k, v in dict(d.get("last_time", {})).items()}  # type: ignore[arg-type]
         self.last_price = {k: float(v) for k, v in dict(d.get("last_price", {})).items()}  # type: ignore[arg-type]

@@ -758,6 +758,10 @@ class Worker:
             state = TradingState.REDUCE_ONLY if cmd.cmd == "reduce_only" else TradingState.HALTED
             ch = self._set(cmd.scope, target, state, who, why or f"{cmd.cmd} by operator", now)
             effect = "only orders that shrink exposure" if cmd.cmd == "reduce_only" else "no orders at all"
+            if state is TradingState.HALTED:  # a resting ladder would keep buying: HALTED cancels it
+                canceled = sum(b.cancel_resting(f"halt by {who}") for b in bots if isinstance(b, DcaBot))
+                if canceled:
+                    effect += f"; {canceled} resting order(s) canceled"
             return Outcome([ch], list(self.bots.values()) if cmd.scope != "bot" else bots,
                            f"{cmd.scope} {target} {state.value}: {effect}".replace("  ", " "))
         if cmd.cmd == "set_limit":

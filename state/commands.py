@@ -26,7 +26,7 @@ class Command(BaseModel):
 
     pause          bot/mode/global -> PAUSED: no new entries, exits still run
     reduce_only    bot/mode/global -> REDUCE_ONLY: only orders that shrink exposure
-    halt           bot/mode/global -> HALTED: no orders at all (open orders are canceled)
+    halt           bot/mode/global -> HALTED: no orders at all (a DCA bot's resting orders are canceled)
     flatten        bot/mode/global -> FLATTEN: close every position at market, then PAUSED
     resume         bot/mode/global -> ACTIVE
     set_limit      bot: lower one risk limit at once (`limit`, `value`); raising needs a restart

@@ -64,7 +64,8 @@ def equity(bot: str) -> str:
 
 
 def risk_decisions(bot: str) -> str:
-    """Denied orders with the rule and the numbers compared: STREAM."""
+    """Risk decisions with the rule and the numbers compared (all of paper/live signal bots, the
+    denials of ghost and DCA bots): STREAM."""
     return f"{PREFIX}risk:{bot}"
 
 

@@ -224,3 +224,34 @@ def test_the_base_order_is_judged_at_the_deal_stop() -> None:
     no_stop = make(limits=lim)
     no_stop.on_candle(flat(0, 100.0))
     assert "BTCUSDT" not in no_stop.deals and no_stop.denials["max_loss_per_trade"] == 1
+
+
+def test_a_take_profit_that_fills_while_being_canceled_is_booked_before_the_close() -> None:
+    """Live venues race: the take-profit may fill while Close all positions cancels it. The fill is
+    booked first and the market close is sized on what is left (here: nothing, never an oversell)."""
+    from core.types import Fill, Side
+
+    class RacyVenue(SimVenue):
+        late: list = []
+
+        def cancel(self, client_order_id: str):  # type: ignore[no-untyped-def]
+            o = self.book.pop(client_order_id, None)
+            if o is not None and o.tag.startswith("TP"):  # it filled at the venue instead
+                self.late.append((o, Fill(o.client_order_id, o.bot, o.symbol, Side(o.side), o.quantity, o.price,
+                                          0.0, "USDT", T0)))
+                return None
+            return o
+
+        def take(self, symbol: str | None = None):  # type: ignore[no-untyped-def]
+            out, self.late = self.late, []
+            return out
+
+    b = DcaBot("dca", Mode.PAPER, ["BTCUSDT"], DcaConfig(**WORKED), None, PaperExecutor(0.0, 0.0),
+               RacyVenue(maker_fee_pct=0.0), RiskEngine(OPEN), Portfolio("dca", 1_000.0), lambda _b: TradingState.ACTIVE)
+    b.on_candle(flat(0, 100.0))
+    sent = b.orders_sent
+    assert b.flatten("test")
+    assert b.portfolio.position("BTCUSDT").quantity == approx(0.0, abs=1e-12)
+    assert b.orders_sent == sent            # the take-profit closed it: no market order on top
+    (closed,) = b.drain(T0).deals
+    assert closed["close_reason"] == "take profit"

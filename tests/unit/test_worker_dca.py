@@ -107,3 +107,30 @@ def test_a_dca_start_signal_sees_the_same_history_as_a_signal_bot() -> None:
     sig, dca = (build_bot(b, cfg, lambda _b: TradingState.ACTIVE) for b in cfg.bots)
     assert isinstance(sig, Bot) and isinstance(dca, DcaBot)
     assert dca.history["ETHUSDT"].maxlen == sig.history.maxlen > 120
+
+
+def test_halt_cancels_the_resting_ladder_and_resume_puts_it_back() -> None:
+    """HALTED means no order may stay working: a halt cancels the deal's resting safety orders and
+    take-profit (said in the orders history); after a resume the next candle places them again,
+    at the same levels, and the deal carries on."""
+    r = fakeredis.FakeRedis()
+    w = Worker(app([{"name": "d", "mode": "paper", "kind": "dca", "symbol": "ETHUSDT", "dca": DCA, "risk": RISK}]),
+               r, ReplayFeed([]), clock=SimClock(T0))
+    w.start()
+    series = candles([(100, 100, 100, 100)] * 4)
+    run(w, series[:1])
+    bot = w.bots["d"]
+    assert isinstance(bot, DcaBot)
+    before = sorted((o.tag, o.price) for o in bot.venue.open_orders())
+    assert [t for t, _ in before] == ["SO1", "SO2", "TP1"]
+    res = w.handle_command("1-0", new_command("halt", "bot", "d").fields())
+    assert res.status == "applied" and "3 resting order(s) canceled" in res.message
+    assert bot.venue.open_orders() == []
+    run(w, series[1:2])                                      # still halted: nothing goes back
+    assert bot.venue.open_orders() == [] and bot.deals["ETHUSDT"].safety_placed == 0
+    w.handle_command("2-0", new_command("resume", "bot", "d").fields())
+    run(w, series[2:3])
+    assert sorted((o.tag, o.price) for o in bot.venue.open_orders()) == before
+    canceled = [o for _, f in r.xrange(keys.orders("d"))
+                if (o := json.loads(f[b"data"]))["status"] == "CANCELED"]
+    assert len(canceled) == 3 and all("halt" in o["reason"] for o in canceled)
