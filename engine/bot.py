@@ -35,6 +35,7 @@ from core.types import (
     Tranche,
     TradingState,
 )
+from core.exits import ExitCheck, touch_exit_check
 from executors.base import Executor
 from executors.ghost import ClosedSignal, Hypothetical, SignalTracker
 from risk.engine import MarketStatus, PortfolioView, RiskContext, RiskEngine
@@ -84,22 +85,6 @@ class RiskEnv(Protocol):
 
 
 BreachHandler = Callable[["Bot", str, TradingState, str, bool], None]
-
-# (reason, fill reference price, order type) of a protective exit triggered inside a candle.
-ExitHit = tuple[str, float, OrderType]
-# (candle, long?, stop_loss, take_profit) -> the exit that candle triggers, or None.
-ExitCheck = Callable[[Candle, bool, "float | None", "float | None"], "ExitHit | None"]
-
-
-def touch_exit_check(c: Candle, long: bool, stop: float | None, take: float | None) -> ExitHit | None:
-    """The default intrabar rule (ghost/paper): a touch triggers; the stop wins when both are
-    inside one candle (the pessimistic order); a gap through the level fills at the open."""
-    if stop is not None and ((long and c.low <= stop) or (not long and c.high >= stop)):
-        return "stop_loss", (min(stop, c.open) if long else max(stop, c.open)), _MARKET_ORDER
-    if take is not None and ((long and c.high >= take) or (not long and c.low <= take)):
-        return "take_profit", (max(take, c.open) if long else min(take, c.open)), _LIMIT_ORDER
-    return None
-
 
 @lru_cache(maxsize=1024)
 def _bot_tag(bot: str) -> str:

@@ -69,7 +69,7 @@ class VenueOrder:
         return self.status in FINAL_STATUSES
 
     @classmethod
-    def parse(cls, o: dict[str, Any], market: Market) -> "VenueOrder":
+    def parse(cls, o: dict[str, Any]) -> "VenueOrder":
         executed = dec(o.get("executedQty", "0"))
         cum = dec(o.get("cummulativeQuoteQty", o.get("cumQuote", "0")))
         avg = dec(o.get("avgPrice", "0"))
@@ -271,7 +271,7 @@ class ExchangeClient:
             rows = self.call(lambda: self.raw.futures_get_open_orders(**params), weight=1 if symbol else 40)
         else:
             rows = self.call(lambda: self.raw.get_open_orders(**params), weight=6 if symbol else 80)
-        return [VenueOrder.parse(o, self.market) for o in rows]
+        return [VenueOrder.parse(o) for o in rows]
 
     def get_order(self, symbol: str, client_order_id: str) -> VenueOrder | None:
         """The venue's order with this client id, or None if the venue has never seen it (-2013).
@@ -281,7 +281,7 @@ class ExchangeClient:
             o = self.call(lambda: fn(symbol=symbol, origClientOrderId=client_order_id), weight=1 if self.futures else 4)
         except NotFoundError:
             return None
-        return VenueOrder.parse(o, self.market)
+        return VenueOrder.parse(o)
 
     def trades(self, symbol: str, order_id: int) -> list[VenueTrade]:
         if self.futures:
@@ -349,7 +349,7 @@ class ExchangeClient:
         log.info("sending %s %s %s %s qty=%s%s id=%s", self.market, typed["type"], prepared.side, prepared.symbol,
                  prepared.quantity_text, f" @ {typed['price']}" if "price" in typed else "", client_order_id)
         o = self.call(lambda: fn(**params), weight=1, safe=False, mutating=True)
-        return VenueOrder.parse(o, self.market)
+        return VenueOrder.parse(o)
 
     def cancel(self, symbol: str, client_order_id: str) -> VenueOrder | None:
         """Cancel by client order id. None when the venue does not know it as open (-2011: filled,
@@ -361,4 +361,4 @@ class ExchangeClient:
             o = self.call(lambda: fn(symbol=symbol, origClientOrderId=client_order_id), weight=1, safe=True)
         except NotFoundError:
             return None
-        return VenueOrder.parse(o, self.market)
+        return VenueOrder.parse(o)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from core.exits import touch_exit_check
 from core.types import Candle, Fill, Mode, Order, OrderStatus, PositionSide, Side, Trade
 
 
@@ -75,14 +76,9 @@ class SignalTracker:
         out = []
         for h in list(self.open):
             h.candles_held += 1
-            if h.stop_loss is not None and ((h.long and c.low <= h.stop_loss) or (not h.long and c.high >= h.stop_loss)):
-                price = min(h.stop_loss, c.open) if h.long else max(h.stop_loss, c.open)
-                out.append(self._close(h, price, now, "stop_loss"))
-            elif h.take_profit is not None and (
-                (h.long and c.high >= h.take_profit) or (not h.long and c.low <= h.take_profit)
-            ):
-                price = max(h.take_profit, c.open) if h.long else min(h.take_profit, c.open)
-                out.append(self._close(h, price, now, "take_profit"))
+            hit = touch_exit_check(c, h.long, h.stop_loss, h.take_profit)
+            if hit is not None:
+                out.append(self._close(h, hit[1], now, hit[0]))
             elif self.horizon and h.candles_held >= self.horizon:
                 out.append(self._close(h, c.close, now, "time_horizon"))
         return out
