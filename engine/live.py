@@ -23,7 +23,7 @@ from exchange.errors import ExchangeError
 from exchange.preflight import PreflightReport, run_preflight
 from exchange.reconcile import ReconcileReport, reconcile
 from exchange.rules import dec, fmt
-from exchange.venues import DEFAULT_LOCAL, venue_urls
+from exchange.venues import DEFAULT_LOCAL, LOCAL_API_KEY, LOCAL_API_SECRET, venue_urls
 from executors.live import LiveExecutor, Recovered
 from executors.live_book import LiveBook
 from settings import AppConfig, BotConfig, Secrets
@@ -96,9 +96,7 @@ class LiveVenue:
         key = secrets.binance_api_key.get_secret_value() if secrets.binance_api_key else ""
         secret = secrets.binance_api_secret.get_secret_value() if secrets.binance_api_secret else ""
         if not key and ex.venue == "local":
-            from exchange.sim.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET  # public test constants
-
-            key, secret = DEFAULT_API_KEY, DEFAULT_API_SECRET
+            key, secret = LOCAL_API_KEY, LOCAL_API_SECRET  # the local exchange's public defaults
         self.has_keys = bool(key and secret)
         self.real_money = self.urls.real_money
         self.live_switch = secrets.live_trading

@@ -1,1 +1,1 @@
-"""Exchange layer: the python-binance adapter, filters and rate limits, and the local simulator (exchange/sim/)."""
+"""Exchange layer: the python-binance adapter only (venues, filters and rounding, typed errors, rate limits, market-data and user-data streams, pre-flight, reconciliation). The local exchange is its own application, simulator/."""

@@ -44,6 +44,9 @@ class VenueUrls:
 
 
 DEFAULT_LOCAL = "http://127.0.0.1:8765"
+# The local exchange's public default credentials (simulator/auth.py; a contract test keeps them
+# equal). Not secrets: they open only the offline exchange, and are used only when no keys are set.
+LOCAL_API_KEY, LOCAL_API_SECRET = "local-key", "local-secret"
 
 
 def venue_urls(venue: Venue | str, local_base: str = DEFAULT_LOCAL) -> VenueUrls:

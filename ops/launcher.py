@@ -54,7 +54,7 @@ def exchange_command(app, resume: dict[str, tuple[int, float]]) -> list[str]:  #
     and the accounts kept in var/exchange-state.json."""
     m, ex = app.market, app.exchange
     balances = ",".join(f"{k}={v:g}" for k, v in ex.spot_balances.items())
-    cmd = [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(ex.local_port),
+    cmd = [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(ex.local_port),
            "--source", "synthetic", "--seed", str(m.seed), "--speed", f"{m.speed:g}",
            "--symbols", ",".join(m.symbols), "--balances", balances, "--futures-balance", f"{ex.futures_balance:g}",
            "--warmup", str(max(m.warmup_candles, 50)),

@@ -1,4 +1,4 @@
-"""Test helper: the local exchange (`python -m exchange.sim`) as a real subprocess on a free port."""
+"""Test helper: the local exchange (`python -m simulator`) as a real subprocess on a free port."""
 from __future__ import annotations
 
 import json
@@ -33,7 +33,7 @@ class SimProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         with open(log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(self.port), *args],
+                [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(self.port), *args],
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while True:

@@ -1,6 +1,6 @@
 """Contract test: the local exchange driven by an UNMODIFIED python-binance ``Client``.
 
-The simulator runs as a real subprocess (``python -m exchange.sim``); the client differs from the
+The simulator runs as a real subprocess (``python -m simulator``); the client differs from the
 production one only in its base URLs (reference/binance-api.md §1.2: subclass, override the
 class URL constants). Prices are paused (``--speed 0``) and moved through ``/admin/price`` so
 every fill below is deterministic.
@@ -53,7 +53,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("sim") / "exchange.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(port), "--seed", "7",
+            [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(port), "--seed", "7",
              "--balances", "USDT=10000,BTC=1", "--speed", "0"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )

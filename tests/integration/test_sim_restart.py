@@ -1,4 +1,4 @@
-"""A restart of the local exchange (``python -m exchange.sim --state-file``) changes nobody's account.
+"""A restart of the local exchange (``python -m simulator --state-file``) changes nobody's account.
 
 The exchange runs as a real subprocess, driven by an unmodified python-binance ``Client`` that keeps
 its URL across the restart (same port), like a live bot would. Stopped with SIGTERM, everything is
@@ -143,9 +143,9 @@ def test_sigkill_loses_at_most_the_last_moment(tmp_path: Path) -> None:
 
 def test_corrupt_state_file_stops_the_exchange_with_its_name(tmp_path: Path) -> None:
     state = tmp_path / "exchange-state.json"
-    state.write_text('{"format": "exchange.sim-state", "version": 1, "spot": {', encoding="utf-8")
+    state.write_text('{"format": "simulator-state", "version": 1, "spot": {', encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "exchange.sim", "--port", str(free_port()), "--speed", "0", "--state-file", str(state)],
+        [sys.executable, "-m", "simulator", "--port", str(free_port()), "--speed", "0", "--state-file", str(state)],
         cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert f"state file {state}: not valid JSON" in proc.stderr

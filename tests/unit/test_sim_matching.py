@@ -1,17 +1,17 @@
-"""Matching in the local exchange (exchange/sim/matching.py, book.py, filters.py), without HTTP."""
+"""Matching in the local exchange (simulator/matching.py, book.py, filters.py), without HTTP."""
 from __future__ import annotations
 
 from decimal import Decimal as D
 
 import pytest
 
-from exchange.sim.accounts import Account
-from exchange.sim.book import BookConfig, SyntheticBook
-from exchange.sim.errors import ApiError
-from exchange.sim.filters import DEFAULT_SPECS
-from exchange.sim.matching import SpotEngine
-from exchange.sim.params import parse_new_order
-from exchange.sim.prices import Bar
+from simulator.accounts import Account
+from simulator.book import BookConfig, SyntheticBook
+from simulator.errors import ApiError
+from simulator.filters import DEFAULT_SPECS
+from simulator.matching import SpotEngine
+from simulator.params import parse_new_order
+from simulator.prices import Bar
 
 SPEC = DEFAULT_SPECS["BTCUSDT"]
 NOW = 1_700_000_000_000
@@ -208,7 +208,7 @@ def test_parameter_errors() -> None:
 
 # -- USD-M futures --------------------------------------------------------------------------------
 
-from exchange.sim.futures import DEFAULT_FUTURES_SPECS, FuturesEngine, Position, parse_futures_order  # noqa: E402
+from simulator.futures import DEFAULT_FUTURES_SPECS, FuturesEngine, Position, parse_futures_order  # noqa: E402
 
 
 def make_futures(wallet: str = "10000") -> tuple[FuturesEngine, dict[str, D]]:
@@ -307,8 +307,8 @@ def test_futures_isolated_liquidation_price_worked_example() -> None:
 
 from dataclasses import dataclass as _dataclass  # noqa: E402
 
-from exchange.sim.prices import CandleMarketSource, RandomWalkSource  # noqa: E402
-from exchange.sim.state import SimConfig, SimExchange  # noqa: E402
+from simulator.prices import CandleMarketSource, RandomWalkSource  # noqa: E402
+from simulator.state import SimConfig, SimExchange  # noqa: E402
 
 
 @_dataclass
@@ -362,7 +362,7 @@ def test_random_walk_is_seeded_and_realistic() -> None:
 
 # -- futures conditional (algo) orders -----------------------------------------------------------------
 
-from exchange.sim.algo import AlgoBook  # noqa: E402
+from simulator.algo import AlgoBook  # noqa: E402
 
 
 def test_algo_stop_market_trigger_rules_and_close_position() -> None:

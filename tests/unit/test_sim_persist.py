@@ -1,4 +1,4 @@
-"""The local exchange's state file (exchange/sim/persist.py): a round trip keeps every account
+"""The local exchange's state file (simulator/state_file/): a round trip keeps every account
 detail and the reloaded exchange keeps trading (resting orders fill, ids continue, algo orders fire);
 a bad file is refused with a message naming it."""
 from __future__ import annotations
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from exchange.sim.futures import parse_futures_order
-from exchange.sim.params import parse_new_order
-from exchange.sim.persist import SAVE_INTERVAL_S, StateFileError, StateSaver, capture, load, render, save, snapshot
-from exchange.sim.state import SimConfig, SimExchange
+from simulator.futures import parse_futures_order
+from simulator.params import parse_new_order
+from simulator.state_file import SAVE_INTERVAL_S, StateFileError, StateSaver, capture, load, render, save, snapshot
+from simulator.state import SimConfig, SimExchange
 
 
 def make() -> SimExchange:
@@ -229,7 +229,7 @@ def test_saver_writes_off_the_loop_one_at_a_time_and_shutdown_waits(tmp_path: Pa
     import threading
     import time
 
-    from exchange.sim import persist
+    from simulator.state_file import saver as persist
 
     path = tmp_path / "state.json"
     ex = make()

@@ -1,10 +1,10 @@
-"""Signing and timing rules of the local exchange (exchange/sim/auth.py) against Binance's official vectors."""
+"""Signing and timing rules of the local exchange (simulator/auth.py) against Binance's official vectors."""
 from __future__ import annotations
 
 import pytest
 
-from exchange.sim import auth
-from exchange.sim.errors import ApiError
+from simulator import auth
+from simulator.errors import ApiError
 
 SPOT_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 SPOT_PAYLOAD = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
@@ -143,3 +143,11 @@ def test_request_time_rule_shared_by_rest_and_ws_api(params: dict[str, str], cod
         with pytest.raises(ApiError) as e2:
             auth.authenticate(auth.KeyStore(), auth.DEFAULT_API_KEY, {**params, "signature": "00"}, "", "", now)
         assert e2.value.code == code
+
+
+def test_the_adapter_knows_the_local_exchanges_default_keys() -> None:
+    # Two applications, one pair of public constants: the worker uses them when no keys are set.
+    from exchange.venues import LOCAL_API_KEY, LOCAL_API_SECRET
+    from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+
+    assert (LOCAL_API_KEY, LOCAL_API_SECRET) == (DEFAULT_API_KEY, DEFAULT_API_SECRET)

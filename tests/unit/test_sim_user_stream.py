@@ -1,4 +1,4 @@
-"""The local exchange's spot WS-API (exchange/sim/user_stream.py): a malformed or out-of-range
+"""The local exchange's spot WS-API (simulator/user_stream.py): a malformed or out-of-range
 ``timestamp``/``recvWindow`` (or any other bad request) gets Binance's error answer, as the REST
 path gives it, and the connection stays usable; it used to die on the ValueError."""
 from __future__ import annotations
@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from exchange.sim import auth
-from exchange.sim.server import create_app
-from exchange.sim.state import SimConfig, SimExchange
+from simulator import auth
+from simulator.server import create_app
+from simulator.state import SimConfig, SimExchange
 
 SUBSCRIBE = "userDataStream.subscribe.signature"
 

@@ -1,5 +1,5 @@
 """exchange.userdata.parse_event on real-shaped user-data payloads (reference/binance-api.md §8,
-the local exchange's builders in exchange/sim/user_stream.py)."""
+the local exchange's builders in simulator/user_stream.py)."""
 from __future__ import annotations
 
 from decimal import Decimal as D

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable
 
-from exchange.sim import errors
-from exchange.sim.errors import ApiError
-from exchange.sim.filters import is_multiple
-from exchange.sim.futures import FuturesEngine, FuturesNewOrder, sign
-from exchange.sim.params import decimal_param, str_param
-from exchange.sim.prices import Bar
+from simulator import errors
+from simulator.errors import ApiError
+from simulator.filters import is_multiple
+from simulator.futures import FuturesEngine, FuturesNewOrder, sign
+from simulator.params import decimal_param, str_param
+from simulator.prices import Bar
 
 ZERO = Decimal(0)
 ALGO_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET", "STOP", "TAKE_PROFIT", "TRAILING_STOP_MARKET")

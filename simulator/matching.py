@@ -20,12 +20,12 @@ from decimal import Decimal
 from typing import Callable
 import secrets
 
-from exchange.sim import errors
-from exchange.sim.accounts import Account
-from exchange.sim.book import BookConfig, Level, SyntheticBook, floor_to
-from exchange.sim.filters import SymbolSpec
-from exchange.sim.params import NewOrder
-from exchange.sim.prices import Bar
+from simulator import errors
+from simulator.accounts import Account
+from simulator.book import BookConfig, Level, SyntheticBook, floor_to
+from simulator.filters import SymbolSpec
+from simulator.params import NewOrder
+from simulator.prices import Bar
 
 ZERO = Decimal(0)
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")

@@ -1,4 +1,4 @@
-"""CLI: ``python -m exchange.sim --host 127.0.0.1 --port 8765 [--seed N] [--source walk|synthetic]
+"""CLI: ``python -m simulator --host 127.0.0.1 --port 8765 [--seed N] [--source walk|synthetic]
 [--api-key K --api-secret S] [--balances USDT=10000,BTC=0] [--futures-balance 10000] [--speed X]
 [--weight-limit N] [--orders-per-10s N] [--state-file PATH]``.
 
@@ -17,12 +17,12 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
-from exchange.sim.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
-from exchange.sim.persist import StateFileError, StateSaver, load
-from exchange.sim.ratelimit import Limits
-from exchange.sim.server import create_app
-from exchange.sim.prices import CandleMarketSource, PriceSource
-from exchange.sim.state import DEFAULT_BALANCES, SimConfig, SimExchange, wall_ms
+from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from simulator.state_file import StateFileError, StateSaver, load
+from simulator.ratelimit import Limits
+from simulator.server import create_app
+from simulator.prices import CandleMarketSource, PriceSource
+from simulator.state import DEFAULT_BALANCES, SimConfig, SimExchange, wall_ms
 
 
 def parse_balances(text: str) -> dict[str, Decimal]:
@@ -43,7 +43,7 @@ def parse_balances(text: str) -> dict[str, Decimal]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m exchange.sim", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m simulator", description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--seed", type=int, default=1, help="price seed (prices are deterministic per seed)")
@@ -111,15 +111,15 @@ def main(argv: list[str] | None = None) -> None:
             saver = StateSaver(ex, args.state_file)
             saver.save_now()  # fail now, not on the first order, if the path cannot be written
         except StateFileError as exc:
-            print(f"exchange.sim: {exc}", file=sys.stderr, flush=True)
+            print(f"simulator: {exc}", file=sys.stderr, flush=True)
             sys.exit(2)
         except OSError as exc:
-            print(f"exchange.sim: state file {args.state_file}: cannot write it ({exc})", file=sys.stderr, flush=True)
+            print(f"simulator: state file {args.state_file}: cannot write it ({exc})", file=sys.stderr, flush=True)
             sys.exit(2)
-        print(f"exchange.sim: accounts {'restored from' if restored else 'will be kept in'} {args.state_file}",
+        print(f"simulator: accounts {'restored from' if restored else 'will be kept in'} {args.state_file}",
               flush=True)
     app = create_app(ex, saver=saver)
-    print(f"exchange.sim listening on http://{args.host}:{args.port} (speed {args.speed}, seed {args.seed})", flush=True)
+    print(f"simulator listening on http://{args.host}:{args.port} (speed {args.speed}, seed {args.seed})", flush=True)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
 
 

@@ -29,12 +29,12 @@ from typing import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
-from exchange.sim.filters import fmt8
-from exchange.sim.futures import FUNDING_RATE, next_funding_ms
-from exchange.sim.klines import INTERVALS_MS, bucket, valid_interval
-from exchange.sim.prices import Bar
-from exchange.sim.state import SimExchange
-from exchange.sim.user_stream import UserStreams
+from simulator.filters import fmt8
+from simulator.futures import FUNDING_RATE, next_funding_ms
+from simulator.klines import INTERVALS_MS, bucket, valid_interval
+from simulator.prices import Bar
+from simulator.state import SimExchange
+from simulator.user_stream import UserStreams
 
 log = logging.getLogger(__name__)
 QUEUE_MAX = 1000

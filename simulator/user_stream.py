@@ -23,13 +23,13 @@ from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
 
-from exchange.sim import auth, errors
-from exchange.sim.algo import AlgoOrder
-from exchange.sim.errors import ApiError
-from exchange.sim.filters import fmt8
-from exchange.sim.futures import FuturesOrder, FuturesTrade
-from exchange.sim.matching import SpotOrder, TradeRecord
-from exchange.sim.state import SimExchange
+from simulator import auth, errors
+from simulator.algo import AlgoOrder
+from simulator.errors import ApiError
+from simulator.filters import fmt8
+from simulator.futures import FuturesOrder, FuturesTrade
+from simulator.matching import SpotOrder, TradeRecord
+from simulator.state import SimExchange
 
 log = logging.getLogger(__name__)
 

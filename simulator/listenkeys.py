@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from exchange.sim.errors import ApiError
+from simulator.errors import ApiError
 
 LIFETIME_MS = 60 * 60 * 1000
 

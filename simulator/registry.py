@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from exchange.sim import errors
-from exchange.sim.params import int_param, str_param
-from exchange.sim.state import SimExchange
+from simulator import errors
+from simulator.params import int_param, str_param
+from simulator.state import SimExchange
 
 Params = dict[str, str]
 Handler = Callable[[SimExchange, Params], Any]

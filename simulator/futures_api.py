@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exchange.sim import errors
-from exchange.sim.algo import AlgoOrder
-from exchange.sim.book import Level
-from exchange.sim.filters import fmt8
-from exchange.sim.futures import (
+from simulator import errors
+from simulator.algo import AlgoOrder
+from simulator.book import Level
+from simulator.filters import fmt8
+from simulator.futures import (
     FUNDING_RATE,
     FuturesEngine,
     FuturesOrder,
@@ -23,10 +23,10 @@ from exchange.sim.futures import (
     next_funding_ms,
     parse_futures_order,
 )
-from exchange.sim.klines import valid_interval
-from exchange.sim.params import int_param, str_param
-from exchange.sim.registry import Params, endpoint, limit_param, symbol_param
-from exchange.sim.state import SimExchange
+from simulator.klines import valid_interval
+from simulator.params import int_param, str_param
+from simulator.registry import Params, endpoint, limit_param, symbol_param
+from simulator.state import SimExchange
 
 ZERO = Decimal(0)
 

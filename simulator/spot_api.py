@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exchange.sim import errors, responses
-from exchange.sim.book import Level
-from exchange.sim.filters import fmt8
-from exchange.sim.klines import valid_interval
-from exchange.sim.params import int_param, parse_new_order, str_param
-from exchange.sim.registry import Params, endpoint, limit_param, symbol_param, symbols_list
-from exchange.sim.state import SimExchange
+from simulator import errors, responses
+from simulator.book import Level
+from simulator.filters import fmt8
+from simulator.klines import valid_interval
+from simulator.params import int_param, parse_new_order, str_param
+from simulator.registry import Params, endpoint, limit_param, symbol_param, symbols_list
+from simulator.state import SimExchange
 
 # -- market data ---------------------------------------------------------------------------------
 

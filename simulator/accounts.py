@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from exchange.sim import errors
+from simulator import errors
 
 ZERO = Decimal(0)
 

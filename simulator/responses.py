@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exchange.sim.accounts import Account
-from exchange.sim.filters import fmt8
-from exchange.sim.matching import SpotOrder, TradeRecord
+from simulator.accounts import Account
+from simulator.filters import fmt8
+from simulator.matching import SpotOrder, TradeRecord
 
 STP_MODE = "EXPIRE_MAKER"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exchange.sim import errors
+from simulator import errors
 
 MINUTE_MS = 60_000
 TEN_S_MS = 10_000

@@ -17,18 +17,18 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from exchange.sim import admin, errors
-from exchange.sim import futures_api as _futures_api  # noqa: F401  (registers /fapi routes)
-from exchange.sim import spot_api as _spot_api  # noqa: F401  (registers /api routes)
-from exchange.sim.admin import STATE_KEY, WS_CLOSERS_KEY
-from exchange.sim.auth import api_key_only, authenticate
-from exchange.sim.errors import ApiError
-from exchange.sim.persist import StateSaver
-from exchange.sim.registry import ENDPOINTS, Endpoint, Params
-from exchange.sim.state import SimExchange
-from exchange.sim.user_stream import UserStreams
-from exchange.sim.ws import StreamHub
-from exchange.sim.ws import add_routes as add_ws_routes
+from simulator import admin, errors
+from simulator import futures_api as _futures_api  # noqa: F401  (registers /fapi routes)
+from simulator import spot_api as _spot_api  # noqa: F401  (registers /api routes)
+from simulator.admin import STATE_KEY, WS_CLOSERS_KEY
+from simulator.auth import api_key_only, authenticate
+from simulator.errors import ApiError
+from simulator.state_file import StateSaver
+from simulator.registry import ENDPOINTS, Endpoint, Params
+from simulator.state import SimExchange
+from simulator.user_stream import UserStreams
+from simulator.ws import StreamHub
+from simulator.ws import add_routes as add_ws_routes
 
 log = logging.getLogger(__name__)
 

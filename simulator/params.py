@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from exchange.sim import errors
+from simulator import errors
 
 _DECIMAL_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 _CLIENT_ID_RE = re.compile(r"^[a-zA-Z0-9\-_]{1,36}$")

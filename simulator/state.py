@@ -14,18 +14,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable
 
-from exchange.sim.accounts import Account
-from exchange.sim.algo import AlgoBook
-from exchange.sim.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET, KeyStore
-from exchange.sim.book import BookConfig
-from exchange.sim.faults import Faults
-from exchange.sim.filters import SymbolSpec, spec_for
-from exchange.sim.futures import FuturesEngine, FuturesSpec, futures_spec_for
-from exchange.sim.listenkeys import ListenKeys
-from exchange.sim.klines import MINUTE_MS, KlineStore
-from exchange.sim.matching import SpotEngine
-from exchange.sim.prices import Bar, PriceSource, RandomWalkSource
-from exchange.sim.ratelimit import Limits, RateLimiter
+from simulator.accounts import Account
+from simulator.algo import AlgoBook
+from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET, KeyStore
+from simulator.book import BookConfig
+from simulator.faults import Faults
+from simulator.filters import SymbolSpec, spec_for
+from simulator.futures import FuturesEngine, FuturesSpec, futures_spec_for
+from simulator.listenkeys import ListenKeys
+from simulator.klines import MINUTE_MS, KlineStore
+from simulator.matching import SpotEngine
+from simulator.prices import Bar, PriceSource, RandomWalkSource
+from simulator.ratelimit import Limits, RateLimiter
 
 log = logging.getLogger(__name__)
 

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable
 
-from exchange.sim import errors
-from exchange.sim.book import BookConfig, SyntheticBook, floor_to
-from exchange.sim.errors import ApiError
-from exchange.sim.filters import is_multiple, split_symbol
-from exchange.sim.params import decimal_param, str_param
-from exchange.sim.prices import Bar
+from simulator import errors
+from simulator.book import BookConfig, SyntheticBook, floor_to
+from simulator.errors import ApiError
+from simulator.filters import is_multiple, split_symbol
+from simulator.params import decimal_param, str_param
+from simulator.prices import Bar
 
 ZERO = Decimal(0)
 CONDITIONAL_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")

@@ -14,7 +14,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from exchange.sim import errors
+from simulator import errors
 
 DEFAULT_API_KEY = "local-key"
 DEFAULT_API_SECRET = "local-secret"

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from exchange.sim.filters import fmt8
-from exchange.sim.prices import Bar
+from simulator.filters import fmt8
+from simulator.prices import Bar
 
 MINUTE_MS = 60_000
 INTERVALS_MS: dict[str, int] = {

@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from exchange.sim.filters import fmt8
-from exchange.sim.state import SimExchange
+from simulator.filters import fmt8
+from simulator.state import SimExchange
 
 STATE_KEY = web.AppKey("sim_exchange", SimExchange)
 WS_CLOSERS_KEY = web.AppKey("ws_closers", list)

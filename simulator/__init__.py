@@ -1,6 +1,6 @@
 """The local Binance-compatible exchange: an aiohttp server that python-binance drives unmodified.
 
-Run it with ``python -m exchange.sim --port 8765`` (see ``README.md`` beside this file).
+Run it with ``python -m simulator --port 8765`` (see ``README.md`` beside this file).
 
 Modules, one concept each:
     errors       Binance error codes/messages and their HTTP statuses
@@ -28,6 +28,6 @@ Modules, one concept each:
     server       the aiohttp app and the request pipeline
     __main__     the CLI
 """
-from exchange.sim.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 __all__ = ["DEFAULT_API_KEY", "DEFAULT_API_SECRET"]
