@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.types import INTERVAL_MS, Mode
+from core.validation import error_lines, format_errors
 
 if TYPE_CHECKING:
     from risk.limits import RiskLimits
@@ -305,9 +306,7 @@ class BotConfig(_Model):
         try:
             params_model(self.strategy).model_validate(self.params)
         except ValidationError as exc:
-            lines = [f"params{''.join('.' + str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-                     for e in exc.errors()]
-            raise ValueError("; ".join(lines)) from None
+            raise ValueError(format_errors(exc, "params")) from None
         return self
 
     @property
@@ -404,15 +403,6 @@ def _find_secret_keys(node: Any, path: str = "") -> list[str]:
     return found
 
 
-def _format_errors(exc: ValidationError) -> list[str]:
-    out = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        out.append(f"{loc}: {msg}")
-    return out
-
-
 def config_path(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(path or os.environ.get("BOT_CONFIG") or DEFAULT_CONFIG)
 
@@ -440,4 +430,4 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
     try:
         return AppConfig(**raw)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc), str(source)) from None
+        raise ConfigError(error_lines(exc), str(source)) from None

@@ -41,7 +41,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from backtest.engine import BacktestControl, BotResult, SymbolData, build_sim_bot
+from backtest.build import build_sim_bot
+from backtest.data import SymbolData
+from backtest.result import BacktestControl, BotResult, DealRow
 from backtest.fills import FillModel
 from core.types import Candle, Fill, PositionSide, Trade, TradingState
 from engine.dca_bot import DcaBot, NoStrategy
@@ -52,39 +54,6 @@ from state.models import TradeRecord
 
 DRAIN_EVERY = 2000  # candles between two drains: bounds the bot's outbox (orders, fills, equity records)
 DEFAULT_MODEL = FillModel()
-
-
-@dataclass(slots=True)
-class DealRow:
-    """One deal of a DCA backtest, as the report's deals table shows it.
-
-    ``pnl`` is net of every fee: realized for a closed deal; for an open one, realized so far
-    plus the position marked at the last close minus its entry fees (no exit fee yet)."""
-
-    id: str
-    symbol: str
-    side: str  # long | short
-    status: str  # CLOSED | STOPPED | OPEN
-    opened_at: int  # epoch ms
-    closed_at: int | None  # None while open
-    duration_ms: int  # to the close, or to the end of the data when open
-    safety_orders: int  # safety orders filled
-    max_safety_orders: int
-    base_price: float
-    avg_entry: float  # quantity-weighted price of the buys (sells for a short), fees excluded
-    quantity: float  # base bought (sold for a short) over the deal
-    invested: float  # quote put in, fees included
-    exit_price: float | None  # quantity-weighted price of the exits so far
-    pnl: float
-    pnl_pct: float  # pnl / invested, percent
-    fees: float
-    max_drawdown_pct: float  # worst floating loss against the average (DcaBot's Deal figure)
-    close_reason: str  # "take profit", "stop loss", ... ("" while open)
-    tp_steps_filled: int
-
-    @property
-    def open(self) -> bool:
-        return self.status == "OPEN"
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ import numpy as np
 from core.types import NO_SIGNAL, Candle, Side, Signal
 
 if TYPE_CHECKING:
-    from backtest.engine import SymbolData
+    from backtest.data import SymbolData
     from backtest.fills import BacktestExecutor, FillModel
     from engine.bot import Bot
 
@@ -128,7 +128,7 @@ DAY_MS = 86_400_000
 
 
 def _watches_equity(bot: "Bot") -> bool:
-    from backtest.engine import EQUITY_LIMITS
+    from backtest.build import EQUITY_LIMITS
 
     mon = bot.monitor
     return mon is not None and any(getattr(mon.limits, k) is not None for k in EQUITY_LIMITS)

@@ -45,6 +45,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from core.types import Candle, Fill, Mode, Order, OrderStatus, OrderType, Side
+from settings import AppConfig
 
 Policy = Literal["optimistic", "realistic", "pessimistic"]
 Intrabar = Literal["stop_first", "take_first", "ohlc"]
@@ -227,3 +228,16 @@ class BacktestExecutor:
 # Enum members looked up once (each `OrderType.LIMIT` costs ~100 ns on Python 3.11).
 _LIMIT, _BUY = OrderType.LIMIT, Side.BUY
 _EXPIRED, _FILLED = OrderStatus.EXPIRED, OrderStatus.FILLED
+
+
+def fill_model(app: AppConfig, policy: str = "realistic", fill_at: str = "close", intrabar: str = "stop_first",
+               taker_fee: float | None = None, maker_fee: float | None = None, slippage_bps: float | None = None,
+               latency_ms: int = 0, max_volume_pct: float | None = 10.0) -> FillModel:
+    """The fill model of a run: fee and slippage default to the config's paper ones."""
+    taker = app.paper.fee_pct if taker_fee is None else taker_fee
+    return FillModel(
+        policy=policy, fill_at=fill_at, intrabar=intrabar, taker_fee_pct=taker,  # type: ignore[arg-type]
+        maker_fee_pct=taker if maker_fee is None else maker_fee,
+        slippage_bps=app.paper.slippage_bps if slippage_bps is None else slippage_bps,
+        latency_ms=latency_ms, max_volume_pct=max_volume_pct,
+    )

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from backtest.engine import BotResult
+from backtest.result import BotResult
 from core.types import PositionSide
 
 MAX_POINTS = 4000

@@ -15,24 +15,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from backtest.engine import BotResult
+from backtest.data import iso
+from backtest.result import BotResult
 from core import metrics
 from core.types import INTERVAL_MS, EquityPoint, Trade
 
 if TYPE_CHECKING:
-    from backtest.dca import DealRow
-
-
-def iso(ms: int | None) -> str | None:
-    """Epoch ms -> 'YYYY-MM-DDTHH:MM:SSZ' (UTC)."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    from backtest.result import DealRow
 
 
 def json_safe(x: Any) -> Any:

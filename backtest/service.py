@@ -10,7 +10,7 @@
 * ``start_in_process(request, redis_url, app, result_id) -> id``: for the worker: marks the
   result ``running`` in Redis, runs ``run_request`` in a *spawned* process (the worker's
   trading loop never waits for it, and a crash there cannot touch the worker) and stores the
-  result as ``done`` or ``failed`` with the error (``backtest.store``).
+  result as ``done`` or ``failed`` with the error (``state.backtest_store``).
 
 Data paths from the dashboard are confined to the shared market directory and the config's
 ``market.replay_files``: a request cannot make the worker read an arbitrary file.
@@ -24,9 +24,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.validation import format_errors
 from settings import AppConfig, load_config
+from state.connection import connect
 
 MAX_CURVE_POINTS = 2000
 MAX_TRADES_STORED = 10_000  # a 1m run can make tens of thousands; the report counts them all
@@ -57,7 +59,7 @@ class BacktestRequest(BaseModel):
     def _time(cls, v: str | None) -> str | None:
         if v in (None, ""):
             return None
-        from backtest.engine import parse_time
+        from backtest.data import parse_time
 
         try:
             parse_time(v)
@@ -73,7 +75,7 @@ class BacktestRequest(BaseModel):
 def data_choices(app: AppConfig) -> list[str]:
     """Candle files a dashboard user may pick: the CSV/zip files under the shared market
     directory, then the config's replay files (files or directories)."""
-    from backtest.engine import data_files
+    from backtest.data import data_files
     from market.replay import shared_market_dir
 
     out: list[str] = []
@@ -99,8 +101,10 @@ def _allowed(app: AppConfig, path: str) -> bool:
 
 def run_request(app: AppConfig | str | os.PathLike[str] | None, request: BacktestRequest) -> dict[str, Any]:
     """Run one request; raises ValueError/FileNotFoundError on bad input (unknown bot, data)."""
-    from backtest.cli import data_info, fill_model, resolve_data
-    from backtest.engine import find_bots, parse_time, run_config
+    from backtest.data import data_info, resolve_data
+    from backtest.fills import fill_model
+    from backtest.data import parse_time
+    from backtest.engine import find_bots, run_config
     from backtest.plots import plot_data
     from backtest.report import build_report, json_safe
 
@@ -138,14 +142,27 @@ def run_request(app: AppConfig | str | os.PathLike[str] | None, request: Backtes
 
 # ---- a separate process for the worker ----------------------------------------------------
 def _redis(url: str):  # type: ignore[no-untyped-def]
-    import redis
+    return connect(url, timeout_s=10)
 
-    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
+
+def launch(request_json: str, target: str, app: AppConfig, result_id: str) -> str:
+    """The worker's ``backtest`` command: validate the request for ``target`` and start it in its own
+    process; a ValueError says why nothing started (bad request, too many running)."""
+    try:
+        request = BacktestRequest.model_validate_json(request_json)
+    except ValidationError as exc:
+        raise ValueError(f"payload: {format_errors(exc)}") from None
+    if request.bot != target:
+        raise ValueError(f"payload: bot {request.bot!r} is not the target {target!r}")
+    try:
+        return start_in_process(request, app.redis.url, app, result_id=result_id)
+    except RuntimeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _child(request_json: str, redis_url: str, app: AppConfig | str | None, result_id: str) -> None:
     """The spawned process: run, store the result or the error. Never raises."""
-    from backtest import store
+    from state import backtest_store as store
 
     try:
         os.nice(10)  # the worker's trading loop keeps priority on a small machine
@@ -171,7 +188,7 @@ def start_in_process(request: BacktestRequest, redis_url: str, app: AppConfig | 
     ``app`` is the worker's AppConfig (or a config path; None: the default config). Raises
     RuntimeError when ``MAX_RUNNING`` backtests are already running (the command is then
     answered with that message and nothing starts)."""
-    from backtest import store
+    from state import backtest_store as store
 
     mp.active_children()  # reaps finished children (no zombies)
     r = _redis(redis_url)

@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from backtest.engine import SymbolData, find_bots, run_config
+from backtest.data import SymbolData
+from backtest.engine import find_bots, run_config
 from backtest.fills import FillModel
 from backtest.report import build_report
 from settings import AppConfig

@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from backtest.engine import SymbolData, run_config  # noqa: E402
+from backtest.data import SymbolData  # noqa: E402
+from backtest.engine import run_config
 from backtest.fills import FillModel  # noqa: E402
 from settings import AppConfig  # noqa: E402
 

@@ -12,35 +12,34 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections import Counter, deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+
+from typing import Callable
 
 import redis
 from pydantic import ValidationError
 
+from core.validation import format_errors
+
 from core.clock import Clock, WallClock
-from core.portfolio import Portfolio
 from core.types import Candle, Mode, TradingState
+from engine.assembly import build_bot
 from engine.bot import Bot
 from engine.dca_bot import DcaBot
 from engine.live import LiveRefused, LiveVenue
 from exchange.rules import fmt
-from executors.base import Executor
-from executors.ghost import GhostExecutor
-from executors.paper import PaperExecutor
-from executors.venue import SimVenue
 from market.feed import Feed
-from risk.engine import MarketStatus, PortfolioView, RiskEngine
-from risk.monitor import RiskMonitor
+from risk.engine import MarketStatus, PortfolioView
 from risk.states import is_more_restrictive, most_restrictive
 from settings import AppConfig, BotConfig
 from state.commands import Command, CommandRejected, parse_command
 from state.models import AuditRecord, BotMeta, CommandResult, ControlRecord, Heartbeat
 from state.writer import BotUpdate, ControlChange, StateWriter
-from strategy.registry import build_strategy
 
 log = logging.getLogger("worker")
+# (request JSON, target bot, app, result id) -> run id; ValueError when refused
+BacktestLauncher = Callable[[str, str, AppConfig, str], str]
 VERSION = "0.1.0"
 
 
@@ -56,57 +55,6 @@ class Outcome:
     limit_changes: list[tuple[str, str, object]] = field(default_factory=list)
     dynamic_bots: list[tuple[str, str]] = field(default_factory=list)
     metas: list[BotMeta] = field(default_factory=list)
-
-
-def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None, on_breach=None,  # type: ignore[no-untyped-def]
-              env=None, venue=None) -> "Bot | DcaBot":
-    """One configured bot. The worker passes on_breach/env (risk monitor and cross-bot limits);
-    the backtester builds the same bot without them."""
-    mode = Mode(cfg.mode)
-    executor: Executor
-    on_venue = mode is Mode.LIVE or (mode is Mode.PAPER and app.paper.venue == "testnet")
-    if on_venue:
-        if venue is None:
-            raise ValueError(f"bot {cfg.name}: {mode.value} on a venue needs the worker's exchange connection")
-        executor = venue.executor(cfg.market, mode)
-        fee = app.paper.fee_pct  # for the risk engine's worst case; the venue charges its own
-    elif mode is Mode.GHOST:
-        executor = GhostExecutor(quote_asset=app.paper.quote_asset)
-        fee = 0.0
-    else:
-        executor = PaperExecutor(app.paper.fee_pct, app.paper.slippage_bps, app.paper.quote_asset)
-        fee = app.paper.fee_pct
-    allow_short = mode is Mode.GHOST or cfg.market == "futures"
-    limits = replace(
-        cfg.limits(allow_raise=bool(os.environ.get("BOT_RISK_OVERRIDE"))),
-        fee_pct=fee, slippage_bps=0.0 if mode is Mode.GHOST else app.paper.slippage_bps,
-        allow_short=allow_short, check_balance=mode is not Mode.GHOST,
-    )
-    portfolio = Portfolio(cfg.name, app.paper.starting_balance, app.paper.quote_asset)
-    if cfg.kind == "dca":
-        assert cfg.dca is not None  # settings guarantee it
-        # The resting ladder: GTC limit orders on the exchange for a venue bot, simulated otherwise.
-        resting = venue.book(cfg.name, cfg.market) if on_venue else SimVenue(
-            maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=mode is Mode.GHOST)
-        strategy = build_strategy(cfg.strategy, cfg.params) if cfg.strategy else None
-        dca_bot = DcaBot(cfg.name, mode, cfg.symbols, cfg.dca, strategy, executor, resting, RiskEngine(limits),
-                         portfolio, state_of, on_disable, app.market.interval,
-                         monitor=RiskMonitor(limits, app.paper.starting_balance) if on_breach is not None else None,
-                         on_breach=on_breach)
-        dca_bot.reduce_only_exits = on_venue and cfg.market == "futures"
-        return dca_bot
-    max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
-    monitor = RiskMonitor(limits, app.paper.starting_balance) if on_breach is not None else None
-    bot = Bot(
-        name=cfg.name, mode=mode, symbol=cfg.symbol, strategy=build_strategy(cfg.strategy, cfg.params),
-        executor=executor, risk=RiskEngine(limits),
-        portfolio=portfolio,
-        sizing=cfg.sizing.policy(), state_of=state_of, allow_short=allow_short,
-        max_hold_candles=max_hold, interval=app.market.interval, monitor=monitor, on_breach=on_breach, env=env,
-        max_tranches=cfg.max_tranches,
-    )
-    bot.reduce_only_exits = on_venue and cfg.market == "futures"
-    return bot
 
 
 class WorkerRiskEnv:
@@ -181,7 +129,11 @@ class WorkerRiskEnv:
 
 
 class Worker:
-    def __init__(self, app: AppConfig, r: redis.Redis, feed: Feed, clock: Clock | None = None) -> None:
+    def __init__(self, app: AppConfig, r: redis.Redis, feed: Feed, clock: Clock | None = None,
+                 backtests: BacktestLauncher | None = None) -> None:
+        # backtests: starts a backtest in its own process (backtest.service.start_in_process, given by
+        # the CLI; the worker does not import the backtester)
+        self.backtests = backtests
         self.app = app
         self.r = r
         self.feed = feed
@@ -305,7 +257,7 @@ class Worker:
         try:
             cfg = BotConfig.model_validate({**json.loads(raw), "name": name})
         except (ValidationError, json.JSONDecodeError) as exc:
-            raise ValueError(_errors(exc)) from None
+            raise ValueError(format_errors(exc) if isinstance(exc, ValidationError) else str(exc)) from None
         if cfg.kind != "dca":
             raise ValueError("only DCA bots can be created from the dashboard")
         if cfg.mode == "live":
@@ -475,19 +427,11 @@ class Worker:
         """Start a backtest in its own process (never blocks trading); the result lands in Redis."""
         if cmd.target not in self.configs:
             raise UnknownTarget(f"target: no bot named {cmd.target!r}")
+        if self.backtests is None:
+            raise UnknownTarget("backtests are not available in this worker")
         try:
-            from backtest.service import BacktestRequest, start_in_process
-        except ImportError as exc:  # pragma: no cover - the backtest package ships with the worker
-            raise UnknownTarget(f"backtests unavailable: {exc}") from None
-        try:
-            request = BacktestRequest.model_validate_json(cmd.payload or "{}")
-        except ValidationError as exc:
-            raise UnknownTarget(f"payload: {_errors(exc)}") from None
-        if request.bot != cmd.target:
-            raise UnknownTarget(f"payload: bot {request.bot!r} is not the target {cmd.target!r}")
-        try:
-            ident = start_in_process(request, self.app.redis.url, self.app, result_id=cmd.nonce)
-        except RuntimeError as exc:  # too many running: say so, nothing started
+            ident = self.backtests(cmd.payload or "{}", cmd.target, self.app, cmd.nonce)
+        except ValueError as exc:  # a bad request, or too many running: say so, nothing started
             raise UnknownTarget(str(exc)) from None
         return Outcome([], [], f"backtest {ident} of {cmd.target} started in its own process")
 
@@ -818,13 +762,6 @@ class Worker:
         return text
 
 
-def _errors(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
-                         for e in exc.errors())
-    return str(exc)
-
-
 def _limit_value(name: str, raw: str) -> object:
     """Parse a set_limit value by the limit's type ('22,2' for hours, 'BTCUSDT,ETHUSDT' for symbols)."""
     if name == "symbol_whitelist":
@@ -837,14 +774,3 @@ def _limit_value(name: str, raw: str) -> object:
     except ValueError:
         raise UnknownTarget(f"value: {raw!r} is not a number") from None
 
-
-def wait_for_redis(r: redis.Redis, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            r.ping()
-            return
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)

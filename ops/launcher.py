@@ -68,11 +68,10 @@ def exchange_command(app, resume: dict[str, tuple[int, float]]) -> list[str]:  #
 
 def stored_market(url: str, symbols: list[str]) -> dict[str, tuple[int, float]]:
     """The last stored candle per symbol, so a restarted local exchange continues the same market."""
-    import redis
-
+    from state.connection import connect
     from state.writer import StateWriter
 
-    writer = StateWriter(redis.Redis.from_url(url, socket_timeout=5))
+    writer = StateWriter(connect(url))
     out = {}
     for s in symbols:
         last = writer.recent_candles(s, 1)

@@ -13,6 +13,7 @@ from typing import Literal
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from core.validation import format_errors
 from state import keys
 
 CommandName = Literal["pause", "flatten", "resume", "reduce_only", "halt", "set_limit", "upsert_dca_bot",
@@ -88,11 +89,7 @@ def parse_command(fields: dict[str, str]) -> Command:
     try:
         return Command.model_validate(dict(fields))
     except ValidationError as exc:
-        reasons = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "command"
-            reasons.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
-        raise CommandRejected("; ".join(reasons)) from None
+        raise CommandRejected(format_errors(exc)) from None
 
 
 def new_command(cmd: CommandName, scope: Scope = "bot", target: str = "", user: str = "dashboard",

@@ -122,7 +122,7 @@ def recon_baseline(bot: str) -> str:
     return f"{PREFIX}recon:baseline:{bot}"
 
 
-# ---- backtests run from the dashboard (issue 6): backtest/store.py keeps the last 20 ----
+# ---- backtests run from the dashboard (issue 6): state/backtest_store.py keeps the last 20 ----
 
 # Stored backtest results by time: ZSET result id -> created_at (epoch ms).
 BACKTEST_INDEX = PREFIX + "backtests"

@@ -3,7 +3,7 @@ read the stored results (metrics, equity and drawdown, trades on candlesticks, m
 
 The button posts a ``backtest`` command (target: the bot, payload: ``BacktestRequest`` JSON);
 the worker starts ``backtest.service.start_in_process`` with the command's nonce as result id,
-and the result appears in the list below (``backtest.store``) as running, then done or failed.
+and the result appears in the list below (``state.backtest_store``) as running, then done or failed.
 DCA bots from config.yaml are offered too (the worker backtests configured bots only, so DCA bots
 created from the dashboard are not); their result adds the deals table.
 """
@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from backtest import store
+from state import backtest_store as store
 from backtest.plots import equity_figure_of, monthly_figure_of, trades_figure_of
 from backtest.service import BacktestRequest
 from state.commands import new_command, post_command

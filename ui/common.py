@@ -9,6 +9,7 @@ import redis
 import streamlit as st
 
 from core.types import TradingState
+from state.connection import connect
 from state.models import PositionView
 from state.reader import StateReader
 
@@ -23,8 +24,8 @@ STATE_COLOURS = {
 
 @st.cache_resource
 def get_redis(url: str) -> redis.Redis:
-    # One thread-safe pool for every session; decode so the reader sees str.
-    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=2, health_check_interval=30)
+    # One thread-safe pool for every session.
+    return connect(url, timeout_s=2)
 
 
 def redis_url() -> str:

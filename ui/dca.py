@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from pydantic import ValidationError
 
+from core.validation import error_lines
 from settings import DcaConfig
 from state.models import BotMeta, CandleRecord
 from strategy.dca import ladder
@@ -105,8 +106,8 @@ def editor(metas: list[BotMeta], symbols: list[str]) -> None:
         try:
             cfg = DcaConfig(**values)
         except ValidationError as exc:
-            for e in exc.errors():
-                st.error(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg'].removeprefix('Value error, ')}")
+            for line in error_lines(exc):
+                st.error(line)
             return
         candles = reader().candles(pair, 1)
         price = candles[-1].c if candles else 100.0

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from backtest import service, store
+from backtest import service
+from state import backtest_store as store
 from backtest.service import BacktestRequest, run_request, start_in_process
 from settings import AppConfig
 from state import keys

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backtest import store
+from state import backtest_store as store
 from backtest.service import BacktestRequest, run_request
 from settings import AppConfig
 from state import keys

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from backtest.engine import SymbolData, load_data
+from backtest.data import SymbolData, load_data
 from market.replay import shared_market_dir
 from settings import AppConfig
 

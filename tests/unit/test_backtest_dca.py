@@ -16,8 +16,9 @@ import yaml
 from pytest import approx
 
 from backtest import dca as bt_dca
-from backtest.cli import main as cli_main
-from backtest.engine import SymbolData, load_data, run_config
+from cli.backtest import main as cli_main
+from backtest.data import SymbolData, load_data
+from backtest.engine import run_config
 from backtest.fills import FillModel
 from backtest.plots import plot_data, write_plots
 from backtest.report import build_report, deals_text, summary_text

@@ -68,9 +68,9 @@ def test_fast_path_refused_without_vector_signals():
 
 def test_same_engine_as_paper():
     """The backtest bot is the worker's own Bot with its risk engine and limits."""
-    from backtest.engine import build_backtest_bot
+    from backtest.build import build_backtest_bot
     from engine.bot import Bot
-    from engine.worker import build_bot
+    from engine.assembly import build_bot
     from core.types import TradingState
 
     cfg = app([{"name": "p", "strategy": "sma_crossover", "risk": {"max_position_pct": 30}}])

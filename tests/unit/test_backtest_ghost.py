@@ -7,7 +7,7 @@ from backtest.engine import run_config
 from backtest.fills import FillModel
 from backtest_support import BTC_1H, app, random_data, shared_data
 from core.types import TradingState
-from engine.worker import build_bot
+from engine.assembly import build_bot
 
 
 def _ghost_signals(cfg, data):

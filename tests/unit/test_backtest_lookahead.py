@@ -5,7 +5,9 @@ from typing import Sequence
 
 import numpy as np
 
-from backtest.engine import SymbolData, detect_lookahead, run_bots, build_backtest_bot, signals_by_evaluate
+from backtest.build import build_backtest_bot
+from backtest.data import SymbolData
+from backtest.engine import detect_lookahead, run_bots, signals_by_evaluate
 from backtest.fills import FillModel
 from backtest_support import app, random_data
 from core.types import Candle, Side, Signal

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backtest.engine import build_backtest_bot, run_config
+from backtest.build import build_backtest_bot
+from backtest.engine import run_config
 from backtest.fills import FillModel
 from backtest.report import build_report
 from backtest_support import NO_LIMITS, app, random_data

@@ -5,6 +5,7 @@ import fakeredis
 import pytest
 
 import bot_manager
+import cli.send
 from state import keys
 from state.commands import parse_command
 
@@ -12,7 +13,7 @@ from state.commands import parse_command
 @pytest.fixture
 def r(monkeypatch: pytest.MonkeyPatch) -> fakeredis.FakeRedis:
     server = fakeredis.FakeRedis(decode_responses=True)
-    monkeypatch.setattr(bot_manager, "_redis", lambda app: server)
+    monkeypatch.setattr(cli.send, "redis_client", lambda url: server)
     return server
 
 

@@ -1,4 +1,4 @@
-"""The dca-preview CLI (strategy.dca_report.main): JSON and text output, and input errors."""
+"""The dca-preview CLI (cli.dca_preview.main): JSON and text output, and input errors."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from strategy.dca import DcaParams, ladder
-from strategy.dca_report import format_table, main
+from cli.dca_preview import format_table, main
 
 # anchors.md §5.3
 ARGS = ["--price", "100", "--base-order", "10", "--safety-order", "20", "--deviation", "1",
@@ -171,10 +171,10 @@ def test_help_returns_zero(capsys) -> None:
 
 def test_module_entry_point_exit_codes() -> None:
     root = Path(__file__).resolve().parents[2]
-    ok = subprocess.run([sys.executable, "-m", "strategy.dca_report", *ARGS, "--json"],
+    ok = subprocess.run([sys.executable, "-m", "cli.dca_preview", *ARGS, "--json"],
                         cwd=root, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and json.loads(ok.stdout)["max_funds"] == 172.5
-    bad = subprocess.run([sys.executable, "-m", "strategy.dca_report", *ARGS, "--deviation", "0"],
+    bad = subprocess.run([sys.executable, "-m", "cli.dca_preview", *ARGS, "--deviation", "0"],
                          cwd=root, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert "--deviation" in bad.stderr and "Traceback" not in bad.stderr

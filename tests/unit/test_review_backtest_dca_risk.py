@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from backtest.engine import SymbolData, build_backtest_bot, build_sim_bot, run_config
+from backtest.build import build_backtest_bot, build_sim_bot
+from backtest.data import SymbolData
+from backtest.engine import run_config
 from backtest.fills import FillModel
 from backtest_support import NO_LIMITS, T0
 from settings import AppConfig

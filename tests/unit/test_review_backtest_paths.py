@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from backtest.engine import build_backtest_bot, choose_path, not_vectorisable, run_bots, run_config
+from backtest.build import build_backtest_bot
+from backtest.engine import choose_path, not_vectorisable, run_bots, run_config
 from backtest.fast import run_fast
 from backtest.fills import FillModel
 from backtest_support import app, random_data

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backtest.engine import BotResult, build_backtest_bot, choose_path, run_bots
+from backtest.build import build_backtest_bot
+from backtest.engine import choose_path, run_bots
+from backtest.result import BotResult
 from backtest.fills import FillModel
 from backtest_support import app, random_data
 

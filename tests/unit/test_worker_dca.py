@@ -97,7 +97,7 @@ def test_a_dca_start_signal_sees_the_same_history_as_a_signal_bot() -> None:
     """EMA and RSI are seeded from the whole window: a DCA bot starting on a strategy's signal keeps
     the window a signal bot of that strategy keeps, so both see the same signals."""
     from engine.bot import Bot
-    from engine.worker import build_bot
+    from engine.assembly import build_bot
     from core.types import TradingState
 
     params = {"fast": 20, "slow": 120}

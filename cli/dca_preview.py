@@ -1,9 +1,8 @@
 """DCA ladder preview: a text table and a small CLI around strategy.dca.
 
-    python -m strategy.dca_report --price 100 --base-order 10 --safety-order 20 \\
+    python bot_manager.py dca-preview --price 100 --base-order 10 --safety-order 20 \\
         --deviation 1 --step-scale 2 --volume-scale 1.5 --max-safety-orders 4 --take-profit 1.5
 
-The lead wires this as ``python bot_manager.py dca-preview ...`` by calling ``main(argv)``.
 Invalid input prints an error naming the option and the rule to stderr and returns 2;
 ``main`` never raises SystemExit and never shows a traceback for bad input.
 """
@@ -20,6 +19,7 @@ from typing import Sequence
 from strategy.dca import DcaParams, DcaParamsError, Ladder, StepMode, ladder, take_profit_plan
 
 PROG = "bot_manager.py dca-preview"
+HELP = "print a DCA safety-order ladder before launching a deal"
 
 # DcaParams field -> CLI option, so validation errors name what the user typed.
 OPTION_FOR_FIELD: dict[str, str] = {

@@ -17,14 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
-from backtest.engine import LoadedData, SymbolData, data_files, find_bots, load_data, parse_time, run_config
-from backtest.fills import FILL_AT, INTRABAR, POLICIES, FillModel
+from backtest.data import LoadedData, data_info, parse_time, resolve_data
+from backtest.engine import find_bots, run_config
+from backtest.fills import FILL_AT, INTRABAR, POLICIES, FillModel, fill_model
 from backtest.report import build_report, deals_text, summary_text
 from settings import AppConfig, ConfigError, load_config
 
 
+HELP = "run bots over stored candles, or sweep parameters (backtest --help)"
 BAD_INPUT = (ConfigError, ValueError, FileNotFoundError)  # exit code 2: config, data, bot names
 
 
@@ -81,48 +82,9 @@ def _sweep_parser() -> argparse.ArgumentParser:
     return p
 
 
-def fill_model(app: AppConfig, policy: str = "realistic", fill_at: str = "close", intrabar: str = "stop_first",
-               taker_fee: float | None = None, maker_fee: float | None = None, slippage_bps: float | None = None,
-               latency_ms: int = 0, max_volume_pct: float | None = 10.0) -> FillModel:
-    """The fill model of a run: fee and slippage default to the config's paper ones."""
-    taker = app.paper.fee_pct if taker_fee is None else taker_fee
-    return FillModel(
-        policy=policy, fill_at=fill_at, intrabar=intrabar, taker_fee_pct=taker,  # type: ignore[arg-type]
-        maker_fee_pct=taker if maker_fee is None else maker_fee,
-        slippage_bps=app.paper.slippage_bps if slippage_bps is None else slippage_bps,
-        latency_ms=latency_ms, max_volume_pct=max_volume_pct,
-    )
-
-
 def _model(args: argparse.Namespace, app: AppConfig) -> FillModel:
     return fill_model(app, args.fill_policy, args.fill_at, args.intrabar, args.taker_fee, args.maker_fee,
                       args.slippage_bps, args.latency_ms, args.max_volume_pct)
-
-
-def resolve_data(app: AppConfig, data: list[str], start: int | None, end: int | None, symbols: list[str],
-                 interval: str | None = None, bars: int = 20_000) -> LoadedData:
-    """Candles for a run: the given files/directories; else the config's replay files; else
-    ``bars`` candles of the config's seeded synthetic market."""
-    paths = [f for d in data for f in data_files(d)] if data else []
-    if not paths and app.market.source == "replay":
-        paths = [f for d in app.market.replay_files for f in data_files(d)]
-    if paths:
-        loaded = load_data(paths, start, end, symbols or None, interval)
-        if not loaded.symbols:
-            raise ValueError(f"no candles for {', '.join(symbols) or 'any symbol'} in {len(paths)} file(s)"
-                             + (" in the --from/--to range" if start or end else ""))
-        return loaded
-    from market.synthetic import DEFAULT_SYMBOLS, SyntheticMarket
-
-    syms = symbols or list(app.market.symbols)
-    market = SyntheticMarket({s: DEFAULT_SYMBOLS.get(s, 100.0) for s in syms}, seed=app.market.seed,
-                             interval=app.market.interval)
-    step = market._step_ms  # noqa: SLF001 - the market's own bar length
-    end_open = (end or 1_704_067_200_000) - step
-    end_open -= end_open % step
-    hist = market.history(bars, end_open)
-    out = {s: SymbolData.from_candles(c).between(start, end) for s, c in hist.items() if c}
-    return LoadedData({s: d for s, d in out.items() if len(d)})
 
 
 def _data(args: argparse.Namespace, app: AppConfig, symbols: list[str]) -> LoadedData:
@@ -170,17 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     for name, files in plots.items():
         print(f"plots for {name}: {', '.join(files)}")
     return 0
-
-
-def data_info(loaded: LoadedData) -> dict[str, list[dict[str, Any]]]:
-    """What was loaded: per symbol, and the validation report per file (rejected rows, gaps)."""
-    from backtest.report import iso
-
-    symbols = [{"symbol": s, "interval": d.interval, "bars": len(d), "start": iso(int(d.times[0])),
-                "end": iso(int(d.times[-1]))} for s, d in sorted(loaded.symbols.items())]
-    files = [{"file": path, "rows": rep.total, "rejected": dict(rep.rejected), "gaps": len(rep.gaps)}
-             for path, rep in loaded.reports]
-    return {"symbols": symbols, "files": files}
 
 
 def _sweep(argv: list[str]) -> int:

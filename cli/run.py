@@ -1,0 +1,41 @@
+"""``bot_manager.py run``: the worker. A bad config exits 2 before Redis is touched."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+import redis
+
+from cli._common import load_or_exit
+
+HELP = "run every configured bot (the worker)"
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="bot_manager.py run", description=HELP)
+    p.add_argument("--config", help="config file (default: $BOT_CONFIG or config.yaml)")
+    args = p.parse_args(argv)
+    app = load_or_exit(args.config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from backtest.service import start_in_process
+    from engine.assembly import build_feed
+    from engine.worker import Worker
+    from state.connection import connect, wait_for_redis
+
+    r = connect(app.redis.url)
+    try:
+        wait_for_redis(r, timeout_s=10)
+    except redis.ConnectionError as exc:
+        print(f"cannot reach Redis at {app.redis.url}: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker = Worker(app, r, build_feed(app, r), backtests=start_in_process)
+    worker.start()
+    worker.run(stop)
+    logging.getLogger("worker").info("worker stopped")
+    return 0

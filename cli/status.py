@@ -1,0 +1,27 @@
+"""``bot_manager.py status``: the worker's heartbeat, each bot's state and P&L, read from Redis.
+Needs only the Redis URL (works while config.yaml is invalid)."""
+from __future__ import annotations
+
+import argparse
+
+from cli._common import redis_client, redis_url
+
+HELP = "print worker, bot states and P&L from Redis"
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="bot_manager.py status", description=HELP)
+    p.add_argument("--config", help="config file to take redis.url from (default: $BOT_CONFIG or config.yaml)")
+    p.add_argument("--redis-url", help="default: $BOT_REDIS__URL, else redis.url of the config file")
+    args = p.parse_args(argv)
+    from state.reader import StateReader
+
+    reader = StateReader(redis_client(redis_url(args.redis_url, args.config)))
+    hb = reader.heartbeat()
+    print("worker:", f"up (pid {hb.pid}, {hb.bots} bots)" if hb else "DOWN (no heartbeat)")
+    g = reader.control("global")
+    print(f"global state: {g.state.value} (by {g.set_by}: {g.reason})")
+    for snap in reader.snapshots().values():
+        print(f"  {snap.name:24} {snap.mode:6} {snap.effective_state.value:8} equity {snap.equity:12.2f} "
+              f"P&L {snap.pnl:+10.2f} trades {snap.trade_count}")
+    return 0
