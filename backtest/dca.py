@@ -5,7 +5,7 @@ The bot is built by ``engine.worker.build_bot`` (the same DcaBot, RiskEngine, Ri
 PaperExecutor and ``executors.venue.SimVenue`` a paper DCA bot gets) through
 ``backtest.engine.build_sim_bot``, as signal bots are; only the fee/slippage numbers come from
 the backtest's ``FillModel``, and the trading state is a ``backtest.engine.BacktestControl``
-(risk breaches move it as the worker's ``on_breach`` would). The
+(risk breaches move it as the worker would). The
 candles of every pair are fed in one global time order (``market.replay.iter_merged``) through
 ``DcaBot.on_candle``: the venue matches the resting safety/take-profit orders, then stops and
 new deals are decided on the close, exactly as in paper.
@@ -42,11 +42,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from backtest.build import build_sim_bot
+from engine.assembly import SimParts
 from backtest.data import SymbolData
 from backtest.result import BacktestControl, BotResult, DealRow
 from backtest.fills import FillModel
-from core.types import Candle, Fill, PositionSide, Trade, TradingState
-from engine.dca_bot import DcaBot, NoStrategy
+from core.types import Candle, Fill, PositionSide, Trade
+from engine.dca_bot import DcaBot
+from strategy.base import NoStrategy
 from executors.venue import RestingOrder, SimVenue
 from market.replay import iter_merged
 from settings import AppConfig, BotConfig
@@ -102,24 +104,16 @@ def ignored_settings(model: FillModel) -> list[str]:
 
 
 def build_dca_backtest_bot(cfg: BotConfig, app: AppConfig, model: FillModel, interval: str) -> DcaBot:
-    """The configured DCA bot, built as a signal bot's backtest is (``backtest.engine.build_sim_bot``:
-    the worker's ``build_bot`` as a paper bot with the fill model's fees and slippage, and the paper
-    bot's risk monitor wired to the ``BacktestControl``, so daily/weekly loss, drawdown and
-    losing-streak limits stop it opening deals as they would in paper), on a ``BacktestVenue``.
-
-    ``stop_and_disable`` pauses the bot as the worker's ``on_disable`` does (through the
-    ``BacktestControl``, which also records it as a risk event)."""
-    control = BacktestControl()
-
-    def on_disable(bot: DcaBot, reason: str) -> None:
-        control.on_breach(bot, "stop_and_disable", TradingState.PAUSED, reason, False)
-
-    bot = build_sim_bot(cfg, app, model, interval, control, paper={"venue": "sim"}, on_disable=on_disable)
+    """The configured DCA bot, built as a signal bot's backtest is (``backtest.build.build_sim_bot``:
+    the worker's ``build_bot`` as a paper bot with the fill model's fees and slippage, the paper bot's
+    risk monitor, a ``BacktestControl``), on a ``BacktestVenue`` with the fill model's maker fee and
+    touch rule. ``stop_and_disable`` pauses it as in the worker (a queued breach the control applies,
+    also recorded as a risk event)."""
+    venue = BacktestVenue(maker_fee_pct=model.maker_fee_pct, quote_asset=app.paper.quote_asset,
+                          touch_fills=model.policy == "optimistic", intrabar=model.intrabar)
+    bot = build_sim_bot(cfg, app, model, interval, SimParts(resting=venue, records=True))
     if not isinstance(bot, DcaBot):
         raise ValueError(f"bot {cfg.name} is not a DCA bot")
-    # The fresh bot's (empty) SimVenue, with the fill model's maker fee and touch rule.
-    bot.venue = BacktestVenue(maker_fee_pct=model.maker_fee_pct, quote_asset=bot.venue.quote_asset,
-                              touch_fills=model.policy == "optimistic", intrabar=model.intrabar)
     return bot
 
 
@@ -211,6 +205,7 @@ def run_dca(bot: DcaBot, params: dict[str, object], data: dict[str, SymbolData],
     got = _Collector()
     notes = ignored_settings(model)
     positions, deals = bot.portfolio.positions, bot.deals
+    control: BacktestControl = bot.control_sim  # type: ignore[attr-defined]
     j, current, seen, mismatch = -1, None, 0, False
     for c in iter_merged(d.candles() for d in series):
         if c.open_time != current:
@@ -218,6 +213,7 @@ def run_dca(bot: DcaBot, params: dict[str, object], data: dict[str, SymbolData],
                 equity[j] = bot.equity()
             j, current = j + 1, c.open_time
         bot.on_candle(c)
+        control.settle(bot)
         seen += 1
         if not mismatch:  # the deal and the portfolio must hold the same quantity of the pair
             deal, pos = deals.get(c.symbol), positions.get(c.symbol)
@@ -248,7 +244,6 @@ def run_dca(bot: DcaBot, params: dict[str, object], data: dict[str, SymbolData],
 
     main = data[bot.symbol]
     pos = bot.portfolio.positions.get(bot.symbol)
-    control: BacktestControl = bot.control_sim  # type: ignore[attr-defined]
     name = "dca" if isinstance(bot.strategy, NoStrategy) else f"dca+{bot.strategy.name}"
     return BotResult(
         name=bot.name, symbol=bot.symbol, strategy=name, params=params, interval=main.interval, path="bar",

@@ -139,6 +139,7 @@ def _run_bar(bots: Sequence[tuple[Bot, dict[str, object]]], data: dict[str, Symb
             if isinstance(exe, BacktestExecutor):
                 exe.at(c, data[c.symbol], i)
             bot.on_candle(c)
+            bot.control_sim.settle(bot)  # type: ignore[attr-defined]
             equity[bot.name][i] = bot.equity()
     return [(b, p, equity[b.name]) for b, p in bots]
 

@@ -68,6 +68,7 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
     max_hold = bot.max_hold_candles
     positions, symbol, pf = bot.portfolio.positions, bot.symbol, bot.portfolio
     on_event, at, trigger_mask = bot.on_event, exe.at, model.trigger_mask
+    settle = bot.control_sim.settle  # type: ignore[attr-defined]
 
     watch = MonitorWatch(bot, data) if _watches_equity(bot) else None
 
@@ -117,6 +118,8 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
             s = NO_SIGNAL
         at(c, data, j)
         on_event(c, s, j - last - 1)
+        if bot._pending:  # a breach: the control flattens / tightens before the state is read
+            settle(bot)
         visits.append(j)
         quotes.append(pf.quote)
         qtys.append((positions.get(symbol) or bot.position).quantity)
@@ -195,7 +198,7 @@ class MonitorWatch:
         if k and qty != 0.0:
             keys.append(int(eq[:k].argmax()))
         for i in sorted(set(keys)):
-            self.bot._breach(self.mon.observe(int(self.close_times[a + i]), float(eq[i])))
+            self.bot.queue_breaches(self.mon.observe(int(self.close_times[a + i]), float(eq[i])))
         if k < b - a:
             return a + k
         return j if j_is_event else j + 1

@@ -40,13 +40,20 @@ class BacktestControl:
     def state_of(self, _bot: AnyBot) -> TradingState:
         return self.state
 
-    def on_breach(self, bot: AnyBot, rule: str, state: TradingState, reason: str, flatten: bool) -> None:
-        """engine.worker.Worker.on_breach, minus Redis: flatten if asked, then tighten."""
-        if flatten:
-            bot.flatten(f"risk: {rule}")
-        if is_more_restrictive(state, self.state):
-            self.state = state
-        self.events.append(RiskEvent(bot.last_candle_time + bot.interval_ms, rule, self.state.value, reason, flatten))
+    def settle(self, bot: AnyBot) -> None:
+        """Apply what the bot's step queued (``engine.ledger``), as the worker does after a step minus
+        Redis: flatten if a breach asks for it, then tighten (never loosen) the state."""
+        while True:
+            breaches = bot.take_breaches()
+            if not breaches:
+                return
+            for b in breaches:
+                if b.flatten:
+                    bot.flatten(f"risk: {b.rule}")
+                if is_more_restrictive(b.state, self.state):
+                    self.state = b.state
+                self.events.append(RiskEvent(bot.last_candle_time + bot.interval_ms, b.rule, self.state.value,
+                                             b.reason, b.flatten))
 
 
 @dataclass(slots=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,7 +21,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     app = load_or_exit(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from backtest.service import start_in_process
+    from backtest.service import launch
     from engine.assembly import build_feed
     from engine.worker import Worker
     from state.connection import connect, wait_for_redis
@@ -34,7 +35,11 @@ def main(argv: list[str]) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    worker = Worker(app, r, build_feed(app, r), backtests=start_in_process)
+    worker = Worker(app, r, build_feed(app, r), backtests=launch)
+    if os.environ.get("BOT_CHAOS") and worker.venue is not None:
+        from ops.chaos import arm
+
+        worker.venue.on_executor = arm
     worker.start()
     worker.run(stop)
     logging.getLogger("worker").info("worker stopped")

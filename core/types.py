@@ -198,6 +198,7 @@ class Tranche:
     time: int
     fee: float
     order_id: str = ""
+    tag: str = ""  # what the entry was in a DCA deal's ladder (BO, SO1, ...); "" for signal entries
 
 
 @dataclass(slots=True)

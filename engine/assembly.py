@@ -6,31 +6,56 @@ simulated venue), so a bot is never assembled two ways; nothing patches a bot af
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import redis
 
+from core.exits import ExitCheck, touch_exit_check
 from core.portfolio import Portfolio
 from core.types import Mode
 from engine.bot import Bot
 from engine.dca_bot import DcaBot
+from engine.ledger import RiskEnv, StateOf
 from executors.base import Executor
 from executors.ghost import GhostExecutor
 from executors.paper import PaperExecutor
 from executors.venue import SimVenue
 from market.feed import Feed
 from risk.engine import RiskEngine
+from risk.limits import RiskLimits
 from risk.monitor import RiskMonitor
 from settings import AppConfig, BotConfig
 from state.writer import StateWriter
+from strategy.base import Strategy
 from strategy.registry import build_strategy
-def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None, on_breach=None,  # type: ignore[no-untyped-def]
-              env=None, venue=None) -> "Bot | DcaBot":
-    """One configured bot. The worker passes on_breach/env (risk monitor and cross-bot limits);
-    the backtester builds the same bot without them."""
-    mode = Mode(cfg.mode)
+
+if TYPE_CHECKING:
+    from engine.live import LiveVenue
+@dataclass(slots=True)
+class SimParts:
+    """What a backtest builds differently from the worker (``backtest.build``): its executor (signal
+    bots), its resting venue (DCA bots), its intrabar exit rule, no Redis records, and optionally
+    another strategy (sweeps, optimisation). Every other part is the worker's own."""
+
+    executor: Executor | None = None
+    resting: SimVenue | None = None
+    exit_check: ExitCheck | None = None
+    records: bool = False
+    strategy: Strategy | None = None
+
+
+def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv | None = None,
+              venue: "LiveVenue | None" = None, monitored: bool = True, sim: SimParts | None = None,
+              limits: RiskLimits | None = None) -> "Bot | DcaBot":
+    """One configured bot. The worker passes ``env`` (cross-bot limits) and ``venue`` (its exchange
+    connection, for bots that trade on one); ``monitored``: a risk monitor watches the loss limits
+    (its breaches are queued for the owner to apply). A backtest passes ``sim`` (its own parts, the
+    bot labelled ``backtest``) and may pass the ``limits`` to run with."""
+    label = Mode.BACKTEST if sim is not None else Mode(cfg.mode)
+    mode = Mode.PAPER if sim is not None else label  # a backtest simulates every bot as a paper bot
     executor: Executor
-    on_venue = mode is Mode.LIVE or (mode is Mode.PAPER and app.paper.venue == "testnet")
+    on_venue = mode is Mode.LIVE or (mode is Mode.PAPER and app.paper.venue == "testnet" and sim is None)
     if on_venue:
         if venue is None:
             raise ValueError(f"bot {cfg.name}: {mode.value} on a venue needs the worker's exchange connection")
@@ -42,34 +67,39 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of, on_disable=None, on_brea
     else:
         executor = PaperExecutor(app.paper.fee_pct, app.paper.slippage_bps, app.paper.quote_asset)
         fee = app.paper.fee_pct
+    if sim is not None and sim.executor is not None:
+        executor = sim.executor
     allow_short = mode is Mode.GHOST or cfg.market == "futures"
-    limits = replace(
-        cfg.limits(allow_raise=bool(os.environ.get("BOT_RISK_OVERRIDE"))),
-        fee_pct=fee, slippage_bps=0.0 if mode is Mode.GHOST else app.paper.slippage_bps,
-        allow_short=allow_short, check_balance=mode is not Mode.GHOST,
-    )
+    base = limits if limits is not None else cfg.limits(allow_raise=bool(os.environ.get("BOT_RISK_OVERRIDE")))
+    limits = replace(base, fee_pct=fee, slippage_bps=0.0 if mode is Mode.GHOST else app.paper.slippage_bps,
+                     allow_short=allow_short, check_balance=mode is not Mode.GHOST)
+    # A backtest keeps no approval records: it skips their text (denials still explain themselves).
+    risk = RiskEngine(limits, explain=sim is None)
+    monitor = RiskMonitor(limits, app.paper.starting_balance) if monitored else None
     portfolio = Portfolio(cfg.name, app.paper.starting_balance, app.paper.quote_asset)
     if cfg.kind == "dca":
         assert cfg.dca is not None  # settings guarantee it
         # The resting ladder: GTC limit orders on the exchange for a venue bot, simulated otherwise.
-        resting = venue.book(cfg.name, cfg.market) if on_venue else SimVenue(
-            maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=mode is Mode.GHOST)
+        if sim is not None and sim.resting is not None:
+            resting = sim.resting
+        elif on_venue:
+            resting = venue.book(cfg.name, cfg.market)  # type: ignore[union-attr]
+        else:
+            resting = SimVenue(maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=mode is Mode.GHOST)
         strategy = build_strategy(cfg.strategy, cfg.params) if cfg.strategy else None
-        dca_bot = DcaBot(cfg.name, mode, cfg.symbols, cfg.dca, strategy, executor, resting, RiskEngine(limits),
-                         portfolio, state_of, on_disable, app.market.interval,
-                         monitor=RiskMonitor(limits, app.paper.starting_balance) if on_breach is not None else None,
-                         on_breach=on_breach)
+        dca_bot = DcaBot(cfg.name, label, cfg.symbols, cfg.dca, strategy, executor, resting, risk, portfolio,
+                         state_of, app.market.interval, monitor=monitor, env=env)
         dca_bot.reduce_only_exits = on_venue and cfg.market == "futures"
         return dca_bot
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
-    monitor = RiskMonitor(limits, app.paper.starting_balance) if on_breach is not None else None
     bot = Bot(
-        name=cfg.name, mode=mode, symbol=cfg.symbol, strategy=build_strategy(cfg.strategy, cfg.params),
-        executor=executor, risk=RiskEngine(limits),
-        portfolio=portfolio,
-        sizing=cfg.sizing.policy(), state_of=state_of, allow_short=allow_short,
-        max_hold_candles=max_hold, interval=app.market.interval, monitor=monitor, on_breach=on_breach, env=env,
-        max_tranches=cfg.max_tranches,
+        name=cfg.name, mode=label, symbol=cfg.symbol,
+        strategy=sim.strategy if sim is not None and sim.strategy is not None else build_strategy(cfg.strategy,
+                                                                                                   cfg.params),
+        executor=executor, risk=risk, portfolio=portfolio, sizing=cfg.sizing.policy(), state_of=state_of,
+        allow_short=allow_short, max_hold_candles=max_hold, interval=app.market.interval,
+        exit_check=sim.exit_check if sim is not None and sim.exit_check is not None else touch_exit_check,
+        records=sim.records if sim is not None else True, monitor=monitor, env=env, max_tranches=cfg.max_tranches,
     )
     bot.reduce_only_exits = on_venue and cfg.market == "futures"
     return bot

@@ -3,23 +3,23 @@
 Per candle and pair: the venue matches resting orders (safety orders, take-profit steps);
 each safety fill re-places the take-profit for the new average and places the next safety
 order so that `active_safety_orders` stay resting; stops and trailing exits are checked on the
-close; then a new deal may start (start condition, cooldown, price range, max active deals).
-Every order — base, safety, take-profit, stop — passes the risk engine when it is placed, and
-quote reserved by resting buys counts as exposure. Deals, their config snapshot and the venue's
-resting orders are part of the bot's snapshot, so a restart continues every deal.
+close (``Deal.track``); then a new deal may start (start condition, cooldown, price range, max
+active deals). Every order — base, safety, take-profit, stop — passes the risk engine when it is
+placed, with the same context a signal bot's order gets (``engine.ledger``: the mode's exposure,
+concurrency, correlation, market health, margin), and quote reserved by resting buys counts as
+exposure. Deals, their config snapshot and the venue's resting orders are part of the bot's
+snapshot, so a restart continues every deal.
 """
 from __future__ import annotations
 
-from collections import Counter, deque
-from dataclasses import replace
-from typing import TYPE_CHECKING, Callable
+from collections import deque
+from typing import TYPE_CHECKING
 
+from core.ids import client_order_id
 from core.portfolio import Portfolio
 from core.types import (
     INTERVAL_MS,
-    NO_SIGNAL,
     Candle,
-    ControlState,
     Fill,
     Mode,
     Order,
@@ -27,70 +27,38 @@ from core.types import (
     OrderStatus,
     OrderType,
     Side,
-    Signal,
+    Tranche,
     TradingState,
 )
-from engine.bot import TRADE_PNLS_KEPT, build_risk_view, client_order_id
-from engine.deal import Deal, DealStatus, Tranche
-from executors.base import Executor
+from engine.deal import Deal, DealStatus
+from engine.ledger import Ledger, RiskEnv, StateOf
 from executors.venue import RestingOrder, SimVenue
-from risk.engine import RiskContext, RiskEngine
+from risk.engine import RiskEngine
 from risk.monitor import Breach, RiskMonitor
-from risk.limits import tighten
-from state.models import (
-    BotSnapshot,
-    ControlRecord,
-    EquityRecord,
-    FillRecord,
-    OrderRecord,
-    PositionView,
-    RiskDecisionRecord,
-    RiskView,
-    TrancheView,
-    TradeRecord,
-)
-from state.writer import BotUpdate
-from strategy.base import Strategy, history_window
+from state.models import BotSnapshot, OrderRecord, PositionView, TrancheView
+from strategy.base import NoStrategy, Strategy, history_window
 from strategy.dca import DcaParams, ladder, stop_loss_price, take_profit_plan
 
 if TYPE_CHECKING:
+    from executors.base import Executor
     from settings import DcaConfig
 
+_ENTRY, _EXIT, _FLATTEN = OrderPurpose.ENTRY, OrderPurpose.EXIT, OrderPurpose.FLATTEN
 
 
-class NoStrategy:
-    """Start condition 'asap': no signal needed."""
-
-    name = "dca"
-    warmup = 0
-
-    def evaluate(self, candles: object) -> Signal:
-        return NO_SIGNAL
-
-
-class DcaBot:
+class DcaBot(Ledger):
     def __init__(self, name: str, mode: Mode, pairs: list[str], settings: "DcaConfig",
-                 strategy: Strategy | None, executor: Executor, venue: SimVenue, risk: RiskEngine,
-                 portfolio: Portfolio, state_of: Callable[["DcaBot"], TradingState],
-                 on_disable: Callable[["DcaBot", str], None] | None = None, interval: str = "1m",
-                 monitor: RiskMonitor | None = None,
-                 on_breach: Callable[["DcaBot", str, TradingState, str, bool], None] | None = None) -> None:
-        self.name, self.mode = name, mode
+                 strategy: Strategy | None, executor: "Executor", venue: SimVenue, risk: RiskEngine,
+                 portfolio: Portfolio, state_of: StateOf, interval: str = "1m",
+                 monitor: RiskMonitor | None = None, env: RiskEnv | None = None) -> None:
+        super().__init__(name, mode, portfolio, risk, executor, state_of, monitor, env)
         self.symbols = list(pairs)
         self.symbol = self.symbols[0]
         self.settings = settings  # settings.DcaConfig (pydantic); deals copy it at start
         self.strategy = strategy or NoStrategy()
-        self.executor, self.venue, self.risk, self.portfolio = executor, venue, risk, portfolio
-        self.state_of = state_of
-        self.on_disable = on_disable
-        self.on_dust: Callable[[str, float], None] | None = None  # live: (symbol, unsellable remainder)
-        self.reduce_only_exits = False  # futures venues: take-profits and closes go out reduce-only
-        # Loss limits (daily, weekly, drawdown, losing streak) move the bot's state as for signal bots.
-        self.monitor = monitor
-        self.on_breach = on_breach
-        self._breaches: list[str] = []
+        self.venue = venue
+        self.leverage = float(settings.leverage)
         self.interval_ms = INTERVAL_MS[interval]
-        self.control = ControlState()
         self.history: dict[str, deque[Candle]] = {s: deque(maxlen=history_window(self.strategy))
                                                   for s in self.symbols}
         self.last_price: dict[str, float] = {}
@@ -99,21 +67,13 @@ class DcaBot:
         self.last_closed_at: dict[str, int] = {}
         self.deal_seq = 0
         self.candles_seen = 0
-        self.trade_pnls: list[float] = []
-        self.trade_count = self.wins = 0
-        self.orders_sent = 0
-        self.denials: Counter[str] = Counter()
-        self.high_water = portfolio.starting_balance
-        self.max_drawdown_pct = 0.0
-        self._seq = 0
-        self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]
         self._closed_deals: list[Deal] = []
         self._deal_params: dict[str, DcaParams] = {}
         self._unladdered: set[str] = set()  # pairs whose deal lost its resting orders to a halt
 
     # ---- properties the worker uses -------------------------------------------------------
     @property
-    def last_candle_time(self) -> int:
+    def last_candle_time(self) -> int:  # type: ignore[override]
         return max(self.last_time.values(), default=0)
 
     @property
@@ -128,11 +88,8 @@ class DcaBot:
     def equity(self) -> float:
         return self.portfolio.equity(self.last_price)
 
-    def tighten_limits(self, changes: dict[str, object]) -> None:
-        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
-        self.risk.limits = tighten(self.risk.limits, fixed)
-        if self.monitor is not None:
-            self.monitor.limits = self.risk.limits
+    def _exposure_value(self) -> float:
+        return sum(abs(p.quantity) * self.last_price.get(s, p.avg_entry) for s, p in self.portfolio.positions.items())
 
     # ---- inputs ---------------------------------------------------------------------------
     def warm(self, candles: list[Candle]) -> None:
@@ -193,10 +150,7 @@ class DcaBot:
         """A fill of an order whose deal already ended (it filled while being canceled): booked, so the
         bot's books match the venue, and said so."""
         for order, fill in fills:
-            self._out.fills.append(FillRecord.of(fill))
-            trade = self.portfolio.apply(fill, exit_reason=f"{order.tag} filled after its deal ended")
-            if trade is not None:
-                self._record_trade(trade, "")
+            self.book(fill, f"{order.tag} filled after its deal ended", "")
 
     def cancel_resting(self, reason: str) -> int:
         """Cancel every resting order (HALTED: no order may stay working). Fills that raced the
@@ -206,7 +160,8 @@ class DcaBot:
         for o in self.venue.open_orders():
             if self.venue.cancel(o.client_order_id) is None:
                 continue
-            n += self._record_cancel(o, reason)
+            self._record_cancel(o, reason)
+            n += 1
             deal = self.deals.get(o.symbol)
             if deal is not None:
                 self._unladdered.add(o.symbol)
@@ -217,7 +172,7 @@ class DcaBot:
 
     def _relay(self, deal: Deal, now: int) -> None:
         """Put back what cancel_resting took off, once the state allows it."""
-        state = self.state_of(self)
+        state = self.state()
         if not state.allows_exits:
             return
         if not any(o.tag.startswith("TP") for o in self.venue.open_orders(deal.symbol)):
@@ -238,7 +193,7 @@ class DcaBot:
     # ---- deal lifecycle ---------------------------------------------------------------------
     def _maybe_start(self, c: Candle, now: int) -> None:
         cfg = self.settings
-        if not self.state_of(self).allows_entries or len(self.deals) >= cfg.max_active_deals:
+        if not self.state().allows_entries or len(self.deals) >= cfg.max_active_deals:
             return
         if now - self.last_closed_at.get(c.symbol, -10**15) < cfg.cooldown_s * 1000:
             return
@@ -257,14 +212,14 @@ class DcaBot:
         # The stop the deal will have, so the per-trade loss is judged at it (not at the whole notional).
         sl = stop_loss_price(c.close, c.close, cfg.params())
         deal.stop_price = float(sl) if sl is not None else None
-        fills = self._market(deal, OrderPurpose.ENTRY, want, qty, c.close, now, "base order")
+        fills = self._market(deal, _ENTRY, want, qty, c.close, now, "base order")
         if not fills:
             return  # denied by risk: no deal (the denial is recorded)
         if self.monitor is not None:
-            self.monitor.on_entry(now)
+            self.monitor.on_entry(now)  # the minimum entry interval runs between deals
         deal.base_price = fills[0].price
         for f in fills:
-            deal.add_tranche(Tranche("BO", f.price, f.quantity, f.time, f.fee))
+            deal.add_tranche(Tranche(f.price, f.quantity, f.time, f.fee, f.client_order_id, "BO"))
         sl = stop_loss_price(deal.average, deal.base_price, cfg.params())
         deal.stop_price = float(sl) if sl is not None else None
         self.deals[c.symbol] = deal
@@ -281,18 +236,15 @@ class DcaBot:
             cached = self._deal_params[deal.id] = DcaConfig.model_validate(deal.config).params()
         return cached
 
-    def _ladder_levels(self, deal: Deal) -> list:  # type: ignore[type-arg]
-        return ladder(self._params(deal), deal.base_price).levels[1:]  # SO1..SON
-
     def _place_safety_orders(self, deal: Deal, now: int) -> None:
         cfg = deal.config
         active = cfg["active_safety_orders"] if cfg["active_safety_orders"] is not None else min(1, cfg["max_safety_orders"])
-        levels = self._ladder_levels(deal)
+        levels = ladder(self._params(deal), deal.base_price).levels[1:]  # SO1..SON
         resting = sum(1 for o in self.venue.open_orders(deal.symbol) if o.tag.startswith("SO"))
         while deal.safety_placed < len(levels) and resting < int(active):  # type: ignore[arg-type]
             lv = levels[deal.safety_placed]
             side = Side.BUY if deal.long else Side.SELL
-            if not self._rest(deal, OrderPurpose.ENTRY, side, float(lv.base_qty), float(lv.price), lv.name, now):
+            if not self._rest(deal, _ENTRY, side, float(lv.base_qty), float(lv.price), lv.name, now):
                 break
             deal.safety_placed += 1
             resting += 1
@@ -303,13 +255,10 @@ class DcaBot:
                 self._cancel(o)
         if deal.quantity <= 0 or deal.config.get("trailing_take_profit_pct"):
             return  # a trailing take-profit exits at market from _track()
-        params = self._params(deal)
-        steps_left = list(params.take_profit_steps[deal.tp_steps_filled:]) if params.take_profit_steps else []
-        plan_params = replace(params, take_profit_steps=tuple(_renormalise(steps_left))) if steps_left else params
         side = Side.SELL if deal.long else Side.BUY
-        for i, (qty, price) in enumerate(take_profit_plan(deal.quantity, deal.average, plan_params)):
-            if not self._rest(deal, OrderPurpose.EXIT, side, float(qty), float(price),
-                              f"TP{deal.tp_steps_filled + i + 1}", now):
+        plan = take_profit_plan(deal.quantity, deal.average, deal.remaining_tp_params(self._params(deal)))
+        for i, (qty, price) in enumerate(plan):
+            if not self._rest(deal, _EXIT, side, float(qty), float(price), f"TP{deal.tp_steps_filled + i + 1}", now):
                 break
 
     def _on_fills(self, deal: Deal, fills: list[tuple[RestingOrder, Fill]], now: int) -> None:
@@ -323,15 +272,15 @@ class DcaBot:
             if not deal.active:  # closed by an earlier fill of this batch: book the rest, lose nothing
                 self._orphan_fills(fills[i:])
                 return
-            self._out.fills.append(FillRecord.of(fill))
             self._out.orders.append(OrderRecord(
                 client_order_id=order.client_order_id, bot=self.name, symbol=order.symbol, side=order.side,
                 quantity=order.quantity, purpose="ENTRY" if order.tag.startswith("SO") else "EXIT",
                 order_type="LIMIT", price=order.price, status=OrderStatus.FILLED.value, created_at=now,
                 reason=f"{deal.id} {order.tag} filled"))
             if order.tag.startswith("SO"):
-                self.portfolio.apply(fill)
-                deal.add_tranche(Tranche(order.tag, fill.price, fill.quantity, fill.time, fill.fee))
+                self.book(fill, "", deal.id)
+                deal.add_tranche(Tranche(fill.price, fill.quantity, fill.time, fill.fee, fill.client_order_id,
+                                         order.tag))
                 deal.safety_filled += 1
                 if deal.config.get("stop_loss_reference") == "average" and deal.config.get("stop_loss_pct"):
                     sl = stop_loss_price(deal.average, deal.base_price, self._params(deal))
@@ -340,16 +289,14 @@ class DcaBot:
                 self._place_safety_orders(deal, now)
                 replace_tp = True
             else:
-                trade = self.portfolio.apply(fill, exit_reason=f"take_profit {order.tag}")
                 deal.reduce(fill.quantity)
                 deal.tp_steps_filled += 1
                 deal.fees += fill.fee
+                trade = self.book(fill, f"take_profit {order.tag}", deal.id)
                 if trade is not None:
                     deal.realized_pnl += trade.pnl
-                    self._record_trade(trade, deal.id)
                 if deal.config.get("move_stop_to_breakeven") and deal.tp_steps_filled == 1 and deal.tranches:
-                    deal.stop_price = sum(t.price * t.quantity for t in deal.tranches) / sum(
-                        t.quantity for t in deal.tranches)
+                    deal.stop_price = deal.entry_average()
                 if deal.quantity <= 0 or self._write_off_dust(deal, fill.price):
                     self._finish(deal, now, DealStatus.CLOSED, "take profit")
                     continue
@@ -360,36 +307,15 @@ class DcaBot:
             self._place_take_profit(deal, now)
 
     def _track(self, deal: Deal, c: Candle, now: int) -> None:
-        """Floating drawdown, trailing stop, stop loss (with timeout), trailing take-profit."""
-        cfg = deal.config
-        avg = deal.average
-        worst = c.low if deal.long else c.high
-        if avg:
-            deal.max_drawdown_pct = max(deal.max_drawdown_pct, 100 * ((avg - worst) if deal.long else (worst - avg)) / avg)
-        if cfg.get("trailing_stop_loss") and cfg.get("stop_loss_pct") and deal.stop_price is not None:
-            pct = float(cfg["stop_loss_pct"]) / 100  # type: ignore[arg-type]
-            trail = c.high * (1 - pct) if deal.long else c.low * (1 + pct)
-            deal.stop_price = max(deal.stop_price, trail) if deal.long else min(deal.stop_price, trail)
-        if deal.stop_price is not None:
-            breached = c.close <= deal.stop_price if deal.long else c.close >= deal.stop_price
-            deal.sl_breached_candles = deal.sl_breached_candles + 1 if breached else 0
-            if breached and deal.sl_breached_candles > int(cfg.get("stop_loss_timeout_candles") or 0):  # type: ignore[arg-type]
-                self._close_market(deal, c.close, now, "stop loss", DealStatus.STOPPED)
-                if cfg.get("stop_and_disable") and self.on_disable is not None:
-                    self.on_disable(self, f"deal {deal.id} stopped at {c.close:.8g}: stop-and-disable")
-                return
-        trailing = cfg.get("trailing_take_profit_pct")
-        if trailing and deal.quantity:
-            tp = float(take_profit_plan(deal.quantity, deal.average, self._params(deal))[0][1])
-            if (deal.long and c.high >= tp) or (not deal.long and c.low <= tp):
-                deal.tp_trailing_active = True
-            if deal.tp_trailing_active:
-                peak = deal.trailing_peak or (c.high if deal.long else c.low)
-                deal.trailing_peak = max(peak, c.high) if deal.long else min(peak, c.low)
-                give = float(trailing) / 100  # type: ignore[arg-type]
-                if (deal.long and c.close <= deal.trailing_peak * (1 - give)) or (
-                        not deal.long and c.close >= deal.trailing_peak * (1 + give)):
-                    self._close_market(deal, c.close, now, "trailing take profit", DealStatus.CLOSED)
+        exit_ = deal.track(c, self._params(deal))
+        if exit_ is None:
+            return
+        reason, status = exit_
+        self._close_market(deal, c.close, now, reason, status)
+        if status is DealStatus.STOPPED and deal.config.get("stop_and_disable"):
+            # the bot is paused until an operator resumes it (applied by the owner, as any breach)
+            self.queue_breaches([Breach("stop_and_disable", TradingState.PAUSED,
+                                        f"deal {deal.id} stopped at {c.close:.8g}: stop-and-disable")])
 
     def _close_market(self, deal: Deal, price: float, now: int, reason: str, status: DealStatus) -> None:
         for o in self.venue.open_orders(deal.symbol):
@@ -403,8 +329,7 @@ class DcaBot:
                 self._cancel(o)
         if deal.quantity > 0:
             side = Side.SELL if deal.long else Side.BUY
-            purpose = OrderPurpose.FLATTEN if status is DealStatus.CLOSED and reason not in (
-                "trailing take profit",) else OrderPurpose.EXIT
+            purpose = _FLATTEN if status is DealStatus.CLOSED and reason != "trailing take profit" else _EXIT
             fills = self._market(deal, purpose, side, deal.quantity, price, now, reason)
             for f in fills:
                 deal.reduce(f.quantity)
@@ -416,19 +341,13 @@ class DcaBot:
     def _write_off_dust(self, deal: Deal, price: float) -> bool:
         """What a real venue cannot sell (below its lot step or minimum notional) leaves the deal and
         the bot's position and is handed to on_dust (the reconciliation baseline). True if done."""
-        from core.types import Position
-
         if deal.quantity <= 0 or not self.venue.unsellable(deal.symbol, deal.quantity, price):
             return False
         dust = deal.quantity
         deal.reduce(dust)
         pos = self.portfolio.position(deal.symbol)
         if pos.is_open and abs(pos.quantity) <= dust * (1 + 1e-9):
-            left = pos.quantity
-            self.portfolio.positions[deal.symbol] = Position(deal.symbol)
-            self.portfolio.quote += left * price  # the coins stay held: their value stays in equity
-            if self.on_dust is not None:
-                self.on_dust(deal.symbol, left)
+            self.write_off(deal.symbol, price)
         return True
 
     def _finish(self, deal: Deal, now: int, status: DealStatus, reason: str) -> None:
@@ -447,54 +366,31 @@ class DcaBot:
         if self.venue.cancel(o.client_order_id) is not None:
             self._record_cancel(o, "")
 
-    def _record_cancel(self, o: RestingOrder, why: str) -> bool:
+    def _record_cancel(self, o: RestingOrder, why: str) -> None:
         self._out.orders.append(OrderRecord(
             client_order_id=o.client_order_id, bot=self.name, symbol=o.symbol, side=o.side, quantity=o.quantity,
             purpose="ENTRY" if o.tag.startswith("SO") else "EXIT", order_type="LIMIT", price=o.price,
             status=OrderStatus.CANCELED.value, created_at=self.last_candle_time + self.interval_ms,
             reason=f"{o.tag} canceled" + (f" ({why})" if why else "")))
-        return True
 
     # ---- orders through the risk engine -------------------------------------------------------
-    def _context(self, symbol: str, price: float, now: int, stop: float | None) -> RiskContext:
-        pos = self.portfolio.position(symbol)
-        reserved = self.venue.reserved_quote()
-        exposure = sum(abs(p.quantity) * self.last_price.get(s, p.avg_entry) for s, p in self.portfolio.positions.items())
-        m = self.monitor.s if self.monitor is not None else None
-        return RiskContext(state=self.state_of(self), position=pos, price=price, equity=self.equity(),
-                           quote_balance=self.portfolio.quote - reserved, now_ms=now,
-                           bot_exposure_value=exposure + reserved, stop_price=stop,
-                           leverage=float(self.settings.leverage),
-                           # min_entry_interval applies between deals (base orders), not to a ladder
-                           # planned as one decision: last_entry_ms is the last deal's start.
-                           last_entry_ms=m.last_entry_ms if m else None,
-                           high_water=m.high_water if m else None,
-                           day_open_equity=(m.day_open or None) if m else None,
-                           week_open_equity=(m.week_open or None) if m else None,
-                           consecutive_losses=m.consecutive_losses if m else 0)
-
     def _check(self, order: Order, deal: Deal, now: int) -> bool:
         # A resting order is judged when it is placed, as if it filled at its price; quote reserved
-        # by the other resting buys already counts as exposure and is not spendable (_context).
-        ctx = self._context(order.symbol, order.price or self.last_price.get(order.symbol, 0.0), now, deal.stop_price)
-        if deal.status is not DealStatus.BASE_ORDER:
-            ctx.last_entry_ms = None  # safety orders and exits: the interval is between deals
-        d = self.risk.check(order, ctx)
-        if not d.allowed:
-            order.status = OrderStatus.REJECTED
-            self.denials[d.rule] += 1
-            self._out.risk.append(RiskDecisionRecord(time=now, allowed=False, rule=d.rule, detail=d.detail,
-                                                     client_order_id=order.client_order_id,
-                                                     purpose=order.purpose.value))
-            self._out.orders.append(OrderRecord.of(order))
-        return d.allowed
+        # by the other resting buys already counts as exposure and is not spendable. The minimum
+        # entry interval applies between deals (base orders), not to a ladder planned as one decision.
+        price = order.price or self.last_price.get(order.symbol, 0.0)
+        reserved = self.venue.reserved_quote()
+        ctx = self.context(order.symbol, self.portfolio.position(order.symbol), price, self.equity(),
+                           self.portfolio.quote - reserved, now, deal.stop_price, self._exposure_value() + reserved,
+                           order.purpose is _ENTRY, last_entry=deal.status is DealStatus.BASE_ORDER)
+        return self.decide(order, ctx, count_entry=False)
 
     def _order(self, deal: Deal, purpose: OrderPurpose, side: Side, qty: float, now: int, reason: str,
                order_type: OrderType = OrderType.MARKET, price: float | None = None) -> Order:
         self._seq += 1
         return Order(client_order_id(f"{self.name}:{deal.symbol}", now, purpose, self._seq), self.name, deal.symbol,
                      side, qty, purpose, order_type=order_type, price=price, created_at=now, reason=reason,
-                     reduce_only=self.reduce_only_exits and purpose is not OrderPurpose.ENTRY)
+                     reduce_only=self.reduce_only_exits and purpose is not _ENTRY)
 
     def _market(self, deal: Deal, purpose: OrderPurpose, side: Side, qty: float, price: float, now: int,
                 reason: str) -> list[Fill]:
@@ -505,13 +401,11 @@ class DcaBot:
         order.price = None
         fills = self.executor.execute(order, price, now)
         self.orders_sent += 1
-        self._out.orders.append(OrderRecord.of(order))
+        self.record_order(order)
         for f in fills:
-            self._out.fills.append(FillRecord.of(f))
-            trade = self.portfolio.apply(f, exit_reason=reason)
+            trade = self.book(f, reason, deal.id)
             if trade is not None:
                 deal.realized_pnl += trade.pnl
-                self._record_trade(trade, deal.id)
         return fills
 
     def _rest(self, deal: Deal, purpose: OrderPurpose, side: Side, qty: float, price: float, tag: str, now: int) -> bool:
@@ -523,37 +417,15 @@ class DcaBot:
         if not self.venue.place(resting, purpose):
             order.status = OrderStatus.REJECTED
             order.reason = f"{order.reason}: {getattr(self.venue, 'last_reason', '') or 'refused by the venue'}"
-            self._out.orders.append(OrderRecord.of(order))
+            self.record_order(order)
             return False
         order.status = OrderStatus.NEW
         order.quantity, order.price = resting.quantity, resting.price  # as sent (venue filters)
-        self._out.orders.append(OrderRecord.of(order))
+        self.record_order(order)
         return True
 
-    def _breach(self, breaches: list[Breach]) -> None:
-        for b in breaches:
-            self._breaches.append(f"{b.rule}: {b.reason}")
-            del self._breaches[:-10]
-            if self.on_breach is not None:
-                self.on_breach(self, b.rule, b.state, b.reason, b.flatten)
-
-    def _record_trade(self, trade: object, deal_id: str) -> None:
-        if self.monitor is not None:
-            self._breach(self.monitor.on_trade_closed(trade.pnl))  # type: ignore[attr-defined]
-        self.trade_count += 1
-        self.wins += trade.pnl > 0  # type: ignore[attr-defined]
-        self.trade_pnls.append(trade.pnl)  # type: ignore[attr-defined]
-        del self.trade_pnls[:-TRADE_PNLS_KEPT]
-        self._out.trades.append(TradeRecord.of(trade, signal_id=deal_id))  # type: ignore[arg-type]
-
     def _mark(self, now: int) -> None:
-        eq = self.equity()
-        if self.monitor is not None:
-            self._breach(self.monitor.observe(now, eq))
-        self.high_water = max(self.high_water, eq)
-        if self.high_water > 0:
-            self.max_drawdown_pct = max(self.max_drawdown_pct, 100.0 * (self.high_water - eq) / self.high_water)
-        self._out.equity.append(EquityRecord(time=now, equity=eq))
+        self.mark(now, self.equity())
 
     # ---- outputs --------------------------------------------------------------------------
     def snapshot(self, now_ms: int) -> BotSnapshot:
@@ -561,58 +433,43 @@ class DcaBot:
         for s, p in self.portfolio.positions.items():
             if p.is_open:
                 mark = self.last_price.get(s, p.avg_entry)
+                deal = self.deals.get(s)
                 views.append(PositionView(symbol=s, side=p.side.value if p.side else "", quantity=p.quantity,
                                           avg_entry=p.avg_entry, mark=mark, unrealized_pnl=p.unrealized_pnl(mark),
                                           opened_at=p.opened_at, entry_fees=p.entry_fees,
-                                          stop_loss=self.deals[s].stop_price if s in self.deals else None,
+                                          stop_loss=deal.stop_price if deal else None,
                                           tranches=[TrancheView(price=t.price, quantity=t.quantity, time=t.time,
                                                                 fee=t.fee, order_id=t.tag)
-                                                    for t in (self.deals[s].tranches if s in self.deals else [])]))
+                                                    for t in (deal.tranches if deal else [])]))
         eq = self.equity()
-        return BotSnapshot(
-            name=self.name, mode=self.mode.value, symbol=self.symbol, strategy="dca", updated_at=now_ms,
-            last_candle_time=self.last_candle_time, last_price=self.last_price.get(self.symbol, 0.0),
-            candles_seen=self.candles_seen, control=ControlRecord.of(self.control),
-            effective_state=self.state_of(self), quote_asset=self.portfolio.quote_asset,
-            starting_balance=self.portfolio.starting_balance, quote_balance=self.portfolio.quote,
-            base_balance=sum(p.quantity for p in self.portfolio.positions.values()), equity=eq,
-            high_water=self.high_water, realized_pnl=self.portfolio.realized_pnl,
-            unrealized_pnl=self.portfolio.unrealized(self.last_price), fees_paid=self.portfolio.fees_paid,
-            position=views[0] if len(views) == 1 else None, positions=views, trade_count=self.trade_count,
-            wins=self.wins, win_rate_pct=100.0 * self.wins / self.trade_count if self.trade_count else 0.0,
-            trade_pnls=self.trade_pnls,
-            denials=dict(self.denials), orders_sent=self.orders_sent, max_drawdown_pct=self.max_drawdown_pct,
-            risk=self._risk_view(eq),
+        lim = self.risk.limits
+        exposure = self._exposure_value() + self.venue.reserved_quote()
+        caps = [x for x in (lim.max_position_value,
+                            None if lim.max_bot_exposure_pct is None else lim.max_bot_exposure_pct / 100 * eq) if x]
+        return self.base_snapshot(
+            now_ms, eq, exposure, min(caps) if caps else None,
+            symbol=self.symbol, strategy="dca", last_price=self.last_price.get(self.symbol, 0.0),
+            candles_seen=self.candles_seen, base_balance=sum(p.quantity for p in self.portfolio.positions.values()),
+            unrealized_pnl=self.portfolio.unrealized(self.last_price),
+            position=views[0] if len(views) == 1 else None, positions=views,
             dca={"deals": [d.dump() for d in self.deals.values()], "resting": self.venue.dump(),
                  "deal_seq": self.deal_seq, "last_closed_at": self.last_closed_at,
                  "last_time": self.last_time, "last_price": self.last_price,
                  "unladdered": sorted(self._unladdered)},
         )
 
-    def _risk_view(self, equity: float) -> RiskView:
-        lim = self.risk.limits
-        exposure = sum(abs(p.quantity) * self.last_price.get(s, p.avg_entry) for s, p in self.portfolio.positions.items())
-        exposure += self.venue.reserved_quote()
-        caps = [x for x in (lim.max_position_value,
-                            None if lim.max_bot_exposure_pct is None else lim.max_bot_exposure_pct / 100 * equity) if x]
-        return build_risk_view(lim, self.monitor, equity, exposure, min(caps) if caps else None, self.high_water,
-                               self.max_drawdown_pct, self._breaches)
-
-    def drain(self, now_ms: int) -> BotUpdate:
-        out = self._out
-        out.snapshot = self.snapshot(now_ms)
+    def drain(self, now_ms: int):  # type: ignore[no-untyped-def]
+        out = super().drain(now_ms)
         out.deals = [d.dump() for d in self._closed_deals]
         self._closed_deals = []
-        self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]
         return out
 
     def restore(self, snap: BotSnapshot) -> None:
         from core.types import Position
 
-        pf = self.portfolio
-        pf.quote, pf.realized_pnl, pf.fees_paid = snap.quote_balance, snap.realized_pnl, snap.fees_paid
-        pf.positions = {p.symbol: Position(p.symbol, p.quantity, p.avg_entry, p.opened_at, p.entry_fees)
-                        for p in snap.positions}
+        self.restore_books(snap)
+        self.portfolio.positions = {p.symbol: Position(p.symbol, p.quantity, p.avg_entry, p.opened_at, p.entry_fees)
+                                    for p in snap.positions}
         d = snap.dca or {}
         self.deals = {x["symbol"]: Deal.load(x) for x in d.get("deals", [])}  # type: ignore[index,union-attr]
         self.venue.load(d.get("resting", []))  # type: ignore[arg-type]
@@ -626,18 +483,4 @@ class DcaBot:
         self.last_closed_at = dict(d.get("last_closed_at", {}))  # type: ignore[arg-type]
         self.last_time = {k: int(v) for k, v in dict(d.get("last_time", {})).items()}  # type: ignore[arg-type]
         self.last_price = {k: float(v) for k, v in dict(d.get("last_price", {})).items()}  # type: ignore[arg-type]
-        self.candles_seen, self.trade_count, self.wins = snap.candles_seen, snap.trade_count, snap.wins
-        self.trade_pnls = list(snap.trade_pnls)
-        self.orders_sent, self.denials = snap.orders_sent, Counter(snap.denials)
-        self.high_water, self.max_drawdown_pct = snap.high_water or pf.starting_balance, snap.max_drawdown_pct
-        if self.monitor is not None and snap.risk is not None and snap.risk.monitor:
-            self.monitor.load(snap.risk.monitor)
-
-
-def _renormalise(steps: list[tuple[object, object]]) -> list[tuple[object, object]]:
-    """Remaining take-profit steps re-scaled so their amounts sum to 100 % of what is left."""
-    from decimal import Decimal
-
-    total = sum(Decimal(str(a)) for a, _ in steps)
-    return [(Decimal(str(a)) * 100 / total, p) for a, p in steps] if total else steps
-
+        self.candles_seen = snap.candles_seen

@@ -7,8 +7,15 @@ A deal keeps a snapshot of the configuration it started with: edits apply to new
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal
 from enum import Enum
+from typing import TYPE_CHECKING
+
+from core.types import Candle, Tranche
+
+if TYPE_CHECKING:
+    from strategy.dca import DcaParams
 
 
 class DealStatus(str, Enum):
@@ -29,17 +36,6 @@ ALLOWED = {
     DealStatus.CLOSED: set(),
     DealStatus.STOPPED: set(),
 }
-
-
-@dataclass(slots=True)
-class Tranche:
-    """One fill that added to the position."""
-
-    tag: str  # BO, SO1, SO2, ...
-    price: float
-    quantity: float
-    time: int
-    fee: float
 
 
 @dataclass(slots=True)
@@ -100,6 +96,56 @@ class Deal:
         self.quantity = max(0.0, self.quantity - quantity)
         if self.quantity < 1e-12:
             self.quantity, self.cost = 0.0, 0.0
+
+    # ---- rules on a closed candle (pure: the bot acts on what they return) ----------------------
+    def track(self, c: Candle, params: "DcaParams") -> tuple[str, DealStatus] | None:
+        """Floating drawdown, trailing stop, stop loss (with its timeout), trailing take-profit on
+        candle ``c``. Returns the exit to take at the close, (reason, final status), or None."""
+        cfg = self.config
+        avg = self.average
+        worst = c.low if self.long else c.high
+        if avg:
+            self.max_drawdown_pct = max(self.max_drawdown_pct, 100 * ((avg - worst) if self.long else (worst - avg)) / avg)
+        if cfg.get("trailing_stop_loss") and cfg.get("stop_loss_pct") and self.stop_price is not None:
+            pct = float(cfg["stop_loss_pct"]) / 100  # type: ignore[arg-type]
+            trail = c.high * (1 - pct) if self.long else c.low * (1 + pct)
+            self.stop_price = max(self.stop_price, trail) if self.long else min(self.stop_price, trail)
+        if self.stop_price is not None:
+            breached = c.close <= self.stop_price if self.long else c.close >= self.stop_price
+            self.sl_breached_candles = self.sl_breached_candles + 1 if breached else 0
+            if breached and self.sl_breached_candles > int(cfg.get("stop_loss_timeout_candles") or 0):  # type: ignore[arg-type]
+                return "stop loss", DealStatus.STOPPED
+        trailing = cfg.get("trailing_take_profit_pct")
+        if trailing and self.quantity:
+            from strategy.dca import take_profit_plan
+
+            tp = float(take_profit_plan(self.quantity, self.average, params)[0][1])
+            if (self.long and c.high >= tp) or (not self.long and c.low <= tp):
+                self.tp_trailing_active = True
+            if self.tp_trailing_active:
+                peak = self.trailing_peak or (c.high if self.long else c.low)
+                self.trailing_peak = max(peak, c.high) if self.long else min(peak, c.low)
+                give = float(trailing) / 100  # type: ignore[arg-type]
+                if (self.long and c.close <= self.trailing_peak * (1 - give)) or (
+                        not self.long and c.close >= self.trailing_peak * (1 + give)):
+                    return "trailing take profit", DealStatus.CLOSED
+        return None
+
+    def remaining_tp_params(self, params: "DcaParams") -> "DcaParams":
+        """The take-profit steps not yet filled, re-scaled so they sum to 100 % of what is left."""
+        if not params.take_profit_steps:
+            return params
+        steps = list(params.take_profit_steps[self.tp_steps_filled:])
+        if not steps:
+            return params
+        total = sum(Decimal(str(a)) for a, _ in steps)
+        scaled = [(Decimal(str(a)) * 100 / total, p) for a, p in steps] if total else steps
+        return replace(params, take_profit_steps=tuple(scaled))
+
+    def entry_average(self) -> float:
+        """The plain average of the entries (fees excluded): where breakeven sits."""
+        qty = sum(t.quantity for t in self.tranches)
+        return sum(t.price * t.quantity for t in self.tranches) / qty if qty else 0.0
 
     def dump(self) -> dict[str, object]:
         d = asdict(self)

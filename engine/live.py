@@ -8,27 +8,25 @@ but results (reports, balances); never a key.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import redis
 
-from core.types import Fill, Mode, Order
+from core.types import Mode
 from exchange.client import ExchangeClient, FuturesPosition
-from exchange.errors import ExchangeError
 from exchange.preflight import PreflightReport, run_preflight
 from exchange.reconcile import ReconcileReport, reconcile
 from exchange.rules import dec, fmt
 from exchange.venues import DEFAULT_LOCAL, LOCAL_API_KEY, LOCAL_API_SECRET, venue_urls
-from executors.live import LiveExecutor, Recovered
+from executors.live import LiveExecutor, Recovered, SpotFeeFills, spot_fills
 from executors.live_book import LiveBook
 from settings import AppConfig, BotConfig, Secrets
-from state import keys
 from state.intents import RedisIntentStore
+from state.venue_store import VenueStore
 
 if TYPE_CHECKING:
     from engine.bot import Bot
@@ -55,37 +53,6 @@ class LiveRefused(RuntimeError):
     """A live bot may not start: the reason is shown on the dashboard."""
 
 
-@dataclass(slots=True)
-class SpotFeeFills:
-    """Spot buys pay their fee in the base asset: book the fill as the quantity actually held and
-    the fee as its quote value, so the bot's position equals the venue's holding."""
-
-    inner: LiveExecutor
-    mode: Mode = Mode.LIVE
-
-    def execute(self, order: Order, ref_price: float, time_ms: int) -> list[Fill]:
-        return spot_fills(self.inner.client, self.inner.execute(order, ref_price, time_ms))
-
-
-def spot_fills(client: ExchangeClient, fills: list[Fill]) -> list[Fill]:
-    """Fills as the bot books them on spot: quantity held and the fee in quote (see SpotFeeFills)."""
-    if client.futures or not fills:
-        return fills
-    out = []
-    for f in fills:
-        rules = client.rules(f.symbol)
-        if f.fee_asset == rules.base_asset:
-            out.append(Fill(f.client_order_id, f.bot, f.symbol, f.side, f.quantity - f.fee, f.price,
-                            f.fee * f.price, rules.quote_asset, f.time))
-        elif f.fee_asset not in (rules.quote_asset, ""):
-            # e.g. BNB fee discounts: the value is unknown here; booked at 0 and left to reconciliation
-            out.append(Fill(f.client_order_id, f.bot, f.symbol, f.side, f.quantity, f.price, 0.0,
-                            rules.quote_asset, f.time))
-        else:
-            out.append(f)
-    return out
-
-
 class LiveVenue:
     def __init__(self, app: AppConfig, r: redis.Redis, secrets: Secrets | None = None) -> None:
         self.app = app
@@ -102,10 +69,12 @@ class LiveVenue:
         self.live_switch = secrets.live_trading
         self._key, self._secret = key, secret
         self.store = RedisIntentStore(r)
+        self.records = VenueStore(r)
         self._clients: dict[str, ExchangeClient] = {}
         self._executors: dict[str, LiveExecutor] = {}
         self._books: dict[str, LiveBook] = {}
         self._streams: dict[str, "UserDataStream"] = {}
+        self.on_executor: Callable[[LiveExecutor], None] | None = None  # a hook (the chaos rehearsal)
         self.fills_ready = threading.Event()  # set when a resting order completed (worker books it)
 
     @property
@@ -120,7 +89,8 @@ class LiveVenue:
     def live_executor(self, market: str) -> LiveExecutor:
         if market not in self._executors:
             ex = LiveExecutor(self.client(market), self.store)
-            _arm_chaos(ex)
+            if self.on_executor is not None:
+                self.on_executor(ex)
             self._executors[market] = ex
         return self._executors[market]
 
@@ -198,12 +168,12 @@ class LiveVenue:
 
     def preflight(self, cfg: BotConfig, required_quote: float) -> PreflightReport:
         report = run_preflight(self.client(cfg.market), cfg.symbol, dec(required_quote))
-        self.r.set(keys.preflight(cfg.name), json.dumps({
+        self.records.save_preflight(cfg.name, {
             "ok": report.ok, "venue": self.name, "real_money": self.real_money, "market": cfg.market,
             "symbol": cfg.symbol, "checks": [asdict(c) | {"data": {k: str(v) for k, v in c.data.items()}}
                                              for c in report.checks],
             "summary": report.summary(),
-        }))
+        })
         return report
 
     def recover(self, bot_name: str, market: str, min_age_ms: int = 0) -> list[Recovered]:
@@ -223,7 +193,7 @@ class LiveVenue:
 
     def reconcile(self, bot: "Bot | DcaBot", market: str) -> ReconcileReport:
         client = self.client(market)
-        intents = self.store.all(bot.name)
+        intents = {i.client_order_id: (i.symbol, i.status) for i in self.store.all(bot.name)}
         held = self._held(bot)
         symbols = list(held)
         if client.futures:
@@ -249,26 +219,19 @@ class LiveVenue:
         if client.futures:
             actual = {p.symbol: p.amount for p in client.positions()}
             for sym, q in held.items():
-                self.r.hset(keys.recon_baseline(bot.name), sym, str(actual.get(sym, Decimal(0)) - q))
+                self.records.set_baseline(bot.name, sym, actual.get(sym, Decimal(0)) - q)
             return
         balances = client.balances()
         for asset, q in _by_asset(client, held).items():
             actual = balances[asset].total if asset in balances else Decimal(0)
-            self.r.hset(keys.recon_baseline(bot.name), asset, str(actual - q))
+            self.records.set_baseline(bot.name, asset, actual - q)
 
     def set_leverage(self, bot: "Bot | DcaBot", leverage: int) -> None:
         """Futures: the venue's leverage for the bot's symbols (so margin and liquidation match)."""
         client = self.client("futures")
         for sym in _symbols(bot):
-            # Isolated: a position can lose its own margin only, and its liquidation price is its own.
-            try:
-                client.call(lambda s=sym: client.raw.futures_change_margin_type(symbol=s, marginType="ISOLATED"),
-                            safe=False, mutating=True)
-            except ExchangeError as exc:
-                if getattr(exc, "code", None) != -4046:  # "No need to change margin type": already isolated
-                    raise
-            client.call(lambda s=sym: client.raw.futures_change_leverage(symbol=s, leverage=leverage),
-                        safe=False, mutating=True)
+            client.set_isolated(sym)
+            client.set_leverage(sym, leverage)
         bot.leverage = float(leverage)
 
     def futures_position(self, bot: "Bot") -> "FuturesPosition | None":
@@ -278,7 +241,7 @@ class LiveVenue:
         """Unsellable remainder after an exit: from now on it counts as the user's holding."""
         client = self.client(market)
         key = symbol if client.futures else client.rules(symbol).base_asset
-        self.r.hincrbyfloat(keys.recon_baseline(bot_name), key, dust)
+        self.records.add_to_baseline(bot_name, key, dust)
 
     def venue_position(self, bot: "Bot", market: str) -> float:
         """What the venue holds for this bot (for 'adopt')."""
@@ -295,16 +258,15 @@ class LiveVenue:
 
     def _baseline(self, bot: str, asset: str, first: Decimal) -> Decimal:
         # The user's own holding of the asset, fixed the first time the bot is reconciled.
-        raw = self.r.hget(keys.recon_baseline(bot), asset)
-        if raw is None:
-            self.r.hset(keys.recon_baseline(bot), asset, str(first))
+        known = self.records.baseline(bot, asset)
+        if known is None:
+            self.records.set_baseline(bot, asset, first)
             return first
-        return Decimal(raw.decode() if isinstance(raw, bytes) else raw)
+        return known
 
     def _futures_baseline(self, bot: str, symbol: str) -> Decimal:
         # Futures: a position the operator chose to ignore (0 unless 'ignore' was pressed).
-        raw = self.r.hget(keys.recon_baseline(bot), symbol)
-        return Decimal(raw.decode() if isinstance(raw, bytes) else raw) if raw is not None else Decimal(0)
+        return self.records.baseline(bot, symbol) or Decimal(0)
 
     def _write_venue(self, bot: "Bot | DcaBot", market: str, rep: ReconcileReport) -> None:
         """The Live tab's view of the venue, from what the reconciliation just saw (no new requests)."""
@@ -321,27 +283,5 @@ class LiveVenue:
                                 "type": o.type, "price": fmt(o.price), "quantity": fmt(o.orig_qty),
                                 "executed": fmt(o.executed_qty), "client_order_id": o.client_order_id}
                                for o in rep.open_orders]
-        self.r.set(keys.venue_view(bot.name), json.dumps(view, default=str))
+        self.records.save_view(bot.name, view)
 
-
-def _arm_chaos(ex: LiveExecutor) -> None:
-    """Crash rehearsal for the chaos tests (BOT_CHAOS, never set in normal runs): the worker kills
-    itself with SIGKILL right after recording an intent (kill_before_send) or right after the venue
-    answered an order (kill_after_send), exactly where a real crash would hurt most."""
-    import os
-    import signal
-
-    chaos = os.environ.get("BOT_CHAOS", "")
-    if chaos == "kill_before_send":
-        ex.before_send = lambda _rec: os.kill(os.getpid(), signal.SIGKILL)
-    elif chaos == "kill_after_send":
-        place = ex.client.place_market
-
-        def place_then_die(*args: object, **kw: object) -> object:
-            place(*args, **kw)  # type: ignore[arg-type]
-            os.kill(os.getpid(), signal.SIGKILL)
-            raise AssertionError("unreachable")
-
-        ex.client.place_market = place_then_die  # type: ignore[method-assign]
-    elif chaos:
-        log.warning("unknown BOT_CHAOS=%r ignored", chaos)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Literal
 from binance.client import Client
 
 from core.types import Candle
-from exchange.errors import FilterError, FinalError, NotFoundError
+from exchange.errors import ExchangeError, FilterError, FinalError, NotFoundError
 from exchange.limiter import RateLimiter, RetryPolicy, call_with_retry
 from exchange.rules import ZERO, Market, SymbolRules, dec, fmt, parse_exchange_info
 from exchange.venues import VenueUrls, client_class
@@ -362,3 +362,20 @@ class ExchangeClient:
         except NotFoundError:
             return None
         return VenueOrder.parse(o)
+
+    # ---- futures account settings ------------------------------------------------------------------
+    def set_isolated(self, symbol: str) -> None:
+        """Futures: isolated margin for ``symbol`` (a position can lose its own margin only, and its
+        liquidation price is its own). Already isolated is fine."""
+        try:
+            self.call(lambda: self.raw.futures_change_margin_type(symbol=symbol, marginType="ISOLATED"),
+                      safe=False, mutating=True)
+        except ExchangeError as exc:
+            if getattr(exc, "code", None) != -4046:  # "No need to change margin type"
+                raise
+
+    def set_leverage(self, symbol: str, leverage: int) -> None:
+        """Futures: the leverage the venue applies to new positions of ``symbol``."""
+        self.call(lambda: self.raw.futures_change_leverage(symbol=symbol, leverage=leverage), safe=False,
+                  mutating=True)
+

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from core.order_status import RESTING
 from exchange.client import Balance, ExchangeClient, FuturesPosition, VenueOrder
 from exchange.rules import dec, fmt
-from state.intents import IntentRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +50,12 @@ class ReconcileReport:
 
 
 def reconcile(client: ExchangeClient, symbols: Iterable[str], expected_holdings: Mapping[str, Decimal] | None = None,
-              expected_positions: Mapping[str, Decimal] | None = None, intents: Iterable[IntentRecord] = (),
+              expected_positions: Mapping[str, Decimal] | None = None,
+              intents: Mapping[str, tuple[str, str]] | None = None,
               tolerance: Decimal | str = "0", balances: Mapping[str, Balance] | None = None) -> ReconcileReport:
     """One comparison. `expected_holdings`: asset -> total (spot); `expected_positions`: symbol ->
-    signed amount (futures; missing = flat); `intents`: the bot's recorded intents (any status);
+    signed amount (futures; missing = flat); `intents`: the bot's recorded orders, client order id ->
+    (symbol, status) (any status);
     `tolerance`: absolute difference ignored (dust, rounding); `balances`: spot balances the caller
     has just fetched (else they are fetched here)."""
     tol = dec(tolerance)
@@ -79,7 +81,7 @@ def reconcile(client: ExchangeClient, symbols: Iterable[str], expected_holdings:
                 rep.drifts.append(Drift("position", sym, fmt(want), fmt(have),
                                         f"{sym}: venue position {fmt(have)}, bot expects {fmt(want)}"))
 
-    known = {i.client_order_id: i for i in intents}
+    known = dict(intents or {})
     venue_open: set[str] = set()
     for sym in syms:
         for o in client.open_orders(sym):
@@ -89,8 +91,8 @@ def reconcile(client: ExchangeClient, symbols: Iterable[str], expected_holdings:
                 rep.drifts.append(Drift("unknown_open_order", o.client_order_id, "", o.status,
                                         f"open order {o.client_order_id} ({o.side} {fmt(o.orig_qty)} {sym} {o.type}) "
                                         "was not placed by this bot"))
-    for coid, rec in known.items():
-        if rec.symbol in syms and rec.status in ("NEW", "PARTIALLY_FILLED") and coid not in venue_open:
-            rep.drifts.append(Drift("intent_not_open", coid, rec.status, "not open",
-                                    f"order {coid} is {rec.status} for the bot but not open on the venue"))
+    for coid, (symbol, status) in known.items():
+        if symbol in syms and status in RESTING and coid not in venue_open:
+            rep.drifts.append(Drift("intent_not_open", coid, status, "not open",
+                                    f"order {coid} is {status} for the bot but not open on the venue"))
     return rep

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Callable
 
+from core.order_status import IllegalTransition, advance
 from core.types import Fill, Mode, Order, OrderStatus, Side
 from exchange.client import ExchangeClient, VenueOrder, VenueTrade
 from exchange.errors import AmbiguousError, ExchangeError, FinalError, RetryableError
@@ -40,11 +41,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_STATUS_MAP = {"EXPIRED_IN_MATCH": "EXPIRED", "PENDING_CANCEL": "NEW", "PENDING_NEW": "NEW"}
 
 
-# A record's status only moves forward: an event and a REST answer can arrive in either order.
-_RANK = {"INTENT": 0, "NEW": 1, "PARTIALLY_FILLED": 2, "FILLED": 3, "CANCELED": 3, "REJECTED": 3, "EXPIRED": 3}
+def _advance(rec: IntentRecord, reported: str) -> bool:
+    """Move the record's status by the order state machine (``core.order_status``: forward only; a
+    stale report is ignored). A report contradicting a final outcome is logged, never applied.
+    True when the status changed."""
+    try:
+        new = advance(rec.status, reported)
+    except IllegalTransition as exc:
+        log.error("order %s: %s; the record keeps %s", rec.client_order_id, exc, rec.status)
+        return False
+    changed = new != rec.status
+    rec.status = new
+    return changed
 
 
 def _fills_qty(rec: IntentRecord) -> Decimal:
@@ -120,7 +130,8 @@ class LiveExecutor:
             return self._finish(order, rec, self._resolve(rec, f"ambiguous send ({e})"))
         except (FinalError, RetryableError) as e:
             # Refused or not executed (filters, balance, reduce-only, rate limit): not resent.
-            rec.status, rec.reason, rec.updated_at = "REJECTED", f"venue: {e}", self.now_ms()
+            _advance(rec, "REJECTED")
+            rec.reason, rec.updated_at = f"venue: {e}", self.now_ms()
             self.store.update(rec)
             return self._finish(order, rec, [])
         return self._finish(order, rec, self._follow(rec, vo))
@@ -180,7 +191,8 @@ class LiveExecutor:
             log.warning("ambiguous outcome for %s (%s): asking the venue", rec.client_order_id, e)
             return rec, self.refresh(rec, f"ambiguous send ({e})", attempts=self.resolve_attempts)
         except (FinalError, RetryableError) as e:
-            rec.status, rec.reason, rec.updated_at = "REJECTED", f"venue: {e}", self.now_ms()
+            _advance(rec, "REJECTED")
+            rec.reason, rec.updated_at = f"venue: {e}", self.now_ms()
             self.store.update(rec)
             return rec, []
         return rec, self._merge(rec, vo, list(vo.trades))
@@ -206,7 +218,8 @@ class LiveExecutor:
             if i + 1 < attempts:
                 self.sleep(self.resolve_delay_s)
         if rec.status == "INTENT":
-            rec.status, rec.updated_at = "EXPIRED", self.now_ms()
+            _advance(rec, "EXPIRED")
+            rec.updated_at = self.now_ms()
             rec.reason = f"not placed: the venue has no order {rec.client_order_id} ({cause})"
             self.store.update(rec)
         return []
@@ -253,11 +266,9 @@ class LiveExecutor:
         """Fold the venue's view into the record (never backwards) and persist if anything changed."""
         known = {f.trade_id for f in rec.fills}
         new = [t for t in trades if t.trade_id not in known and t.order_id in (vo.order_id, 0)]
-        status = _STATUS_MAP.get(vo.status, vo.status)
         changed = bool(new) or rec.order_id != vo.order_id
         rec.order_id = vo.order_id
-        if not rec.final and status != rec.status and _RANK.get(status, 0) >= _RANK.get(rec.status, 0):
-            rec.status, changed = status, True
+        changed |= _advance(rec, vo.status)
         if vo.executed_qty > dec(rec.executed_qty):
             rec.executed_qty, rec.cum_quote, rec.avg_price = fmt(vo.executed_qty), fmt(vo.cum_quote), fmt(vo.avg_price)
             changed = True
@@ -275,7 +286,8 @@ class LiveExecutor:
         """Recorded as REJECTED without any request (so the dashboard shows why)."""
         rec = rec or self._intent(order, qty_text)
         if self.store.create(rec):
-            rec.status, rec.reason, rec.updated_at = "REJECTED", reason, self.now_ms()
+            _advance(rec, "REJECTED")
+            rec.reason, rec.updated_at = reason, self.now_ms()
             self.store.update(rec)
         else:
             rec = self.store.get(order.bot, order.client_order_id) or rec
@@ -300,8 +312,7 @@ class LiveExecutor:
                     float(t.commission), t.commission_asset, t.time)
 
     def _transition(self, rec: IntentRecord, status: str, vo: VenueOrder | None = None, reason: str = "") -> None:
-        status = _STATUS_MAP.get(status, status)
-        changed = status != rec.status
+        changed = _advance(rec, status)
         if vo is not None:
             changed = changed or fmt(vo.executed_qty) != rec.executed_qty or rec.order_id != vo.order_id
             rec.order_id = vo.order_id
@@ -309,7 +320,7 @@ class LiveExecutor:
         if reason:
             rec.reason = reason
         if changed or reason:
-            rec.status, rec.updated_at = status, self.now_ms()
+            rec.updated_at = self.now_ms()
             self.store.update(rec)
 
     def _resolve(self, rec: IntentRecord, cause: str, attempts: int | None = None) -> list[VenueTrade]:
@@ -333,7 +344,8 @@ class LiveExecutor:
             rec.reason, rec.updated_at = f"unresolved after {cause}: {query_failed}", self.now_ms()
             self.store.update(rec)  # stays INTENT and open: recover() tries again later
             return []
-        rec.status, rec.updated_at = "EXPIRED", self.now_ms()
+        _advance(rec, "EXPIRED")
+        rec.updated_at = self.now_ms()
         rec.reason = f"not placed: the venue has no order {rec.client_order_id} ({cause})"
         self.store.update(rec)
         return []
@@ -354,8 +366,7 @@ class LiveExecutor:
             except ExchangeError as e:
                 log.warning("polling %s: %s", rec.client_order_id, e)
         trades = self._trades(rec, vo, deadline)
-        status = vo.status if vo.final else ("PARTIALLY_FILLED" if vo.executed_qty > 0 else "NEW")
-        rec.status = _STATUS_MAP.get(status, status)
+        _advance(rec, vo.status if vo.final else ("PARTIALLY_FILLED" if vo.executed_qty > 0 else "NEW"))
         rec.order_id = vo.order_id
         rec.executed_qty, rec.cum_quote, rec.avg_price = fmt(vo.executed_qty), fmt(vo.cum_quote), fmt(vo.avg_price)
         rec.fills = [IntentFill(trade_id=t.trade_id, price=fmt(t.price), qty=fmt(t.qty), commission=fmt(t.commission),
@@ -408,3 +419,34 @@ class LiveExecutor:
             if sum((t.qty for t in trades), Decimal(0)) >= vo.executed_qty or time.monotonic() > deadline:
                 return trades
             self.sleep(self.poll_every_s)
+
+
+@dataclass(slots=True)
+class SpotFeeFills:
+    """Spot buys pay their fee in the base asset: book the fill as the quantity actually held and
+    the fee as its quote value, so the bot's position equals the venue's holding."""
+
+    inner: LiveExecutor
+    mode: Mode = Mode.LIVE
+
+    def execute(self, order: Order, ref_price: float, time_ms: int) -> list[Fill]:
+        return spot_fills(self.inner.client, self.inner.execute(order, ref_price, time_ms))
+
+
+def spot_fills(client: ExchangeClient, fills: list[Fill]) -> list[Fill]:
+    """Fills as the bot books them on spot: quantity held and the fee in quote (see SpotFeeFills)."""
+    if client.futures or not fills:
+        return fills
+    out = []
+    for f in fills:
+        rules = client.rules(f.symbol)
+        if f.fee_asset == rules.base_asset:
+            out.append(Fill(f.client_order_id, f.bot, f.symbol, f.side, f.quantity - f.fee, f.price,
+                            f.fee * f.price, rules.quote_asset, f.time))
+        elif f.fee_asset not in (rules.quote_asset, ""):
+            # e.g. BNB fee discounts: the value is unknown here; booked at 0 and left to reconciliation
+            out.append(Fill(f.client_order_id, f.bot, f.symbol, f.side, f.quantity, f.price, 0.0,
+                            rules.quote_asset, f.time))
+        else:
+            out.append(f)
+    return out

@@ -21,6 +21,7 @@ from dataclasses import asdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Callable
 
+from core.order_status import RESTING
 from core.types import Candle, Fill, Order, OrderPurpose, OrderType, Side
 from exchange.client import VenueTrade
 from exchange.rules import ZERO, dec
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RESTING = frozenset({"NEW", "PARTIALLY_FILLED"})
 
 
 class LiveBook:
@@ -41,7 +41,7 @@ class LiveBook:
                  convert: Callable[[list[Fill]], list[Fill]] = lambda fills: fills) -> None:
         self.executor = executor
         self.bot = bot
-        self.convert = convert  # spot: fee paid in the base asset -> quantity held (engine.live.spot_fills)
+        self.convert = convert  # spot: fee paid in the base asset -> quantity held (executors.live.spot_fills)
         self.book: dict[str, RestingOrder] = {}
         self._recs: dict[str, IntentRecord] = {}
         self._trades: dict[str, list[VenueTrade]] = {}  # per order, until it is complete

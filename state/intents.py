@@ -16,9 +16,9 @@ from typing import Protocol
 import redis
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.order_status import FINAL
 from state import keys
 
-FINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED"})
 
 
 class IntentFill(BaseModel):
@@ -47,7 +47,7 @@ class IntentRecord(BaseModel):
     tag: str = ""  # what a resting order is for (a DCA "SO2", "TP1"), for the dashboard and recovery
     reduce_only: bool = False
     purpose: str = ""
-    status: str = "INTENT"  # INTENT NEW PARTIALLY_FILLED FILLED CANCELED REJECTED EXPIRED
+    status: str = "INTENT"  # core.order_status: INTENT NEW PARTIALLY_FILLED FILLED CANCELED REJECTED EXPIRED
     created_at: int  # ms, wall clock
     updated_at: int = 0
     order_id: int | None = None

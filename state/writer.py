@@ -186,8 +186,10 @@ class StateWriter:
         limit_changes: Iterable[tuple[str, str, object]] = (),
         dynamic_bots: Iterable[tuple[str, str]] = (),
         metas: Iterable[BotMeta] = (),
+        more_audits: Iterable[AuditRecord] = (),
     ) -> None:
-        """Effect + audit + answer + XACK in one transaction."""
+        """Effect + audit + answer + XACK in one transaction (``more_audits``: what the command's
+        effect set off, e.g. a risk rule tripped by a losing close)."""
         pipe = self.r.pipeline(transaction=True)
         for ch in controls:
             self._queue_control(pipe, ch)
@@ -201,7 +203,8 @@ class StateWriter:
             self._queue_update(pipe, u)
         if result.status == "applied":
             pipe.hset(keys.APPLIED, result.nonce, entry_id)
-        pipe.xadd(keys.AUDIT, {"data": audit.model_dump_json()}, maxlen=100_000, approximate=True)
+        for a in (audit, *more_audits):
+            pipe.xadd(keys.AUDIT, {"data": a.model_dump_json()}, maxlen=100_000, approximate=True)
         if result.nonce and result.status != "duplicate":  # keep the first answer
             pipe.set(keys.command_result(result.nonce), result.model_dump_json(), ex=RESULT_TTL_S)
         pipe.xack(keys.COMMANDS, keys.COMMAND_GROUP, entry_id)

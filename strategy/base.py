@@ -19,7 +19,7 @@ from typing import Protocol, Sequence, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.types import Candle, Side, Signal
+from core.types import NO_SIGNAL, Candle, Side, Signal
 from strategy.indicators import FloatArray
 
 __all__ = [
@@ -160,3 +160,13 @@ def closes(candles: Sequence[Candle]) -> FloatArray:
 def fmt_price(x: float) -> str:
     """Compact price for reason strings: 8 significant digits, no float noise (10.249999 -> 10.25)."""
     return f"{x:.8g}"
+
+
+class NoStrategy:
+    """No signal needed (a DCA bot whose deals start 'asap')."""
+
+    name = "dca"
+    warmup = 0
+
+    def evaluate(self, candles: object) -> Signal:
+        return NO_SIGNAL

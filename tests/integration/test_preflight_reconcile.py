@@ -1,7 +1,6 @@
 """Pre-flight checks and reconciliation against the real local exchange (subprocess)."""
 from __future__ import annotations
 
-import time
 import uuid
 from decimal import Decimal as D
 from pathlib import Path
@@ -13,7 +12,6 @@ from exchange.client import ExchangeClient
 from exchange.preflight import run_preflight
 from exchange.reconcile import reconcile
 from exchange.venues import venue_urls
-from state.intents import IntentRecord
 from sim_process import KEY, SECRET, SimProcess, free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -66,27 +64,26 @@ def test_reconcile_spot_no_drift_then_order_behind_the_bots_back(sim: SimProcess
     client = sim.client()
     bals = client.balances()
     holdings = {"USDT": bals["USDT"].total, "BTC": bals["BTC"].total}
-    mine = IntentRecord(client_order_id=f"t{uuid.uuid4().hex[:20]}", bot="b", venue="local", market="spot",
-                        symbol="BTCUSDT", side="BUY", order_type="LIMIT", quantity="0.001", status="NEW",
-                        created_at=int(time.time() * 1000))
+    coid = f"t{uuid.uuid4().hex[:20]}"
+    mine = {coid: ("BTCUSDT", "NEW")}  # the bot's record of it: client order id -> (symbol, status)
     client.raw.order_limit_buy(symbol="BTCUSDT", quantity="0.001", price="50000",
-                               newClientOrderId=mine.client_order_id)
+                               newClientOrderId=coid)
     try:
-        rep = reconcile(client, ["BTCUSDT"], holdings, intents=[mine])
+        rep = reconcile(client, ["BTCUSDT"], holdings, intents=mine)
         assert rep.ok, rep.summary()
         sneaky = client.raw.order_limit_sell(symbol="BTCUSDT", quantity="0.01", price="70000",
                                              newClientOrderId="manual-1")
-        rep = reconcile(client, ["BTCUSDT"], holdings, intents=[mine])
+        rep = reconcile(client, ["BTCUSDT"], holdings, intents=mine)
         assert [(d.kind, d.key) for d in rep.drifts] == [("unknown_open_order", "manual-1")]
         assert "not placed by this bot" in rep.summary()
         client.raw.cancel_order(symbol="BTCUSDT", orderId=sneaky["orderId"])
         # a balance the bot does not expect
-        rep = reconcile(client, ["BTCUSDT"], {**holdings, "BTC": holdings["BTC"] + D("0.1")}, intents=[mine])
+        rep = reconcile(client, ["BTCUSDT"], {**holdings, "BTC": holdings["BTC"] + D("0.1")}, intents=mine)
         assert [d.kind for d in rep.drifts] == ["balance"] and rep.drifts[0].actual == "0.5"
     finally:
         client.raw.cancel_all_open_orders(symbol="BTCUSDT")
-    rep = reconcile(client, ["BTCUSDT"], holdings, intents=[mine])
-    assert [(d.kind, d.key) for d in rep.drifts] == [("intent_not_open", mine.client_order_id)]
+    rep = reconcile(client, ["BTCUSDT"], holdings, intents=mine)
+    assert [(d.kind, d.key) for d in rep.drifts] == [("intent_not_open", coid)]
 
 
 def test_reconcile_futures_positions(sim: SimProcess) -> None:

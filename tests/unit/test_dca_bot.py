@@ -94,9 +94,7 @@ def test_take_profit_steps_sell_shares_and_quantities_add_up() -> None:
 
 
 def test_stop_loss_with_timeout_stops_the_deal_and_can_disable_the_bot() -> None:
-    disabled: list[str] = []
     b = make(max_safety_orders=1, active_safety_orders=1, stop_loss_pct=5, stop_loss_timeout_candles=1, stop_and_disable=True)
-    b.on_disable = lambda _b, why: disabled.append(why)
     b.on_candle(flat(0, 100.0))                      # SL 95 from the average (100)
     b.on_candle(bar(1, 100.0, 100.0, 94.0, 94.5))    # SO1 at 99 fills: avg 99.33, SL 94.37, close above
     deal = b.deals["BTCUSDT"]
@@ -104,7 +102,10 @@ def test_stop_loss_with_timeout_stops_the_deal_and_can_disable_the_bot() -> None
     b.on_candle(flat(2, 90.0))                       # breached once: the timeout holds it
     assert b.deals and deal.sl_breached_candles == 1
     b.on_candle(flat(3, 90.0))                       # still breached -> stop
-    assert not b.deals and disabled and b.venue.book == {}
+    assert not b.deals and b.venue.book == {}
+    # stop-and-disable: queued for the owner (worker or backtest) to pause the bot
+    (disabled,) = b.take_breaches()
+    assert (disabled.rule, disabled.state) == ("stop_and_disable", TradingState.PAUSED)
     (d,) = b.drain(T0).deals
     assert d["status"] == "STOPPED" and d["close_reason"] == "stop loss" and d["max_drawdown_pct"] > 5
 
@@ -202,15 +203,14 @@ def test_loss_limits_move_a_dca_bot_like_a_signal_bot() -> None:
     from risk.monitor import RiskMonitor
 
     lim = RiskLimits(max_orders_per_minute=None, min_notional=1.0, fee_pct=0.0, daily_loss_value=15.0)
-    calls: list[tuple[str, TradingState]] = []
     b = DcaBot("dca", Mode.PAPER, ["BTCUSDT"], DcaConfig(**WORKED), None, PaperExecutor(0.0, 0.0),
                SimVenue(maker_fee_pct=0.0), RiskEngine(lim), Portfolio("dca", 1_000.0), lambda _b: TradingState.ACTIVE,
-               monitor=RiskMonitor(lim, 1_000.0), on_breach=lambda _b, rule, st, _r, _f: calls.append((rule, st)))
+               monitor=RiskMonitor(lim, 1_000.0))
     b.on_candle(flat(0, 100.0))
     b.on_candle(bar(1, 100.0, 100.0, 84.0, 86.0))   # the whole ladder fills on the way down
-    assert calls == []
+    assert b.take_breaches() == []
     b.on_candle(flat(2, 80.0))                       # 1.889 BTC bought for 172.5: about -21.4 at 80
-    assert calls == [("daily_loss", TradingState.PAUSED)]
+    assert [(x.rule, x.state) for x in b.take_breaches()] == [("daily_loss", TradingState.PAUSED)]
     view = b.snapshot(T0).risk
     assert view.daily_loss_limit == 15.0 and view.daily_loss == approx(172.5 - 1.889287 * 80, abs=1e-3)
 

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from backtest.build import build_backtest_bot, build_sim_bot
+from backtest.build import build_backtest_bot
+from backtest.dca import build_dca_backtest_bot
+from backtest.result import BacktestControl
 from backtest.data import SymbolData
 from backtest.engine import run_config
 from backtest.fills import FillModel
@@ -73,14 +75,14 @@ def test_a_loss_limit_stops_a_dca_backtest_opening_deals(risk: dict[str, float],
 
 
 def test_dca_and_signal_bots_share_one_builder() -> None:
-    """Both get a monitor wired to their BacktestControl when a limit is set, and none without."""
+    """Both get a monitor (its breaches settled by their BacktestControl) when a limit is set, and none without."""
     app = make_app(max_drawdown_pct=5.0)
     sig = AppConfig(market={"symbols": ["BTCUSDT"]}, bots=[{
         "name": "s", "mode": "paper", "symbol": "BTCUSDT", "strategy": "sma_crossover",
         "params": {"fast": 5, "slow": 20}, "risk": {**NO_LIMITS, "max_drawdown_pct": 5.0}}])
-    dca_bot = build_sim_bot(app.bots[0], app, MODEL, "1m")
+    dca_bot = build_dca_backtest_bot(app.bots[0], app, MODEL, "1m")
     sig_bot = build_backtest_bot(sig.bots[0], sig, MODEL, "1m")
     for bot in (dca_bot, sig_bot):
-        assert bot.monitor is not None and bot.on_breach == bot.control_sim.on_breach  # type: ignore[union-attr]
-    plain = build_sim_bot(make_app().bots[0], make_app(), MODEL, "1m")
-    assert plain.monitor is None and plain.on_breach is None
+        assert bot.monitor is not None and isinstance(bot.control_sim, BacktestControl)  # type: ignore[union-attr]
+    plain = build_dca_backtest_bot(make_app().bots[0], make_app(), MODEL, "1m")
+    assert plain.monitor is None

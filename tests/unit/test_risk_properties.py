@@ -85,20 +85,23 @@ def test_no_order_breaks_a_limit_and_equity_keeps_its_floor(moves: list[float], 
     state = [TradingState.ACTIVE]
     aud = Auditor(PaperExecutor(0.1, 5.0))
 
-    def breach(b: Bot, rule: str, new: TradingState, reason: str, flatten: bool) -> None:
-        if flatten:
-            b.flatten(rule)
-        state[0] = new if new.value in ("HALTED", "PAUSED", "REDUCE_ONLY") else state[0]
+    def settle(b: Bot) -> None:  # as the worker applies a step's queued breaches
+        while breaches := b.take_breaches():
+            for x in breaches:
+                if x.flatten:
+                    b.flatten(x.rule)
+                state[0] = x.state if x.state.value in ("HALTED", "PAUSED", "REDUCE_ONLY") else state[0]
 
     kind, value = sizing
     policy = SizingPolicy(kind, value) if kind != "risk" else SizingPolicy("risk", value=30.0, risk_pct=value)
     bot = Bot("p", Mode.PAPER, "BTCUSDT", Script(sigs), aud, RiskEngine(LIMITS), Portfolio("p", 10_000.0),
-              policy, lambda _b: state[0], monitor=RiskMonitor(LIMITS, 10_000.0), on_breach=breach)
+              policy, lambda _b: state[0], monitor=RiskMonitor(LIMITS, 10_000.0))
     aud.bot = bot
     prev_value, prev_eq, prev_floor = 0.0, 10_000.0, 9_500.0
     for i, p in enumerate(prices):
         n_before = len(aud.seen)
         bot.on_candle(Candle("BTCUSDT", T0 + i * M, p, p, p, p, 1.0))
+        settle(bot)
         # fee + slippage of every order this candle (an entry's costs may be what crosses the floor)
         costs = sum(o.quantity * px * (0.001 + 0.0005) * 1.01 for o, px, _, _ in aud.seen[n_before:])
         assert bot.portfolio.quote >= -1e-6, "spot quote balance went negative"

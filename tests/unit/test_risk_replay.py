@@ -118,5 +118,5 @@ def test_halted_survives_a_restart_with_its_high_water_mark() -> None:
     feed(w, [100, 100, 110, 75])
     w2 = Worker(w.app, r, ReplayFeed([]), clock=SimClock(T0))
     w2.start()
-    assert w2.control("bot", "b").state.value == "HALTED"
+    assert w2.controls.get("bot", "b").state.value == "HALTED"
     assert w2.bots["b"].monitor.s.high_water == pytest.approx(10_500.0)  # type: ignore[union-attr]

@@ -355,11 +355,11 @@ def test_restart_restores_controls_and_snapshots() -> None:
 
     env2 = Env(r=env.r)  # a new worker on the same Redis
     w2 = env2.worker
-    assert w2.control("bot", "p-eth").state is TradingState.PAUSED
-    assert w2.control("bot", "p-eth").set_by == "alice"
-    assert w2.control("mode", "ghost").state is TradingState.PAUSED
-    assert w2.control("mode", "ghost").reason == "ghost off"
-    assert w2.control("global").state is TradingState.ACTIVE
+    assert w2.controls.get("bot", "p-eth").state is TradingState.PAUSED
+    assert w2.controls.get("bot", "p-eth").set_by == "alice"
+    assert w2.controls.get("mode", "ghost").state is TradingState.PAUSED
+    assert w2.controls.get("mode", "ghost").reason == "ghost off"
+    assert w2.controls.get("global").state is TradingState.ACTIVE
     assert w2.bots["p-eth"].control.state is TradingState.PAUSED
     for name, s in before.items():
         after = env2.snap(name)

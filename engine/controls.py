@@ -1,0 +1,72 @@
+"""Trading-state controls: the global, per-mode and per-bot state records, the effective state of a
+bot (the most restrictive of the three), and every change to them.
+
+The worker is the only writer of the control keys, so this in-memory copy is the level-triggered
+state the risk engine reads before every order; it is loaded from Redis at start, so a paused bot
+stays paused. A change returns a ``ControlChange`` that the caller commits with its audit record in
+one transaction. Rules and automatic actors (risk, reconciliation, pre-flight) only ever tighten a
+state (``tighten``); loosening is an operator's command.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from core.types import TradingState
+from risk.states import is_more_restrictive, most_restrictive
+from state.models import AuditRecord, ControlRecord
+from state.writer import ControlChange, StateWriter
+
+MODES = ("ghost", "paper", "live")
+
+
+class Controlled(Protocol):
+    name: str
+
+    @property
+    def mode(self) -> object: ...
+
+
+class TradingControls:
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], ControlRecord] = {}
+        self.on_bot_change = lambda name, rec: None  # the fleet mirrors a bot's record onto the bot
+
+    def load(self, writer: StateWriter, bots: Iterable[str] = ()) -> None:
+        self.records[("global", "")] = writer.load_control("global")
+        for m in MODES:
+            self.records[("mode", m)] = writer.load_control("mode", m)
+        for name in bots:
+            self.records[("bot", name)] = writer.load_control("bot", name)
+
+    def get(self, scope: str, target: str = "") -> ControlRecord:
+        return self.records.get((scope, target)) or ControlRecord()
+
+    def effective(self, bot: Controlled) -> TradingState:
+        mode = bot.mode.value if hasattr(bot.mode, "value") else str(bot.mode)
+        return most_restrictive(self.get("global").state, self.get("mode", mode).state,
+                                self.get("bot", bot.name).state)
+
+    def set(self, scope: str, target: str, state: TradingState, who: str, reason: str, now: int) -> ControlChange:
+        """Set a state (an operator's command may loosen it; rules use ``tighten``)."""
+        rec = ControlRecord(state=state, set_by=who, set_at=now, reason=reason)
+        self.records[(scope, target)] = rec
+        if scope == "bot":
+            self.on_bot_change(target, rec)
+        return ControlChange(scope, target, rec)
+
+    def tighten(self, bot: str, state: TradingState, who: str, reason: str, now: int) -> ControlChange | None:
+        """A rule moves a bot's own state down, never up; None when it already is as tight."""
+        current = self.get("bot", bot).state
+        if not is_more_restrictive(state, current):
+            return None
+        return self.set("bot", bot, state, who, reason, now)
+
+    def breach(self, bot: str, rule: str, state: TradingState, reason: str, now: int
+               ) -> tuple[ControlChange | None, AuditRecord]:
+        """A risk rule tripped on ``bot``: its state tightened (never loosened) and the audit record."""
+        change = self.tighten(bot, state, "risk", reason, now)
+        applied = change.record.state if change else self.get("bot", bot).state
+        audit = AuditRecord(time=now, who="risk", command=rule, target=bot, result="applied",
+                            detail=f"{applied.value}: {reason}")
+        return change, audit

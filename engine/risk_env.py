@@ -1,0 +1,89 @@
+"""The cross-bot risk environment of the worker: what one bot's entry check needs to know about the
+other bots and the market (``engine.ledger.RiskEnv``) — the mode's exposure and open positions,
+market health (price age, spread, API errors, stream, reconciliation drift), futures margin and the
+correlation of symbols' returns. Signal and DCA bots get the same view."""
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.types import Candle, Mode
+from risk.engine import MarketStatus, PortfolioView
+
+if TYPE_CHECKING:
+    from engine.fleet import Fleet
+    from engine.ledger import Ledger
+    from engine.supervisor import VenueSupervisor
+    from market.feed import Feed
+
+
+class WorkerRiskEnv:
+    def __init__(self, fleet: "Fleet", feed: "Feed", supervisor: "VenueSupervisor | None", window: int = 500) -> None:
+        self.fleet = fleet
+        self.feed = feed
+        self.supervisor = supervisor
+        self.closes: dict[str, deque[float]] = {}
+        self.close_time: dict[str, int] = {}
+        self.window = window
+        self._corr: dict[tuple[str, str], tuple[int, float | None]] = {}
+
+    def observe(self, c: Candle) -> None:
+        self.closes.setdefault(c.symbol, deque(maxlen=self.window + 1)).append(c.close)
+        self.close_time[c.symbol] = c.close_time + 1
+
+    def portfolio_view(self, bot: "Ledger") -> PortfolioView:
+        """Every open position of the bot's mode (ghost bots judge each signal alone)."""
+        value, count, symbols = 0.0, 0, []
+        for other in self.fleet.bots.values():
+            if other.mode is not bot.mode or other.mode is Mode.GHOST:
+                continue
+            prices = other.last_price
+            for sym, pos in other.portfolio.positions.items():
+                if pos.is_open:
+                    price = prices.get(sym, 0.0) if isinstance(prices, dict) else prices
+                    value += abs(pos.quantity) * (price or pos.avg_entry)
+                    count += 1
+                    symbols.append(sym)
+        return PortfolioView(value, count, tuple(symbols))
+
+    def market_status(self, symbol: str, now_ms: int, bot: "Ledger | None" = None) -> MarketStatus:
+        price_time, stream_up = self.close_time.get(symbol), not getattr(self.feed, "stale", False)
+        sup = self.supervisor
+        if sup is None or bot is None or not sup.trades(bot.name):
+            return MarketStatus(price_time_ms=price_time, stream_up=stream_up)
+        # A venue bot's order depends on the venue's health: spread and recent API errors, asked now;
+        # an unexplained reconciliation drift counts as over any drift limit.
+        client = sup.client_of(bot.name)
+        try:
+            spread = client.spread_bps(symbol)
+        except Exception:  # noqa: BLE001 - unknown spread: the spread rule cannot judge it
+            spread = None
+        drift = 100.0 if sup.has_drift(bot.name) else 0.0
+        return MarketStatus(price_time, spread, client.errors_last_minute(), stream_up, drift)
+
+    def margin(self, bot: "Ledger") -> tuple[float, float]:
+        """Futures venue bots: (margin in use, margin balance); (0, 0) elsewhere (no margin rule)."""
+        sup = self.supervisor
+        if sup is None or not sup.trades(bot.name) or self.fleet.configs[bot.name].market != "futures":
+            return 0.0, 0.0
+        return sup.client_of(bot.name).margin()
+
+    def correlation(self, a: str, b: str) -> float | None:
+        """Pearson correlation of the two symbols' 1-candle log returns over the recent window."""
+        key = (min(a, b), max(a, b))
+        stamp = self.close_time.get(a, 0) + self.close_time.get(b, 0)
+        cached = self._corr.get(key)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        xa, xb = self.closes.get(a), self.closes.get(b)
+        rho = None
+        if xa and xb and min(len(xa), len(xb)) > 30:
+            n = min(len(xa), len(xb))
+            ra = np.diff(np.log(np.asarray(list(xa)[-n:])))
+            rb = np.diff(np.log(np.asarray(list(xb)[-n:])))
+            if ra.std() > 0 and rb.std() > 0:
+                rho = float(np.corrcoef(ra, rb)[0, 1])
+        self._corr[key] = (stamp, rho)
+        return rho
