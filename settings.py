@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from core.types import INTERVAL_MS, Mode
 from core.validation import error_lines, format_errors
-
-if TYPE_CHECKING:
-    from risk.limits import RiskLimits
-    from strategy.dca import DcaParams
-    from risk.sizing import SizingPolicy
+from risk.limits import EXECUTION_FACTS, CeilingViolation, RiskLimits, resolve
+from risk.sizing import SizingPolicy
+from strategy.dca_settings import DcaConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.yaml"
 SECRET_WORDS = ("api_key", "api_secret", "secret", "password", "totp", "token")
@@ -108,147 +118,6 @@ class PaperConfig(_Model):
     slippage_bps: float = Field(2.0, ge=0, le=500)
 
 
-class SizingConfig(_Model):
-    """How much an entry uses (risk.sizing documents each policy's formula)."""
-
-    kind: Literal["percent_equity", "fixed_quote", "risk", "atr", "kelly"] = "percent_equity"
-    value: float = Field(2.0, gt=0, description="percent_equity: % of equity; fixed_quote: quote amount; "
-                                                "the fallback % for risk/atr/kelly")
-    risk_pct: float = Field(1.0, gt=0, le=10, description="risk/atr: % of equity lost at the stop")
-    atr_period: int = Field(14, ge=2, le=500)
-    atr_mult: float = Field(2.0, gt=0, le=20)
-    kelly_fraction: float = Field(0.25, gt=0, le=1)
-    kelly_cap_pct: float = Field(2.0, gt=0, le=100)
-    kelly_min_trades: int = Field(30, ge=5)
-    scale_by_confidence: bool = False
-    scale_by_drawdown: bool = False
-
-    @model_validator(mode="after")
-    def _range(self) -> "SizingConfig":
-        if self.kind != "fixed_quote" and self.value > 100:
-            raise ValueError("value is a percent of equity here and must be at most 100")
-        return self
-
-    def policy(self) -> "SizingPolicy":
-        from risk.sizing import SizingPolicy
-
-        return SizingPolicy(**self.model_dump())
-
-
-class RiskConfig(_Model):
-    """Per-bot overrides of the mode's risk limits (risk/limits.py, docs/operations.md).
-
-    A key left out keeps the mode's default; an explicit null switches a paper/ghost limit off.
-    Live bots may only tighten the hard ceilings (unless BOT_RISK_OVERRIDE is set: audited).
-    """
-
-    max_position_value: float | None = Field(None, gt=0)
-    max_position_pct: float | None = Field(None, gt=0, le=100)
-    max_bot_exposure_pct: float | None = Field(None, gt=0, le=1000)
-    max_mode_exposure_value: float | None = Field(None, gt=0)
-    max_leverage: float = Field(1.0, ge=1, le=125)
-    max_concurrent_positions: int | None = Field(None, ge=1)
-    min_entry_interval_s: float | None = Field(None, ge=0)
-    symbol_whitelist: list[str] | None = None
-    blackout_hours_utc: tuple[int, int] | None = None
-    max_orders_per_minute: int | None = Field(None, ge=1)
-    min_notional: float = Field(10.0, ge=0)
-    max_loss_per_trade_value: float | None = Field(None, gt=0)
-    max_loss_per_trade_pct: float | None = Field(None, gt=0, le=100)
-    daily_loss_value: float | None = Field(None, gt=0)
-    daily_loss_pct: float | None = Field(None, gt=0, le=100)
-    weekly_loss_value: float | None = Field(None, gt=0)
-    weekly_loss_pct: float | None = Field(None, gt=0, le=100)
-    max_drawdown_pct: float | None = Field(None, gt=0, le=100)
-    max_consecutive_losses: int | None = Field(None, ge=1)
-    max_margin_utilization_pct: float | None = Field(None, gt=0, le=100)
-    liquidation_alert_pct: float = Field(80.0, gt=0, lt=100)
-    liquidation_reduce_pct: float = Field(90.0, gt=0, lt=100)
-    liquidation_buffer_pct: float = Field(20.0, ge=0, lt=100)
-    max_correlation: float | None = Field(None, ge=-1, le=1)
-    max_price_age_s: float | None = Field(None, gt=0)
-    max_spread_bps: float | None = Field(None, gt=0)
-    max_api_errors_per_minute: int | None = Field(None, ge=0)
-    require_market_stream: bool = False
-    max_reconciliation_drift_pct: float | None = Field(None, ge=0)
-
-    @field_validator("blackout_hours_utc")
-    @classmethod
-    def _hours(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
-        if v is not None and not all(0 <= h <= 23 for h in v):
-            raise ValueError("hours are 0..23, e.g. [22, 2] for 22:00-02:00 UTC")
-        return v
-
-    @model_validator(mode="after")
-    def _liq(self) -> "RiskConfig":
-        if self.liquidation_alert_pct >= self.liquidation_reduce_pct:
-            raise ValueError("liquidation_alert_pct must be below liquidation_reduce_pct")
-        return self
-
-    def overrides(self) -> dict[str, Any]:
-        """Only the keys the config set."""
-        return {k: getattr(self, k) for k in self.model_fields_set}
-
-
-class DcaConfig(_Model):
-    """A DCA bot's deal settings (3Commas semantics; formulas in docs/dca.md)."""
-
-    base_order: float = Field(gt=0, description="quote amount of the base order")
-    safety_order: float = Field(gt=0, description="quote amount of SO1")
-    deviation_pct: float = Field(gt=0, lt=100)
-    step_scale: float = Field(1.0, gt=0, le=10)
-    volume_scale: float = Field(1.0, gt=0, le=10)
-    max_safety_orders: int = Field(0, ge=0, le=200)
-    active_safety_orders: int | None = Field(None, ge=0, le=200)
-    take_profit_pct: float = Field(1.0, gt=0, le=1000)
-    take_profit_type: Literal["total", "base"] = "total"
-    take_profit_steps: list[tuple[float, float]] = Field(default_factory=list, max_length=4,
-                                                         description="(amount %, profit %) pairs; amounts sum to 100")
-    trailing_take_profit_pct: float | None = Field(None, gt=0, lt=100)
-    stop_loss_pct: float | None = Field(None, gt=0, lt=100)
-    stop_loss_reference: Literal["average", "base"] = "average"
-    stop_loss_timeout_candles: int = Field(0, ge=0, description="the stop must stay breached this many candles")
-    trailing_stop_loss: bool = False
-    move_stop_to_breakeven: bool = False
-    stop_and_disable: bool = False
-    cooldown_s: float = Field(0.0, ge=0)
-    price_min: float | None = Field(None, gt=0)
-    price_max: float | None = Field(None, gt=0)
-    max_active_deals: int = Field(1, ge=1, le=100)
-    pairs: list[str] = Field(default_factory=list, description="symbols; default: the bot's symbol")
-    side: Literal["long", "short"] = "long"
-    leverage: float = Field(1.0, ge=1, le=125)
-    step_mode: Literal["cumulative", "from_previous"] = "cumulative"
-    start_condition: Literal["asap", "signal"] = "asap"
-
-    @model_validator(mode="after")
-    def _ladder(self) -> "DcaConfig":
-        from strategy.dca import DcaParamsError
-
-        try:
-            self.params()
-        except DcaParamsError as exc:
-            raise ValueError("; ".join(f"{k}: {rule}" for k, rule in exc.errors)) from None
-        if self.price_min and self.price_max and self.price_min >= self.price_max:
-            raise ValueError("price_min must be below price_max")
-        return self
-
-    def params(self) -> "DcaParams":
-        from strategy.dca import DcaParams
-
-        return DcaParams(
-            base_order=str(self.base_order), safety_order=str(self.safety_order),
-            deviation_pct=str(self.deviation_pct), step_scale=str(self.step_scale),
-            volume_scale=str(self.volume_scale), max_safety_orders=self.max_safety_orders,
-            active_safety_orders=self.active_safety_orders, take_profit_pct=str(self.take_profit_pct),
-            take_profit_type=self.take_profit_type,
-            take_profit_steps=tuple((str(a), str(p)) for a, p in self.take_profit_steps),
-            stop_loss_pct=None if self.stop_loss_pct is None else str(self.stop_loss_pct),
-            stop_loss_reference=self.stop_loss_reference, side=self.side, leverage=str(self.leverage),
-            step_mode=self.step_mode,
-        )
-
-
 class BotConfig(_Model):
     name: str = Field(min_length=1, max_length=40)
     mode: Literal["ghost", "paper", "live"]
@@ -258,8 +127,10 @@ class BotConfig(_Model):
     params: dict[str, Any] = Field(default_factory=dict)
     dca: DcaConfig | None = None
     market: Literal["spot", "futures"] = "spot"
-    sizing: SizingConfig = Field(default_factory=SizingConfig)
-    risk: RiskConfig = Field(default_factory=RiskConfig)
+    sizing: SizingPolicy = Field(default_factory=SizingPolicy)
+    risk: RiskLimits = Field(default_factory=RiskLimits, description="per-bot overrides of the mode's limits "
+                             "(risk/limits.py); a key left out keeps the mode's default, an explicit null "
+                             "switches a paper/ghost limit off; live bots may only tighten the hard ceilings")
     max_hold_candles: int | None = Field(None, ge=1, description="exit after this many candles (time horizon)")
     max_tranches: int = Field(3, ge=1, description="signal bots: entries one position may hold; a same-direction "
                                                    "signal adds one while fewer are held (1: ignore it)")
@@ -274,18 +145,18 @@ class BotConfig(_Model):
 
     @model_validator(mode="after")
     def _risk_ceilings(self) -> "BotConfig":
-        from risk.limits import CeilingViolation, resolve
-
+        facts = sorted(set(self.risk.model_fields_set) & set(EXECUTION_FACTS))
+        if facts:
+            raise ValueError(f"risk.{facts[0]}: not a risk limit (fees and slippage are set in paper:, shorts by "
+                             "market: futures)")
         try:
             resolve(Mode(self.mode), self.risk.overrides(), allow_raise=bool(os.environ.get("BOT_RISK_OVERRIDE")))
         except CeilingViolation as exc:
             raise ValueError(f"risk: {exc}") from None
         return self
 
-    def limits(self, allow_raise: bool = False) -> "RiskLimits":
+    def limits(self, allow_raise: bool = False) -> RiskLimits:
         """This bot's resolved limits (mode defaults + overrides), before execution facts."""
-        from risk.limits import resolve
-
         return resolve(Mode(self.mode), self.risk.overrides(), allow_raise=allow_raise)
 
     @model_validator(mode="after")

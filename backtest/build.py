@@ -45,7 +45,7 @@ def build_sim_bot(cfg: BotConfig, app: AppConfig, model: FillModel, interval: st
     control = control or BacktestControl()
     limits = cfg.limits()
     bot = build_bot(cfg, sim_app, control.state_of, sim=sim, limits=limits,
-                    monitored=needs_monitor(limits, cfg.sizing.policy() if cfg.kind != "dca" else None))
+                    monitored=needs_monitor(limits, cfg.sizing if cfg.kind != "dca" else None))
     bot.control_sim = control  # type: ignore[union-attr]  # read back by the runners and the result
     return bot
 

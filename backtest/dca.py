@@ -42,17 +42,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from backtest.build import build_sim_bot
-from engine.assembly import SimParts
 from backtest.data import SymbolData
-from backtest.result import BacktestControl, BotResult, DealRow
 from backtest.fills import FillModel
+from backtest.result import BacktestControl, BotResult, DealRow
 from core.types import Candle, Fill, PositionSide, Trade
+from engine.assembly import SimParts
 from engine.dca_bot import DcaBot
-from strategy.base import NoStrategy
 from executors.venue import RestingOrder, SimVenue
 from market.replay import iter_merged
 from settings import AppConfig, BotConfig
 from state.models import TradeRecord
+from strategy.base import NoStrategy
 
 DRAIN_EVERY = 2000  # candles between two drains: bounds the bot's outbox (orders, fills, equity records)
 DEFAULT_MODEL = FillModel()

@@ -36,6 +36,7 @@ from engine.bot import Bot
 from market.replay import iter_merged
 from settings import AppConfig, BotConfig
 from strategy.base import Strategy, history_window, is_vectorised
+
 Path_ = Literal["auto", "fast", "bar"]
 
 

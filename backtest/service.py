@@ -101,10 +101,9 @@ def _allowed(app: AppConfig, path: str) -> bool:
 
 def run_request(app: AppConfig | str | os.PathLike[str] | None, request: BacktestRequest) -> dict[str, Any]:
     """Run one request; raises ValueError/FileNotFoundError on bad input (unknown bot, data)."""
-    from backtest.data import data_info, resolve_data
-    from backtest.fills import fill_model
-    from backtest.data import parse_time
+    from backtest.data import data_info, parse_time, resolve_data
     from backtest.engine import find_bots, run_config
+    from backtest.fills import fill_model
     from backtest.plots import plot_data
     from backtest.report import build_report, json_safe
 

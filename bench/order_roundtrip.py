@@ -31,7 +31,7 @@ import redis  # noqa: E402
 from core.portfolio import Portfolio  # noqa: E402
 from core.types import Candle, Mode, Order, OrderPurpose, Side, TradingState  # noqa: E402
 from engine.bot import Bot  # noqa: E402
-from executors.live import SpotFeeFills  # noqa: E402
+from executors.spot_fees import SpotFeeFills  # noqa: E402
 from exchange.client import ExchangeClient  # noqa: E402
 from exchange.venues import venue_urls  # noqa: E402
 from executors.live import LiveExecutor  # noqa: E402

@@ -21,9 +21,8 @@ N = 200_000
 
 def main() -> None:
     limits = resolve(Mode.LIVE)  # noon UTC below: outside the 22:00-02:00 blackout
-    from dataclasses import replace
 
-    limits = replace(limits, max_orders_per_minute=None)  # keep every order on the full path
+    limits = limits.with_(max_orders_per_minute=None)  # keep every order on the full path
     engine = RiskEngine(limits)
     ctx = RiskContext(
         state=TradingState.ACTIVE, position=Position("BTCUSDT"), price=100.0, equity=1_000.0, quote_balance=1_000.0,

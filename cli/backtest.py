@@ -24,7 +24,6 @@ from backtest.fills import FILL_AT, INTRABAR, POLICIES, FillModel, fill_model
 from backtest.report import build_report, deals_text, summary_text
 from settings import AppConfig, ConfigError, load_config
 
-
 HELP = "run bots over stored candles, or sweep parameters (backtest --help)"
 BAD_INPUT = (ConfigError, ValueError, FileNotFoundError)  # exit code 2: config, data, bot names
 

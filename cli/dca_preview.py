@@ -16,7 +16,8 @@ import sys
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Sequence
 
-from strategy.dca import DcaParams, DcaParamsError, Ladder, StepMode, ladder, take_profit_plan
+from strategy.dca import Ladder, ladder, take_profit_plan
+from strategy.dca_params import DcaParams, DcaParamsError, StepMode
 
 PROG = "bot_manager.py dca-preview"
 HELP = "print a DCA safety-order ladder before launching a deal"

@@ -6,7 +6,7 @@ simulated venue), so a bot is never assembled two ways; nothing patches a bot af
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import redis
@@ -71,7 +71,7 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
         executor = sim.executor
     allow_short = mode is Mode.GHOST or cfg.market == "futures"
     base = limits if limits is not None else cfg.limits(allow_raise=bool(os.environ.get("BOT_RISK_OVERRIDE")))
-    limits = replace(base, fee_pct=fee, slippage_bps=0.0 if mode is Mode.GHOST else app.paper.slippage_bps,
+    limits = base.with_(fee_pct=fee, slippage_bps=0.0 if mode is Mode.GHOST else app.paper.slippage_bps,
                      allow_short=allow_short, check_balance=mode is not Mode.GHOST)
     # A backtest keeps no approval records: it skips their text (denials still explain themselves).
     risk = RiskEngine(limits, explain=sim is None)
@@ -96,7 +96,7 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
         name=cfg.name, mode=label, symbol=cfg.symbol,
         strategy=sim.strategy if sim is not None and sim.strategy is not None else build_strategy(cfg.strategy,
                                                                                                    cfg.params),
-        executor=executor, risk=risk, portfolio=portfolio, sizing=cfg.sizing.policy(), state_of=state_of,
+        executor=executor, risk=risk, portfolio=portfolio, sizing=cfg.sizing, state_of=state_of,
         allow_short=allow_short, max_hold_candles=max_hold, interval=app.market.interval,
         exit_check=sim.exit_check if sim is not None and sim.exit_check is not None else touch_exit_check,
         records=sim.records if sim is not None else True, monitor=monitor, env=env, max_tranches=cfg.max_tranches,

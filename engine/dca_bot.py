@@ -15,38 +15,37 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from core.ids import client_order_id
 from core.portfolio import Portfolio
 from core.types import (
     INTERVAL_MS,
     Candle,
     Fill,
     Mode,
-    Order,
     OrderPurpose,
     OrderStatus,
-    OrderType,
     Side,
-    Tranche,
     TradingState,
+    Tranche,
 )
+from engine.dca_orders import DcaOrders
 from engine.deal import Deal, DealStatus
-from engine.ledger import Ledger, RiskEnv, StateOf
+from engine.ledger import RiskEnv, StateOf
 from executors.venue import RestingOrder, SimVenue
 from risk.engine import RiskEngine
 from risk.monitor import Breach, RiskMonitor
 from state.models import BotSnapshot, OrderRecord, PositionView, TrancheView
 from strategy.base import NoStrategy, Strategy, history_window
-from strategy.dca import DcaParams, ladder, stop_loss_price, take_profit_plan
+from strategy.dca import stop_loss_price
+from strategy.dca_params import DcaParams
+from strategy.dca_settings import DcaConfig
 
 if TYPE_CHECKING:
     from executors.base import Executor
-    from settings import DcaConfig
 
 _ENTRY, _EXIT, _FLATTEN = OrderPurpose.ENTRY, OrderPurpose.EXIT, OrderPurpose.FLATTEN
 
 
-class DcaBot(Ledger):
+class DcaBot(DcaOrders):
     def __init__(self, name: str, mode: Mode, pairs: list[str], settings: "DcaConfig",
                  strategy: Strategy | None, executor: "Executor", venue: SimVenue, risk: RiskEngine,
                  portfolio: Portfolio, state_of: StateOf, interval: str = "1m",
@@ -54,7 +53,7 @@ class DcaBot(Ledger):
         super().__init__(name, mode, portfolio, risk, executor, state_of, monitor, env)
         self.symbols = list(pairs)
         self.symbol = self.symbols[0]
-        self.settings = settings  # settings.DcaConfig (pydantic); deals copy it at start
+        self.settings = settings  # strategy.dca_settings.DcaConfig; deals copy it at start
         self.strategy = strategy or NoStrategy()
         self.venue = venue
         self.leverage = float(settings.leverage)
@@ -87,9 +86,6 @@ class DcaBot(Ledger):
 
     def equity(self) -> float:
         return self.portfolio.equity(self.last_price)
-
-    def _exposure_value(self) -> float:
-        return sum(abs(p.quantity) * self.last_price.get(s, p.avg_entry) for s, p in self.portfolio.positions.items())
 
     # ---- inputs ---------------------------------------------------------------------------
     def warm(self, candles: list[Candle]) -> None:
@@ -227,40 +223,6 @@ class DcaBot(Ledger):
         self._place_safety_orders(deal, now)
         self._place_take_profit(deal, now)
 
-    def _params(self, deal: Deal) -> DcaParams:
-        """The deal's own settings (its config snapshot), validated once per deal, not per candle."""
-        from settings import DcaConfig
-
-        cached = self._deal_params.get(deal.id)
-        if cached is None:
-            cached = self._deal_params[deal.id] = DcaConfig.model_validate(deal.config).params()
-        return cached
-
-    def _place_safety_orders(self, deal: Deal, now: int) -> None:
-        cfg = deal.config
-        active = cfg["active_safety_orders"] if cfg["active_safety_orders"] is not None else min(1, cfg["max_safety_orders"])
-        levels = ladder(self._params(deal), deal.base_price).levels[1:]  # SO1..SON
-        resting = sum(1 for o in self.venue.open_orders(deal.symbol) if o.tag.startswith("SO"))
-        while deal.safety_placed < len(levels) and resting < int(active):  # type: ignore[arg-type]
-            lv = levels[deal.safety_placed]
-            side = Side.BUY if deal.long else Side.SELL
-            if not self._rest(deal, _ENTRY, side, float(lv.base_qty), float(lv.price), lv.name, now):
-                break
-            deal.safety_placed += 1
-            resting += 1
-
-    def _place_take_profit(self, deal: Deal, now: int) -> None:
-        for o in self.venue.open_orders(deal.symbol):
-            if o.tag.startswith("TP"):
-                self._cancel(o)
-        if deal.quantity <= 0 or deal.config.get("trailing_take_profit_pct"):
-            return  # a trailing take-profit exits at market from _track()
-        side = Side.SELL if deal.long else Side.BUY
-        plan = take_profit_plan(deal.quantity, deal.average, deal.remaining_tp_params(self._params(deal)))
-        for i, (qty, price) in enumerate(plan):
-            if not self._rest(deal, _EXIT, side, float(qty), float(price), f"TP{deal.tp_steps_filled + i + 1}", now):
-                break
-
     def _on_fills(self, deal: Deal, fills: list[tuple[RestingOrder, Fill]], now: int) -> None:
         """Book a batch of resting-order fills. Safety fills first, then take-profit fills; the
         take-profit is re-placed once, after the batch, for what the deal then holds: a candle (or
@@ -338,18 +300,6 @@ class DcaBot(Ledger):
         if deal.quantity <= 0:
             self._finish(deal, now, status, reason)
 
-    def _write_off_dust(self, deal: Deal, price: float) -> bool:
-        """What a real venue cannot sell (below its lot step or minimum notional) leaves the deal and
-        the bot's position and is handed to on_dust (the reconciliation baseline). True if done."""
-        if deal.quantity <= 0 or not self.venue.unsellable(deal.symbol, deal.quantity, price):
-            return False
-        dust = deal.quantity
-        deal.reduce(dust)
-        pos = self.portfolio.position(deal.symbol)
-        if pos.is_open and abs(pos.quantity) <= dust * (1 + 1e-9):
-            self.write_off(deal.symbol, price)
-        return True
-
     def _finish(self, deal: Deal, now: int, status: DealStatus, reason: str) -> None:
         for o in self.venue.open_orders(deal.symbol):
             self._cancel(o)  # take profit or stop cancels every resting order
@@ -360,69 +310,6 @@ class DcaBot(Ledger):
         self._unladdered.discard(deal.symbol)
         self.last_closed_at[deal.symbol] = now
         self._closed_deals.append(deal)
-
-    def _cancel(self, o: RestingOrder) -> None:
-        """Cancel a resting order and say so in the orders history."""
-        if self.venue.cancel(o.client_order_id) is not None:
-            self._record_cancel(o, "")
-
-    def _record_cancel(self, o: RestingOrder, why: str) -> None:
-        self._out.orders.append(OrderRecord(
-            client_order_id=o.client_order_id, bot=self.name, symbol=o.symbol, side=o.side, quantity=o.quantity,
-            purpose="ENTRY" if o.tag.startswith("SO") else "EXIT", order_type="LIMIT", price=o.price,
-            status=OrderStatus.CANCELED.value, created_at=self.last_candle_time + self.interval_ms,
-            reason=f"{o.tag} canceled" + (f" ({why})" if why else "")))
-
-    # ---- orders through the risk engine -------------------------------------------------------
-    def _check(self, order: Order, deal: Deal, now: int) -> bool:
-        # A resting order is judged when it is placed, as if it filled at its price; quote reserved
-        # by the other resting buys already counts as exposure and is not spendable. The minimum
-        # entry interval applies between deals (base orders), not to a ladder planned as one decision.
-        price = order.price or self.last_price.get(order.symbol, 0.0)
-        reserved = self.venue.reserved_quote()
-        ctx = self.context(order.symbol, self.portfolio.position(order.symbol), price, self.equity(),
-                           self.portfolio.quote - reserved, now, deal.stop_price, self._exposure_value() + reserved,
-                           order.purpose is _ENTRY, last_entry=deal.status is DealStatus.BASE_ORDER)
-        return self.decide(order, ctx, count_entry=False)
-
-    def _order(self, deal: Deal, purpose: OrderPurpose, side: Side, qty: float, now: int, reason: str,
-               order_type: OrderType = OrderType.MARKET, price: float | None = None) -> Order:
-        self._seq += 1
-        return Order(client_order_id(f"{self.name}:{deal.symbol}", now, purpose, self._seq), self.name, deal.symbol,
-                     side, qty, purpose, order_type=order_type, price=price, created_at=now, reason=reason,
-                     reduce_only=self.reduce_only_exits and purpose is not _ENTRY)
-
-    def _market(self, deal: Deal, purpose: OrderPurpose, side: Side, qty: float, price: float, now: int,
-                reason: str) -> list[Fill]:
-        order = self._order(deal, purpose, side, qty, now, f"{deal.id} {reason}")
-        order.price = price
-        if not self._check(order, deal, now):
-            return []
-        order.price = None
-        fills = self.executor.execute(order, price, now)
-        self.orders_sent += 1
-        self.record_order(order)
-        for f in fills:
-            trade = self.book(f, reason, deal.id)
-            if trade is not None:
-                deal.realized_pnl += trade.pnl
-        return fills
-
-    def _rest(self, deal: Deal, purpose: OrderPurpose, side: Side, qty: float, price: float, tag: str, now: int) -> bool:
-        order = self._order(deal, purpose, side, qty, now, f"{deal.id} {tag}", OrderType.LIMIT, price)
-        if not self._check(order, deal, now):
-            return False
-        resting = RestingOrder(order.client_order_id, self.name, deal.symbol, side.value, qty, price, tag, now)
-        self.orders_sent += 1
-        if not self.venue.place(resting, purpose):
-            order.status = OrderStatus.REJECTED
-            order.reason = f"{order.reason}: {getattr(self.venue, 'last_reason', '') or 'refused by the venue'}"
-            self.record_order(order)
-            return False
-        order.status = OrderStatus.NEW
-        order.quantity, order.price = resting.quantity, resting.price  # as sent (venue filters)
-        self.record_order(order)
-        return True
 
     def _mark(self, now: int) -> None:
         self.mark(now, self.equity())

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from core.types import Candle, Tranche
 
 if TYPE_CHECKING:
-    from strategy.dca import DcaParams
+    from strategy.dca_params import DcaParams
 
 
 class DealStatus(str, Enum):

@@ -8,13 +8,22 @@ from typing import Protocol
 
 from core import metrics
 from core.ids import client_order_id
-from core.types import Candle, Order, OrderPurpose, Position, PositionSide, Side, Signal, Trade
 from core.portfolio import Portfolio
+from core.types import (
+    Candle,
+    Order,
+    OrderPurpose,
+    Position,
+    PositionSide,
+    Side,
+    Signal,
+    Trade,
+)
 from engine.ledger import finite
-from risk.engine import RiskContext
-from state.writer import BotUpdate
 from executors.ghost import ClosedSignal, Hypothetical, SignalTracker
+from risk.engine import RiskContext
 from state.models import SignalRecord, SignalStats
+from state.writer import BotUpdate
 
 _ENTRY = OrderPurpose.ENTRY
 

@@ -21,7 +21,17 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from core.portfolio import Portfolio
-from core.types import ControlState, Fill, Mode, Order, OrderPurpose, OrderStatus, Position, Trade, TradingState
+from core.types import (
+    ControlState,
+    Fill,
+    Mode,
+    Order,
+    OrderPurpose,
+    OrderStatus,
+    Position,
+    Trade,
+    TradingState,
+)
 from risk.engine import MarketStatus, PortfolioView, RiskContext, RiskEngine
 from risk.limits import RiskLimits, limits_view, quote_cap, tighten
 from risk.monitor import Breach, RiskMonitor

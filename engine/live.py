@@ -22,8 +22,9 @@ from exchange.preflight import PreflightReport, run_preflight
 from exchange.reconcile import ReconcileReport, reconcile
 from exchange.rules import dec, fmt
 from exchange.venues import DEFAULT_LOCAL, LOCAL_API_KEY, LOCAL_API_SECRET, venue_urls
-from executors.live import LiveExecutor, Recovered, SpotFeeFills, spot_fills
+from executors.live import LiveExecutor, Recovered
 from executors.live_book import LiveBook
+from executors.spot_fees import SpotFeeFills, spot_fills
 from settings import AppConfig, BotConfig, Secrets
 from state.intents import RedisIntentStore
 from state.venue_store import VenueStore

@@ -41,7 +41,7 @@ class LiveBook:
                  convert: Callable[[list[Fill]], list[Fill]] = lambda fills: fills) -> None:
         self.executor = executor
         self.bot = bot
-        self.convert = convert  # spot: fee paid in the base asset -> quantity held (executors.live.spot_fills)
+        self.convert = convert  # spot: fee paid in the base asset -> quantity held (executors.spot_fees.spot_fills)
         self.book: dict[str, RestingOrder] = {}
         self._recs: dict[str, IntentRecord] = {}
         self._trades: dict[str, list[VenueTrade]] = {}  # per order, until it is complete

@@ -7,54 +7,100 @@ docs/operations.md lists every limit with its default and how to change it.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
 from typing import Any
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
 from core.types import Mode
+from core.validation import format_errors
 
 
-@dataclass(frozen=True, slots=True)
-class RiskLimits:
+class RiskLimits(BaseModel):
+    """Every risk limit, with its rule. The same model is a bot's ``risk:`` section in config.yaml (the
+    keys it sets override the mode's defaults: ``model_fields_set``), the resolved limits the risk
+    engine reads, and the check of a limit lowered at run time: NaN, infinity, negatives and values
+    outside a limit's rule are refused wherever a limit is set (config, environment, command)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
     # -- exposure ---------------------------------------------------------------------------
-    max_position_value: float | None = None      # quote value of one symbol's position
-    max_position_pct: float | None = None        # ... as % of the bot's equity
-    max_bot_exposure_pct: float | None = None    # all of the bot's positions, % of its equity
-    max_mode_exposure_value: float | None = None  # all bots of one mode together, quote
-    max_leverage: float = 1.0
-    max_concurrent_positions: int | None = None  # open positions across the mode
-    min_entry_interval_s: float | None = None    # between two entries of one bot
+    max_position_value: float | None = Field(None, gt=0)          # quote value of one symbol's position
+    max_position_pct: float | None = Field(None, gt=0, le=100)    # ... as % of the bot's equity
+    max_bot_exposure_pct: float | None = Field(None, gt=0, le=1000)  # all of the bot's positions, % of equity
+    max_mode_exposure_value: float | None = Field(None, gt=0)     # all bots of one mode together, quote
+    max_leverage: float = Field(1.0, ge=1, le=125)
+    max_concurrent_positions: int | None = Field(None, ge=1)      # open positions across the mode
+    min_entry_interval_s: float | None = Field(None, ge=0)        # between two entries of one bot
     symbol_whitelist: tuple[str, ...] | None = None
     blackout_hours_utc: tuple[int, int] | None = None  # [start, end) hours, may wrap midnight
-    max_orders_per_minute: int | None = 20
-    min_notional: float = 10.0
+    max_orders_per_minute: int | None = Field(20, ge=1)
+    min_notional: float = Field(10.0, ge=0)
     # -- losses -----------------------------------------------------------------------------
-    max_loss_per_trade_value: float | None = None  # worst case at the stop (whole notional without one)
-    max_loss_per_trade_pct: float | None = None
-    daily_loss_value: float | None = None         # from the UTC day's opening equity
-    daily_loss_pct: float | None = None
-    weekly_loss_value: float | None = None        # from the ISO week's opening equity
-    weekly_loss_pct: float | None = None
-    max_drawdown_pct: float | None = None         # from the high-water mark of mark-to-market equity
-    max_consecutive_losses: int | None = None
+    max_loss_per_trade_value: float | None = Field(None, gt=0)  # worst case at the stop (whole notional without)
+    max_loss_per_trade_pct: float | None = Field(None, gt=0, le=100)
+    daily_loss_value: float | None = Field(None, gt=0)          # from the UTC day's opening equity
+    daily_loss_pct: float | None = Field(None, gt=0, le=100)
+    weekly_loss_value: float | None = Field(None, gt=0)         # from the ISO week's opening equity
+    weekly_loss_pct: float | None = Field(None, gt=0, le=100)
+    max_drawdown_pct: float | None = Field(None, gt=0, le=100)  # from the high-water mark of mark-to-market equity
+    max_consecutive_losses: int | None = Field(None, ge=1)
     # -- futures margin ---------------------------------------------------------------------
-    max_margin_utilization_pct: float | None = 50.0
-    liquidation_alert_pct: float = 80.0           # % of the way from entry to liquidation
-    liquidation_reduce_pct: float = 90.0
-    liquidation_buffer_pct: float = 20.0          # a stop must sit this % of the distance before liquidation
+    max_margin_utilization_pct: float | None = Field(50.0, gt=0, le=100)
+    liquidation_alert_pct: float = Field(80.0, gt=0, lt=100)   # % of the way from entry to liquidation
+    liquidation_reduce_pct: float = Field(90.0, gt=0, lt=100)
+    liquidation_buffer_pct: float = Field(20.0, ge=0, lt=100)  # a stop must sit this % of the distance before liquidation
     # -- correlation ------------------------------------------------------------------------
-    max_correlation: float | None = None          # of returns with an open position's symbol
+    max_correlation: float | None = Field(None, ge=-1, le=1)   # of returns with an open position's symbol
     # -- market and system ------------------------------------------------------------------
-    max_price_age_s: float | None = None
-    max_spread_bps: float | None = None
-    max_api_errors_per_minute: int | None = None
+    max_price_age_s: float | None = Field(None, gt=0)
+    max_spread_bps: float | None = Field(None, gt=0)
+    max_api_errors_per_minute: int | None = Field(None, ge=0)
     require_market_stream: bool = False
-    max_reconciliation_drift_pct: float | None = None
-    # -- execution facts the checks need (not limits) ----------------------------------------
-    fee_pct: float = 0.1
-    slippage_bps: float = 0.0
+    max_reconciliation_drift_pct: float | None = Field(None, ge=0)
+    # -- execution facts the checks need (not limits: set from the paper/venue settings) --------
+    fee_pct: float = Field(0.1, ge=0)
+    slippage_bps: float = Field(0.0, ge=0)
     allow_short: bool = False
     check_balance: bool = True
+
+    @field_validator("symbol_whitelist")
+    @classmethod
+    def _symbols(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None and not all(s.isalnum() and s.upper() == s for s in v):
+            raise ValueError("symbols are upper-case alphanumeric like BTCUSDT")
+        return v
+
+    @field_validator("blackout_hours_utc")
+    @classmethod
+    def _hours(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and not all(0 <= h <= 23 for h in v):
+            raise ValueError("hours are 0..23, e.g. [22, 2] for 22:00-02:00 UTC")
+        return v
+
+    @model_validator(mode="after")
+    def _liquidation(self) -> "RiskLimits":
+        if self.liquidation_alert_pct >= self.liquidation_reduce_pct:
+            raise ValueError("liquidation_alert_pct must be below liquidation_reduce_pct")
+        return self
+
+    def overrides(self) -> dict[str, Any]:
+        """Only the keys a config set (the rest keep the mode's defaults)."""
+        return {k: getattr(self, k) for k in self.model_fields_set}
+
+    def with_(self, **changes: Any) -> "RiskLimits":
+        """A copy with ``changes`` (already validated values: execution facts, resolved overrides)."""
+        return self.model_copy(update=changes)
+
+
+EXECUTION_FACTS = ("fee_pct", "slippage_bps", "allow_short", "check_balance")
 
 
 # The seeds' conservative numbers: ceilings for live bots, in code.
@@ -144,7 +190,7 @@ def resolve(mode: Mode, overrides: dict[str, Any] | None = None, allow_raise: bo
     for k in ("symbol_whitelist", "blackout_hours_utc"):
         if overrides.get(k) is not None:
             overrides[k] = tuple(overrides[k])
-    unknown = sorted(set(overrides) - {f.name for f in fields(RiskLimits)})
+    unknown = sorted(set(overrides) - set(RiskLimits.model_fields))
     if unknown:
         raise ValueError(f"unknown risk limit(s): {unknown}")
     if mode is Mode.LIVE and not allow_raise:
@@ -155,15 +201,24 @@ def resolve(mode: Mode, overrides: dict[str, Any] | None = None, allow_raise: bo
                 + ", ".join(f"{k}={overrides[k]!r} (ceiling {getattr(LIVE_CEILINGS, k)!r})" for k in loose)
                 + ". Start with BOT_RISK_OVERRIDE='<reason>' to raise them (audited)."
             )
-    return replace(base, **overrides)
+    return base.with_(**overrides)
 
 
 def tighten(current: RiskLimits, changes: dict[str, Any]) -> RiskLimits:
-    """Apply changes from the dashboard: only tightening takes effect at once."""
-    loose = [k for k, v in changes.items() if _looser(k, getattr(current, k), v)]
+    """Apply changes from an operator (dashboard, CLI, API): each value is checked against its limit's
+    rule (an unknown limit, NaN, infinity or a value out of range is refused, naming the limit), and
+    only tightening takes effect at once."""
+    facts = sorted(set(changes) & set(EXECUTION_FACTS))
+    if facts:
+        raise ValueError(f"{', '.join(facts)}: not a risk limit (set by the paper or venue settings)")
+    try:
+        checked = RiskLimits.model_validate({**current.model_dump(), **changes})
+    except ValidationError as exc:
+        raise ValueError(format_errors(exc)) from None
+    loose = [k for k in changes if _looser(k, getattr(current, k), getattr(checked, k))]
     if loose:
         raise CeilingViolation(f"raising limits needs a restart with the new config: {', '.join(loose)}")
-    return replace(current, **changes)
+    return checked
 
 
 def quote_cap(value: float | None, pct: float | None, base: float) -> float | None:
@@ -172,11 +227,11 @@ def quote_cap(value: float | None, pct: float | None, base: float) -> float | No
     return min(caps) if caps else None
 
 
-_VIEW_HIDDEN = ("fee_pct", "slippage_bps", "allow_short", "check_balance")
+_VIEW_HIDDEN = EXECUTION_FACTS
 
 
 @lru_cache(maxsize=256)
 def limits_view(lim: RiskLimits) -> dict[str, Any]:
     """The limits as the dashboard shows them; built once per limits object (a bot's limits change
     only on a tightening), not on every snapshot. Callers must not mutate the result."""
-    return {k: v for k, v in asdict(lim).items() if k not in _VIEW_HIDDEN}
+    return {k: v for k, v in lim.model_dump().items() if k not in _VIEW_HIDDEN}

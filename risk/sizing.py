@@ -17,21 +17,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 SizingKind = Literal["percent_equity", "fixed_quote", "risk", "atr", "kelly"]
 
 
-@dataclass(slots=True, frozen=True)
-class SizingPolicy:
+class SizingPolicy(BaseModel):
+    """A bot's sizing policy: the ``sizing:`` section of its config, read as is on every entry."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
     kind: SizingKind = "percent_equity"
-    value: float = 20.0
-    risk_pct: float = 1.0
-    atr_period: int = 14
-    atr_mult: float = 2.0
-    kelly_fraction: float = 0.25
-    kelly_cap_pct: float = 2.0
-    kelly_min_trades: int = 30
+    value: float = Field(2.0, gt=0, description="percent_equity: % of equity; fixed_quote: quote amount; "
+                                                "the fallback % for risk/atr/kelly")
+    risk_pct: float = Field(1.0, gt=0, le=10, description="risk/atr: % of equity lost at the stop")
+    atr_period: int = Field(14, ge=2, le=500)
+    atr_mult: float = Field(2.0, gt=0, le=20)
+    kelly_fraction: float = Field(0.25, gt=0, le=1)
+    kelly_cap_pct: float = Field(2.0, gt=0, le=100)
+    kelly_min_trades: int = Field(30, ge=5)
     scale_by_confidence: bool = False
     scale_by_drawdown: bool = False
+
+    @model_validator(mode="after")
+    def _range(self) -> "SizingPolicy":
+        if self.kind != "fixed_quote" and self.value > 100:
+            raise ValueError("value is a percent of equity here and must be at most 100")
+        return self
 
 
 @dataclass(slots=True, frozen=True)

@@ -20,7 +20,6 @@ from core.order_status import FINAL
 from state import keys
 
 
-
 class IntentFill(BaseModel):
     model_config = ConfigDict(extra="ignore")
     trade_id: int

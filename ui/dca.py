@@ -11,7 +11,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from core.validation import error_lines
-from settings import DcaConfig
+from strategy.dca_settings import DcaConfig
 from state.models import BotMeta, CandleRecord
 from strategy.dca import ladder
 from ui.common import duration, reader, short_ts

@@ -11,7 +11,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from conftest import button, wait_for_app_run, wait_until
 from dca_support import DCA_BOT, dca_app, dca_panel, dca_stack, key, open_editor, set_number, set_text  # noqa: F401
-from settings import DcaConfig
+from strategy.dca_settings import DcaConfig
 from state import keys
 from state.commands import new_command, post_command
 from state.reader import StateReader

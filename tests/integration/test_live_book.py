@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from core.types import OrderPurpose
-from executors.live import spot_fills
+from executors.spot_fees import spot_fills
 from exchange.client import ExchangeClient
 from exchange.userdata import UserDataStream
 from exchange.venues import venue_urls

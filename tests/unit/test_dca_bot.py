@@ -15,7 +15,7 @@ from executors.paper import PaperExecutor
 from executors.venue import SimVenue
 from risk.engine import RiskEngine
 from risk.limits import RiskLimits
-from settings import DcaConfig
+from strategy.dca_settings import DcaConfig
 
 T0 = 1_704_067_200_000
 M = INTERVAL_MS["1m"]

@@ -10,18 +10,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from strategy.dca import (
-    DcaParams,
-    DcaParamsError,
-    DealSide,
-    StepMode,
-    TakeProfitType,
-    ladder,
-    liquidation_price,
-    stop_loss_price,
-    take_profit_plan,
-    take_profit_price,
-)
+from strategy.dca import ladder, liquidation_price, stop_loss_price, take_profit_plan, take_profit_price
+from strategy.dca_params import DcaParams, DcaParamsError, DealSide, StepMode, TakeProfitType
 
 # anchors.md §5.3: P0=100, BO=10, SO=20, d=1%, SS=2, VS=1.5, N=4, tp=1.5 %, no fees.
 # order, step %, cum dev %, price, vol, qty, cum cost, cum qty, avg, TP(total), TP(base)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from strategy.dca import DcaParams, ladder
+from strategy.dca import ladder
+from strategy.dca_params import DcaParams
 from cli.dca_preview import format_table, main
 
 # anchors.md §5.3

@@ -93,7 +93,7 @@ def test_no_order_breaks_a_limit_and_equity_keeps_its_floor(moves: list[float], 
                 state[0] = x.state if x.state.value in ("HALTED", "PAUSED", "REDUCE_ONLY") else state[0]
 
     kind, value = sizing
-    policy = SizingPolicy(kind, value) if kind != "risk" else SizingPolicy("risk", value=30.0, risk_pct=value)
+    policy = SizingPolicy(kind=kind, value=value) if kind != "risk" else SizingPolicy(kind="risk", value=30.0, risk_pct=value)
     bot = Bot("p", Mode.PAPER, "BTCUSDT", Script(sigs), aud, RiskEngine(LIMITS), Portfolio("p", 10_000.0),
               policy, lambda _b: state[0], monitor=RiskMonitor(LIMITS, 10_000.0))
     aud.bot = bot

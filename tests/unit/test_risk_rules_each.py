@@ -63,14 +63,14 @@ CASES = [
 
 @pytest.mark.parametrize("rule,limits,context,detail", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_each_rule_trips_with_its_numbers(rule: str, limits: dict, context: dict, detail: str) -> None:
-    d = RiskEngine(replace(OPEN, **limits)).check(buy(), ctx(**context))
+    d = RiskEngine(OPEN.with_(**limits)).check(buy(), ctx(**context))
     assert not d.allowed and d.rule == rule, d
     assert detail in d.detail, d.detail
 
 
 def test_exits_are_never_blocked_by_loss_exposure_or_market_rules() -> None:
-    tight = replace(OPEN, daily_loss_value=1.0, max_position_value=1.0, require_market_stream=True,
-                    max_orders_per_minute=1, symbol_whitelist=("ETHUSDT",), blackout_hours_utc=(0, 23))
+    tight = OPEN.with_(daily_loss_value=1.0, max_position_value=1.0, require_market_stream=True,
+                      max_orders_per_minute=1, symbol_whitelist=("ETHUSDT",), blackout_hours_utc=(0, 23))
     sell = Order("x", "b", "BTCUSDT", Side.SELL, 1.0, OrderPurpose.EXIT)
     c = ctx(position=Position("BTCUSDT", 1.0, 100.0), day_open_equity=20_000.0,
             market=MarketStatus(stream_up=False), state=TradingState.REDUCE_ONLY)
