@@ -49,11 +49,18 @@ def health() -> None:
         return
     with st.container(key="health"):
         if hb is None:
-            st.error("● **Worker down** — no heartbeat. Commands are queued and applied when it restarts.")
+            last = r.last_heartbeat()
+            since = f" since {ts(last.time)} (its last heartbeat)" if last else " (it has not run against this Redis)"
+            st.error(f"● **Worker down**{since}. Kill switches are queued and applied when it restarts; "
+                     "under `make run` it is restarted by itself.")
         else:
             age = max(0.0, time.time() - hb.time / 1000)
             st.success(f"● **Worker up** — heartbeat {age:.1f} s ago · {hb.bots} bots · market {hb.market} · "
                        f"last candle {short_ts(hb.last_candle_time)} · bad candles rejected: {hb.candles_rejected}")
+            if hb.crashed_before and time.time() * 1000 - hb.started_at < 15 * 60_000:
+                st.warning(f"The worker restarted at {ts(hb.started_at)} after the previous one stopped answering at "
+                           f"{ts(hb.crashed_before)} (it did not stop cleanly). Open orders were resolved with the "
+                           "venue before trading resumed.")
             if "×" in hb.market and not hb.market.endswith("×1"):
                 st.caption("The synthetic market runs faster than the clock, so candle times run ahead of wall time.")
     with st.container(key="global_state"):

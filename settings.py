@@ -7,13 +7,13 @@ A bad config raises :class:`ConfigError`, whose message names every bad key and 
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     SecretStr,
@@ -25,10 +25,11 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from core.types import INTERVAL_MS, Mode
-from core.validation import error_lines, format_errors
+from core.validation import StrictNumbers, error_lines, format_errors
 from risk.limits import EXECUTION_FACTS, CeilingViolation, RiskLimits, resolve
 from risk.sizing import SizingPolicy
 from strategy.dca_settings import DcaConfig
@@ -46,7 +47,7 @@ class ConfigError(Exception):
         super().__init__("\n".join([head, *(f"  - {p}" for p in problems)]))
 
 
-class _Model(BaseModel):
+class _Model(StrictNumbers):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -278,15 +279,82 @@ def config_path(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(path or os.environ.get("BOT_CONFIG") or DEFAULT_CONFIG)
 
 
+MAX_CONFIG_BYTES = 1_000_000
+MAX_DEPTH = 50
+
+
+MAX_NODES = 100_000
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """SafeLoader with a nesting limit (deep nesting exhausts the stack) and a size limit on the document
+    as its aliases expand it (an alias bomb turns a few hundred bytes into billions of values)."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.YAMLError(f"line {mark.line + 1}: nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self):  # type: ignore[no-untyped-def]
+        node = super().compose_document()
+        sizes: dict[int, int] = {}
+        active: set[int] = set()
+
+        def size(n: yaml.Node) -> int:  # values once expanded; each shared node counted once per use
+            if id(n) in sizes:
+                return sizes[id(n)]
+            if id(n) in active:
+                raise yaml.YAMLError(f"line {n.start_mark.line + 1}: a value that contains itself (recursive alias)")
+            active.add(id(n))
+            total = 1
+            if isinstance(n, yaml.SequenceNode):
+                total += sum(size(c) for c in n.value)
+            elif isinstance(n, yaml.MappingNode):
+                total += sum(size(k) + size(v) for k, v in n.value)
+            sizes[id(n)] = total
+            active.discard(id(n))
+            if total > MAX_NODES:
+                raise yaml.YAMLError(f"line {n.start_mark.line + 1}: the document expands to more than "
+                                     f"{MAX_NODES:,} values (YAML aliases used as a bomb?)")
+            return total
+
+        if node is not None:
+            size(node)
+        return node
+
+
+def _read_yaml(source: Path) -> Any:
+    if source.is_dir():
+        raise ConfigError([f"{source} is a directory, not a config file"], str(source))
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"cannot read it: {exc.strerror or exc}"], str(source)) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"the file is {len(data):,} bytes; a config is at most {MAX_CONFIG_BYTES:,}"], str(source))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"], str(source)) from None
+    try:
+        return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}"], str(source)) from None
+    except RecursionError:
+        raise ConfigError([f"nested too deeply (more than {MAX_DEPTH} levels)"], str(source)) from None
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
     """Read the YAML file, apply env overrides, validate. Raises ConfigError naming key and rule."""
     source = config_path(path)
     if not source.exists() and (path is not None or os.environ.get("BOT_CONFIG")):
         raise ConfigError([f"config file not found: {source}"], str(source))
-    try:
-        raw = yaml.safe_load(source.read_text()) if source.exists() else {}
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"not valid YAML: {exc}"], str(source)) from None
+    raw = _read_yaml(source) if source.exists() else {}
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -302,3 +370,21 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
         return AppConfig(**raw)
     except ValidationError as exc:
         raise ConfigError(error_lines(exc), str(source)) from None
+    except SettingsError as exc:  # a BOT_* override that is not valid JSON for its (complex) key
+        raise ConfigError(_env_problems(exc), str(source)) from None
+
+
+def _env_problems(exc: SettingsError) -> list[str]:
+    """Which BOT_* variable could not be read, and why (lists and mappings are JSON there)."""
+    out = []
+    for name, value in sorted(os.environ.items()):
+        if not name.startswith("BOT_"):
+            continue
+        try:
+            json.loads(value)
+        except ValueError as err:
+            if value.lstrip()[:1] in ("[", "{", '"'):
+                out.append(f"{name} (environment): not valid JSON ({err.msg} at character {err.pos}); lists and "
+                           'mappings are written as JSON, e.g. BOT_MARKET__SYMBOLS=\'["BTCUSDT","ETHUSDT"]\'')
+    return out or [f"environment: {exc}; lists and mappings are written as JSON, e.g. "
+                   'BOT_MARKET__SYMBOLS=\'["BTCUSDT","ETHUSDT"]\'']

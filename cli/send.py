@@ -4,8 +4,12 @@ config.yaml does not validate (a live override missing, a typo)."""
 from __future__ import annotations
 
 import argparse
+import sys
+
+from pydantic import ValidationError
 
 from cli._common import redis_client, redis_url
+from core.validation import format_errors
 
 HELP = "post a command to the worker (pause, flatten, resume, emergency_stop, ...)"
 COMMANDS = ["pause", "flatten", "resume", "reduce_only", "halt", "set_limit", "adopt", "ignore_drift",
@@ -34,8 +38,12 @@ def main(argv: list[str]) -> int:
         scope, target = "mode", args.mode
     else:
         scope, target = "global", ""
-    command = new_command(args.cmd, scope, target, user=args.user, reason=args.reason, limit=args.limit,
-                          value=args.value)
+    try:  # the worker's own validation, before anything is posted
+        command = new_command(args.cmd, scope, target, user=args.user, reason=args.reason, limit=args.limit,
+                              value=args.value)
+    except ValidationError as exc:
+        print(f"bot_manager.py send: not posted: {format_errors(exc)}", file=sys.stderr)
+        return 2
     entry = post_command(redis_client(redis_url(args.redis_url, args.config)), command)
     print(f"posted {command.label} as {entry} (nonce {command.nonce})")
     return 0

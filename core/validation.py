@@ -2,7 +2,9 @@
 (config files, commands, dashboard forms, API bodies all speak the same way)."""
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import Any, get_args
+
+from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 
 
 def error_lines(exc: ValidationError, root: str = "") -> list[str]:
@@ -16,3 +18,24 @@ def error_lines(exc: ValidationError, root: str = "") -> list[str]:
 
 def format_errors(exc: ValidationError, root: str = "") -> str:
     return "; ".join(error_lines(exc, root))
+
+
+def _is_number(annotation: Any) -> bool:
+    if annotation in (int, float):
+        return True
+    args = get_args(annotation)
+    return any(a in (int, float) for a in args) and bool not in args
+
+
+class StrictNumbers(BaseModel):
+    """Base of the config models: YAML's ``true``/``false`` where a number is wanted is an error
+    (pydantic would read ``speed: true`` as 1.0); the message names the key."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and _is_number(field.annotation):
+                raise ValueError(f"must be a number, not {str(value).lower()}")
+        return value

@@ -9,7 +9,6 @@ never stall on it and the commands behind it (an emergency stop) are applied.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from core.types import TradingState
 from engine.controls import MODES, TradingControls
 from engine.dca_bot import DcaBot
 from engine.fleet import AnyBot, Fleet, UnknownTarget, meta
+from risk.limits import parse_limit
 from settings import AppConfig
 from state.commands import Command, CommandRejected, parse_command
 from state.connection import NOT_UTF8
@@ -164,31 +164,12 @@ def handle_resume_all(rt: Runtime, cmd: Command, now: int) -> Outcome:
     return Outcome(changes, bots, f"all {len(bots)} bots resumed")
 
 
-def limit_value(name: str, raw: str) -> object:
-    """Parse a set_limit value by the limit's type ('22,2' for hours, 'BTCUSDT,ETHUSDT' for symbols)."""
-    if name == "symbol_whitelist":
-        return tuple(x.strip().upper() for x in raw.split(",") if x.strip())
-    if name == "blackout_hours_utc":
-        try:
-            a, b = (int(x) for x in raw.split(","))
-        except ValueError:
-            raise UnknownTarget(f"value: {raw!r} is not two hours like 22,2") from None
-        return (a, b)
-    try:
-        value = float(raw)
-    except ValueError:
-        raise UnknownTarget(f"value: {raw!r} is not a number") from None
-    if not math.isfinite(value):
-        raise UnknownTarget(f"value: {raw!r} is not a finite number")
-    return value
-
-
 @handler("set_limit")
 def handle_set_limit(rt: Runtime, cmd: Command, now: int) -> Outcome:
     bots = rt.fleet.scope(cmd.scope, cmd.target)
     bot = bots[0]
-    value = limit_value(cmd.limit, cmd.value)
     try:
+        value = parse_limit(cmd.limit, cmd.value)
         bot.tighten_limits({cmd.limit: value})
     except ValueError as exc:  # raising a limit, or an unknown one
         raise UnknownTarget(f"{cmd.limit}: {exc}") from None

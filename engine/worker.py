@@ -52,6 +52,7 @@ class Worker:
         self.lock = threading.RLock()
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self.started_at = self.clock.now_ms()
+        self.crashed_before = 0
         self.controls = TradingControls()
         self.fleet = Fleet(app, self.writer, self.controls)
         self.venue: LiveVenue | None = None
@@ -88,6 +89,9 @@ class Worker:
     def start(self) -> None:
         """Load states and snapshots from Redis, build and warm the bots, register them."""
         self.writer.ensure_group()
+        self.crashed_before = self.writer.crashed_before()
+        if self.crashed_before:
+            log.warning("the previous worker did not stop cleanly (last seen at %d)", self.crashed_before)
         self.controls.load(self.writer)
         for cfg in self.fleet.configured():
             self.add_bot(cfg)
@@ -184,7 +188,7 @@ class Worker:
         if self.venue is not None:
             self.venue.close()
         try:
-            self.writer.clear_heartbeat()
+            self.writer.clear_heartbeat(self._heartbeat())
         except redis.RedisError:
             pass
 
@@ -279,16 +283,18 @@ class Worker:
     def heartbeat_loop(self, stop: threading.Event) -> None:
         cfg = self.app.worker
         while not stop.is_set():
-            validator = getattr(self.feed, "validator", None)
-            hb = Heartbeat(pid=os.getpid(), started_at=self.started_at, time=self.clock.now_ms(),
-                           bots=len(self.bots), last_candle_time=self.last_candle_time,
-                           candles_rejected=sum(validator.rejected.values()) if validator else 0, version=VERSION,
-                           market=self._market_label)
             try:
-                self.writer.heartbeat(hb, cfg.heartbeat_ttl_s)
+                self.writer.heartbeat(self._heartbeat(), cfg.heartbeat_ttl_s)
             except redis.RedisError as exc:
                 log.error("heartbeat failed: %s", exc)
             stop.wait(cfg.heartbeat_every_s)
+
+    def _heartbeat(self) -> Heartbeat:
+        validator = getattr(self.feed, "validator", None)
+        return Heartbeat(pid=os.getpid(), started_at=self.started_at, time=self.clock.now_ms(), bots=len(self.bots),
+                         last_candle_time=self.last_candle_time,
+                         candles_rejected=sum(validator.rejected.values()) if validator else 0, version=VERSION,
+                         market=self._market_label, crashed_before=self.crashed_before)
 
     def command_loop(self, stop: threading.Event) -> None:
         while not stop.is_set():

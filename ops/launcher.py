@@ -1,7 +1,9 @@
-"""`make run`: start Redis, the worker and the dashboard; stop them all on Ctrl-C.
+"""`make run`: start Redis, the local exchange, the worker and the dashboard; keep them running (a
+process that dies is restarted with backoff, the others stay up, every restart is logged); stop them
+all on Ctrl-C.
 
 Checks the config and the ports first and says clearly what is wrong (which key, which port).
-Logs go to var/log/; the worker's log is also shown in this terminal.
+Logs go to var/log/ (BOT_VAR moves var/); the worker's log is also shown in this terminal.
 """
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ops.redis_server import port_in_use, port_of, start_redis, stop
 from settings import ConfigError, load_config
@@ -49,9 +53,9 @@ def needs_local_exchange(app) -> bool:  # type: ignore[no-untyped-def]
         app.market.source == "exchange" or on_venue)
 
 
-def exchange_command(app, resume: dict[str, tuple[int, float]]) -> list[str]:  # type: ignore[no-untyped-def]
+def exchange_command(app, resume: dict[str, tuple[int, float]], state_file: Path) -> list[str]:  # type: ignore[no-untyped-def]
     """The local exchange on the same seeded market; continuing the stored candles when there are any,
-    and the accounts kept in var/exchange-state.json."""
+    and the accounts kept in ``state_file`` (var/exchange-state.json)."""
     m, ex = app.market, app.exchange
     balances = ",".join(f"{k}={v:g}" for k, v in ex.spot_balances.items())
     cmd = [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(ex.local_port),
@@ -59,7 +63,7 @@ def exchange_command(app, resume: dict[str, tuple[int, float]]) -> list[str]:  #
            "--symbols", ",".join(m.symbols), "--balances", balances, "--futures-balance", f"{ex.futures_balance:g}",
            "--warmup", str(max(m.warmup_candles, 50)),
            # the accounts (balances, orders, positions) survive a restart, as on a real venue
-           "--state-file", str(ROOT / "var" / "exchange-state.json")]
+           "--state-file", str(state_file)]
     if resume and len(resume) == len(m.symbols):
         start = max(t for t, _ in resume.values()) + 60_000
         cmd += ["--start-ms", str(start), "--resume", ",".join(f"{s}={c!r}" for s, (_, c) in resume.items())]
@@ -80,13 +84,53 @@ def stored_market(url: str, symbols: list[str]) -> dict[str, tuple[int, float]]:
     return out
 
 
+def var_dir() -> Path:
+    """Where `make run` keeps logs, the exchange's accounts and (by default) Redis' data: BOT_VAR or var/."""
+    return Path(os.environ.get("BOT_VAR") or ROOT / "var")
+
+
+@dataclass
+class Child:
+    """A process the launcher keeps running: restarted with backoff when it dies (1 s, 2 s, 4 s, ... 30 s;
+    back to 1 s once it has run for a minute), the others untouched."""
+
+    name: str
+    start: Callable[[], "subprocess.Popen[bytes]"]
+    proc: "subprocess.Popen[bytes] | None" = None
+    started: float = 0.0
+    backoff: float = 1.0
+    restart_at: float | None = None
+    restarts: int = 0
+
+    def launch(self) -> None:
+        self.proc, self.started, self.restart_at = self.start(), time.monotonic(), None
+
+    def check(self, log: Callable[[str], None]) -> None:
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.restarts += 1
+                log(f"restarting {self.name} (restart {self.restarts})")
+                self.launch()
+            return
+        if self.proc is None or self.proc.poll() is None:
+            return
+        if now - self.started > 60:
+            self.backoff = 1.0
+        log(f"{self.name} exited with code {self.proc.returncode}; restarting it in {self.backoff:.0f} s "
+            f"(see the log in var/log/{self.name}.log); everything else keeps running")
+        self.restart_at = now + self.backoff
+        self.backoff = min(self.backoff * 2, 30.0)
+
+
 def main() -> int:
     try:
         app = load_config()
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    logs = ROOT / "var" / "log"
+    var = var_dir()
+    logs = var / "log"
     logs.mkdir(parents=True, exist_ok=True)
     redis_port = port_of(app.redis.url)
     taken = []
@@ -103,7 +147,6 @@ def main() -> int:
         print("cannot start:\n  " + "\n  ".join(taken), file=sys.stderr)
         return 1
 
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = False
 
     def shutdown(*_: object) -> None:
@@ -113,31 +156,48 @@ def main() -> int:
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    launcher_log = open(logs / "launcher.log", "a")
+
+    def log(msg: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+        print(line, file=sys.stderr, flush=True)
+        launcher_log.write(line + "\n")
+        launcher_log.flush()
+
+    def run(cmd: list[str], name: str) -> "subprocess.Popen[bytes]":
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(logs / f"{name}.log", "ab"),
+                                stderr=subprocess.STDOUT)
+
+    children: list[Child] = []
     try:
         if app.redis.embedded:
             print(f"starting Redis on 127.0.0.1:{redis_port} (AOF on, data in {app.redis.data_dir}/)")
-            procs.append(("redis", start_redis(redis_port, ROOT / app.redis.data_dir, app.redis.appendfsync,
-                                               logs / "redis.log")))
+            data = Path(app.redis.data_dir)
+            data = data if data.is_absolute() else ROOT / data
+            children.append(Child("redis", lambda: start_redis(redis_port, data, app.redis.appendfsync,
+                                                               logs / "redis.log")))
+            children[-1].launch()
         if needs_local_exchange(app):
             port = app.exchange.local_port
             print(f"starting the local Binance-compatible exchange on 127.0.0.1:{port} (log: var/log/exchange.log)")
-            exch = subprocess.Popen(exchange_command(app, stored_market(app.redis.url, app.market.symbols)),
-                                    cwd=ROOT, env=env, stdout=open(logs / "exchange.log", "ab"),
-                                    stderr=subprocess.STDOUT)
-            procs.append(("exchange", exch))
-            if not _wait_http(f"http://127.0.0.1:{port}/api/v3/ping", 30, exch):
+            exch = Child("exchange", lambda: run(exchange_command(app, stored_market(app.redis.url, app.market.symbols),
+                                                                  var / "exchange-state.json"), "exchange"))
+            children.append(exch)
+            exch.launch()
+            assert exch.proc is not None
+            if not _wait_http(f"http://127.0.0.1:{port}/api/v3/ping", 30, exch.proc):
                 print("the local exchange did not start; see var/log/exchange.log", file=sys.stderr)
                 return 1
         print("starting the worker (log: var/log/worker.log)")
-        worker_log = open(logs / "worker.log", "ab")
-        procs.append(("worker", subprocess.Popen([sys.executable, str(ROOT / "bot_manager.py"), "run"],
-                                                 cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)))
+        children.append(Child("worker", lambda: run([sys.executable, str(ROOT / "bot_manager.py"), "run"], "worker")))
+        children[-1].launch()
         print("starting the dashboard (log: var/log/dashboard.log)")
-        dash = subprocess.Popen(dashboard_command(app.dashboard.port), cwd=ROOT, env=env,
-                                stdout=open(logs / "dashboard.log", "ab"), stderr=subprocess.STDOUT)
-        procs.append(("dashboard", dash))
+        dash = Child("dashboard", lambda: run(dashboard_command(app.dashboard.port), "dashboard"))
+        children.append(dash)
+        dash.launch()
         url = f"http://127.0.0.1:{app.dashboard.port}"
-        if _wait_http(url + "/_stcore/health", 60, dash):
+        assert dash.proc is not None
+        if _wait_http(url + "/_stcore/health", 60, dash.proc):
             print(f"\n  Dashboard: {url}\n  Press Ctrl-C to stop everything.\n", flush=True)
         tail = open(logs / "worker.log", "rb")
         tail.seek(0, os.SEEK_END)
@@ -146,16 +206,14 @@ def main() -> int:
             if chunk:
                 sys.stdout.write(chunk.decode(errors="replace"))
                 sys.stdout.flush()
-            for name, p in procs:
-                if p.poll() is not None:
-                    print(f"{name} exited with code {p.returncode}; stopping everything (see var/log/{name}.log)",
-                          file=sys.stderr)
-                    stopping = True
+            for child in children:
+                child.check(log)
             time.sleep(0.3)
     finally:
-        for name, p in reversed(procs):
-            print(f"stopping {name}")
-            stop(p)
+        for child in reversed(children):
+            if child.proc is not None:
+                print(f"stopping {child.name}")
+                stop(child.proc)
     return 0
 
 

@@ -11,7 +11,6 @@ from functools import lru_cache
 from typing import Any
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -20,10 +19,10 @@ from pydantic import (
 )
 
 from core.types import Mode
-from core.validation import format_errors
+from core.validation import StrictNumbers, format_errors
 
 
-class RiskLimits(BaseModel):
+class RiskLimits(StrictNumbers):
     """Every risk limit, with its rule. The same model is a bot's ``risk:`` section in config.yaml (the
     keys it sets override the mode's defaults: ``model_fields_set``), the resolved limits the risk
     engine reads, and the check of a limit lowered at run time: NaN, infinity, negatives and values
@@ -219,6 +218,41 @@ def tighten(current: RiskLimits, changes: dict[str, Any]) -> RiskLimits:
     if loose:
         raise CeilingViolation(f"raising limits needs a restart with the new config: {', '.join(loose)}")
     return checked
+
+
+def parse_limit(name: str, raw: str) -> Any:
+    """A limit's value from text (a command, the CLI): '22,2' for hours, 'BTCUSDT,ETHUSDT' for symbols,
+    'null' to switch a limit off, else a number. Checked against the limit's rule alone (whether it
+    tightens is the worker's to judge against the bot's current limits); ValueError names the rule."""
+    if name not in RiskLimits.model_fields or name in EXECUTION_FACTS:
+        known = ", ".join(k for k in RiskLimits.model_fields if k not in EXECUTION_FACTS)
+        raise ValueError(f"{name!r} is not a risk limit; limits: {known}")
+    text = raw.strip()
+    value: Any
+    if text.lower() in ("null", "none", "off"):
+        value = None
+    elif name == "symbol_whitelist":
+        value = tuple(x.strip().upper() for x in text.split(",") if x.strip())
+    elif name == "blackout_hours_utc":
+        try:
+            a, b = (int(x) for x in text.split(","))
+        except ValueError:
+            raise ValueError(f"{raw!r} is not two hours like 22,2") from None
+        value = (a, b)
+    elif name == "require_market_stream":
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"{raw!r} is not true or false")
+        value = text.lower() in ("true", "1")
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a number") from None
+    try:
+        checked = RiskLimits.model_validate({name: value})
+    except ValidationError as exc:
+        raise ValueError(format_errors(exc).removeprefix(f"{name}: ")) from None
+    return getattr(checked, name)
 
 
 def quote_cap(value: float | None, pct: float | None, base: float) -> float | None:

@@ -17,12 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from core.validation import StrictNumbers
 
 SizingKind = Literal["percent_equity", "fixed_quote", "risk", "atr", "kelly"]
 
 
-class SizingPolicy(BaseModel):
+class SizingPolicy(StrictNumbers):
     """A bot's sizing policy: the ``sizing:`` section of its config, read as is on every entry."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)

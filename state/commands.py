@@ -14,6 +14,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.validation import format_errors
+from risk.limits import parse_limit
 from state import keys
 
 CommandName = Literal["pause", "flatten", "resume", "reduce_only", "halt", "set_limit", "upsert_dca_bot",
@@ -60,6 +61,11 @@ class Command(BaseModel):
                 raise ValueError(f"{self.cmd} is always global (scope must be 'global')")
         elif self.cmd == "set_limit" and (self.scope != "bot" or not self.target or not self.limit or not self.value):
             raise ValueError("set_limit needs scope 'bot', the bot in 'target', and 'limit' and 'value'")
+        elif self.cmd == "set_limit":
+            try:
+                parse_limit(self.limit, self.value)
+            except ValueError as exc:
+                raise ValueError(f"set_limit {self.limit}: {exc}") from None
         elif self.cmd in ("adopt", "ignore_drift", "backtest") and (self.scope != "bot" or not self.target):
             raise ValueError(f"{self.cmd} needs scope 'bot' and the bot name in 'target'")
         elif self.cmd == "upsert_dca_bot" and (self.scope != "bot" or not self.target or not self.payload):

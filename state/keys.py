@@ -8,6 +8,8 @@ PREFIX = "bot:"
 
 # Worker liveness: STRING (JSON Heartbeat) with a TTL; gone = worker down.
 HEARTBEAT = PREFIX + "worker:heartbeat"
+# The last heartbeat, kept when the worker dies (no TTL): the dashboard says "down since" its time.
+LAST_HEARTBEAT = PREFIX + "worker:last_heartbeat"
 # The configured bots: HASH name -> JSON BotMeta (rewritten at every worker start).
 BOTS = PREFIX + "bots"
 # Commands from the dashboard: STREAM, consumer group COMMAND_GROUP.

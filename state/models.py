@@ -282,6 +282,10 @@ class Heartbeat(_M):
     candles_rejected: int = 0
     version: str = ""
     market: str = ""
+    # the last heartbeat of a worker before this one that did not stop cleanly (0: none), so the
+    # dashboard can say this worker restarted after a crash; clean_stop marks a worker's final record
+    crashed_before: int = 0
+    clean_stop: bool = False
 
 
 class CommandResult(_M):

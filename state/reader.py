@@ -41,6 +41,11 @@ class StateReader:
         raw = self.r.get(keys.HEARTBEAT)
         return Heartbeat.model_validate_json(raw) if raw else None
 
+    def last_heartbeat(self) -> Heartbeat | None:
+        """The last heartbeat the worker wrote, also after it died (None: never started here)."""
+        raw = self.r.get(keys.LAST_HEARTBEAT)
+        return Heartbeat.model_validate_json(raw) if raw else None
+
     def bots(self) -> dict[str, BotMeta]:
         raw = self.r.hgetall(keys.BOTS)
         metas = [BotMeta.model_validate_json(v) for v in raw.values()]

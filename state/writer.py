@@ -142,11 +142,28 @@ class StateWriter:
         return {_s(k): json.loads(v) for k, v in self.r.hgetall(keys.limits(bot)).items()}
 
     def heartbeat(self, hb: Heartbeat, ttl_s: int) -> None:
-        self.r.set(keys.HEARTBEAT, hb.model_dump_json(), ex=ttl_s)
+        data = hb.model_dump_json()
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(keys.HEARTBEAT, data, ex=ttl_s)
+        pipe.set(keys.LAST_HEARTBEAT, data)
+        pipe.execute()
 
-    def clear_heartbeat(self) -> None:
-        """On a clean stop: the dashboard shows 'worker down' at once instead of after the TTL."""
-        self.r.delete(keys.HEARTBEAT)
+    def clear_heartbeat(self, hb: Heartbeat | None = None) -> None:
+        """On a clean stop: the dashboard shows 'worker down' at once instead of after the TTL, and the
+        last record says it stopped cleanly."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(keys.HEARTBEAT)
+        if hb is not None:
+            pipe.set(keys.LAST_HEARTBEAT, hb.model_copy(update={"clean_stop": True}).model_dump_json())
+        pipe.execute()
+
+    def crashed_before(self) -> int:
+        """When the previous worker was last seen, if it did not stop cleanly (0 otherwise)."""
+        raw = self.r.get(keys.LAST_HEARTBEAT)
+        if not raw:
+            return 0
+        last = Heartbeat.model_validate_json(raw)
+        return 0 if last.clean_stop else last.time
 
     def record_reject(self, kind: str, detail: str, raw: dict[str, str] | None = None) -> None:
         self.r.xadd(keys.REJECTS, {"kind": kind, "detail": detail, "raw": json.dumps(raw or {})},

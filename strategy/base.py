@@ -17,9 +17,10 @@ from itertools import islice
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from core.types import NO_SIGNAL, Candle, Side, Signal
+from core.validation import StrictNumbers
 from strategy.indicators import FloatArray
 
 __all__ = [
@@ -115,7 +116,7 @@ def history_window(strategy: Strategy) -> int:
     return max(history_needed(strategy) + 5, 50)
 
 
-class ExitParams(BaseModel):
+class ExitParams(StrictNumbers):
     """Optional protective exits, in percent of the signal candle's close."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

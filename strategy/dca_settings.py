@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from core.validation import StrictNumbers
 
 from strategy.dca_params import DcaParams, DcaParamsError
 
 
-class DcaConfig(BaseModel):
+class DcaConfig(StrictNumbers):
     """A DCA bot's deal settings (3Commas semantics; formulas in docs/dca.md): the ladder's parameters,
     whose rules are ``DcaParams``' (checked through ``params()``, once), and the deal management
     settings (trailing, stop timeout, cooldown, price range, ...), whose rules are here."""

@@ -115,24 +115,24 @@ def global_controls(reader: StateReader) -> None:
         _confirm_dialog(reader)
 
 
-def bot_controls(metas: list[BotMeta]) -> None:
-    """One row of kill switches per bot (the state itself is shown in the refreshing panel)."""
+def bot_controls(metas: list[BotMeta], tab: str) -> None:
+    """One row of kill switches per bot (the state itself is shown in the refreshing panel). A bot may
+    be drawn on two tabs (a live DCA bot: Live and DCA), so every key carries the tab's name."""
     for m in metas:
-        with st.container(key=f"controls_{m.name}", horizontal=True, vertical_alignment="center"):
+        with st.container(key=f"{tab}_controls_{m.name}", horizontal=True, vertical_alignment="center"):
             st.markdown(f"**{m.name}** · {m.symbol} · {m.strategy}")
-            st.button(LABELS["pause"], key=f"pause_{m.name}", on_click=_open, args=("pause", "bot", m.name))
-            st.button(LABELS["flatten"], key=f"flatten_{m.name}", on_click=_open, args=("flatten", "bot", m.name))
-            st.button(LABELS["resume"], key=f"resume_{m.name}", on_click=_open, args=("resume", "bot", m.name))
+            for cmd in ("pause", "flatten", "resume"):
+                st.button(LABELS[cmd], key=f"{tab}_{cmd}_{m.name}", on_click=_open, args=(cmd, "bot", m.name))
 
 
-def state_lines(snaps: list[BotSnapshot]) -> None:
+def state_lines(snaps: list[BotSnapshot], tab: str) -> None:
     """Each bot's effective trading state, who set it, when and why (plain text, one line a bot)."""
     for s in snaps:
         c = s.control
         held = "" if s.effective_state == c.state else f" (bot: {c.state.value}, held by a wider state)"
         who = f" — set by {c.set_by} at {ts(c.set_at)}" if c.set_at else ""
         why = f": {c.reason}" if c.reason else ""
-        with st.container(key=f"state_{s.name}"):
+        with st.container(key=f"{tab}_state_{s.name}"):
             st.markdown(f"**{s.name}** {state_badge(s.effective_state)}{held}{who}{why}")
 
 

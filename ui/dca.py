@@ -137,7 +137,7 @@ def render(metas: list[BotMeta], symbols: list[str], refresh_s: float) -> None:
             st.info("No DCA bots yet: create one above, or add one to config.yaml with `kind: dca`.")
             return
         snaps = r.snapshots(names)
-        state_lines(list(snaps.values()))
+        state_lines(list(snaps.values()), "dca")
         for name in names:
             s = snaps.get(name)
             if s is None:
@@ -161,4 +161,4 @@ def render(metas: list[BotMeta], symbols: list[str], refresh_s: float) -> None:
 
     panel()
     st.markdown("**Kill switches**")
-    bot_controls(metas)
+    bot_controls(metas, "dca")

@@ -89,7 +89,7 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                 c[6].metric("Max drawdown", f"{q.max_drawdown_pct:.2f}%")
                 c[7].metric("Sharpe", f"{q.sharpe:.2f}", help="daily returns, risk-free 0, × sqrt(365)")
         st.markdown("**Trading state**")
-        state_lines(list(snaps.values()))
+        state_lines(list(snaps.values()), "ghost")
         risk.panel(list(snaps.values()), r, "ghost")
         st.markdown("**Open hypothetical positions** (each open signal is a tranche)")
         present = [x for x in snaps.values() if x is not None]
@@ -109,4 +109,4 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
 
     panel()
     st.markdown("**Kill switches**")
-    bot_controls(metas)
+    bot_controls(metas, "ghost")

@@ -119,9 +119,9 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                                             "price": f.price, "fee": round(f.fee, 6), "fee asset": f.fee_asset,
                                             "order": f.client_order_id} for f in fills]), hide_index=True,
                              key=f"fills_{name}")
-        state_lines(list(snaps.values()))
+        state_lines(list(snaps.values()), "live")
         risk.panel(list(snaps.values()), r, "live")
 
     panel()
     st.markdown("**Kill switches** — Close all positions sends market orders to the venue (reduce-only on futures)")
-    bot_controls(metas)
+    bot_controls(metas, "live")

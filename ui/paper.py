@@ -70,7 +70,7 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
             "last signal": x.last_signal,
         } for x in snaps]), hide_index=True)
         st.markdown("**Trading state**")
-        state_lines(snaps)
+        state_lines(snaps, "paper")
         risk.panel(snaps, r, "paper")
         st.markdown("**Open positions**")
         pos = positions_frame(snaps)
@@ -88,7 +88,7 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
 
     panel()
     st.markdown("**Kill switches**")
-    bot_controls(metas)
+    bot_controls(metas, "paper")
     st.markdown("**Chart**")
     bot_name = st.selectbox("Bot", names, key="paper_chart_bot")
     meta = next(m for m in metas if m.name == bot_name)

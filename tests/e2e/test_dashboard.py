@@ -68,7 +68,7 @@ def test_emergency_stop_flattens_and_pauses_then_resume(app: Page, stack):
     panel = paper_panel(app)
     expect(metric_value(panel, "Open positions")).to_have_text("0", timeout=2_000)
     for name in ("paper-mom-btc", "paper-sma-eth"):
-        expect(panel.locator(f".st-key-state_{name}")).to_contain_text("PAUSED", timeout=2_000)
+        expect(panel.locator(f".st-key-paper_state_{name}")).to_contain_text("PAUSED", timeout=2_000)
     assert time.monotonic() - clicked < 4  # both checks above completed inside their 2 s windows
     expect(app.locator(".st-key-global_state")).to_contain_text("EMERGENCY STOP")
     assert r.hget(keys.control("global"), "state") == b"PAUSED"
@@ -80,14 +80,14 @@ def test_emergency_stop_flattens_and_pauses_then_resume(app: Page, stack):
     dialog.locator(".st-key-confirm_send button").click()
     wait_for(lambda: all(s.effective_state.value == "ACTIVE" for s in snapshots(r).values()), 3, "ACTIVE in Redis")
     for name in ("paper-mom-btc", "paper-sma-eth"):
-        expect(panel.locator(f".st-key-state_{name}")).to_contain_text("ACTIVE", timeout=3_000)
+        expect(panel.locator(f".st-key-paper_state_{name}")).to_contain_text("ACTIVE", timeout=3_000)
     expect(app.get_by_text("Global state: PAUSED")).to_have_count(0, timeout=3_000)
 
 
 def test_bot_kill_switch_confirmation_says_what_happens_and_cancel_sends_nothing(app: Page, stack):
     _, r = stack
     before = r.xlen(keys.COMMANDS)
-    app.locator(".st-key-pause_paper-mom-btc button").click()
+    app.locator(".st-key-paper_pause_paper-mom-btc button").click()
     dialog = app.get_by_test_id("stDialog")
     expect(dialog).to_contain_text("will open no new positions")
     button(dialog, "Cancel").click()

@@ -38,8 +38,8 @@ def test_dca_tab_shows_the_config_bot_and_its_active_deal(dca_app: Page, dca_sta
     _, r = dca_stack
     panel = dca_panel(dca_app)
     expect(panel.get_by_text(re.compile(rf"^{DCA_BOT} · equity")).first).to_be_visible(timeout=10_000)
-    expect(panel.locator(f".st-key-state_{DCA_BOT}").first).to_contain_text("ACTIVE")
-    expect(panel.locator(f".st-key-controls_{DCA_BOT}").first).to_contain_text("Pause entries")
+    expect(panel.locator(f".st-key-dca_state_{DCA_BOT}").first).to_contain_text("ACTIVE")
+    expect(panel.locator(f".st-key-dca_controls_{DCA_BOT}").first).to_contain_text("Pause entries")
     # The bot opens its first deal at once (start condition asap); the chart shows its ladder.
     wait_for(lambda: (s := StateReader(r).snapshots([DCA_BOT]).get(DCA_BOT)) and s.dca and s.dca["deals"], 30,
              "the first deal in Redis")
@@ -116,8 +116,8 @@ def test_create_form_previews_the_ladder_and_confirm_creates_the_bot(dca_app: Pa
     wait_for_app_run(dca_app)
     dca_app.get_by_role("tab", name="DCA").click()
     panel = dca_panel(dca_app)
-    expect(panel.locator(f".st-key-state_{name}").first).to_contain_text("ACTIVE", timeout=5_000)
-    expect(panel.locator(f".st-key-controls_{name}").first).to_be_visible(timeout=5_000)
+    expect(panel.locator(f".st-key-dca_state_{name}").first).to_contain_text("ACTIVE", timeout=5_000)
+    expect(panel.locator(f".st-key-dca_controls_{name}").first).to_be_visible(timeout=5_000)
     wait_for(lambda: (s := StateReader(r).snapshots([name]).get(name)) and s.dca and s.dca["deals"], 30,
              f"{name}'s first deal")
 
@@ -196,4 +196,4 @@ def test_zz_a_dca_bot_created_elsewhere_appears_in_the_open_tab(dca_app: Page, d
     post_command(r, cmd)
     wait_for(lambda: (res := result_of(r, cmd.nonce)) and res.status == "applied", 5, "the worker to create it")
     assert r.hexists(keys.BOTS, name)
-    expect(dca_panel(dca_app).locator(f".st-key-state_{name}").first).to_contain_text("ACTIVE", timeout=8_000)
+    expect(dca_panel(dca_app).locator(f".st-key-dca_state_{name}").first).to_contain_text("ACTIVE", timeout=8_000)

@@ -66,10 +66,10 @@ def test_live_bot_trades_and_close_all_leaves_it_flat_on_the_venue(page: Page, l
     expect(live.locator(f".st-key-preflight_{BOT}")).to_contain_text("passed")
     expect(live).to_contain_text("Fills")
     sim.speed(0)  # hold the market so no new entry follows the close
-    live.locator(f".st-key-flatten_{BOT}").get_by_role("button", name="Close all positions").click()
+    live.locator(f".st-key-live_flatten_{BOT}").get_by_role("button", name="Close all positions").click()
     dialog = page.get_by_test_id("stDialog")
     expect(dialog).to_contain_text("at market now")
     dialog.locator(".st-key-confirm_send button").click()
     wait_for(lambda: snapshots(r)[BOT].position is None, 10, "the bot flat in Redis")
     assert btc_on_venue(sim) < 1e-5  # flat on the venue (lot-size dust at most)
-    expect(live.locator(f".st-key-state_{BOT}")).to_contain_text("PAUSED", timeout=5_000)
+    expect(live.locator(f".st-key-live_state_{BOT}")).to_contain_text("PAUSED", timeout=5_000)
