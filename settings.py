@@ -228,6 +228,15 @@ class AppConfig(BaseSettings):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"bot names must be unique; repeated: {dupes}")
+        # The live gate: every bot that places orders on a venue obeys it unless the venue is the local
+        # exchange or a testnet. Paper bots on the venue would trade real money on mainnet.
+        ex = self.exchange
+        if self.paper.venue == "testnet" and ex.venue == "mainnet":
+            raise ValueError("paper.venue: testnet with exchange.venue: mainnet would send paper bots' orders to "
+                             "Binance itself with real money; set exchange.venue: testnet (or local), or paper.venue: sim")
+        if ex.local_url and ex.venue == "local" and _binance_host(ex.local_url):
+            raise ValueError(f"exchange.local_url: {ex.local_url} is a Binance host while exchange.venue is 'local' "
+                             "(no real-money switch); use exchange.venue: testnet or mainnet (two-key switch) instead")
         for i, bot in enumerate(self.bots):
             if bot.mode == "live" and self.exchange.venue == "mainnet" and not self.live.enabled:
                 raise ValueError(f"bots.{i}: a live bot on mainnet needs live.enabled: true (and BOT_LIVE_TRADING=1)")
@@ -259,6 +268,17 @@ class Secrets(BaseSettings):
     binance_api_secret: SecretStr | None = None
     dashboard_password: SecretStr | None = None
     live_trading: bool = Field(False, description="BOT_LIVE_TRADING=1: the environment's half of the live switch")
+
+
+BINANCE_DOMAINS = ("binance.com", "binance.vision", "binancefuture.com", "binance.us", "binance.me",
+                   "binance.info", "binance.cloud", "bnbstatic.com")
+
+
+def _binance_host(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    host = (urlparse(url if "://" in url else f"http://{url}").hostname or "").lower().rstrip(".")
+    return any(host == d or host.endswith("." + d) for d in BINANCE_DOMAINS)
 
 
 def _find_secret_keys(node: Any, path: str = "") -> list[str]:

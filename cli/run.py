@@ -25,6 +25,7 @@ def main(argv: list[str]) -> int:
     from engine.assembly import build_feed
     from engine.worker import Worker
     from state.connection import connect, wait_for_redis
+    from state.lease import LeaseHeld
 
     r = connect(app.redis.url)
     try:
@@ -40,7 +41,14 @@ def main(argv: list[str]) -> int:
         from ops.chaos import arm
 
         worker.venue.on_executor = arm
-    worker.start()
+    try:
+        worker.start()
+    except LeaseHeld as exc:
+        print(f"not started: {exc}", file=sys.stderr)
+        return 3
     worker.run(stop)
+    if worker.lease_lost:
+        logging.getLogger("worker").critical("worker stopped: it lost its lease to another worker")
+        return 3
     logging.getLogger("worker").info("worker stopped")
     return 0

@@ -22,6 +22,7 @@ from risk.limits import parse_limit
 from settings import AppConfig
 from state.commands import Command, CommandRejected, parse_command
 from state.connection import NOT_UTF8
+from state.lease import LeaseLost
 from state.models import AuditRecord, BotMeta, CommandResult
 from state.writer import BotUpdate, ControlChange, StateWriter
 
@@ -282,6 +283,8 @@ def handle(rt: Runtime, entry_id: str, fields: dict[str, str], now: int) -> Comm
             rt.writer.finish_command(entry_id, result, _audit(cmd, entry_id, "applied", outcome.message, now),
                                      outcome.controls + controls, updates, outcome.limit_changes,
                                      outcome.dynamic_bots, outcome.metas, audits)
+    except LeaseLost:
+        raise  # another worker holds the lease: it answers this entry
     except Exception as exc:  # noqa: BLE001 - whatever failed, answer it: an unanswered entry stalls the stream
         log.exception("command %s failed", entry_id)
         return reject(rt, entry_id, fields, f"failed while applying: {type(exc).__name__}: {exc}", now)

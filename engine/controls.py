@@ -30,6 +30,7 @@ class Controlled(Protocol):
 class TradingControls:
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], ControlRecord] = {}
+        self.fenced_out = False  # this worker lost its lease: no bot may place anything
         self.on_bot_change = lambda name, rec: None  # the fleet mirrors a bot's record onto the bot
 
     def load(self, writer: StateWriter, bots: Iterable[str] = ()) -> None:
@@ -43,6 +44,8 @@ class TradingControls:
         return self.records.get((scope, target)) or ControlRecord()
 
     def effective(self, bot: Controlled) -> TradingState:
+        if self.fenced_out:
+            return TradingState.HALTED
         mode = bot.mode.value if hasattr(bot.mode, "value") else str(bot.mode)
         return most_restrictive(self.get("global").state, self.get("mode", mode).state,
                                 self.get("bot", bot.name).state)

@@ -66,6 +66,7 @@ class LiveVenue:
         if not key and ex.venue == "local":
             key, secret = LOCAL_API_KEY, LOCAL_API_SECRET  # the local exchange's public defaults
         self.has_keys = bool(key and secret)
+        self._local_proven: bool | None = None
         self.real_money = self.urls.real_money
         self.live_switch = secrets.live_trading
         self._key, self._secret = key, secret
@@ -77,6 +78,11 @@ class LiveVenue:
         self._streams: dict[str, "UserDataStream"] = {}
         self.on_executor: Callable[[LiveExecutor], None] | None = None  # a hook (the chaos rehearsal)
         self.fills_ready = threading.Event()  # set when a resting order completed (worker books it)
+
+    def local_proven(self, market: str) -> bool:
+        if self._local_proven is None:
+            self._local_proven = self.client(market).is_local_exchange()
+        return self._local_proven
 
     @property
     def name(self) -> str:
@@ -159,7 +165,13 @@ class LiveVenue:
 
     # ---- before a bot starts ----------------------------------------------------------------
     def check_switch(self, cfg: BotConfig) -> None:
-        """Real money needs both keys of the switch: the environment and the config."""
+        """Real money needs both keys of the switch: the environment and the config. A venue configured
+        as ``local`` must prove it is the local exchange: otherwise ``exchange.local_url`` could point a
+        bot at Binance itself with the real-money switch off."""
+        if self.name == "local" and not self.local_proven(cfg.market):
+            raise LiveRefused(f"exchange.venue is 'local' but exchange.local_url ({self.urls.spot_rest}) does not "
+                              "prove to be the local exchange (GET /local/identity): refusing to place orders "
+                              "there; use exchange.venue: testnet or mainnet for Binance's own hosts")
         if cfg.mode == "live" and self.real_money and not (self.live_switch and self.app.live.enabled):
             raise LiveRefused("real money (mainnet) needs BOT_LIVE_TRADING=1 in the environment and live.enabled: "
                               "true in config.yaml; one of them is off")

@@ -29,6 +29,7 @@ from engine.risk_env import WorkerRiskEnv
 from engine.supervisor import VenueSupervisor
 from market.feed import Feed
 from settings import AppConfig, BotConfig
+from state.lease import Lease, LeaseLost
 from state.models import AuditRecord, CommandResult, Heartbeat
 from state.writer import BotUpdate, ControlChange, StateWriter
 
@@ -54,6 +55,8 @@ class Worker:
         self.started_at = self.clock.now_ms()
         self.crashed_before = 0
         self.controls = TradingControls()
+        self.lease = Lease(r, app.worker.heartbeat_ttl_s)
+        self.lease_lost = False
         self.fleet = Fleet(app, self.writer, self.controls)
         self.venue: LiveVenue | None = None
         self.supervisor: VenueSupervisor | None = None
@@ -87,7 +90,13 @@ class Worker:
 
     # ---- start --------------------------------------------------------------------------
     def start(self) -> None:
-        """Load states and snapshots from Redis, build and warm the bots, register them."""
+        """Take the lease, load states and snapshots from Redis, build and warm the bots, register them.
+        Raises LeaseHeld (naming the holder) when another worker trades these bots."""
+        ttl = self.app.worker.heartbeat_ttl_s
+        self.lease.acquire(wait_s=ttl + 1.0)  # a dead predecessor's lease expires within its TTL
+        self.writer.fence = self.lease.token
+        if self.venue is not None:
+            self.venue.store.fence = self.lease.token
         self.writer.ensure_group()
         self.crashed_before = self.writer.crashed_before()
         if self.crashed_before:
@@ -156,6 +165,7 @@ class Worker:
 
     # ---- the trading loop -------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
+        self._stop = stop
         threads = [
             threading.Thread(target=self.command_loop, args=(stop,), name="commands", daemon=True),
             threading.Thread(target=self.heartbeat_loop, args=(stop,), name="heartbeat", daemon=True),
@@ -187,10 +197,12 @@ class Worker:
             closer()
         if self.venue is not None:
             self.venue.close()
-        try:
-            self.writer.clear_heartbeat(self._heartbeat())
-        except redis.RedisError:
-            pass
+        if not self.lease_lost:
+            try:
+                self.writer.clear_heartbeat(self._heartbeat())
+                self.lease.release()
+            except redis.RedisError:
+                pass
 
     def step(self, batch: list[Candle]) -> None:
         """Feed one batch of closed candles to the bots, apply their breaches, commit everything at once."""
@@ -230,6 +242,9 @@ class Worker:
         try:
             self.writer.commit(self._pending, self._pending_candles, rejects or None, new_rejections,
                                self._pending_controls, self._pending_audits)
+        except LeaseLost as exc:
+            self.lose_lease(str(exc))
+            return
         except redis.RedisError as exc:  # keep the batch and retry on the next step: nothing is lost
             log.error("redis write failed (%s); %d updates kept for retry", exc, len(self._pending))
             return
@@ -284,10 +299,25 @@ class Worker:
         cfg = self.app.worker
         while not stop.is_set():
             try:
+                if not self.lease.renew():
+                    self.lose_lease("another worker took the lease")
+                    return
                 self.writer.heartbeat(self._heartbeat(), cfg.heartbeat_ttl_s)
             except redis.RedisError as exc:
                 log.error("heartbeat failed: %s", exc)
             stop.wait(cfg.heartbeat_every_s)
+
+    def lose_lease(self, why: str) -> None:
+        """Another worker holds the lease now: stop trading at once (every bot HALTED in this process,
+        every write fenced in Redis) and stop the worker."""
+        if self.lease_lost:
+            return
+        self.lease_lost = True
+        self.controls.fenced_out = True
+        log.critical("LEASE LOST (%s): this worker stops trading now and exits", why)
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()
 
     def _heartbeat(self) -> Heartbeat:
         validator = getattr(self.feed, "validator", None)
@@ -308,5 +338,11 @@ class Worker:
                 log.exception("command loop error")
                 stop.wait(0.5)
 
-    def handle_command(self, entry_id: str, fields: dict[str, str]) -> CommandResult:
-        return commands.handle(self, entry_id, fields, self.clock.now_ms())
+    def handle_command(self, entry_id: str, fields: dict[str, str]) -> CommandResult | None:
+        if self.lease_lost:
+            return None  # left pending: the worker holding the lease applies it
+        try:
+            return commands.handle(self, entry_id, fields, self.clock.now_ms())
+        except LeaseLost as exc:
+            self.lose_lease(str(exc))
+            return None

@@ -363,6 +363,19 @@ class ExchangeClient:
             return None
         return VenueOrder.parse(o)
 
+    # ---- the venue itself ----------------------------------------------------------------------------
+    def is_local_exchange(self) -> bool:
+        """Does this venue prove to be the local exchange (``simulator``'s ``GET /local/identity``)? Binance
+        and anything else answer no (404, another body, unreachable)."""
+        import requests
+
+        base = self.urls.spot_rest.removesuffix("/api")
+        try:
+            resp = requests.get(f"{base}/local/identity", timeout=5)
+            return resp.status_code == 200 and resp.json().get("venue") == "local" and not resp.json().get("real_money")
+        except (requests.RequestException, ValueError, AttributeError):
+            return False
+
     # ---- futures account settings ------------------------------------------------------------------
     def set_isolated(self, symbol: str) -> None:
         """Futures: isolated margin for ``symbol`` (a position can lose its own margin only, and its

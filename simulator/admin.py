@@ -123,7 +123,17 @@ async def admin_state(request: web.Request) -> web.Response:
     })
 
 
+IDENTITY = {"venue": "local", "name": "local Binance-compatible exchange (simulator)", "real_money": False}
+
+
+async def local_identity(request: web.Request) -> web.Response:
+    """Proof that this is the local exchange, not Binance: the worker asks before a bot trades on a venue
+    configured as ``local`` (a ``local_url`` pointing at a real host is refused). Public, no secrets."""
+    return _json(IDENTITY)
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/local/identity", local_identity)
     app.router.add_get("/admin/faults", admin_get_faults)
     app.router.add_post("/admin/faults", admin_post_faults)
     app.router.add_delete("/admin/faults", admin_delete_faults)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.order_status import FINAL
 from state import keys
+from state.lease import LeaseLost
 
 
 class IntentFill(BaseModel):
@@ -89,6 +90,7 @@ class IntentStore(Protocol):
 
 
 _CREATE = """
+if ARGV[5] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[5] then return -1 end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'data', ARGV[3])
@@ -106,12 +108,18 @@ class RedisIntentStore:
         self.r = r
         self.keep_events = keep_events
         self._create = r.register_script(_CREATE)
+        # the worker's lease token (state/lease.py): set, an intent is recorded (and so an order sent)
+        # only while this worker still holds the lease
+        self.fence: int | None = None
 
     def create(self, rec: IntentRecord) -> bool:
         b = rec.bot
-        done = self._create(keys=[keys.intents(b), keys.open_intents(b), keys.intent_events(b)],
-                            args=[rec.client_order_id, rec.model_dump_json(), _event(rec), self.keep_events])
-        return bool(int(done))
+        done = int(self._create(keys=[keys.intents(b), keys.open_intents(b), keys.intent_events(b), keys.FENCE],
+                                args=[rec.client_order_id, rec.model_dump_json(), _event(rec), self.keep_events,
+                                      "" if self.fence is None else str(self.fence)]))
+        if done < 0:
+            raise LeaseLost(f"order {rec.client_order_id} not recorded: this worker no longer holds the lease")
+        return bool(done)
 
     def update(self, rec: IntentRecord) -> None:
         b = rec.bot

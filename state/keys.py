@@ -8,6 +8,12 @@ PREFIX = "bot:"
 
 # Worker liveness: STRING (JSON Heartbeat) with a TTL; gone = worker down.
 HEARTBEAT = PREFIX + "worker:heartbeat"
+# The single-worker lease (state/lease.py): STRING JSON {token, host, pid, since} with a TTL renewed by
+# the heartbeat; FENCE: the token of the worker that last took it (no TTL), checked in every state
+# write and order intent; LEASE_SEQ: the counter tokens come from.
+LEASE = PREFIX + "worker:lease"
+FENCE = PREFIX + "worker:fence"
+LEASE_SEQ = PREFIX + "worker:lease_seq"
 # The last heartbeat, kept when the worker dies (no TTL): the dashboard says "down since" its time.
 LAST_HEARTBEAT = PREFIX + "worker:last_heartbeat"
 # The configured bots: HASH name -> JSON BotMeta (rewritten at every worker start).

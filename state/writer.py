@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import redis
 
 from core.types import Candle
 from state import keys
+from state.lease import LeaseLost
 from state.models import (
     AuditRecord,
     BotMeta,
@@ -62,15 +63,39 @@ class StateWriter:
     def __init__(self, r: redis.Redis, keep: int = 5000) -> None:
         self.r = r
         self.keep = keep
+        # the worker's lease token (state/lease.py): set, every batch commits only while it still holds
+        self.fence: int | None = None
+
+    def _transaction(self, build: Callable[[redis.client.Pipeline], None]) -> None:
+        """One MULTI/EXEC of what ``build`` queues; fenced (all or nothing, and only while this worker
+        still holds the lease) when ``fence`` is set."""
+        if self.fence is None:
+            pipe = self.r.pipeline(transaction=True)
+            build(pipe)
+            pipe.execute()
+            return
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.watch(keys.FENCE)
+            current = pipe.get(keys.FENCE)
+            if current is None or int(current) != self.fence:
+                raise LeaseLost(f"the lease moved to token {current!r}; this worker's ({self.fence}) writes nothing")
+            pipe.multi()
+            build(pipe)
+            try:
+                pipe.execute()
+            except redis.WatchError:
+                raise LeaseLost("the lease moved during a write; nothing was written") from None
 
     # ---- start-up -------------------------------------------------------------------------
     def register_bots(self, metas: Iterable[BotMeta]) -> None:
-        pipe = self.r.pipeline(transaction=True)
-        pipe.delete(keys.BOTS)
         mapping = {m.name: m.model_dump_json() for m in metas}
-        if mapping:
-            pipe.hset(keys.BOTS, mapping=mapping)
-        pipe.execute()
+
+        def build(pipe: redis.client.Pipeline) -> None:
+            pipe.delete(keys.BOTS)
+            if mapping:
+                pipe.hset(keys.BOTS, mapping=mapping)
+
+        self._transaction(build)
 
     def load_control(self, scope: str, target: str = "") -> ControlRecord:
         raw = self.r.hgetall(keys.control(scope, target))
@@ -109,7 +134,12 @@ class StateWriter:
                controls: Iterable[ControlChange] = (), audits: Iterable[AuditRecord] = ()) -> None:
         """Write one batch atomically: new candles, each bot's events and snapshot, and the state
         changes the risk monitor made during the batch (with their audit records)."""
-        pipe = self.r.pipeline(transaction=True)
+        self._transaction(lambda pipe: self._queue_commit(pipe, updates, candles, candle_rejects, rejections,
+                                                          controls, audits))
+
+    def _queue_commit(self, pipe: redis.client.Pipeline, updates: Iterable[BotUpdate], candles: Iterable[Candle],
+                      candle_rejects: dict[str, int] | None, rejections: Iterable[object],
+                      controls: Iterable[ControlChange], audits: Iterable[AuditRecord]) -> None:
         for ch in controls:
             self._queue_control(pipe, ch)
         for a in audits:
@@ -128,7 +158,6 @@ class StateWriter:
         for rej in rejections:  # market.validate.Rejection: symbol, open_time, reason
             pipe.xadd(keys.REJECTS, {"kind": "candle", "detail": f"{rej.symbol} {rej.open_time}: {rej.reason}",
                                      "raw": "{}"}, maxlen=self.keep, approximate=True)
-        pipe.execute()
 
     @staticmethod
     def _queue_control(pipe: redis.client.Pipeline, ch: ControlChange) -> None:
@@ -207,7 +236,13 @@ class StateWriter:
     ) -> None:
         """Effect + audit + answer + XACK in one transaction (``more_audits``: what the command's
         effect set off, e.g. a risk rule tripped by a losing close)."""
-        pipe = self.r.pipeline(transaction=True)
+        self._transaction(lambda pipe: self._queue_finish(pipe, entry_id, result, audit, controls, updates,
+                                                          limit_changes, dynamic_bots, metas, more_audits))
+
+    def _queue_finish(self, pipe: redis.client.Pipeline, entry_id: str, result: CommandResult, audit: AuditRecord,
+                      controls: Iterable[ControlChange], updates: Iterable[BotUpdate],
+                      limit_changes: Iterable[tuple[str, str, object]], dynamic_bots: Iterable[tuple[str, str]],
+                      metas: Iterable[BotMeta], more_audits: Iterable[AuditRecord]) -> None:
         for ch in controls:
             self._queue_control(pipe, ch)
         for bot, limit, value in limit_changes:
@@ -225,7 +260,6 @@ class StateWriter:
         if result.nonce and result.status != "duplicate":  # keep the first answer
             pipe.set(keys.command_result(result.nonce), result.model_dump_json(), ex=RESULT_TTL_S)
         pipe.xack(keys.COMMANDS, keys.COMMAND_GROUP, entry_id)
-        pipe.execute()
 
 
 def _entries(resp: object) -> list[tuple[str, dict[str, str]]]:
