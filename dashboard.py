@@ -15,7 +15,7 @@ from core.types import TradingState
 from ui import backtest as backtest_tab
 from ui import dca, ghost, live, paper
 from ui.common import reader, short_ts, ts
-from ui.controls import global_controls, last_command_note
+from ui.controls import close_pending_text, global_controls, last_command_note
 
 REFRESH_S = float(os.environ.get("BOT_DASHBOARD__REFRESH_S", "1"))
 
@@ -67,6 +67,10 @@ def health() -> None:
         if g.state is not TradingState.ACTIVE:
             st.warning(f"**Global state: {g.state.value}** — set by {g.set_by} at {ts(g.set_at)}: {g.reason}. "
                        "No bot opens a position until **Resume all**.")
+    with st.container(key="closes_pending"):  # on every session, until the venue confirms them flat
+        for s in r.snapshots().values():
+            if s.control.state is TradingState.FLATTEN:
+                st.error(close_pending_text(s.name, s.control.set_at, s.control.then))
     last_command_note(r)
 
 

@@ -24,4 +24,10 @@ def main(argv: list[str]) -> int:
     for snap in reader.snapshots().values():
         print(f"  {snap.name:24} {snap.mode:6} {snap.effective_state.value:8} equity {snap.equity:12.2f} "
               f"P&L {snap.pnl:+10.2f} trades {snap.trade_count}")
+        c = snap.control
+        if c.state.value == "FLATTEN":
+            print(f"    ! close NOT confirmed yet (asked by {c.set_by}: {c.reason}); retried every step, "
+                  f"then {(c.then.value if c.then else 'PAUSED')}")
+        elif c.state.value != "ACTIVE":
+            print(f"    {c.state.value} by {c.set_by}: {c.reason}")
     return 0

@@ -297,3 +297,4 @@ class ControlState:
     set_at: int = 0
     reason: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    then: "TradingState | None" = None  # FLATTEN: the state once flat

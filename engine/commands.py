@@ -23,7 +23,7 @@ from settings import AppConfig
 from state.commands import Command, CommandRejected, parse_command
 from state.connection import NOT_UTF8
 from state.lease import LeaseLost
-from state.models import AuditRecord, BotMeta, CommandResult
+from state.models import AUTOMATIC, AuditRecord, BotMeta, CommandResult
 from state.writer import BotUpdate, ControlChange, StateWriter
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ class Outcome:
     limit_changes: list[tuple[str, str, object]] = field(default_factory=list)
     dynamic_bots: list[tuple[str, str]] = field(default_factory=list)
     metas: list[BotMeta] = field(default_factory=list)
+    pending: bool = False  # applied, but not complete (a close not confirmed yet)
 
 
 class Runtime(Protocol):
@@ -116,33 +117,47 @@ def handle_resume(rt: Runtime, cmd: Command, now: int) -> Outcome:
     return Outcome([ch], list(rt.fleet.bots.values()) if cmd.scope != "bot" else bots, msg)
 
 
-def flatten_bots(bots: list[AnyBot], who: str, reason: str) -> str:
-    """Close every bot's exposure at market; one bot's failure does not stop the others'."""
-    closed, failed = [], []
+def close_bots(rt: Runtime, bots: list[AnyBot], cmd: Command, why: str, now: int,
+               after: TradingState = TradingState.PAUSED) -> tuple[list[ControlChange], str, bool]:
+    """Close every bot's exposure at market. Each bot is FLATTEN at once (only orders that shrink
+    exposure) and takes ``after`` (or stays HALTED) once flat; a bot not flat yet stays FLATTEN and the
+    worker retries every step until it is. Returns (state changes, what happened, all closed)."""
+    changes: list[ControlChange] = []
+    closed, pending = [], []
     for b in bots:
         what = b.exposure
-        if not what:
-            continue
-        desc = f"{b.name} {what}"
-        try:
-            ok = b.flatten(f"{reason} by {who}")
-        except Exception as exc:  # noqa: BLE001 - one bot's failure must not stop the others' flatten
-            log.exception("flatten of %s failed", b.name)
-            ok, desc = False, f"{desc} ({exc})"
-        (closed if ok else failed).append(desc)
-    text = f"{len(closed)} position(s)" + (f" ({'; '.join(closed)})" if closed else "")
-    if failed:
-        text += f"; NOT closed: {'; '.join(failed)}"
-    return text
+        changes.append(rt.controls.flatten(b.name, cmd.user, why, now, after))
+        if what:
+            try:
+                b.flatten(f"{cmd.cmd} by {cmd.user}")
+            except Exception as exc:  # noqa: BLE001 - one bot's failure must not stop the others' close
+                log.exception("flatten of %s failed", b.name)
+                pending.append(f"{b.name} {what} ({exc})")
+            else:
+                if b.exposure:
+                    pending.append(f"{b.name} {b.exposure} ({b.last_denial or 'the venue did not confirm it'})")
+                else:
+                    closed.append(f"{b.name} {what}")
+        if not b.exposure:
+            done = rt.controls.settle_flatten(b.name, now)
+            if done is not None:
+                changes.append(done)
+    text = f"closed {len(closed)} position(s)" + (f" ({'; '.join(closed)})" if closed else "")
+    if pending:
+        text += (f"; NOT closed yet: {'; '.join(pending)} — the bot stays FLATTEN (exits only) and the close is "
+                 "retried every step until the venue confirms it flat")
+    return changes, text, not pending
 
 
 @handler("flatten")
 def handle_flatten(rt: Runtime, cmd: Command, now: int) -> Outcome:
     bots = rt.fleet.scope(cmd.scope, cmd.target)
-    closed = flatten_bots(bots, cmd.user, "flatten")
-    ch = rt.controls.set(cmd.scope, _target(cmd), TradingState.PAUSED, cmd.user, cmd.reason or "flattened by operator",
-                         now)
-    return Outcome([ch], bots, f"closed {closed} and paused {cmd.scope} {_target(cmd)}".strip())
+    why = cmd.reason or "flattened by operator"
+    changes, text, done = close_bots(rt, bots, cmd, why, now)
+    if cmd.scope != "bot":  # the scope itself takes no new entries either
+        changes.insert(0, rt.controls.set(cmd.scope, _target(cmd), TradingState.PAUSED, cmd.user, why, now))
+    return Outcome(changes, bots, f"{text}; then {cmd.scope} {_target(cmd)} paused".replace("  ", " "),
+                   pending=not done)
 
 
 @handler("emergency_stop")
@@ -150,19 +165,30 @@ def handle_emergency_stop(rt: Runtime, cmd: Command, now: int) -> Outcome:
     bots = list(rt.fleet.bots.values())
     why = cmd.reason or "EMERGENCY STOP"
     changes = [rt.controls.set("global", "", TradingState.PAUSED, cmd.user, why, now)]
-    closed = flatten_bots(bots, cmd.user, "emergency_stop")
-    changes += [rt.controls.set("bot", b.name, TradingState.PAUSED, cmd.user, why, now) for b in bots]
-    return Outcome(changes, bots, f"EMERGENCY STOP: closed {closed}; all {len(bots)} bots paused")
+    more, text, done = close_bots(rt, bots, cmd, why, now)
+    return Outcome(changes + more, bots, f"EMERGENCY STOP: {text}; all {len(bots)} bots paused", pending=not done)
 
 
 @handler("resume_all")
 def handle_resume_all(rt: Runtime, cmd: Command, now: int) -> Outcome:
+    """Lift what operators set (the global and mode states, each bot's own); a bot a rule stopped (risk,
+    reconciliation, pre-flight, venue health) stays so, listed with its rule: resume each on its own."""
     bots = list(rt.fleet.bots.values())
     why = cmd.reason or "resume all"
     changes = [rt.controls.set("global", "", TradingState.ACTIVE, cmd.user, why, now)]
     changes += [rt.controls.set("mode", m, TradingState.ACTIVE, cmd.user, why, now) for m in MODES]
-    changes += [rt.controls.set("bot", b.name, TradingState.ACTIVE, cmd.user, why, now) for b in bots]
-    return Outcome(changes, bots, f"all {len(bots)} bots resumed")
+    kept = []
+    for b in bots:
+        rec = rt.controls.get("bot", b.name)
+        if rec.state is not TradingState.ACTIVE and rec.set_by in AUTOMATIC:
+            kept.append(f"{b.name} ({rec.state.value} by {rec.set_by}: {rec.reason})")
+            continue
+        changes.append(rt.controls.set("bot", b.name, TradingState.ACTIVE, cmd.user, why, now))
+    msg = f"all {len(bots)} bots resumed"
+    if kept:
+        msg = (f"{len(bots) - len(kept)} of {len(bots)} bots resumed; still stopped by a rule (resume each on its "
+               f"own): {'; '.join(kept)}")
+    return Outcome(changes, bots, msg)
 
 
 @handler("set_limit")
@@ -278,9 +304,10 @@ def handle(rt: Runtime, entry_id: str, fields: dict[str, str], now: int) -> Comm
                 return reject(rt, entry_id, fields, str(exc), now)
             controls, audits = rt.settle(outcome.bots, now)
             updates: list[BotUpdate] = [b.drain(now) for b in outcome.bots]
-            result = CommandResult(nonce=cmd.nonce, entry_id=entry_id, status="applied", message=outcome.message,
+            status = "pending" if outcome.pending else "applied"
+            result = CommandResult(nonce=cmd.nonce, entry_id=entry_id, status=status, message=outcome.message,
                                    time=now)
-            rt.writer.finish_command(entry_id, result, _audit(cmd, entry_id, "applied", outcome.message, now),
+            rt.writer.finish_command(entry_id, result, _audit(cmd, entry_id, status, outcome.message, now),
                                      outcome.controls + controls, updates, outcome.limit_changes,
                                      outcome.dynamic_bots, outcome.metas, audits)
     except LeaseLost:

@@ -50,9 +50,11 @@ class TradingControls:
         return most_restrictive(self.get("global").state, self.get("mode", mode).state,
                                 self.get("bot", bot.name).state)
 
-    def set(self, scope: str, target: str, state: TradingState, who: str, reason: str, now: int) -> ControlChange:
-        """Set a state (an operator's command may loosen it; rules use ``tighten``)."""
-        rec = ControlRecord(state=state, set_by=who, set_at=now, reason=reason)
+    def set(self, scope: str, target: str, state: TradingState, who: str, reason: str, now: int,
+            then: TradingState | None = None) -> ControlChange:
+        """Set a state (an operator's command may loosen it; rules use ``tighten``). ``then``: for
+        FLATTEN, the state once the bot is flat."""
+        rec = ControlRecord(state=state, set_by=who, set_at=now, reason=reason, then=then)
         self.records[(scope, target)] = rec
         if scope == "bot":
             self.on_bot_change(target, rec)
@@ -64,6 +66,27 @@ class TradingControls:
         if not is_more_restrictive(state, current):
             return None
         return self.set("bot", bot, state, who, reason, now)
+
+    def flatten(self, bot: str, who: str, reason: str, now: int, after: TradingState = TradingState.PAUSED
+                ) -> ControlChange:
+        """A close asked for: FLATTEN at once (only orders that shrink exposure), then ``after`` once the
+        bot is flat (``settle_flatten``). It never loosens: a HALTED bot goes back to HALTED."""
+        current = self.get("bot", bot)
+        if current.state is TradingState.FLATTEN and current.then is not None:
+            after = most_restrictive(after, current.then)
+        elif current.state is TradingState.HALTED:
+            after = TradingState.HALTED
+        return self.set("bot", bot, TradingState.FLATTEN, who, reason, now, then=after)
+
+    def settle_flatten(self, bot: str, now: int) -> ControlChange | None:
+        """The bot is flat: FLATTEN gives way to the state asked for (None when it is not in FLATTEN)."""
+        rec = self.get("bot", bot)
+        if rec.state is not TradingState.FLATTEN:
+            return None
+        return self.set("bot", bot, rec.then or TradingState.PAUSED, rec.set_by, rec.reason, now)
+
+    def flattening(self) -> list[str]:
+        return [t for (scope, t), rec in self.records.items() if scope == "bot" and rec.state is TradingState.FLATTEN]
 
     def breach(self, bot: str, rule: str, state: TradingState, reason: str, now: int
                ) -> tuple[ControlChange | None, AuditRecord]:

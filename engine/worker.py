@@ -163,6 +163,30 @@ class Worker:
         self._pending_controls += changes
         self._pending_audits += audits
 
+    def retry_closes(self, now: int) -> list[AnyBot]:
+        """Bots in FLATTEN (a close not confirmed yet): try again; once flat, they take the state the
+        operator asked for, audited. Returns the bots touched (lock held)."""
+        touched = []
+        for name in self.controls.flattening():
+            bot = self.bots.get(name)
+            if bot is None:
+                continue
+            touched.append(bot)
+            if bot.exposure:
+                try:
+                    bot.flatten("close retry")
+                except Exception as exc:  # noqa: BLE001 - the next step tries again
+                    log.warning("close of %s not done yet: %s", name, exc)
+            if not bot.exposure:
+                change = self.controls.settle_flatten(name, now)
+                if change is not None:
+                    self._pending_controls.append(change)
+                    self._pending_audits.append(AuditRecord(
+                        time=now, who=change.record.set_by, command="flatten", target=name, result="closed",
+                        detail=f"flat; now {change.record.state.value}"))
+                    log.info("bot %s closed: now %s", name, change.record.state.value)
+        return touched
+
     # ---- the trading loop -------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         self._stop = stop
@@ -222,6 +246,7 @@ class Worker:
                     except Exception:  # one bad bot must not stop the others
                         log.exception("bot %s failed on candle %s %s", bot.name, c.symbol, c.open_time)
             now = self.clock.now_ms()
+            self.retry_closes(now)
             self._pending.extend(b.drain(now) for b in self.bots.values())
             self._pending_candles.extend(batch)
             self._flush()
@@ -267,6 +292,7 @@ class Worker:
                 try:
                     with self.lock:
                         self.supervisor.pass_bot(bot)
+                        self.retry_closes(self.clock.now_ms())
                         self._commit_bots([bot])
                 except Exception as exc:  # noqa: BLE001 - the next pass tries again
                     log.error("reconcile %s: %s", name, exc)

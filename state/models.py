@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.types import Candle, ControlState, Fill, Order, Trade, TradingState
 
@@ -27,18 +27,30 @@ class BotMeta(_M):
     sizing: str = ""
 
 
+# who sets a state by a rule, not by an operator (Resume all leaves their states alone)
+AUTOMATIC = frozenset({"risk", "reconcile", "preflight", "venue", "health"})
+
+
 class ControlRecord(_M):
     state: TradingState = TradingState.ACTIVE
     set_by: str = "system"
     set_at: int = 0
     reason: str = ""
+    # FLATTEN: the state the bot takes once the venue confirms it flat (PAUSED, or HALTED for a bot that
+    # was halted); "" in Redis when there is none
+    then: TradingState | None = None
+
+    @field_validator("then", mode="before")
+    @classmethod
+    def _none(cls, v: object) -> object:
+        return None if v in ("", "None") else v
 
     @classmethod
     def of(cls, c: ControlState) -> "ControlRecord":
-        return cls(state=c.state, set_by=c.set_by, set_at=c.set_at, reason=c.reason)
+        return cls(state=c.state, set_by=c.set_by, set_at=c.set_at, reason=c.reason, then=c.then)
 
     def to_core(self) -> ControlState:
-        return ControlState(self.state, self.set_by, self.set_at, self.reason)
+        return ControlState(self.state, self.set_by, self.set_at, self.reason, then=self.then)
 
 
 class TrancheView(_M):
@@ -291,7 +303,9 @@ class Heartbeat(_M):
 class CommandResult(_M):
     nonce: str
     entry_id: str
-    status: Literal["applied", "duplicate", "rejected"]
+    # pending: applied, but its effect is not complete yet (a close the venue has not confirmed);
+    # the worker keeps at it and audits when it completes
+    status: Literal["applied", "pending", "duplicate", "rejected"]
     message: str
     time: int
 

@@ -162,7 +162,8 @@ class StateWriter:
     @staticmethod
     def _queue_control(pipe: redis.client.Pipeline, ch: ControlChange) -> None:
         pipe.hset(keys.control(ch.scope, ch.target),
-                  mapping={k: str(v.value if hasattr(v, "value") else v) for k, v in ch.record.model_dump().items()})
+                  mapping={k: "" if v is None else str(v.value if hasattr(v, "value") else v)
+                           for k, v in ch.record.model_dump().items()})
 
     def dynamic_bots(self) -> dict[str, str]:
         return {_s(k): _s(v) for k, v in self.r.hgetall(keys.DYNAMIC_BOTS).items()}
@@ -253,7 +254,7 @@ class StateWriter:
             pipe.hset(keys.BOTS, meta.name, meta.model_dump_json())
         for u in updates:
             self._queue_update(pipe, u)
-        if result.status == "applied":
+        if result.status in ("applied", "pending"):
             pipe.hset(keys.APPLIED, result.nonce, entry_id)
         for a in (audit, *more_audits):
             pipe.xadd(keys.AUDIT, {"data": a.model_dump_json()}, maxlen=100_000, approximate=True)

@@ -12,7 +12,7 @@ import streamlit as st
 
 from core.types import TradingState
 from state.commands import new_command, post_command
-from state.models import BotMeta, BotSnapshot
+from state.models import AUTOMATIC, BotMeta, BotSnapshot
 from state.reader import StateReader
 from ui.common import get_redis, redis_url, short_ts, state_badge, ts
 
@@ -69,15 +69,24 @@ def describe(cmd: str, scope: str, target: str, reader: StateReader, summary: st
                 "No bot opens a new position until you press **Resume all**. Live bots' positions are closed with "
                 "reduce-only market orders.")
     if cmd == "resume_all":
-        return (f"**The global stop is lifted and all {len(snaps)} bots return to ACTIVE**: they may open new "
-                "positions on their next signal.")
+        kept = [s for s in snaps.values() if s.control.state is not TradingState.ACTIVE
+                and s.control.set_by in AUTOMATIC]
+        text = (f"**The global stop is lifted and {len(snaps) - len(kept)} of {len(snaps)} bots return to ACTIVE**: "
+                "they may open new positions on their next signal.")
+        if kept:
+            text += ("\n\nThese stay stopped, because a rule stopped them (resume each on its own once you have "
+                     "looked):\n\n" + "\n".join(f"- **{s.name}**: {s.control.state.value} by {s.control.set_by}: "
+                                                 f"{s.control.reason}" for s in kept))
+        return text
     s = snaps.get(target)
     if cmd == "pause":
         return (f"**{target} will open no new positions.** It keeps {_position_text(s)}; its exits "
                 "(stop-loss, take-profit, opposite signal, time horizon) keep running. **Resume** undoes this.")
     if cmd == "flatten":
-        return (f"**{target} will close {_position_text(s)} at market now** and then be paused "
-                "(no new entries) until you press **Resume**.")
+        after = "stay **HALTED**" if s is not None and s.control.state is TradingState.HALTED else "be paused"
+        return (f"**{target} will close {_position_text(s)} at market now** and then {after} "
+                "(no new entries) until you press **Resume**. Until the venue confirms it flat the bot is "
+                "FLATTEN: only orders that shrink its position, retried every step.")
     extra = ""
     g = reader.control("global")
     if g.state is not TradingState.ACTIVE:
@@ -134,6 +143,14 @@ def state_lines(snaps: list[BotSnapshot], tab: str) -> None:
         why = f": {c.reason}" if c.reason else ""
         with st.container(key=f"{tab}_state_{s.name}"):
             st.markdown(f"**{s.name}** {state_badge(s.effective_state)}{held}{who}{why}")
+            if c.state is TradingState.FLATTEN:
+                st.error(close_pending_text(s.name, c.set_at, c.then))
+
+
+def close_pending_text(name: str, since: int, then: TradingState | None) -> str:
+    return (f"**{name}: close NOT confirmed yet** (asked at {ts(since)}). The bot places only orders that shrink "
+            f"its position and retries every step until the venue confirms it flat; then it is "
+            f"{(then or TradingState.PAUSED).value}.")
 
 
 def last_command_note(reader: StateReader) -> None:
@@ -145,5 +162,7 @@ def last_command_note(reader: StateReader) -> None:
         st.info(f"Sent **{sent['label']}** at {short_ts(sent['at'])} — waiting for the worker…")
     elif result.status == "applied":
         st.success(f"**{sent['label']}** applied: {result.message}")
+    elif result.status == "pending":
+        st.error(f"**{sent['label']}** applied but NOT complete: {result.message}")
     else:
         st.error(f"**{sent['label']}** {result.status}: {result.message}")

@@ -163,7 +163,7 @@ def test_pause_bot_sets_control_with_who_when_why_and_audits(env: Env) -> None:
     assert res.status == "applied"  # type: ignore[attr-defined]
     assert res.message == "bot p-btc paused: no new entries, exits still run"  # type: ignore[attr-defined]
     assert env.control("bot", "p-btc") == {"state": "PAUSED", "set_by": "alice", "set_at": str(now),
-                                           "reason": "maintenance"}
+                                           "reason": "maintenance", "then": ""}
     (audit,) = env.reader.audit()
     assert (audit.who, audit.command, audit.target, audit.result, audit.entry_id, audit.nonce, audit.time) == (
         "alice", "pause", "p-btc", "applied", entry_id, "nonce-0001", now)
