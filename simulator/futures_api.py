@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from simulator import errors
+from simulator.errors import ApiError
 from simulator.filters import fmt_fixed as _fmt
 from simulator.futures import FuturesEngine, FuturesOrder, FuturesTrade, Position, parse_futures_order
 from simulator.income import INCOME_TYPES
@@ -315,6 +316,19 @@ def account_config(ex: SimExchange, params: Params) -> object:
 @endpoint("GET", "/fapi/v1/positionSide/dual", weight=30, signed=True)
 def position_mode(ex: SimExchange, params: Params) -> object:
     return {"dualSidePosition": False}
+
+
+@endpoint("POST", "/fapi/v1/positionSide/dual", weight=1, signed=True)
+def change_position_mode(ex: SimExchange, params: Params) -> object:
+    """One-way mode is the only mode here: asking for it is Binance's -4059; hedge mode is refused."""
+    value = (str_param(params, "dualSidePosition", True) or "").lower()
+    if value not in ("true", "false"):
+        raise errors.illegal_param("Parameter 'dualSidePosition' must be true or false.")
+    if value == "false":
+        raise ApiError(-4059, "No need to change position side.")
+    # (a simulator limit, not a Binance error: -1000 with the reason, as for other features it lacks)
+    raise ApiError(-1000, "Hedge mode (dualSidePosition=true) is not supported by the local exchange; "
+                          "it trades in one-way mode only.", 400)
 
 
 @endpoint("GET", "/fapi/v1/commissionRate", weight=20, signed=True)

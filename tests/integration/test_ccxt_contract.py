@@ -259,6 +259,22 @@ def test_funding_rate_and_index_now(sim: SimProcess, fut: ccxt.binanceusdm) -> N
     sim.admin("POST", "/admin/premium", {"symbol": "BTCUSDT", "premium": "0"})
 
 
+def test_position_mode_tiers_and_ledger(fut: ccxt.binanceusdm) -> None:
+    assert fut.fetch_position_mode(SWAP)["hedged"] is False
+    with pytest.raises(ccxt.ExchangeError, match="-4059.*No need to change position side"):
+        fut.set_position_mode(False)
+    with pytest.raises(ccxt.OperationFailed, match="Hedge mode"):  # -1000
+        fut.set_position_mode(True)
+    [tier] = fut.fetch_leverage_tiers([SWAP])[SWAP]
+    assert (tier["maintenanceMarginRate"], tier["maxLeverage"]) == (0.004, 125)
+    # the income ledger: every wallet change, so its entries add up to the wallet balance
+    ledger = fut.fetch_ledger("USDT", since=0, limit=1000)
+    assert {e["type"] for e in ledger} >= {"transfer", "commission", "trade"}  # TRANSFER, COMMISSION, REALIZED_PNL
+    signed = sum(e["amount"] * (1 if e["direction"] == "in" else -1) for e in ledger)
+    wallet = fut.fetch_balance()["info"]["totalWalletBalance"]
+    assert signed == pytest.approx(float(wallet), abs=1e-6)
+
+
 # -- rate limits and faults ------------------------------------------------------------------------
 
 
