@@ -127,6 +127,8 @@ def test_spot_resting_limit_fills_on_a_trade_through(sim: SimProcess, spot: ccxt
 
 def test_spot_time_in_force_and_post_only(sim: SimProcess, spot: ccxt.binance) -> None:
     sim.set_price("BTCUSDT", "60000")
+    by_cost = spot.create_market_buy_order_with_cost(SPOT, 100)  # MARKET with quoteOrderQty
+    assert by_cost["info"]["origQuoteOrderQty"] == "100.00000000" and 0 < by_cost["cost"] <= 100
     ioc = spot.create_order(SPOT, "limit", "sell", 0.001, 61000, params={"timeInForce": "IOC"})
     fok = spot.create_order(SPOT, "limit", "sell", 0.001, 61000, params={"timeInForce": "FOK"})
     assert (ioc["status"], fok["status"]) == ("expired", "expired")
@@ -205,6 +207,10 @@ def test_futures_limit_post_only_reduce_only_and_queries(sim: SimProcess, fut: c
     sim.set_price("ETHUSDT", "3000")
     tp = fut.create_order(SWAP, "limit", "sell", 0.2, 3100, params={"reduceOnly": True, "clientOrderId": "ccxt-tp"})
     assert (tp["status"], tp["reduceOnly"]) == ("open", True)
+    ioc = fut.create_order(SWAP, "limit", "buy", 0.1, 2900, params={"timeInForce": "IOC"})
+    assert ioc["status"] == "expired" and ioc["filled"] == 0
+    with pytest.raises(ccxt.InvalidOrder):  # -5021: a FOK order that cannot fill in full
+        fut.create_order(SWAP, "limit", "buy", 0.1, 2900, params={"timeInForce": "FOK"})
     gtx = fut.create_order(SWAP, "limit", "buy", 0.1, 2900, params={"postOnly": True})
     assert gtx["info"]["timeInForce"] == "GTX" and gtx["status"] == "open"
     with pytest.raises(ccxt.InvalidOrder):  # -5022: a post-only order that would take
@@ -230,13 +236,18 @@ def test_futures_stop_take_profit_and_trailing_orders(sim: SimProcess, fut: ccxt
     sl = fut.create_order(SWAP, "market", "sell", held, params={"stopLossPrice": 2900, "reduceOnly": True})
     tp = fut.create_order(SWAP, "market", "sell", held, params={"takeProfitPrice": 3300, "reduceOnly": True})
     stop_limit = fut.create_order(SWAP, "limit", "buy", 0.1, 3210, params={"stopPrice": 3200})
+    tp_limit = fut.create_order(SWAP, "limit", "sell", held, 3310, params={"takeProfitPrice": 3300,
+                                                                          "reduceOnly": True})
     trail = fut.create_order(SWAP, "market", "sell", 0.1, params={"trailingPercent": 1, "reduceOnly": True})
+    close_all = fut.create_order(SWAP, "market", "sell", None, params={"stopLossPrice": 2800, "closePosition": True})
     algo = {o["id"]: o["info"]["orderType"] for o in fut.fetch_open_orders(SWAP, params={"trigger": True})}
     assert algo == {sl["id"]: "STOP_MARKET", tp["id"]: "TAKE_PROFIT_MARKET", stop_limit["id"]: "STOP",
-                    trail["id"]: "TRAILING_STOP_MARKET"}
+                    tp_limit["id"]: "TAKE_PROFIT", trail["id"]: "TRAILING_STOP_MARKET",
+                    close_all["id"]: "STOP_MARKET"}
+    assert fut.fetch_order(close_all["id"], SWAP, params={"trigger": True})["info"]["closePosition"] is True
     assert fut.fetch_order(sl["id"], SWAP, params={"trigger": True})["triggerPrice"] == 2900.0
-    fut.cancel_order(trail["id"], SWAP, params={"trigger": True})
-    fut.cancel_order(stop_limit["id"], SWAP, params={"trigger": True})
+    for o in (trail, stop_limit, tp_limit, close_all):
+        fut.cancel_order(o["id"], SWAP, params={"trigger": True})
     with pytest.raises(ccxt.ExchangeError, match="-2021.*Order would immediately trigger"):  # (host-named table)
         fut.create_order(SWAP, "market", "sell", held, params={"stopLossPrice": 3100, "reduceOnly": True})
     sim.set_price("ETHUSDT", "2890")  # the stop fires and closes the position
