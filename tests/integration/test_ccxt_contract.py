@@ -4,7 +4,7 @@
 the switches any Binance-compatible endpoint without /sapi and /dapi needs (tests/integration/ccxt_sim.py,
 simulator/README.md "ccxt"). The exchange is a real subprocess with the market paused (``--speed 0``);
 prices move only through ``/admin/price``, so every fill below is deterministic. ccxt.pro streams are in
-test_ccxt_contract_streams.py, funding in test_sim_funding.py.
+test_ccxt_contract_streams.py, funding in test_sim_funding_clients.py.
 """
 from __future__ import annotations
 
