@@ -126,6 +126,8 @@ class Funding:
         return mark if not premium else (mark / (1 + premium)).quantize(E8, rounding=ROUND_HALF_UP)
 
     def premium_index(self, symbol: str) -> Decimal:
+        if not self.premiums.get(symbol):
+            return ZERO  # index = mark (sampled on every bar: skip the division)
         index = self.index(symbol)
         return (self.mark(symbol) - index) / index if index else ZERO
 

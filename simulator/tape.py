@@ -20,7 +20,7 @@ from simulator.prices import Bar
 KEEP = 1000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: created once per bar, and a frozen __init__ costs twice as much
 class MarketTrade:
     symbol: str
     id: int
