@@ -3,6 +3,8 @@
 * `OrderEvent` / `parse_event`: one spot ``executionReport`` or USD-M ``ORDER_TRADE_UPDATE``
   (reference/binance-api.md §8) as a typed, Decimal record; `OrderEvent.trade()` gives the
   `exchange.client.VenueTrade` of a fill, the same type REST polling produces.
+* `FundingEvent` / `parse_funding_event`: a USD-M ``ACCOUNT_UPDATE`` with reason FUNDING_FEE
+  (a funding payment), handed to the optional `on_funding` callback.
 * `UserDataStream`: a background thread with its own asyncio loop that keeps one user-data
   subscription open through python-binance (URLs from exchange.venues, like exchange/marketdata.py):
   spot over the WebSocket API (``BinanceSocketManager.user_socket()`` ->
@@ -85,6 +87,36 @@ class OrderEvent:
                           self.commission, self.commission_asset, self.trade_time, self.realized_pnl)
 
 
+@dataclass(frozen=True, slots=True)
+class FundingEvent:
+    """A USD-M funding settlement on the user-data stream (ACCOUNT_UPDATE, reason FUNDING_FEE).
+
+    Binance sends one per funded position: for a cross position only the balance (so no symbol;
+    ask ``ExchangeClient.funding_income`` for the per-symbol amounts), for an isolated one the
+    balance and that position."""
+
+    asset: str
+    amount: Decimal  # the balance change: > 0 received, < 0 paid (bc)
+    wallet_balance: Decimal  # wb after the payment
+    symbol: str | None  # the isolated position's symbol; None for cross
+    event_time: int  # E (ms)
+    funding_time: int  # T (ms)
+
+
+def parse_funding_event(msg: dict[str, Any]) -> list[FundingEvent]:
+    """The funding payments in an ACCOUNT_UPDATE with reason FUNDING_FEE (one per balance entry);
+    [] for any other event. Raises KeyError/ValueError on a malformed funding event."""
+    if not isinstance(msg, dict) or msg.get("e") != "ACCOUNT_UPDATE":
+        return []
+    a = msg.get("a")
+    if not isinstance(a, dict) or a.get("m") != "FUNDING_FEE":
+        return []
+    positions = a.get("P") or []
+    symbol = str(positions[0]["s"]) if len(positions) == 1 else None
+    return [FundingEvent(str(b["a"]), _d(b.get("bc")), _d(b.get("wb")), symbol, _i(msg.get("E")), _i(msg.get("T")))
+            for b in a.get("B") or []]
+
+
 def _d(v: Any) -> Decimal:
     # Binance sends "" / null for some absent numbers (e.g. N, n before any fill).
     return ZERO if v is None or v == "" else dec(v)
@@ -142,13 +174,15 @@ class UserDataStream:
     def __init__(self, urls: VenueUrls, api_key: str, api_secret: str, market: Market,
                  on_event: Callable[[OrderEvent], None],
                  on_resync: Callable[[], None] | None = None,
-                 reconnect_delay_s: float = 0.5) -> None:
+                 reconnect_delay_s: float = 0.5,
+                 on_funding: Callable[[FundingEvent], None] | None = None) -> None:
         if market not in ("spot", "futures"):
             raise ValueError(f"unknown market {market!r}")
         self.urls = urls
         self.market: Market = market
         self.on_event = on_event
         self.on_resync = on_resync
+        self.on_funding = on_funding  # USD-M funding payments, in stream order with the order events
         self.reconnect_delay_s = reconnect_delay_s
         self._api_key = api_key
         self._api_secret = api_secret
@@ -319,9 +353,15 @@ class UserDataStream:
             return True
         try:
             order = parse_event(self.market, ev)
+            funding = parse_funding_event(ev) if self.on_funding is not None else []
         except (KeyError, TypeError, ValueError) as e:
             log.warning("user-data stream (%s): unreadable %s event skipped (%s)", self.market, kind, e)
             return False
+        for payment in funding:
+            try:
+                self.on_funding(payment)  # type: ignore[misc]
+            except Exception:  # noqa: BLE001 - a consumer bug must not kill the stream
+                log.exception("user-data on_funding handler failed")
         if order is not None:
             try:
                 self.on_event(order)

@@ -13,18 +13,29 @@ Modules, one concept each:
     accounts     spot balances (free/locked)
     matching     spot orders: book walk, resting limit orders, trade-through fills, fees
     responses    spot JSON shapes (orders, trades, account)
-    futures      USD-M specs, positions, margin and LIMIT/MARKET matching
+    futures      USD-M positions, margin, wallet and LIMIT/MARKET matching
+    futures_specs   USD-M symbol specs and their exchangeInfo filters
+    futures_params  USD-M order parameters (POST /fapi/v1/order)
+    income       the USD-M income ledger (every wallet change)
+    funding      index price, premium index, funding rate and the 8-hourly settlement
     algo         USD-M conditional orders (the Algo service)
+    tape         the public trade tape (one trade per bar)
+    tickers      rolling 24 h statistics
     listenkeys   USD-M user-stream listen keys
     ratelimit    request weight / order count windows, 429 and 418 bans
     faults       fault injection state (latency, 5xx, unknown status, lost responses)
     state        SimExchange: all of the above plus the two clocks and the market loop
     registry     the REST endpoint table and shared parameter helpers
     spot_api     /api/v3/* handlers
-    futures_api  /fapi/* handlers
-    ws           market-data WebSocket streams
+    futures_market_api  /fapi/* market data and funding handlers
+    futures_api  /fapi/* trading and account handlers (income included)
+    futures_algo_api    /fapi/v1/algoOrder & co.
+    tape_api     public trades REST (spot and USD-M)
+    ws           market-data WebSocket streams (routing, subscriptions)
+    ws_events    the stream events' JSON, diff depth
     user_stream  user-data streams (spot WS-API, futures listenKey socket)
     admin        loopback-only /admin routes
+    state_file/  the accounts on disk (--state-file): codec, document, funding section, saver
     server       the aiohttp app and the request pipeline
     __main__     the CLI
 """

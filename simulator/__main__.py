@@ -1,10 +1,10 @@
 """CLI: ``python -m simulator --host 127.0.0.1 --port 8765 [--seed N] [--source walk|synthetic]
 [--api-key K --api-secret S] [--balances USDT=10000,BTC=0] [--futures-balance 10000] [--speed X]
-[--weight-limit N] [--orders-per-10s N] [--state-file PATH]``.
+[--weight-limit N] [--orders-per-10s N] [--start-ms MS] [--premium BTCUSDT=0.001] [--state-file PATH]``.
 
 Serves the local Binance-compatible exchange until interrupted. The default key/secret
 (``local-key`` / ``local-secret``) are public constants for offline use, not secrets.
-With ``--state-file`` the accounts survive a restart (``persist.py``); ``--balances`` and
+With ``--state-file`` the accounts survive a restart (``state_file/``); ``--balances`` and
 ``--futures-balance`` then only seed a file that does not exist yet.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from simulator.state_file import StateFileError, StateSaver, load
 from simulator.ratelimit import Limits
 from simulator.server import create_app
-from simulator.prices import CandleMarketSource, PriceSource
+from simulator.prices import CandleMarketSource, PriceSource, RandomWalkSource
 from simulator.state import DEFAULT_BALANCES, SimConfig, SimExchange, wall_ms
 
 
@@ -39,6 +39,21 @@ def parse_balances(text: str) -> dict[str, Decimal]:
         if value < 0:
             raise argparse.ArgumentTypeError(f"negative balance in {part!r}")
         out[asset.strip().upper()] = value
+    return out
+
+
+def parse_premiums(text: str) -> dict[str, Decimal]:
+    """'BTCUSDT=0.001,ETHUSDT=-0.0005' -> {'BTCUSDT': Decimal('0.001'), ...} (fractions, -0.5 < x < 0.5)."""
+    out: dict[str, Decimal] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        sym, sep, value = part.partition("=")
+        try:
+            premium = Decimal(value.strip())
+        except InvalidOperation:
+            premium = Decimal("NaN")
+        if not sep or not sym.strip() or not premium.is_finite() or not Decimal("-0.5") < premium < Decimal("0.5"):
+            raise argparse.ArgumentTypeError(f"bad premium {part!r}; expected SYMBOL=FRACTION with -0.5 < FRACTION < 0.5")
+        out[sym.strip().upper()] = premium
     return out
 
 
@@ -62,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--orders-per-10s", type=int, default=Limits().orders_per_10s)
     p.add_argument("--symbols", default=None, help="synthetic: symbols to list, e.g. BTCUSDT,ETHUSDT")
     p.add_argument("--start-ms", type=int, default=None,
-                   help="synthetic: open time of the first live candle (to continue a stored market)")
+                   help="market time of the first live bar (default: now); synthetic: to continue a stored market")
+    p.add_argument("--premium", type=parse_premiums, default=None, metavar="SYMBOL=FRACTION",
+                   help="futures mark premium over the index, e.g. BTCUSDT=0.001 (0.1 %%); drives funding (default 0)")
     p.add_argument("--resume", default=None,
                    help="synthetic: continue from these closes, e.g. BTCUSDT=65000.5,ETHUSDT=3200 (with --start-ms)")
     p.add_argument("--warmup", type=int, default=1500, help="synthetic: history candles before the start")
@@ -87,7 +104,9 @@ def _source(args: argparse.Namespace) -> PriceSource | None:
                 market.resume(sym, float(close))
             warmup = 0
         return CandleMarketSource(market, start_ms=args.start_ms or wall_ms(), warmup=warmup)
-    return None  # SimExchange's default: RandomWalkSource(seed)
+    if args.start_ms is not None:
+        return RandomWalkSource(seed=args.seed, start_ms=args.start_ms)
+    return None  # SimExchange's default: RandomWalkSource(seed) starting now
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,8 +121,13 @@ def main(argv: list[str] | None = None) -> None:
         speed=args.speed,
         limits=limits,
         futures_wallet=args.futures_balance,
+        premiums=args.premium or {},
     )
-    ex = SimExchange(config, _source(args))
+    try:
+        ex = SimExchange(config, _source(args))
+    except ValueError as exc:  # e.g. a --premium symbol the exchange does not list
+        print(f"simulator: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
     saver = None
     if args.state_file:
         try:

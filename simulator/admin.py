@@ -6,7 +6,9 @@
     POST   /admin/price             {"symbol", "price", "volume"?}: trade straight to a price
     POST   /admin/advance           {"steps": N}: step the price source N times
     POST   /admin/speed             {"speed": X}: market time per wall time (0 = paused)
-    GET    /admin/state             market time, prices, speed, faults
+    POST   /admin/premium           {"symbol", "premium"}: the futures mark's premium over the index
+                                    (a fraction, 0.001 = 0.1 %), which drives the funding rate
+    GET    /admin/state             market time, prices, speed, faults, funding
 """
 from __future__ import annotations
 
@@ -110,6 +112,22 @@ async def admin_speed(request: web.Request) -> web.Response:
     return _json({"speed": ex.speed})
 
 
+async def admin_premium(request: web.Request) -> web.Response:
+    ex = request.app[STATE_KEY]
+    body = await _admin_body(request)
+    sym = str(body.get("symbol", ""))
+    if sym not in ex.futures_specs:
+        raise web.HTTPBadRequest(text="symbol: not a listed futures symbol")
+    try:
+        ex.funding.set_premium(sym, Decimal(str(body["premium"])))
+    except KeyError:
+        raise web.HTTPBadRequest(text="premium: required (a fraction, e.g. 0.001 for 0.1 %)") from None
+    except (ArithmeticError, ValueError) as e:
+        raise web.HTTPBadRequest(text=f"premium: {e}") from None
+    return _json({"symbol": sym, "premium": str(ex.funding.premiums[sym]), "indexPrice": fmt8(ex.funding.index(sym)),
+                  "markPrice": fmt8(ex.funding.mark(sym))})
+
+
 async def admin_state(request: web.Request) -> web.Response:
     _loopback(request)
     ex = request.app[STATE_KEY]
@@ -120,6 +138,9 @@ async def admin_state(request: web.Request) -> web.Response:
         "prices": {s: fmt8(ex.engine.price(s)) for s in ex.specs},
         "faults": ex.faults.as_dict(),
         "openOrders": len(ex.engine.open_orders()),
+        "funding": {"nextFundingTime": ex.funding.next_ms,
+                    "premiums": {s: str(v) for s, v in ex.funding.premiums.items()},
+                    "estimatedRates": {s: fmt8(ex.funding.estimate(s)) for s in ex.futures_specs}},
     })
 
 
@@ -140,4 +161,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/price", admin_price)
     app.router.add_post("/admin/advance", admin_advance)
     app.router.add_post("/admin/speed", admin_speed)
+    app.router.add_post("/admin/premium", admin_premium)
     app.router.add_get("/admin/state", admin_state)

@@ -21,6 +21,11 @@ def fmt8(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.00000001")), "f")
 
 
+def fmt_fixed(value: Decimal, places: int = 8) -> str:
+    """``value`` with exactly ``places`` decimals, never in exponent notation."""
+    return format(value.quantize(Decimal(1).scaleb(-places)), "f")
+
+
 def is_multiple(value: Decimal, step: Decimal, base: Decimal = ZERO) -> bool:
     if step == 0:
         return True

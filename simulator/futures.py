@@ -1,24 +1,26 @@
-"""USD-M futures: symbol specs, one-way positions, margin, and LIMIT/MARKET order matching.
+"""USD-M futures: one-way positions, margin, the wallet and LIMIT/MARKET order matching.
 
-Scope of this slice (reference/binance-api.md §2.2, §7):
+Scope (reference/binance-api.md §2.2, §7); specs live in ``futures_specs.py``, order parameters in
+``futures_params.py``, funding in ``funding.py``, the wallet's income records in ``income.py``:
 * One-way mode only (``positionSide=BOTH``); cross (default) or isolated margin per symbol;
   leverage 1..125 (default 20). The futures wallet (USDT) is separate from the spot balances.
-* Prices: mark = index = last = the spot engine's price for the symbol (no basis, no funding).
+* Prices: mark = last = the price source's price for the symbol (the spot engine's price); the
+  index is derived from it by ``funding.py``.
 * MARKET walks the synthetic book; LIMIT takes what crosses, then GTC rests, IOC expires,
   FOK is rejected (-5021) unless it fills in full, GTX (post-only) is rejected (-5022) if it would
   take. Resting orders fill at their price when a bar trades through them (participation x volume).
 * Fees in USDT (maker 0.02 %, taker 0.04 %); realized PnL on reducing fills goes to the wallet.
+  Every wallet change is also an ``IncomeRecord`` (REALIZED_PNL, COMMISSION, INSURANCE_CLEAR, ...).
 * Margin check (-2019) on the exposure-increasing part; reduceOnly (-2022).
 * Conditional types sent here get -4120; they live in ``algo.py`` (the Algo service).
 * Liquidation: when a bar reaches the §7 liquidation price (exact for isolated; for cross the
   one-position form with the whole wallet, i.e. exact only with a single cross position), the
   position is closed there by a LIQUIDATION order and the remaining maintenance margin is lost.
-* Not implemented: funding payments, hedge mode, GTD, priceMatch, leverage brackets beyond one
-  tier, MARGIN_CALL warnings.
+* Not implemented: hedge mode, GTD, priceMatch, leverage brackets beyond one tier, MARGIN_CALL
+  warnings.
 """
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,106 +29,17 @@ from typing import Callable
 from simulator import errors
 from simulator.book import BookConfig, SyntheticBook, floor_to
 from simulator.errors import ApiError
-from simulator.filters import is_multiple, split_symbol
-from simulator.params import decimal_param, str_param
+from simulator.filters import is_multiple
+from simulator.futures_specs import DEFAULT_FUTURES_SPECS, FuturesSpec, futures_spec_for  # noqa: F401 (re-exported)
+from simulator.futures_params import CONDITIONAL_TYPES, FuturesNewOrder, parse_futures_order  # noqa: F401 (re-exported)
+from simulator.income import IncomeLedger
 from simulator.prices import Bar
 
 ZERO = Decimal(0)
-CONDITIONAL_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
-_CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
-FUNDING_RATE = "0.00010000"  # shown by premiumIndex and markPrice; never charged (no funding payments)
-FUNDING_EVERY_MS = 8 * 3_600_000
-
-
-def next_funding_ms(now_ms: int) -> int:
-    return (now_ms // FUNDING_EVERY_MS + 1) * FUNDING_EVERY_MS
-
-
-@dataclass(frozen=True, slots=True)
-class FuturesSpec:
-    symbol: str
-    base_asset: str
-    quote_asset: str
-    tick_size: Decimal
-    step_size: Decimal
-    min_qty: Decimal
-    max_qty: Decimal = Decimal("1000")
-    market_max_qty: Decimal = Decimal("120")
-    min_notional: Decimal = Decimal("5")
-    min_price: Decimal = Decimal("0.10")
-    max_price: Decimal = Decimal("4529764")
-    multiplier_up: Decimal = Decimal("1.0500")
-    multiplier_down: Decimal = Decimal("0.9500")
-    maint_margin_ratio: Decimal = Decimal("0.004")
-    max_num_orders: int = 200
-    price_precision: int = 2
-    quantity_precision: int = 3
-
-    def fmt_price(self, v: Decimal) -> str:
-        return format(v.quantize(Decimal(1).scaleb(-self.price_precision)), "f")
-
-    def fmt_qty(self, v: Decimal) -> str:
-        return format(v.quantize(Decimal(1).scaleb(-self.quantity_precision)), "f")
-
-    def filters_json(self) -> list[dict[str, object]]:
-        return [
-            {"filterType": "PRICE_FILTER", "minPrice": str(self.min_price), "maxPrice": str(self.max_price),
-             "tickSize": str(self.tick_size)},
-            {"filterType": "LOT_SIZE", "minQty": str(self.min_qty), "maxQty": str(self.max_qty),
-             "stepSize": str(self.step_size)},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": str(self.min_qty), "maxQty": str(self.market_max_qty),
-             "stepSize": str(self.step_size)},
-            {"filterType": "MAX_NUM_ORDERS", "limit": self.max_num_orders},
-            {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
-            {"filterType": "MIN_NOTIONAL", "notional": str(self.min_notional)},
-            {"filterType": "PERCENT_PRICE", "multiplierUp": str(self.multiplier_up),
-             "multiplierDown": str(self.multiplier_down), "multiplierDecimal": "4"},
-        ]
-
-
-DEFAULT_FUTURES_SPECS: dict[str, FuturesSpec] = {
-    "BTCUSDT": FuturesSpec("BTCUSDT", "BTC", "USDT", Decimal("0.10"), Decimal("0.001"), Decimal("0.001"),
-                           min_notional=Decimal("100"), price_precision=2, quantity_precision=3),
-    "ETHUSDT": FuturesSpec("ETHUSDT", "ETH", "USDT", Decimal("0.01"), Decimal("0.001"), Decimal("0.001"),
-                           max_qty=Decimal("10000"), market_max_qty=Decimal("2000"), min_notional=Decimal("20"),
-                           min_price=Decimal("0.01"), price_precision=2, quantity_precision=3),
-    "BNBUSDT": FuturesSpec("BNBUSDT", "BNB", "USDT", Decimal("0.010"), Decimal("0.01"), Decimal("0.01"),
-                           max_qty=Decimal("100000"), market_max_qty=Decimal("2000"), min_price=Decimal("0.010"),
-                           maint_margin_ratio=Decimal("0.01"), price_precision=3, quantity_precision=2),
-    "SOLUSDT": FuturesSpec("SOLUSDT", "SOL", "USDT", Decimal("0.0100"), Decimal("1"), Decimal("1"),
-                           max_qty=Decimal("1000000"), market_max_qty=Decimal("5000"), min_price=Decimal("0.0100"),
-                           maint_margin_ratio=Decimal("0.01"), price_precision=4, quantity_precision=0),
-}
-
-
-def futures_spec_for(symbol: str, reference_price: Decimal) -> FuturesSpec:
-    if symbol in DEFAULT_FUTURES_SPECS:
-        return DEFAULT_FUTURES_SPECS[symbol]
-    base, quote = split_symbol(symbol)
-    p = float(reference_price) if reference_price > 0 else 1.0
-    tick = Decimal("0.01") if p >= 10 else Decimal("0.0001")
-    step = Decimal("0.001") if p >= 1000 else Decimal("1")
-    return FuturesSpec(symbol, base, quote, tick, step, step, max_qty=Decimal("1000000"),
-                       market_max_qty=Decimal("100000"), min_price=tick, maint_margin_ratio=Decimal("0.01"),
-                       price_precision=max(0, -tick.as_tuple().exponent),  # type: ignore[operator]
-                       quantity_precision=max(0, -step.as_tuple().exponent))  # type: ignore[operator]
 
 
 # -- orders, trades, positions --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FuturesNewOrder:
-    symbol: str
-    side: str
-    type: str
-    time_in_force: str
-    quantity: Decimal
-    price: Decimal | None
-    reduce_only: bool
-    client_order_id: str | None
-    resp_type: str
 
 
 @dataclass(slots=True)
@@ -190,46 +103,6 @@ def sign(x: Decimal) -> int:
     return (x > 0) - (x < 0)
 
 
-def parse_futures_order(params: dict[str, str]) -> FuturesNewOrder:
-    symbol = str_param(params, "symbol", True)
-    assert symbol is not None
-    side = str_param(params, "side", True)
-    if side not in ("BUY", "SELL"):
-        raise errors.invalid_side()
-    otype = str_param(params, "type", True)
-    if otype in CONDITIONAL_TYPES:
-        raise ApiError(-4120, "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.")
-    if otype not in ("LIMIT", "MARKET"):
-        raise errors.invalid_order_type()
-    pos_side = params.get("positionSide") or "BOTH"
-    if pos_side not in ("BOTH", "LONG", "SHORT"):
-        raise errors.illegal_param("Invalid positionSide.")
-    if pos_side != "BOTH":
-        raise ApiError(-4061, "Order's position side does not match user's setting.")
-    tif = str_param(params, "timeInForce")
-    if tif is not None and tif not in ("GTC", "IOC", "FOK", "GTX"):
-        raise errors.invalid_tif()
-    qty = decimal_param(params, "quantity", True)
-    assert qty is not None
-    price = decimal_param(params, "price")
-    if otype == "LIMIT":
-        if tif is None:
-            raise errors.mandatory_missing("timeInForce")
-        if price is None:
-            raise errors.mandatory_missing("price")
-    else:
-        if price is not None:
-            raise errors.not_required("price")
-    cid = str_param(params, "newClientOrderId")
-    if cid is not None and not _CLIENT_ID_RE.match(cid):
-        raise ApiError(-4015, "Client order id is not valid.")
-    resp = params.get("newOrderRespType") or "ACK"
-    if resp not in ("ACK", "RESULT"):
-        raise errors.invalid_resp_type()
-    reduce_only = (params.get("reduceOnly") or "false").lower() == "true"
-    return FuturesNewOrder(symbol, side, otype, tif or "GTC", qty, price, reduce_only, cid, resp)
-
-
 class FuturesEngine:
     def __init__(
         self,
@@ -256,7 +129,12 @@ class FuturesEngine:
         self.trades: dict[str, list[FuturesTrade]] = {s: [] for s in specs}
         self._next_order_id = 4_000_000_000
         self._next_trade_id = 100_000
-        self.update_time = 0
+        # A funded wallet has a last-change time, as on Binance (ccxt reads a balance with
+        # updateTime 0 as never funded and shows it empty).
+        self.update_time = clock()
+        self.income = IncomeLedger()
+        if wallet:
+            self.income.add("TRANSFER", "", wallet, self.update_time)
         self.listeners: list[Callable[[FuturesOrder, FuturesTrade | None], None]] = []
 
     # -- money ------------------------------------------------------------------------------------
@@ -433,6 +311,9 @@ class FuturesEngine:
         self._next_trade_id += 1
         trade = FuturesTrade(order.symbol, self._next_trade_id, order.order_id, order.side, price, qty, qty * price,
                              fee, realized, now, maker)
+        if realized:
+            self.income.add("REALIZED_PNL", order.symbol, realized, now, trade.id)
+        self.income.add("COMMISSION", order.symbol, -fee, now, trade.id)
         order.executed_qty += qty
         order.cum_quote += qty * price
         order.fills.append(trade)
@@ -542,7 +423,10 @@ class FuturesEngine:
         self.by_client_id[(symbol, order.client_order_id)] = order
         clearance = qty * price * spec.maint_margin_ratio
         trade = self._fill(order, price, qty, maker=False, now=now)
-        self.wallet -= max(ZERO, clearance - trade.commission)
+        clear_fee = max(ZERO, clearance - trade.commission)
+        self.wallet -= clear_fee
+        if clear_fee:
+            self.income.add("INSURANCE_CLEAR", symbol, -clear_fee, now)
         return order
 
     def _fill_resting(self, bar: Bar) -> list[FuturesTrade]:

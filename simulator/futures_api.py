@@ -1,176 +1,24 @@
-"""USD-M futures REST handlers on Binance's ``/fapi/*`` paths (reference/binance-api.md §2.2, §7).
-
-Served: ping, time, exchangeInfo, klines, premiumIndex, ticker/price (v1, v2), ticker/bookTicker,
-depth, order POST/GET/DELETE, openOrders, allOpenOrders DELETE, allOrders, userTrades,
-positionRisk v2 and v3, account v2 (v3 alias), balance v2/v3, leverage, marginType, symbolConfig,
-accountConfig, positionSide/dual GET, commissionRate, leverageBracket, listenKey POST/PUT/DELETE,
-and the Algo service: algoOrder POST/GET/DELETE, openAlgoOrders, allAlgoOrders, algoOpenOrders DELETE.
+"""USD-M trading and account REST handlers on Binance's ``/fapi/*`` paths (reference/binance-api.md
+§2.2, §7): order POST/GET/DELETE, openOrders, allOpenOrders DELETE, allOrders, userTrades,
+positionRisk v2 and v3, account v2 (v3 alias), balance v2/v3, income, leverage, marginType,
+symbolConfig, accountConfig, positionSide/dual GET, commissionRate, leverageBracket, listenKey
+POST/PUT/DELETE. Market data is in ``futures_market_api.py``, the Algo service in
+``futures_algo_api.py``.
 """
 from __future__ import annotations
 
 from decimal import Decimal
 
 from simulator import errors
-from simulator.algo import AlgoOrder
-from simulator.book import Level
-from simulator.filters import fmt8
-from simulator.futures import (
-    FUNDING_RATE,
-    FuturesEngine,
-    FuturesOrder,
-    FuturesTrade,
-    Position,
-    next_funding_ms,
-    parse_futures_order,
-)
-from simulator.klines import valid_interval
+from simulator.errors import ApiError
+from simulator.filters import fmt_fixed as _fmt
+from simulator.futures import FuturesEngine, FuturesOrder, FuturesTrade, Position, parse_futures_order
+from simulator.income import INCOME_TYPES
 from simulator.params import int_param, str_param
 from simulator.registry import Params, endpoint, limit_param, symbol_param
 from simulator.state import SimExchange
 
 ZERO = Decimal(0)
-
-
-def _fmt(v: Decimal, places: int = 8) -> str:
-    return format(v.quantize(Decimal(1).scaleb(-places)), "f")
-
-
-# -- market data ---------------------------------------------------------------------------------
-
-
-@endpoint("GET", "/fapi/v1/ping")
-def ping(ex: SimExchange, params: Params) -> object:
-    return {}
-
-
-@endpoint("GET", "/fapi/v1/time")
-def server_time(ex: SimExchange, params: Params) -> object:
-    return {"serverTime": ex.now_ms()}
-
-
-@endpoint("GET", "/fapi/v1/exchangeInfo")
-def exchange_info(ex: SimExchange, params: Params) -> object:
-    symbols = []
-    for sym, spec in ex.futures_specs.items():
-        symbols.append({
-            "symbol": sym, "pair": sym, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
-            "onboardDate": 1569398400000, "status": "TRADING",
-            "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-            "baseAsset": spec.base_asset, "quoteAsset": spec.quote_asset, "marginAsset": spec.quote_asset,
-            "pricePrecision": spec.price_precision, "quantityPrecision": spec.quantity_precision,
-            "baseAssetPrecision": 8, "quotePrecision": 8,
-            "underlyingType": "COIN", "underlyingSubType": [], "settlePlan": 0, "triggerProtect": "0.0500",
-            "liquidationFee": "0.012500", "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
-            "filters": spec.filters_json(),
-            "orderTypes": ["LIMIT", "MARKET"],
-            "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
-            "permissionSets": ["GRID", "COPY"],
-        })
-    return {
-        "timezone": "UTC",
-        "serverTime": ex.now_ms(),
-        "futuresType": "U_MARGINED",
-        "rateLimits": ex.limiter.limits.futures_exchange_info(),
-        "exchangeFilters": [],
-        "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
-        "symbols": symbols,
-    }
-
-
-def _klines_weight(params: Params) -> int:
-    try:
-        limit = int(params.get("limit") or 500)
-    except ValueError:
-        return 1
-    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
-
-
-@endpoint("GET", "/fapi/v1/klines", weight=_klines_weight)
-def klines(ex: SimExchange, params: Params) -> object:
-    sym = symbol_param(ex, params)
-    assert sym is not None
-    interval = str_param(params, "interval", True)
-    assert interval is not None
-    if not valid_interval(interval) or not ex.klines.supports(interval):
-        raise errors.invalid_interval()
-    limit = limit_param(params, 500, 1500)
-    rows = ex.klines.klines(sym, interval, int_param(params, "startTime"), int_param(params, "endTime"), limit)
-    return [k.to_json() for k in rows]
-
-
-def _premium(ex: SimExchange, sym: str) -> dict[str, object]:
-    now = ex.now_ms()
-    price = fmt8(ex.futures.mark(sym))
-    return {
-        "symbol": sym, "markPrice": price, "indexPrice": price, "estimatedSettlePrice": price,
-        "lastFundingRate": FUNDING_RATE, "interestRate": "0.00010000",
-        "nextFundingTime": next_funding_ms(now), "time": now,
-    }
-
-
-@endpoint("GET", "/fapi/v1/premiumIndex")
-def premium_index(ex: SimExchange, params: Params) -> object:
-    sym = symbol_param(ex, params, required=False)
-    if sym:
-        return _premium(ex, sym)
-    return [_premium(ex, s) for s in ex.futures_specs]
-
-
-def _ticker(ex: SimExchange, sym: str) -> dict[str, object]:
-    spec = ex.futures_specs[sym]
-    return {"symbol": sym, "price": spec.fmt_price(ex.futures.mark(sym)), "time": ex.now_ms()}
-
-
-@endpoint("GET", "/fapi/v1/ticker/price", weight=lambda p: 1 if p.get("symbol") else 2)
-@endpoint("GET", "/fapi/v2/ticker/price", weight=lambda p: 1 if p.get("symbol") else 2)
-def ticker_price(ex: SimExchange, params: Params) -> object:
-    sym = symbol_param(ex, params, required=False)
-    if sym:
-        return _ticker(ex, sym)
-    return [_ticker(ex, s) for s in ex.futures_specs]
-
-
-def _book_ticker(ex: SimExchange, sym: str) -> dict[str, object]:
-    spec = ex.futures_specs[sym]
-    book = ex.futures.book(sym)
-    bid, ask = book.levels("bids", 1)[0], book.levels("asks", 1)[0]
-    return {
-        "symbol": sym, "bidPrice": spec.fmt_price(bid.price), "bidQty": spec.fmt_qty(bid.qty),
-        "askPrice": spec.fmt_price(ask.price), "askQty": spec.fmt_qty(ask.qty),
-        "time": ex.now_ms(), "lastUpdateId": ex.update_id,
-    }
-
-
-@endpoint("GET", "/fapi/v1/ticker/bookTicker", weight=lambda p: 2 if p.get("symbol") else 5)
-def book_ticker(ex: SimExchange, params: Params) -> object:
-    sym = symbol_param(ex, params, required=False)
-    if sym:
-        return _book_ticker(ex, sym)
-    return [_book_ticker(ex, s) for s in ex.futures_specs]
-
-
-def _depth_weight(params: Params) -> int:
-    try:
-        limit = int(params.get("limit") or 500)
-    except ValueError:
-        return 2
-    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
-
-
-@endpoint("GET", "/fapi/v1/depth", weight=_depth_weight)
-def depth(ex: SimExchange, params: Params) -> object:
-    sym = symbol_param(ex, params)
-    assert sym is not None
-    spec = ex.futures_specs[sym]
-    limit = limit_param(params, 500, 1000)
-    book = ex.futures.book(sym)
-    now = ex.now_ms()
-
-    def rows(levels: list[Level]) -> list[list[str]]:
-        return [[spec.fmt_price(lv.price), spec.fmt_qty(lv.qty)] for lv in levels]
-
-    return {"lastUpdateId": ex.update_id, "E": now, "T": now,
-            "bids": rows(book.levels("bids", limit)), "asks": rows(book.levels("asks", limit))}
 
 
 # -- orders --------------------------------------------------------------------------------------
@@ -406,6 +254,31 @@ def balance(ex: SimExchange, params: Params) -> object:
     }]
 
 
+# Binance's income types; the ones the simulator never produces simply select nothing
+BINANCE_INCOME_TYPES = frozenset(INCOME_TYPES) | {
+    "WELCOME_BONUS", "REFERRAL_KICKBACK", "COMMISSION_REBATE", "API_REBATE", "CONTEST_REWARD",
+    "CROSS_COLLATERAL_TRANSFER", "OPTIONS_PREMIUM_FEE", "OPTIONS_SETTLE_PROFIT", "INTERNAL_TRANSFER",
+    "AUTO_EXCHANGE", "DELIVERED_SETTELMENT", "COIN_SWAP_DEPOSIT", "COIN_SWAP_WITHDRAW",
+    "POSITION_LIMIT_INCREASE_FEE", "STRATEGY_UMFUTURES_TRANSFER", "FEE_RETURN", "BFUSD_REWARD",
+}
+
+
+@endpoint("GET", "/fapi/v1/income", weight=30, signed=True)
+def income(ex: SimExchange, params: Params) -> object:
+    sym = symbol_param(ex, params, required=False)
+    kind = str_param(params, "incomeType")
+    if kind is not None and kind not in BINANCE_INCOME_TYPES:
+        raise errors.illegal_param(f"Invalid incomeType {kind!r}; one of {', '.join(sorted(BINANCE_INCOME_TYPES))}.")
+    page = int_param(params, "page") or 1
+    if page < 1:
+        raise errors.illegal_param("Illegal value for parameter 'page'.")
+    rows = ex.futures.income.query(ex.now_ms(), sym, kind, int_param(params, "startTime"),
+                                   int_param(params, "endTime"), limit_param(params, 100, 1000), page)
+    return [{"symbol": r.symbol, "incomeType": r.income_type, "income": _fmt(r.amount), "asset": r.asset,
+             "info": r.income_type, "time": r.time, "tranId": r.tran_id,
+             "tradeId": str(r.trade_id) if r.trade_id else ""} for r in rows]
+
+
 @endpoint("POST", "/fapi/v1/leverage", weight=1, signed=True)
 def leverage(ex: SimExchange, params: Params) -> object:
     sym = symbol_param(ex, params)
@@ -445,6 +318,19 @@ def position_mode(ex: SimExchange, params: Params) -> object:
     return {"dualSidePosition": False}
 
 
+@endpoint("POST", "/fapi/v1/positionSide/dual", weight=1, signed=True)
+def change_position_mode(ex: SimExchange, params: Params) -> object:
+    """One-way mode is the only mode here: asking for it is Binance's -4059; hedge mode is refused."""
+    value = (str_param(params, "dualSidePosition", True) or "").lower()
+    if value not in ("true", "false"):
+        raise errors.illegal_param("Parameter 'dualSidePosition' must be true or false.")
+    if value == "false":
+        raise ApiError(-4059, "No need to change position side.")
+    # (a simulator limit, not a Binance error: -1000 with the reason, as for other features it lacks)
+    raise ApiError(-1000, "Hedge mode (dualSidePosition=true) is not supported by the local exchange; "
+                          "it trades in one-way mode only.", 400)
+
+
 @endpoint("GET", "/fapi/v1/commissionRate", weight=20, signed=True)
 def commission_rate(ex: SimExchange, params: Params) -> object:
     sym = symbol_param(ex, params)
@@ -479,76 +365,3 @@ def listen_key_close(ex: SimExchange, params: Params) -> object:
 
 
 
-# -- algo (conditional) orders --------------------------------------------------------------------
-
-
-def algo_json(ex: SimExchange, a: AlgoOrder) -> dict[str, object]:
-    spec = ex.futures_specs[a.symbol]
-    actual = ex.futures.orders.get((a.symbol, a.actual_order_id)) if a.actual_order_id else None
-    status = "FINISHED" if a.status == "TRIGGERED" and actual is not None and not actual.is_open else a.status
-    out: dict[str, object] = {
-        "algoId": a.algo_id, "clientAlgoId": a.client_algo_id, "algoType": "CONDITIONAL", "orderType": a.type,
-        "symbol": a.symbol, "side": a.side, "positionSide": "BOTH", "timeInForce": a.time_in_force,
-        "quantity": spec.fmt_qty(a.quantity), "algoStatus": status,
-        "actualOrderId": str(a.actual_order_id) if a.actual_order_id else "",
-        "actualPrice": _fmt(actual.avg_price, 5) if actual else "0.00000",
-        "triggerPrice": spec.fmt_price(a.trigger_price), "price": spec.fmt_price(a.price),
-        "icebergQuantity": None, "selfTradePreventionMode": "EXPIRE_MAKER", "workingType": a.working_type,
-        "priceMatch": "NONE", "closePosition": a.close_position, "priceProtect": a.price_protect,
-        "reduceOnly": a.reduce_only, "createTime": a.create_time, "updateTime": a.update_time,
-        "triggerTime": a.trigger_time, "goodTillDate": 0,
-    }
-    if a.type == "TRAILING_STOP_MARKET":
-        out["activatePrice"] = spec.fmt_price(a.activation_price)
-        out["callbackRate"] = str(a.callback_rate)
-    return out
-
-
-def _algo_ref(params: Params) -> tuple[int | None, str | None]:
-    aid = int_param(params, "algoId")
-    cid = str_param(params, "clientAlgoId")
-    if aid is None and cid is None:
-        raise errors.one_of_missing("algoId", "clientAlgoId")
-    return aid, cid
-
-
-@endpoint("POST", "/fapi/v1/algoOrder", weight=0, signed=True, order_change=True, new_order=True)
-def new_algo_order(ex: SimExchange, params: Params) -> object:
-    symbol_param(ex, params)
-    return algo_json(ex, ex.algo.place(params))
-
-
-@endpoint("GET", "/fapi/v1/algoOrder", weight=1, signed=True)
-def get_algo_order(ex: SimExchange, params: Params) -> object:
-    a = ex.algo.find(*_algo_ref(params))
-    if a is None:
-        raise errors.order_does_not_exist()
-    return algo_json(ex, a)
-
-
-@endpoint("DELETE", "/fapi/v1/algoOrder", weight=1, signed=True, order_change=True)
-def cancel_algo_order(ex: SimExchange, params: Params) -> object:
-    a = ex.algo.cancel(*_algo_ref(params))
-    return {"algoId": a.algo_id, "clientAlgoId": a.client_algo_id, "code": "200", "msg": "success"}
-
-
-@endpoint("GET", "/fapi/v1/openAlgoOrders", weight=lambda p: 1 if p.get("symbol") else 40, signed=True)
-def open_algo_orders(ex: SimExchange, params: Params) -> object:
-    sym = symbol_param(ex, params, required=False)
-    return [algo_json(ex, a) for a in ex.algo.open_orders(sym)]
-
-
-@endpoint("GET", "/fapi/v1/allAlgoOrders", weight=5, signed=True)
-def all_algo_orders(ex: SimExchange, params: Params) -> object:
-    sym = symbol_param(ex, params)
-    limit = limit_param(params, 500, 1000)
-    rows = [a for a in ex.algo.orders.values() if a.symbol == sym]
-    return [algo_json(ex, a) for a in rows[-limit:]]
-
-
-@endpoint("DELETE", "/fapi/v1/algoOpenOrders", weight=1, signed=True, order_change=True)
-def cancel_all_algo(ex: SimExchange, params: Params) -> object:
-    sym = symbol_param(ex, params)
-    for a in ex.algo.open_orders(sym):
-        ex.algo.cancel(a.algo_id, None)
-    return {"code": 200, "msg": "The operation of cancel all open order is done."}

@@ -401,19 +401,29 @@ class SpotEngine:
             return []
         spec = self.specs[bar.symbol]
         out: list[TradeRecord] = []
+        triggered: set[int] = set()
         for order in [o for o in self.open[bar.symbol] if o.pending]:
             if stop_fires(order.type, order.side, order.stop_price, bar.low, bar.high):
                 fills_before = len(order.fills)
                 self._trigger(order, spec)
+                triggered.add(order.order_id)
                 out.extend(order.fills[fills_before:])
         resting = [o for o in self.open[bar.symbol] if not o.pending]
         now = self.clock()
+
+        def low(o: SpotOrder) -> Decimal:
+            # a limit order triggered in this bar saw only the part of it after its stop price
+            return min(o.stop_price, bar.close) if o.order_id in triggered else bar.low
+
+        def high(o: SpotOrder) -> Decimal:
+            return max(o.stop_price, bar.close) if o.order_id in triggered else bar.high
+
         for side in ("BUY", "SELL"):
             if side == "BUY":
-                hit = [o for o in resting if o.side == "BUY" and bar.low < o.price]
+                hit = [o for o in resting if o.side == "BUY" and low(o) < o.price]
                 hit.sort(key=lambda o: (-o.price, o.time, o.order_id))
             else:
-                hit = [o for o in resting if o.side == "SELL" and bar.high > o.price]
+                hit = [o for o in resting if o.side == "SELL" and high(o) > o.price]
                 hit.sort(key=lambda o: (o.price, o.time, o.order_id))
             volume = bar.volume * self.participation
             for order in hit:

@@ -18,8 +18,11 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from simulator import admin, errors
-from simulator import futures_api as _futures_api  # noqa: F401  (registers /fapi routes)
+from simulator import futures_algo_api as _futures_algo_api  # noqa: F401  (registers /fapi algo routes)
+from simulator import futures_api as _futures_api  # noqa: F401  (registers /fapi trading routes)
+from simulator import futures_market_api as _futures_market_api  # noqa: F401  (registers /fapi market data)
 from simulator import spot_api as _spot_api  # noqa: F401  (registers /api routes)
+from simulator import tape_api as _tape_api  # noqa: F401  (registers the public trades routes)
 from simulator.admin import STATE_KEY, WS_CLOSERS_KEY
 from simulator.auth import api_key_only, authenticate
 from simulator.errors import ApiError

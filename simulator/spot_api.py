@@ -10,6 +10,7 @@ from simulator.klines import valid_interval
 from simulator.params import int_param, parse_new_order, str_param
 from simulator.registry import Params, endpoint, limit_param, symbol_param, symbols_list
 from simulator.state import SimExchange
+from simulator.tickers import stats_24h
 
 # -- market data ---------------------------------------------------------------------------------
 
@@ -128,32 +129,28 @@ def ticker_24hr(ex: SimExchange, params: Params) -> object:
     one = symbol_param(ex, params, required=False)
     syms = [one] if one else symbols_list(ex, params) or list(ex.specs)
     out = []
-    for s in syms:
-        ks = ex.klines.klines(s, "1m", ex.market_ms - 86_400_000, None, 1440)
-        last = ex.engine.price(s)
-        first = ks[0].open if ks else last
-        vol = sum((k.volume for k in ks), Decimal(0))
-        qvol = sum((k.quote_volume for k in ks), Decimal(0))
-        bt = _book_ticker(ex, s)
+    for sym in syms:
+        s = stats_24h(ex.klines, ex.tape, sym, ex.market_ms, ex.engine.price(sym))
+        bt = _book_ticker(ex, sym)
         out.append({
-            "symbol": s,
-            "priceChange": fmt8(last - first),
-            "priceChangePercent": format((last - first) / first * 100, ".3f") if first else "0.000",
-            "weightedAvgPrice": fmt8(qvol / vol if vol else last),
-            "prevClosePrice": fmt8(first),
-            "lastPrice": fmt8(last),
-            "lastQty": fmt8(Decimal(0)),
+            "symbol": sym,
+            "priceChange": fmt8(s.change),
+            "priceChangePercent": s.change_percent,
+            "weightedAvgPrice": fmt8(s.weighted_avg),
+            "prevClosePrice": fmt8(s.open),
+            "lastPrice": fmt8(s.last),
+            "lastQty": fmt8(s.last_qty),
             "bidPrice": bt["bidPrice"], "bidQty": bt["bidQty"],
             "askPrice": bt["askPrice"], "askQty": bt["askQty"],
-            "openPrice": fmt8(first),
-            "highPrice": fmt8(max((k.high for k in ks), default=last)),
-            "lowPrice": fmt8(min((k.low for k in ks), default=last)),
-            "volume": fmt8(vol),
-            "quoteVolume": fmt8(qvol),
-            "openTime": ks[0].open_time if ks else ex.market_ms,
-            "closeTime": ex.market_ms - 1,
-            "firstId": -1, "lastId": -1,
-            "count": sum(k.trades for k in ks),
+            "openPrice": fmt8(s.open),
+            "highPrice": fmt8(s.high),
+            "lowPrice": fmt8(s.low),
+            "volume": fmt8(s.volume),
+            "quoteVolume": fmt8(s.quote_volume),
+            "openTime": s.open_time,
+            "closeTime": s.close_time,
+            "firstId": s.first_id, "lastId": s.last_id,
+            "count": s.count,
         })
     return out[0] if one else out
 
@@ -176,7 +173,7 @@ def depth(ex: SimExchange, params: Params) -> object:
     def rows(levels: list[Level]) -> list[list[str]]:
         return [[fmt8(lv.price), fmt8(lv.qty)] for lv in levels]
 
-    return {"lastUpdateId": ex.update_id, "bids": rows(book.levels("bids", limit)), "asks": rows(book.levels("asks", limit))}
+    return {"lastUpdateId": ex.update_ids[sym], "bids": rows(book.levels("bids", limit)), "asks": rows(book.levels("asks", limit))}
 
 
 # -- account and trading -------------------------------------------------------------------------

@@ -1,9 +1,12 @@
-"""The simulator's state in one object: price source, klines, book, account, engine, limits, faults.
+"""The simulator's state in one object: price source, klines, book, account, engines, funding,
+the public tape, limits, faults.
 
 ``SimExchange`` is what the HTTP layer talks to. It owns two clocks (reference/binance-api.md §0.7):
 wall-clock ``now_ms()`` for auth, order and trade times, and the market clock of the price source
-(``market_ms``), which drives klines. ``run_market()`` advances the source in the background at
-``speed`` x real time (0 = paused; advance by hand with ``advance()`` or ``/admin/advance``).
+(``market_ms``), which drives klines and funding. ``run_market()`` advances the source in the
+background at ``speed`` x real time (0 = paused; advance by hand with ``advance()`` or
+``/admin/advance``). Every bar goes through ``apply_bar``: funding settles first when the bar opens
+at or after a funding time, then the bar moves prices, fills orders and is sampled for the premium.
 """
 from __future__ import annotations
 
@@ -20,12 +23,14 @@ from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET, KeyStore
 from simulator.book import BookConfig
 from simulator.faults import Faults
 from simulator.filters import SymbolSpec, spec_for
+from simulator.funding import Funding
 from simulator.futures import FuturesEngine, FuturesSpec, futures_spec_for
 from simulator.listenkeys import ListenKeys
 from simulator.klines import MINUTE_MS, KlineStore
 from simulator.matching import SpotEngine
 from simulator.prices import Bar, PriceSource, RandomWalkSource
 from simulator.ratelimit import Limits, RateLimiter
+from simulator.tape import Tape
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,7 @@ class SimConfig:
     participation: Decimal = Decimal("0.5")
     futures_wallet: Decimal = Decimal("10000")  # USDT in the USD-M futures wallet (separate from spot)
     book: BookConfig = field(default_factory=BookConfig)
+    premiums: dict[str, Decimal] = field(default_factory=dict)  # futures mark over index (funding.py)
 
 
 class SimExchange:
@@ -83,12 +89,15 @@ class SimExchange:
             self.futures_specs, cfg.futures_wallet, self.engine.price, wall_ms, cfg.book, cfg.participation
         )
         self.algo = AlgoBook(self.futures, wall_ms)
+        self.funding = Funding.start(self.futures, self.market_ms, cfg.premiums)
+        self.tape = Tape()
         self.listen_keys = ListenKeys()
         self.keys = KeyStore({cfg.api_key: cfg.api_secret})
         self.limiter = RateLimiter(cfg.limits)
         self.faults = Faults()
         self.speed = cfg.speed
-        self.update_id = 1_000_000
+        # per symbol, as on Binance: a book's update ids run without gaps (depth snapshots and diffs)
+        self.update_ids: dict[str, int] = {s: 1_000_000 for s in symbols}
         self.bar_listeners: list[Callable[[Bar], None]] = []
         # called after every request that may change an account (the state file's saver listens)
         self.change_listeners: list[Callable[[], None]] = []
@@ -102,13 +111,16 @@ class SimExchange:
             listener()
 
     def apply_bar(self, bar: Bar) -> None:
+        self.funding.before_bar(bar.open_time)  # funding is settled at the prices before the boundary
         self.klines.add_bar(bar)
         if bar.symbol in self.specs:
             self.engine.on_bar(bar)
             self.futures.on_bar(bar)
             self.algo.on_bar(bar)
+            self.tape.on_bar(bar)
+            self.update_ids[bar.symbol] += 1
+            self.funding.sample(bar.symbol, bar.close_time)
         self.market_ms = max(self.market_ms, bar.close_time + 1)
-        self.update_id += 1
         for listener in self.bar_listeners:
             listener(bar)
 

@@ -8,8 +8,11 @@
   ``userDataStream.unsubscribe``. Other WS-API methods (order placement etc.) get an error.
 * USD-M: ``/private/ws?listenKey=<key>`` (or ``/ws/<key>``) with the key from
   ``POST /fapi/v1/listenKey``; raw ``ORDER_TRADE_UPDATE`` events, then ``ACCOUNT_UPDATE``
-  (reason ORDER) after fills, and ``ALGO_UPDATE`` for conditional orders. An unknown or expired
-  key is refused (HTTP 400). Not sent: MARGIN_CALL, listenKeyExpired, TRADE_LITE.
+  (reason ORDER) after fills, ``ALGO_UPDATE`` for conditional orders, and one ``ACCOUNT_UPDATE``
+  (reason FUNDING_FEE) per funded position at each funding time: the balance only (``bc`` = the
+  fee) for a cross position, the balance and that position for an isolated one, as Binance
+  documents. An unknown or expired key is refused (HTTP 400). Not sent: MARGIN_CALL,
+  listenKeyExpired, TRADE_LITE.
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ from simulator import auth, errors
 from simulator.algo import AlgoOrder
 from simulator.errors import ApiError
 from simulator.filters import fmt8
-from simulator.futures import FuturesOrder, FuturesTrade
+from simulator.funding import FundingPayment, Settlement
+from simulator.futures import FuturesOrder, FuturesTrade, Position
 from simulator.matching import SpotOrder, TradeRecord
 from simulator.state import SimExchange
 
@@ -67,6 +71,7 @@ class UserStreams:
         ex.engine.listeners.append(self.on_spot)
         ex.futures.listeners.append(self.on_futures)
         ex.algo.listeners.append(self.on_algo)
+        ex.funding.listeners.append(self.on_funding)
 
     # -- spot events -----------------------------------------------------------------------------
 
@@ -127,24 +132,41 @@ class UserStreams:
             },
         }
 
-    def account_update(self, symbol: str) -> dict[str, object]:
+    def _balance(self) -> dict[str, object]:
         f = self.ex.futures
-        p = f.positions[symbol]
-        now = self.ex.now_ms()
-        realized = sum((t.realized_pnl for t in f.trades[symbol]), ZERO)
+        isolated = sum((p.isolated_wallet for p in f.positions.values() if p.margin_type == "ISOLATED"), ZERO)
+        return {"a": "USDT", "wb": fmt8(f.wallet), "cw": fmt8(f.wallet - isolated), "bc": "0"}
+
+    def _position(self, p: Position) -> dict[str, object]:
+        f = self.ex.futures
+        realized = sum((t.realized_pnl for t in f.trades[p.symbol]), ZERO)
         return {
-            "e": "ACCOUNT_UPDATE", "E": now, "T": now,
-            "a": {
-                "m": "ORDER",
-                "B": [{"a": "USDT", "wb": fmt8(f.wallet), "cw": fmt8(f.wallet - (p.isolated_wallet if p.margin_type == "ISOLATED" else ZERO)), "bc": "0"}],
-                "P": [{
-                    "s": symbol, "pa": self.ex.futures_specs[symbol].fmt_qty(p.amt), "ep": fmt8(p.entry),
-                    "bep": fmt8(p.entry), "cr": fmt8(realized), "up": fmt8(f.upnl(p)),
-                    "mt": "isolated" if p.margin_type == "ISOLATED" else "cross",
-                    "iw": fmt8(p.isolated_wallet), "ps": "BOTH",
-                }],
-            },
+            "s": p.symbol, "pa": self.ex.futures_specs[p.symbol].fmt_qty(p.amt), "ep": fmt8(p.entry),
+            "bep": fmt8(p.entry), "cr": fmt8(realized), "up": fmt8(f.upnl(p)),
+            "mt": "isolated" if p.margin_type == "ISOLATED" else "cross",
+            "iw": fmt8(p.isolated_wallet), "ps": "BOTH",
         }
+
+    def account_update(self, symbol: str) -> dict[str, object]:
+        now = self.ex.now_ms()
+        return {"e": "ACCOUNT_UPDATE", "E": now, "T": now,
+                "a": {"m": "ORDER", "B": [self._balance()], "P": [self._position(self.ex.futures.positions[symbol])]}}
+
+    def funding_update(self, pay: FundingPayment) -> dict[str, object]:
+        """Binance: a cross position's funding pushes only the balance; an isolated one adds that position."""
+        p = self.ex.futures.positions[pay.symbol]
+        return {"e": "ACCOUNT_UPDATE", "E": self.ex.now_ms(), "T": pay.income.time,
+                "a": {"m": "FUNDING_FEE", "B": [{"a": "USDT", "wb": fmt8(pay.wallet_after),
+                                                 "cw": fmt8(pay.cross_wallet_after), "bc": fmt8(pay.income.amount)}],
+                      "P": [self._position(p)] if pay.isolated else []}}
+
+    def on_funding(self, settlement: Settlement) -> None:
+        if not self.futures_conns:
+            return
+        events = [self.funding_update(pay) for pay in settlement.payments]
+        for conn in list(self.futures_conns):
+            for ev in events:
+                conn.push(ev)
 
     def on_futures(self, order: FuturesOrder, trade: FuturesTrade | None) -> None:
         if not self.futures_conns:

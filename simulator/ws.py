@@ -1,51 +1,51 @@
 """Market-data WebSocket streams on Binance's paths (reference/binance-api.md §1, §8).
 
 Paths (an optional ``public/``, ``market/`` or ``private/`` prefix -- the USD-M split -- is
-accepted everywhere):
+accepted everywhere; a prefixed connection gets the USD-M shapes and books):
     /ws/<stream>[/<stream>...]     raw events
-    /ws                            raw events after a SUBSCRIBE message
+    /ws, /ws/<name>                raw events after a SUBSCRIBE message (a path name without ``@``
+                                   is no stream: Binance ignores it, and ccxt connects to /ws/<n>)
     /stream?streams=<a>/<b>        combined: {"stream": name, "data": event}
+    /ws/<listenKey>, /private/ws?listenKey=<key>   the USD-M user-data stream (``user_stream.py``)
 
-Streams (symbol lower-case):
-    <s>@kline_<interval>                       spot-style kline event (``k.x`` = closed)
-    <s>@bookTicker                             best bid/ask (futures paths add e/E/T)
-    <s>@aggTrade                               one aggregate trade per market step (futures: no M)
-    <s>_perpetual@continuousKline_<interval>   futures continuous kline event
-    <s>@markPrice[@1s]                         markPriceUpdate (mark = last price, funding 0.0001)
-
-Events are pushed whenever the price source produces a bar for the symbol (every step of the
-market loop), and a kline event is marked closed when that bar completes the kline. Live
-``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` messages are answered like Binance.
-A ``listenKey`` socket (``/private/ws?listenKey=...``) is handed to ``user_stream.py``.
-Not implemented: trade/aggTrade/depth/ticker streams.
+The streams and their events are in ``ws_events.py``. Events are pushed whenever the price source
+produces a bar for the symbol (every step of the market loop): kline (marked closed when the bar
+completes it), bookTicker, trade/aggTrade, markPrice, partial and diff depth on every bar; the
+24 h tickers at most once a second. Live ``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS``
+messages are answered like Binance.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
-from simulator.filters import fmt8
-from simulator.futures import FUNDING_RATE, next_funding_ms
-from simulator.klines import INTERVALS_MS, bucket, valid_interval
+from simulator import ws_events
+from simulator.klines import INTERVALS_MS, valid_interval
 from simulator.prices import Bar
 from simulator.state import SimExchange
 from simulator.user_stream import UserStreams
+from simulator.ws_events import DepthDiff
 
 log = logging.getLogger(__name__)
 QUEUE_MAX = 1000
+TICKER_EVERY_MS = 1000
+_LISTEN_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+_DEPTH_RE = re.compile(r"^depth(5|10|20)?(@(100|250|500|1000)ms)?$")
 
 
 @dataclass(frozen=True, slots=True)
 class Stream:
     name: str
     symbol: str
-    kind: str  # kline | bookTicker | aggTrade | continuousKline | markPrice
+    kind: str  # kline | continuousKline | bookTicker | aggTrade | trade | markPrice | ticker | miniTicker | depth
     interval: str = ""
+    levels: int = 0  # depth: 0 = diff depth, else the partial book's size
 
 
 def parse_stream(name: str, symbols: set[str], supports: Callable[[str], bool] = valid_interval) -> Stream | None:
@@ -64,12 +64,13 @@ def parse_stream(name: str, symbols: set[str], supports: Callable[[str], bool] =
     if rest.startswith("kline_"):
         iv = rest.removeprefix("kline_")
         return Stream(name, symbol, "kline", iv) if supports(iv) else None
-    if rest == "bookTicker":
-        return Stream(name, symbol, "bookTicker")
-    if rest == "aggTrade":
-        return Stream(name, symbol, "aggTrade")
+    if rest in ("bookTicker", "aggTrade", "trade", "ticker", "miniTicker"):
+        return Stream(name, symbol, rest)
     if rest in ("markPrice", "markPrice@1s"):
         return Stream(name, symbol, "markPrice")
+    m = _DEPTH_RE.match(rest)
+    if m:
+        return Stream(name, symbol, "depth", levels=int(m.group(1) or 0))
     return None
 
 
@@ -80,6 +81,7 @@ class Connection:
     futures: bool
     streams: dict[str, Stream] = field(default_factory=dict)
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
+    last_sent: dict[str, int] = field(default_factory=dict)  # throttled streams: wall ms of the last event
 
     def push(self, text: str) -> None:
         if self.queue.full():  # a slow reader loses the oldest events rather than stalling the market
@@ -97,67 +99,64 @@ class StreamHub:
         self.ex = ex
         self.user = user  # serves listenKey sockets (futures user data)
         self.conns: set[Connection] = set()
-        self._agg_id = 0
+        self._diffs: dict[tuple[str, bool], DepthDiff] = {}  # (symbol, futures) -> diff-depth feed
+        self._diff_events: dict[tuple[str, bool], tuple[int, dict[str, object] | None]] = {}
         ex.bar_listeners.append(self.on_bar)
 
     # -- events ---------------------------------------------------------------------------
 
-    def _kline(self, bar: Bar, interval: str) -> dict[str, object]:
-        ks = self.ex.klines.klines(bar.symbol, interval, bucket(bar.open_time, interval)[0], None, 1)
-        k = ks[0]
-        closed = bar.close_time >= k.close_time
-        return {
-            "t": k.open_time, "T": k.close_time, "s": bar.symbol, "i": interval,
-            "f": 100, "L": 100 + k.trades - 1 if k.trades else 99,
-            "o": fmt8(k.open), "c": fmt8(k.close), "h": fmt8(k.high), "l": fmt8(k.low),
-            "v": fmt8(k.volume), "n": k.trades, "x": closed, "q": fmt8(k.quote_volume),
-            "V": fmt8(k.taker_buy_base), "Q": fmt8(k.taker_buy_quote), "B": "0",
-        }
-
-    def event(self, stream: Stream, bar: Bar, futures: bool) -> dict[str, object]:
-        now = self.ex.now_ms()
-        if stream.kind == "kline":
-            return {"e": "kline", "E": now, "s": bar.symbol, "k": self._kline(bar, stream.interval)}
-        if stream.kind == "continuousKline":
-            k = self._kline(bar, stream.interval)
-            k.pop("s")
-            return {"e": "continuous_kline", "E": now, "ps": bar.symbol, "ct": "PERPETUAL", "k": k}
+    def event(self, stream: Stream, bar: Bar, futures: bool) -> dict[str, object] | None:
+        ex = self.ex
+        futures = futures and bar.symbol in ex.futures_specs
+        if stream.kind in ("kline", "continuousKline"):
+            return ws_events.kline(ex, bar, stream.interval, stream.kind == "continuousKline")
         if stream.kind == "bookTicker":
-            if futures and bar.symbol in self.ex.futures_specs:
-                # The futures book, on the futures tick and step (as /fapi/v1/ticker/bookTicker).
-                spec = self.ex.futures_specs[bar.symbol]
-                book = self.ex.futures.book(bar.symbol)
-                bid, ask = book.levels("bids", 1)[0], book.levels("asks", 1)[0]
-                return {"e": "bookTicker", "u": self.ex.update_id, "s": bar.symbol,
-                        "b": spec.fmt_price(bid.price), "B": spec.fmt_qty(bid.qty),
-                        "a": spec.fmt_price(ask.price), "A": spec.fmt_qty(ask.qty), "E": now, "T": now}
-            book = self.ex.engine.book(bar.symbol)
-            bid, ask = book.levels("bids", 1)[0], book.levels("asks", 1)[0]
-            return {"u": self.ex.update_id, "s": bar.symbol,
-                    "b": fmt8(bid.price), "B": fmt8(bid.qty), "a": fmt8(ask.price), "A": fmt8(ask.qty)}
-        if stream.kind == "aggTrade":
-            # The market's step as one aggregate trade: at the step's close, for its volume; the
-            # taker side follows the step's direction (buyer is maker when the price went down).
-            self._agg_id += 1
-            ev = {"e": "aggTrade", "E": now, "s": bar.symbol, "a": self._agg_id, "p": fmt8(bar.close),
-                  "q": fmt8(bar.volume), "f": self._agg_id * 10, "l": self._agg_id * 10 + 9,
-                  "T": bar.close_time, "m": bar.close < bar.open}
-            if not futures:
-                ev["M"] = True
-            return ev
-        # markPrice
-        price = fmt8(self.ex.engine.price(bar.symbol))
-        return {
-            "e": "markPriceUpdate", "E": now, "s": bar.symbol, "p": price, "ap": price, "P": price,
-            "i": price, "r": FUNDING_RATE, "T": next_funding_ms(now),
-        }
+            return ws_events.book_ticker(ex, bar.symbol, futures)
+        if stream.kind in ("trade", "aggTrade"):
+            return ws_events.trade(ex, bar.symbol, futures, aggregate=stream.kind == "aggTrade")
+        if stream.kind == "markPrice":
+            return ws_events.mark_price(ex, bar.symbol)
+        if stream.kind in ("ticker", "miniTicker"):
+            return ws_events.ticker(ex, bar.symbol, futures, mini=stream.kind == "miniTicker")
+        if stream.levels:
+            return ws_events.partial_depth(ex, bar.symbol, futures, stream.levels, ex.update_ids[bar.symbol] - 1)
+        return self._depth_diff(bar.symbol, futures)
+
+    def _start_diff(self, symbol: str, futures: bool) -> None:
+        """Make sure a diff-depth feed follows this book from now on (at subscription)."""
+        key = (symbol, futures)
+        feed = self._diffs.get(key)
+        if feed is None or feed.last_u != self.ex.update_ids[symbol]:
+            self._diffs[key] = DepthDiff.start(self.ex, symbol, futures)
+
+    def _depth_diff(self, symbol: str, futures: bool) -> dict[str, object] | None:
+        """One event per book change, shared by every subscriber (computed once per bar)."""
+        key = (symbol, futures)
+        u = self.ex.update_ids[symbol]
+        cached = self._diff_events.get(key)
+        if cached is not None and cached[0] == u:
+            return cached[1]
+        feed = self._diffs.get(key)
+        if feed is None or feed.last_u != u - 1:  # it missed a change (nobody listened): start over
+            self._diffs[key] = DepthDiff.start(self.ex, symbol, futures)
+            return None
+        ev = feed.event(self.ex)
+        self._diff_events[key] = (u, ev)
+        return ev
 
     def on_bar(self, bar: Bar) -> None:
+        now = self.ex.now_ms()
         for conn in list(self.conns):
             for stream in conn.streams.values():
                 if stream.symbol != bar.symbol:
                     continue
+                if stream.kind in ("ticker", "miniTicker"):  # Binance: every 1000 ms
+                    if now - conn.last_sent.get(stream.name, 0) < TICKER_EVERY_MS:
+                        continue
+                    conn.last_sent[stream.name] = now
                 data = self.event(stream, bar, conn.futures)
+                if data is None:
+                    continue
                 payload = {"stream": stream.name, "data": data} if conn.combined else data
                 conn.push(json.dumps(payload, separators=(",", ":")))
 
@@ -176,6 +175,8 @@ class StreamHub:
                 bad.append(name)
             else:
                 conn.streams[name] = st
+                if st.kind == "depth" and not st.levels:
+                    self._start_diff(st.symbol, conn.futures and st.symbol in self.ex.futures_specs)
         return bad
 
     async def handle(self, request: web.Request, prefix: str, kind: str) -> web.StreamResponse:
@@ -184,9 +185,13 @@ class StreamHub:
             names = [n for n in request.query.get("streams", "").split("/") if n]
         else:
             names = [n for n in (request.match_info.get("streams") or "").split("/") if n]
-        listen_key = request.query.get("listenKey") or (names[0] if len(names) == 1 and "@" not in names[0] else None)
+        listen_key = request.query.get("listenKey")
+        if not listen_key and len(names) == 1 and _LISTEN_KEY_RE.match(names[0]):
+            listen_key = names[0]  # the legacy /ws/<listenKey> form
         if listen_key and self.user is not None and kind == "ws":
             return await self.user.futures_handler(request, listen_key)
+        # a path name without '@' names no stream (ccxt connects to /ws/<n> and then SUBSCRIBEs)
+        names = [n for n in names if "@" in n or combined]
         ws = web.WebSocketResponse(heartbeat=20.0)
         conn = Connection(ws, combined, futures=bool(prefix))
         bad = self._add(conn, names)

@@ -14,6 +14,8 @@ from simulator.state_file.codec import (
     _known_symbol, _list, _obj,
 )
 
+from simulator.state_file.funding_section import capture_funding, decode_funding, render_funding
+
 if TYPE_CHECKING:
     from simulator.state import SimExchange
 
@@ -53,6 +55,7 @@ def capture(ex: SimExchange, saved_at: int | None = None) -> dict[str, Any]:
             "next_id": algo._next_id,
             "orders": [_ALGO.values(a) for a in algo.orders.values()],
         },
+        "funding": capture_funding(ex),
     }
 
 
@@ -86,6 +89,7 @@ def render(cap: dict[str, Any]) -> dict[str, Any]:
             "next_id": algo["next_id"],
             "orders": [_ALGO.encode(a) for a in algo["orders"]],
         },
+        "funding": render_funding(cap["funding"]),
     }
 
 
@@ -116,9 +120,11 @@ def restore(ex: SimExchange, doc: object) -> None:
     spot = _decode_spot(ex, _obj(top["spot"], "spot"))
     futures = _decode_futures(ex, _obj(top["futures"], "futures"))
     algo = _decode_algo(ex, _obj(top["algo"], "algo"))
+    funding = decode_funding(ex, top.get("funding"))  # optional: files from before funding lack it
     spot()
     futures()
     algo()
+    funding()
 
 
 def _decode_spot(ex: SimExchange, raw: dict[str, Any]) -> Callable[[], None]:

@@ -93,6 +93,9 @@ class StateSaver:
         self._trailing: dict[int, tuple[bool, Decimal]] = {}  # open trailing stop -> (activated, extreme) seen
         ex.engine.listeners.append(lambda order, trade: self.mark())
         ex.futures.listeners.append(lambda order, trade: self.mark())
+        # a settlement changes wallets and the rate history; the premium samples of a bar do not
+        # mark the state dirty (they are saved with the next change or on exit)
+        ex.funding.listeners.append(lambda settlement: self.mark())
         ex.algo.listeners.append(self._on_algo)
         ex.change_listeners.append(self.mark)
         ex.bar_listeners.append(self._on_bar)
