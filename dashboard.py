@@ -67,11 +67,49 @@ def health() -> None:
         if g.state is not TradingState.ACTIVE:
             st.warning(f"**Global state: {g.state.value}** — set by {g.set_by} at {ts(g.set_at)}: {g.reason}. "
                        "No bot opens a position until **Resume all**.")
+    with st.container(key="venue_status"):
+        venue_status(r.health(), hb is not None)
     with st.container(key="closes_pending"):  # on every session, until the venue confirms them flat
         for s in r.snapshots().values():
             if s.control.state is TradingState.FLATTEN:
                 st.error(close_pending_text(s.name, s.control.set_at, s.control.then))
     last_command_note(r)
+
+
+def venue_status(view: dict[str, object] | None, worker_up: bool) -> None:
+    """One line a venue market and one for market data: green when healthy, amber when degraded, red
+    when bots are held in REDUCE_ONLY because of it."""
+    if not view or not worker_up:
+        return
+    now = time.time() * 1000
+    held = view.get("held") or {}
+    ages = view.get("market_data_age_s") or {}
+    limit = float(view.get("stale_after_s") or 0)  # type: ignore[arg-type]
+    age_text = " · ".join(f"{s} {a:.1f} s" if a is not None else f"{s} none yet" for s, a in ages.items())  # type: ignore[union-attr]
+    stale = [s for s, a in ages.items() if a is None or (limit and a > limit)]  # type: ignore[union-attr]
+    slow = [s for s, a in ages.items() if a is not None and limit and a > limit / 2]  # type: ignore[union-attr]
+    text = f"Market data age (wall clock): {age_text} (limit {limit:.0f} s)"
+    (st.error if stale else st.warning if slow else st.caption)(text)
+    for market, h in (view.get("markets") or {}).items():  # type: ignore[union-attr]
+        stream = h.get("stream") or {}
+        ok_ago = (now - h["last_ok_ms"]) / 1000 if h.get("last_ok_ms") else None
+        parts = [f"last REST success {ok_ago:.0f} s ago" if ok_ago is not None else "no REST success yet",
+                 f"weight {h.get('weight_used', 0)}/{h.get('weight_limit', 0)}",
+                 "user-data stream " + ("connected" if stream.get("connected") else "DOWN") if stream else "",
+                 f"{h.get('errors_last_minute', 0)} errors/min"]
+        if h.get("blocked_until_ms", 0) > now:
+            parts.append(f"BANNED until {ts(int(h['blocked_until_ms']))}")
+        line = f"Venue {market}: " + " · ".join(p for p in parts if p)
+        if h.get("problems"):
+            st.error(line + " — bots held in REDUCE_ONLY: " + "; ".join(h["problems"]))
+        elif not stream.get("connected", True) or h.get("errors_last_minute") or \
+                h.get("weight_used", 0) > 0.8 * max(h.get("weight_limit", 1), 1):
+            st.warning(line)
+        else:
+            st.caption(line)
+    if held:
+        st.error("Held in REDUCE_ONLY by market or venue health (they come back by themselves): "
+                 + "; ".join(f"**{b}**: {', '.join(why)}" for b, why in held.items()))  # type: ignore[union-attr]
 
 
 @st.cache_data(ttl=30, show_spinner=False)

@@ -24,6 +24,7 @@ from engine import commands
 from engine.controls import TradingControls
 from engine.dca_bot import DcaBot
 from engine.fleet import AnyBot, Fleet, meta
+from engine.health import HealthWatch
 from engine.live import LiveVenue
 from engine.risk_env import WorkerRiskEnv
 from engine.supervisor import VenueSupervisor
@@ -64,6 +65,7 @@ class Worker:
             self.venue = LiveVenue(app, r)
             self.supervisor = VenueSupervisor(self.venue, self.fleet, self.controls, self.writer, self.clock.now_ms)
         self.risk_env = WorkerRiskEnv(self.fleet, feed, self.supervisor)
+        self.health = HealthWatch(app, self.fleet, self.controls, self.risk_env, self.venue)
         self.last_candle_time = 0
         self._pending: list[BotUpdate] = []
         self._last_open: dict[str, int] = {}  # newest stored candle per symbol
@@ -193,6 +195,7 @@ class Worker:
         threads = [
             threading.Thread(target=self.command_loop, args=(stop,), name="commands", daemon=True),
             threading.Thread(target=self.heartbeat_loop, args=(stop,), name="heartbeat", daemon=True),
+            threading.Thread(target=self.health_loop, args=(stop,), name="health", daemon=True),
         ]
         venue_bots = [c for c in self.configs.values() if self.fleet.on_venue(c.name)]
         if self.supervisor is not None and venue_bots:
@@ -344,6 +347,24 @@ class Worker:
         stop = getattr(self, "_stop", None)
         if stop is not None:
             stop.set()
+
+    def health_loop(self, stop: threading.Event) -> None:
+        """Every second: market and venue health; affected bots to REDUCE_ONLY and back (engine.health)."""
+        while not stop.wait(1.0):
+            try:
+                with self.lock:
+                    now = self.clock.now_ms()
+                    changes, audits, view = self.health.check(now)
+                    if changes:
+                        for ch in changes:
+                            log.warning("health: %s %s (%s)", ch.target, ch.record.state.value, ch.record.reason)
+                        self.writer.commit([b.drain(now) for b in self.bots.values() if b.name in
+                                            {c.target for c in changes}], controls=changes, audits=audits)
+                self.writer.health(view)
+            except LeaseLost as exc:
+                self.lose_lease(str(exc))
+            except Exception:  # noqa: BLE001 - the next check tries again
+                log.exception("health check failed")
 
     def _heartbeat(self) -> Heartbeat:
         validator = getattr(self.feed, "validator", None)

@@ -154,6 +154,7 @@ class ExchangeClient:
         self.retry = retry
         self.info_ttl_s = info_ttl_s
         self._monotonic = monotonic
+        self.last_ok_ms = 0  # wall ms of the last successful request
         self.error_times: deque[float] = deque()
         factory = client_factory or client_class(urls)
         # ping=False: constructing must not do I/O (preflight reports reachability properly).
@@ -179,11 +180,23 @@ class ExchangeClient:
         """Run one python-binance call under the limiter with typed errors (public for preflight)."""
         with self._lock:
             try:
-                return call_with_retry(fn, safe=safe, mutating=mutating, limiter=self.limiter, weight=weight,
-                                       headers=self._headers, policy=self.retry)
+                out = call_with_retry(fn, safe=safe, mutating=mutating, limiter=self.limiter, weight=weight,
+                                      headers=self._headers, policy=self.retry)
             except Exception:
                 self.error_times.append(self._monotonic())  # for the risk engine's API-error rule
                 raise
+            self.last_ok_ms = int(time.time() * 1000)
+            return out
+
+    def health(self) -> dict[str, Any]:
+        """What the venue looks like from here: last successful request (wall ms), weight used of the
+        limit in this minute, blocked until (wall ms, after a 429/418; 0 when not), errors in the last
+        minute."""
+        lim = self.limiter
+        blocked = lim.blocked_until - lim.clock()
+        return {"last_ok_ms": self.last_ok_ms, "weight_used": lim.used, "weight_limit": lim.limit,
+                "blocked_until_ms": int(time.time() * 1000 + blocked * 1000) if blocked > 0 else 0,
+                "errors_last_minute": self.errors_last_minute()}
 
     def errors_last_minute(self) -> int:
         now = self._monotonic()

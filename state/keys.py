@@ -14,6 +14,8 @@ HEARTBEAT = PREFIX + "worker:heartbeat"
 LEASE = PREFIX + "worker:lease"
 FENCE = PREFIX + "worker:fence"
 LEASE_SEQ = PREFIX + "worker:lease_seq"
+# Market and venue health as the worker saw it last (engine/health.py): STRING JSON, rewritten every second.
+HEALTH = PREFIX + "worker:health"
 # The last heartbeat, kept when the worker dies (no TTL): the dashboard says "down since" its time.
 LAST_HEARTBEAT = PREFIX + "worker:last_heartbeat"
 # The configured bots: HASH name -> JSON BotMeta (rewritten at every worker start).

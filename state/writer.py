@@ -171,6 +171,9 @@ class StateWriter:
     def load_limits(self, bot: str) -> dict[str, object]:
         return {_s(k): json.loads(v) for k, v in self.r.hgetall(keys.limits(bot)).items()}
 
+    def health(self, view: dict[str, object]) -> None:
+        self.r.set(keys.HEALTH, json.dumps(view, default=str))
+
     def heartbeat(self, hb: Heartbeat, ttl_s: int) -> None:
         data = hb.model_dump_json()
         pipe = self.r.pipeline(transaction=True)
