@@ -133,6 +133,9 @@ class BotConfig(_Model):
                              "(risk/limits.py); a key left out keeps the mode's default, an explicit null "
                              "switches a paper/ghost limit off; live bots may only tighten the hard ceilings")
     max_hold_candles: int | None = Field(None, ge=1, description="exit after this many candles (time horizon)")
+    allocation: float | None = Field(None, gt=0, description="live bots: the quote this bot may use on the "
+                                     "venue; its equity is this plus its P&L (default: what the account holds "
+                                     "at the bot's first start, capped by the mode's exposure limit)")
     max_tranches: int = Field(3, ge=1, description="signal bots: entries one position may hold; a same-direction "
                                                    "signal adds one while fewer are held (1: ignore it)")
     enabled: bool = True
@@ -207,6 +210,11 @@ class DashboardConfig(_Model):
 
 class LiveConfig(_Model):
     enabled: bool = Field(False, description="the config's half of the two-key switch for real money")
+    # Across every live bot, on the account's mark-to-market equity (quote + holdings at the last price;
+    # futures: margin balance): a breach flattens and halts every live bot.
+    account_daily_loss_pct: float | None = Field(5.0, gt=0, le=100)
+    account_daily_loss_value: float | None = Field(None, gt=0)
+    account_max_drawdown_pct: float | None = Field(20.0, gt=0, le=100)
 
 
 class AppConfig(BaseSettings):

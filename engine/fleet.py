@@ -49,6 +49,7 @@ class Fleet:
         self.bots: dict[str, AnyBot] = {}
         self.configs: dict[str, BotConfig] = {}
         self.by_symbol: dict[str, list[AnyBot]] = {}
+        self.fresh: set[str] = set()  # bots with no snapshot to continue from (their first start)
         controls.on_bot_change = self._mirror
 
     def _mirror(self, name: str, rec: object) -> None:
@@ -104,6 +105,8 @@ class Fleet:
             bot.restore(snap)
             log.info("bot %s restored: equity %.2f, %d trades, state %s", cfg.name, snap.equity,
                      snap.trade_count, rec.state.value)
+        else:
+            self.fresh.add(cfg.name)
         self.bots[cfg.name] = bot
         self.configs[cfg.name] = cfg
         for sym in cfg.symbols:

@@ -305,6 +305,7 @@ class Ledger:
     def restore_books(self, snap: BotSnapshot) -> None:
         """The shared part of continuing from a snapshot (after a restart or a crash)."""
         pf = self.portfolio
+        pf.starting_balance = snap.starting_balance or pf.starting_balance  # a live bot's allocation
         pf.quote, pf.realized_pnl, pf.fees_paid = snap.quote_balance, snap.realized_pnl, snap.fees_paid
         self.trade_count, self.wins = snap.trade_count, snap.wins
         self.trade_pnls = list(snap.trade_pnls)
@@ -317,6 +318,15 @@ class Ledger:
             self.monitor.load(snap.risk.monitor)
         if snap.risk is not None:
             self.breaches = list(snap.risk.breaches)
+
+    def allocate(self, quote: float) -> None:
+        """A fresh live bot's money: its allocation on the venue, not the paper balance (so its loss and
+        drawdown limits bind on what it really risks)."""
+        pf = self.portfolio
+        pf.starting_balance = pf.quote = quote
+        self.high_water = quote
+        if self.monitor is not None:
+            self.monitor.s.high_water = quote
 
     def snapshot(self, now_ms: int) -> BotSnapshot:
         raise NotImplementedError

@@ -57,6 +57,8 @@ class VenueSupervisor:
         now = self.now()
         try:
             venue.check_switch(cfg)
+            if cfg.mode == "live" and cfg.name in self.fleet.fresh:
+                self._allocate(bot, cfg, now)
             self.recover(bot, cfg)
             lim = bot.risk.limits
             if cfg.market == "futures":
@@ -78,6 +80,28 @@ class VenueSupervisor:
             self.refuse(bot, str(exc), now)
         except Exception as exc:  # noqa: BLE001 - venue unreachable, bad answer: refuse, say why, keep running
             self.refuse(bot, f"venue error: {exc}", now)
+
+    def _allocate(self, bot: "AnyBot", cfg: BotConfig, now: int) -> None:
+        """A live bot's first start: its equity is what it may use on the venue (the account's free quote,
+        capped by its allocation and by the mode's exposure limit), not the paper balance."""
+        client = self.venue.client(cfg.market)
+        quote_asset = bot.portfolio.quote_asset
+        if client.futures:
+            held = client.margin()[1]
+        else:
+            bal = client.balances().get(quote_asset)
+            held = float(bal.free) if bal is not None else 0.0
+        caps = [held] + [x for x in (cfg.allocation, bot.risk.limits.max_mode_exposure_value) if x]
+        alloc = min(caps)
+        if alloc <= 0:
+            raise LiveRefused(f"the {cfg.market} account holds no {quote_asset} for this bot")
+        bot.allocate(alloc)
+        self.writer.commit([bot.drain(now)], audits=[AuditRecord(
+            time=now, who="preflight", command="allocate", target=bot.name, result="applied",
+            detail=f"equity {alloc:,.2f} {quote_asset} (account holds {held:,.2f}; allocation "
+                   f"{cfg.allocation or 'not set'}; mode exposure limit {bot.risk.limits.max_mode_exposure_value})")])
+        self.fleet.fresh.discard(cfg.name)
+        log.info("live bot %s: equity %.2f %s (account holds %.2f)", bot.name, alloc, quote_asset, held)
 
     def recover(self, bot: "AnyBot", cfg: BotConfig, min_age_ms: int = 0) -> None:
         """Open intents resolved by asking the venue; fills found are booked once."""

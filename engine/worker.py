@@ -24,6 +24,7 @@ from engine import commands
 from engine.controls import TradingControls
 from engine.dca_bot import DcaBot
 from engine.fleet import AnyBot, Fleet, meta
+from engine.account_guard import AccountGuard
 from engine.health import HealthWatch
 from engine.live import LiveVenue
 from engine.risk_env import WorkerRiskEnv
@@ -65,6 +66,7 @@ class Worker:
             self.venue = LiveVenue(app, r)
             self.supervisor = VenueSupervisor(self.venue, self.fleet, self.controls, self.writer, self.clock.now_ms)
         self.risk_env = WorkerRiskEnv(self.fleet, feed, self.supervisor)
+        self.account = AccountGuard(app, self.venue, self.fleet, self.venue.records) if self.venue is not None else None
         self.health = HealthWatch(app, self.fleet, self.controls, self.risk_env, self.venue)
         self.last_candle_time = 0
         self._pending: list[BotUpdate] = []
@@ -299,6 +301,25 @@ class Worker:
                         self._commit_bots([bot])
                 except Exception as exc:  # noqa: BLE001 - the next pass tries again
                     log.error("reconcile %s: %s", name, exc)
+            self._guard_account()
+
+    def _guard_account(self) -> None:
+        """Account-level loss limits across every live bot: a breach flattens and halts all of them."""
+        if self.account is None:
+            return
+        try:
+            breaches = self.account.check()
+        except Exception as exc:  # noqa: BLE001 - the next pass tries again
+            log.error("account equity not checked: %s", exc)
+            return
+        if not breaches:
+            return
+        live = [b for b in self.bots.values() if self.configs[b.name].mode == "live"]
+        log.critical("ACCOUNT LIMIT: %s; every live bot is flattened and halted", "; ".join(b.reason for b in breaches))
+        with self.lock:
+            for bot in live:
+                bot.queue_breaches(breaches)
+            self._commit_bots(live)
 
     def fills_loop(self, stop: threading.Event) -> None:
         """Resting orders that completed on the venue (user-data stream or poll) are booked at once,

@@ -16,6 +16,8 @@ FENCE = PREFIX + "worker:fence"
 LEASE_SEQ = PREFIX + "worker:lease_seq"
 # Market and venue health as the worker saw it last (engine/health.py): STRING JSON, rewritten every second.
 HEALTH = PREFIX + "worker:health"
+# The live account's guard (engine/account_guard.py): STRING JSON {equity, time, monitor state}.
+ACCOUNT_GUARD = PREFIX + "live:account"
 # The last heartbeat, kept when the worker dies (no TTL): the dashboard says "down since" its time.
 LAST_HEARTBEAT = PREFIX + "worker:last_heartbeat"
 # The configured bots: HASH name -> JSON BotMeta (rewritten at every worker start).
