@@ -7,6 +7,7 @@ through ``TradingControls`` and are committed with their audit record."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Callable
 
 from core.types import TradingState
@@ -173,6 +174,7 @@ class VenueSupervisor:
         """One periodic pass over a venue bot (the caller holds the trading lock and settles after)."""
         cfg = self.fleet.configs[bot.name]
         self.recover(bot, cfg, min_age_ms=30_000)
+        self.venue.store.prune(bot.name, now_ms=int(time.time() * 1000))  # final intents: not forever
         if isinstance(bot, DcaBot):
             self.venue.book(bot.name, cfg.market).poll()  # REST safety net under the user-data stream
             bot.sync_venue()

@@ -21,6 +21,10 @@ from state import keys
 from state.lease import LeaseLost
 
 
+KEEP_FINAL = 1000  # final intents kept per bot at least ...
+KEEP_FINAL_MS = 7 * 24 * 3600 * 1000  # ... and every one younger than a week
+
+
 class IntentFill(BaseModel):
     model_config = ConfigDict(extra="ignore")
     trade_id: int
@@ -127,10 +131,27 @@ class RedisIntentStore:
         pipe.hset(keys.intents(b), rec.client_order_id, rec.model_dump_json())
         if rec.final:
             pipe.srem(keys.open_intents(b), rec.client_order_id)
+            pipe.zadd(keys.final_intents(b), {rec.client_order_id: rec.updated_at or rec.created_at})
         else:
             pipe.sadd(keys.open_intents(b), rec.client_order_id)
         pipe.xadd(keys.intent_events(b), {"data": _event(rec)}, maxlen=self.keep_events, approximate=True)
         pipe.execute()
+
+    def prune(self, bot: str, keep: int = KEEP_FINAL, older_than_ms: int = KEEP_FINAL_MS, now_ms: int = 0) -> int:
+        """Forget final intents beyond the newest ``keep`` that are also older than ``older_than_ms``:
+        recovery needs only open ones, reconciliation recent ones, and the orders and intent-event
+        streams keep the history. Open intents are never pruned. Returns how many went."""
+        cutoff = now_ms - older_than_ms
+        old = [i for i, score in self.r.zrange(keys.final_intents(bot), 0, -(keep + 1), withscores=True)
+               if score < cutoff]
+        if not old:
+            return 0
+        ids = [i.decode() if isinstance(i, bytes) else i for i in old]
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hdel(keys.intents(bot), *ids)
+        pipe.zrem(keys.final_intents(bot), *ids)
+        pipe.execute()
+        return len(ids)
 
     def get(self, bot: str, client_order_id: str) -> IntentRecord | None:
         raw = self.r.hget(keys.intents(bot), client_order_id)

@@ -28,7 +28,16 @@ COMMAND_GROUP = "worker"
 # Audit trail of every command and its effect: STREAM.
 AUDIT = PREFIX + "audit"
 # Nonces of applied commands: HASH nonce -> stream entry id (idempotency).
-APPLIED = PREFIX + "commands:applied"
+APPLIED = PREFIX + "commands:applied"  # (before wave 2: one HASH that grew forever; read for old nonces)
+
+
+def applied(nonce: str) -> str:
+    """An applied command's nonce: STRING stream entry id, expiring after APPLIED_KEEP_S (a duplicate
+    posted later than that is a new command; the command stream itself keeps ~10,000 entries)."""
+    return f"{PREFIX}commands:applied:{nonce}"
+
+
+APPLIED_KEEP_S = 7 * 24 * 3600
 # Rejected input (malformed commands, bad candles): STREAM.
 REJECTS = PREFIX + "rejects"
 # Bots created or edited from the dashboard: HASH name -> JSON bot config (loaded at start).
@@ -112,6 +121,11 @@ def intents(bot: str) -> str:
 def open_intents(bot: str) -> str:
     """Client order ids of a bot whose outcome is not final yet: SET (recovery reads it at start)."""
     return f"{PREFIX}intents:open:{bot}"
+
+
+def final_intents(bot: str) -> str:
+    """ZSET client order id -> time it became final; what ``RedisIntentStore.prune`` trims by."""
+    return f"{PREFIX}intents:final:{bot}"
 
 
 def intent_events(bot: str) -> str:

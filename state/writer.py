@@ -223,7 +223,7 @@ class StateWriter:
         return []
 
     def already_applied(self, nonce: str) -> str | None:
-        v = self.r.hget(keys.APPLIED, nonce)
+        v = self.r.get(keys.applied(nonce)) or self.r.hget(keys.APPLIED, nonce)
         return _s(v) if v is not None else None
 
     def finish_command(
@@ -258,7 +258,7 @@ class StateWriter:
         for u in updates:
             self._queue_update(pipe, u)
         if result.status in ("applied", "pending"):
-            pipe.hset(keys.APPLIED, result.nonce, entry_id)
+            pipe.set(keys.applied(result.nonce), entry_id, ex=keys.APPLIED_KEEP_S)
         for a in (audit, *more_audits):
             pipe.xadd(keys.AUDIT, {"data": a.model_dump_json()}, maxlen=100_000, approximate=True)
         if result.nonce and result.status != "duplicate":  # keep the first answer
