@@ -184,6 +184,37 @@ class BotConfig(_Model):
             raise ValueError(format_errors(exc, "params")) from None
         return self
 
+    def dca_problem(self, equity: float, fee_pct: float, slippage_bps: float) -> str | None:
+        """Why this DCA bot could never place its base order or its first safety order under its own
+        per-trade loss limit (each is judged at the deal's stop, or at its whole notional without one),
+        with the numbers; None when it can."""
+        if self.dca is None:
+            return None
+        lim = self.limits(allow_raise=True)  # the values it runs with; the ceilings are checked elsewhere
+        caps = [x for x in (lim.max_loss_per_trade_value,
+                            None if lim.max_loss_per_trade_pct is None else lim.max_loss_per_trade_pct / 100 * equity)
+                if x is not None]
+        if not caps:
+            return None
+        from core.types import Side
+        from risk.engine import worst_case_loss
+        from strategy.dca import ladder, stop_loss_price
+
+        cap = min(caps)
+        params = self.dca.params()
+        levels = ladder(params, 1).levels[:2]  # the base order and SO1, at a unit price (the loss is in quote)
+        stop = stop_loss_price(levels[0].avg_price, 1, params)
+        side = Side.BUY if self.dca.side == "long" else Side.SELL
+        for lv in levels:
+            worst = worst_case_loss(float(lv.base_qty), float(lv.price), None if stop is None else float(stop), side,
+                                    fee_pct, slippage_bps)
+            if worst > cap * (1 + 1e-9):
+                at = "its whole notional: no stop_loss_pct" if stop is None else f"the deal's stop {self.dca.stop_loss_pct:g}%"
+                return (f"{lv.name} of {float(lv.quote_size):g} would risk {worst:.2f} (at {at}) > max loss per trade "
+                        f"{cap:.2f} (risk.max_loss_per_trade_value/pct of {equity:,.0f}): it could never be placed; "
+                        "set dca.stop_loss_pct, lower the order sizes, or raise risk.max_loss_per_trade_pct")
+        return None
+
     @property
     def mode_enum(self) -> Mode:
         return Mode(self.mode)
@@ -248,6 +279,9 @@ class AppConfig(BaseSettings):
         for i, bot in enumerate(self.bots):
             if bot.mode == "live" and self.exchange.venue == "mainnet" and not self.live.enabled:
                 raise ValueError(f"bots.{i}: a live bot on mainnet needs live.enabled: true (and BOT_LIVE_TRADING=1)")
+            problem = bot.dca_problem(self.paper.starting_balance, self.paper.fee_pct, self.paper.slippage_bps)
+            if problem:
+                raise ValueError(f"bots.{i}.dca: {problem}")
             for sym in bot.symbols:
                 if sym not in self.market.symbols:
                     where = "symbol" if sym == bot.symbol else "dca.pairs"

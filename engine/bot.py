@@ -305,8 +305,10 @@ class Bot(Ledger):
     def _submit(self, purpose: OrderPurpose, side: Side, qty: float, ref_price: float, now: int, reason: str,
                 order_type: OrderType = _MARKET_ORDER, stop: float | None = None) -> bool:
         """One order: risk check, executor, portfolio. True if anything filled."""
-        self._seq += 1
         symbol, pf = self.symbol, self.portfolio
+        if purpose is _P_EXIT and self._refused and self.exit_waits(symbol):
+            return False  # the venue refused the last exits: wait before the next attempt
+        self._seq += 1
         order = Order(client_order_id(self.name, now, purpose, self._seq), self.name, symbol, side, qty,
                       purpose, order_type, ref_price if order_type is _LIMIT_ORDER else None,
                       self.reduce_only_exits and purpose is not _P_ENTRY, OrderStatus.INTENT, now, reason)
@@ -319,6 +321,8 @@ class Bot(Ledger):
         fills = self.executor.execute(order, ref_price, now)
         self.orders_sent += 1
         self.record_order(order)
+        if purpose is not _P_ENTRY:
+            self.exit_outcome(symbol, order, bool(fills))
         for f in fills:
             if self.book(f, reason, self.open_signal_id) is not None and (
                     pf.positions.get(symbol) or self.position).quantity == 0.0:

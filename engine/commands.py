@@ -273,7 +273,7 @@ def handle_upsert_dca_bot(rt: Runtime, cmd: Command, now: int) -> Outcome:
         msg, bot = f"DCA bot {cmd.target} updated: new settings apply to new deals", existing
     else:
         bot = rt.add_bot(cfg)
-        bot.warm(rt.writer.recent_candles(cfg.symbol))
+        bot.warm(rt.writer.recent_candles(rt.fleet.key(cfg, cfg.symbol), interval=rt.app.market.interval))
         msg = f"DCA bot {cmd.target} created ({cfg.mode}, {', '.join(cfg.symbols)})"
     return Outcome([], [bot], msg, dynamic_bots=[(cmd.target, cmd.payload)], metas=[meta(cfg)])
 

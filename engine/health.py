@@ -46,7 +46,8 @@ class HealthWatch:
     def problems(self) -> tuple[dict[str, list[str]], dict[str, Any]]:
         """(bot -> what is wrong for it, the view for the dashboard)."""
         now = self.wall()
-        ages = {s: self.env.price_age_s(s) for s in self.app.market.symbols}
+        keys = set(self.app.market.symbols) | {self.fleet.key(c, s) for c in self.fleet.configs.values() for s in c.symbols}
+        ages = {k: self.env.price_age_s(k) for k in sorted(keys)}
         by_symbol: dict[str, str] = {}
         for sym, age in ages.items():
             silent = age if age is not None else now - self.started
@@ -75,7 +76,7 @@ class HealthWatch:
                 markets[market] = {**h, "stream": stream, "problems": issues}
         out: dict[str, list[str]] = {}
         for name, cfg in self.fleet.configs.items():
-            issues = [by_symbol[s] for s in cfg.symbols if s in by_symbol]
+            issues = [by_symbol[k] for k in (self.fleet.key(cfg, s) for s in cfg.symbols) if k in by_symbol]
             if self.fleet.on_venue(name):
                 issues += by_market.get(cfg.market, [])
             if issues:

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from executors.base import Executor
 
 TRADE_PNLS_KEPT = 5000
+EXIT_REFUSALS_HALT = 3
 DAYS_KEPT = 400
 _ACTIVE = TradingState.ACTIVE
 _ENTRY = OrderPurpose.ENTRY
@@ -104,6 +105,7 @@ class Ledger:
 
     interval_ms: int
     last_candle_time: int
+    candles_seen: int
 
     def __init__(self, name: str, mode: Mode, portfolio: Portfolio, risk: RiskEngine, executor: "Executor",
                  state_of: StateOf, monitor: RiskMonitor | None = None, env: RiskEnv | None = None,
@@ -118,6 +120,7 @@ class Ledger:
         self.env = env  # None: no other bots, no live market health (backtests)
         self.records = records
         self.control = ControlState()  # the bot's own control record, as the worker last set it
+        self.saved_at: int | None = None  # the restored snapshot's time (None: a fresh bot)
         self.reduce_only_exits = False  # futures venues: exits go out reduce-only
         self.leverage = 1.0  # futures venues: the leverage set on the venue
         # futures venues: (margin utilization %, % of the way to liquidation) as last seen on the venue
@@ -136,6 +139,7 @@ class Ledger:
         self.closed_trades: list[Trade] = []
         self.breaches: list[str] = []  # the last ten, as the dashboard shows them
         self._pending: list[Breach] = []
+        self._refused: dict[str, tuple[int, int]] = {}  # symbol -> (exits the venue refused in a row, next try)
         self._held = _ACTIVE  # the tightest state a queued breach asks for
         self._seq = 0
         self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]  # filled by drain()
@@ -224,6 +228,27 @@ class Ledger:
     def last_denial(self) -> str:
         return self._out.risk[-1].detail if self._out.risk else ""
 
+    # ---- exits the venue refuses ------------------------------------------------------------------
+    def exit_waits(self, symbol: str) -> bool:
+        """After the venue refused an exit, the next attempt waits 2, 4, 8, ... candles (a phantom
+        position's reduce-only exit would otherwise be sent and refused on every candle, forever)."""
+        seen = self._refused.get(symbol)
+        return seen is not None and self.candles_seen < seen[1]
+
+    def exit_outcome(self, symbol: str, order: Order, filled: bool) -> None:
+        """Count an exit the venue refused (the risk engine had allowed it); the third in a row halts the
+        bot with the reason, so it says why instead of trying forever."""
+        if filled or order.status is not _REJECTED:
+            self._refused.pop(symbol, None)
+            return
+        n = self._refused.get(symbol, (0, 0))[0] + 1
+        self._refused[symbol] = (n, self.candles_seen + 2 ** n)
+        if n >= EXIT_REFUSALS_HALT:
+            self.queue_breaches([Breach(
+                "exit_refused", TradingState.HALTED,
+                f"the venue refused the exit of {symbol} {n} times in a row (last: {order.reason}); the position "
+                "may not be on the venue: check the Live tab's reconciliation, then adopt, ignore or close")])
+
     # ---- books ------------------------------------------------------------------------------------
     def record_order(self, order: Order) -> None:
         if self.records:
@@ -305,6 +330,7 @@ class Ledger:
     def restore_books(self, snap: BotSnapshot) -> None:
         """The shared part of continuing from a snapshot (after a restart or a crash)."""
         pf = self.portfolio
+        self.saved_at = snap.updated_at  # what the books hold: everything booked before this
         pf.starting_balance = snap.starting_balance or pf.starting_balance  # a live bot's allocation
         pf.quote, pf.realized_pnl, pf.fees_paid = snap.quote_balance, snap.realized_pnl, snap.fees_paid
         self.trade_count, self.wins = snap.trade_count, snap.wins

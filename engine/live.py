@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 import redis
 
-from core.types import Mode
+from core.types import Fill, Mode
 from exchange.client import ExchangeClient, FuturesPosition
 from exchange.preflight import PreflightReport, run_preflight
 from exchange.reconcile import ReconcileReport, reconcile
@@ -188,6 +188,11 @@ class LiveVenue:
             "summary": report.summary(),
         })
         return report
+
+    def unbooked(self, bot_name: str, market: str, since_ms: int) -> list[Fill]:
+        """Market orders' fills recorded after the bot's last saved books but never booked (a crash
+        between the venue's answer and the commit), as the bot books them."""
+        return spot_fills(self.client(market), self.live_executor(market).unbooked(bot_name, since_ms))
 
     def recover(self, bot_name: str, market: str, min_age_ms: int = 0) -> list[Recovered]:
         client = self.client(market)

@@ -34,9 +34,10 @@ class WorkerRiskEnv:
         self._corr: dict[tuple[str, str], tuple[int, float | None]] = {}
 
     def observe(self, c: Candle) -> None:
-        self.closes.setdefault(c.symbol, deque(maxlen=self.window + 1)).append(c.close)
-        self.close_time[c.symbol] = c.close_time + 1
-        self.received[c.symbol] = self.wall()
+        key = c.key
+        self.closes.setdefault(key, deque(maxlen=self.window + 1)).append(c.close)
+        self.close_time[key] = c.close_time + 1
+        self.received[key] = self.wall()
 
     def price_age_s(self, symbol: str) -> float | None:
         """Seconds since the last candle of ``symbol`` arrived, on the wall clock (market time says
@@ -60,7 +61,9 @@ class WorkerRiskEnv:
         return PortfolioView(value, count, tuple(symbols))
 
     def market_status(self, symbol: str, now_ms: int, bot: "Ledger | None" = None) -> MarketStatus:
-        age, stream_up = self.price_age_s(symbol), not getattr(self.feed, "stale", False)
+        cfg = self.fleet.configs.get(bot.name) if bot is not None else None
+        age = self.price_age_s(self.fleet.key(cfg, symbol) if cfg is not None else symbol)
+        stream_up = not getattr(self.feed, "stale", False)
         sup = self.supervisor
         if sup is None or bot is None or not sup.trades(bot.name):
             return MarketStatus(price_age_s=age, stream_up=stream_up)

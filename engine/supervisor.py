@@ -60,7 +60,15 @@ class VenueSupervisor:
             venue.check_switch(cfg)
             if cfg.mode == "live" and cfg.name in self.fleet.fresh:
                 self._allocate(bot, cfg, now)
+            # Fills of orders that were final before this start but not in the saved books (the worker
+            # died between the venue's answer and the commit): looked up before the open intents are
+            # resolved, whose fills are booked by recover() itself, so nothing is booked twice.
+            lost = venue.unbooked(cfg.name, cfg.market, bot.saved_at) if bot.saved_at is not None else []
             self.recover(bot, cfg)
+            if lost:
+                bot.book_fills(lost, "recovered: filled before a crash, not booked")
+                log.warning("bot %s: booked %d fill(s) the venue made before a crash that the books missed",
+                            cfg.name, len(lost))
             lim = bot.risk.limits
             if cfg.market == "futures":
                 venue.set_leverage(bot, int(cfg.dca.leverage if cfg.dca is not None else cfg.risk.max_leverage))
@@ -149,8 +157,16 @@ class VenueSupervisor:
         log.warning("bot %s paused: %s", bot.name, reason)
 
     def reconcile(self, bot: "AnyBot") -> None:
+        """Compare the bot with the venue (lock held). A difference is first checked against fills in
+        flight — the venue may have filled a resting order whose user-data event has not arrived yet:
+        its orders are polled and their fills booked, then it compares again — and only a drift that
+        remains pauses the bot."""
         cfg = self.fleet.configs[bot.name]
         rep = self.venue.reconcile(bot, cfg.market)
+        if not rep.ok and isinstance(bot, DcaBot):
+            self.venue.book(bot.name, cfg.market).poll()
+            bot.sync_venue()
+            rep = self.venue.reconcile(bot, cfg.market)
         if rep.ok:
             self.drift_seen.pop(bot.name, None)
         else:

@@ -121,16 +121,26 @@ class Worker:
         # warm-up history fills symbols Redis has never seen.
         warm = self.feed.warmup(self.app.market.warmup_candles)
         fresh: list[Candle] = []
-        for symbol in self.feed.symbols:
-            stored = self.writer.recent_candles(symbol)
-            history = stored or warm.get(symbol, [])
-            if history:
-                self._last_open[symbol] = history[-1].open_time
-            if not stored:
+        backfill = getattr(self.feed, "backfill", None)
+        for key in self.feed.symbols:
+            stored = self.writer.recent_candles(key, interval=self.app.market.interval)
+            history = stored or warm.get(key, [])
+            if stored and backfill is not None:
+                # What the venue traded while the worker was down, from its klines: the strategies get
+                # every missed closed candle in order, none skipped, none twice; no order is placed on
+                # them (trading resumes with the next live candle).
+                missed = backfill(key, stored[-1].open_time)
+                if missed:
+                    log.info("%s: %d candle(s) missed while the worker was down, backfilled", key, len(missed))
+                history = stored + missed
+                fresh.extend(missed)
+            elif not stored:
                 fresh.extend(history)
+            if history:
+                self._last_open[key] = history[-1].open_time
             for c in history:
                 self.risk_env.observe(c)
-            for bot in self.fleet.by_symbol.get(symbol, ()):
+            for bot in self.fleet.by_symbol.get(key, ()):
                 bot.warm(history)
         now = self.clock.now_ms()
         self.writer.commit([b.drain(now) for b in self.bots.values()], fresh)
@@ -236,15 +246,15 @@ class Worker:
     def step(self, batch: list[Candle]) -> None:
         """Feed one batch of closed candles to the bots, apply their breaches, commit everything at once."""
         # A feed that starts over (a replay after a restart) re-sends what is stored: skip it.
-        batch = [c for c in batch if c.open_time > self._last_open.get(c.symbol, -1)]
+        batch = [c for c in batch if c.open_time > self._last_open.get(c.key, -1)]
         if not batch:
             return
         with self.lock:
             for c in batch:
-                self._last_open[c.symbol] = c.open_time
+                self._last_open[c.key] = c.open_time
                 self.risk_env.observe(c)
                 self.last_candle_time = max(self.last_candle_time, c.open_time)
-                for bot in self.fleet.by_symbol.get(c.symbol, ()):
+                for bot in self.fleet.by_symbol.get(c.key, ()):
                     try:
                         bot.on_candle(c)
                         self._settle_pending([bot], self.clock.now_ms())

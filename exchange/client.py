@@ -254,8 +254,8 @@ class ExchangeClient:
             params["endTime"] = end_ms
         fn = self.raw.futures_klines if self.futures else self.raw.get_klines
         rows = self.call(lambda: fn(**params), weight=2 if limit <= 100 else 5)
-        return [Candle(symbol, int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), interval)
-                for r in rows]
+        return [Candle(symbol, int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), interval,
+                       self.market) for r in rows]
 
     # ---- account ---------------------------------------------------------------------------------
     def account(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ No secrets are stored here: only order facts.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Protocol
 
@@ -19,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.order_status import FINAL
 from state import keys
 from state.lease import LeaseLost
+
+log = logging.getLogger(__name__)
 
 
 KEEP_FINAL = 1000  # final intents kept per bot at least ...
@@ -92,6 +95,10 @@ class IntentStore(Protocol):
         """Intents of a bot that are not final, oldest first."""
         ...
 
+    def recent(self, bot: str, since_ms: int) -> list[IntentRecord]:
+        """Intents of a bot created after ``since_ms``, oldest first."""
+        ...
+
 
 _CREATE = """
 if ARGV[5] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[5] then return -1 end
@@ -112,6 +119,8 @@ class RedisIntentStore:
         self.r = r
         self.keep_events = keep_events
         self._create = r.register_script(_CREATE)
+        self._unsaved: dict[tuple[str, str], IntentRecord] = {}  # transitions an outage kept in memory
+        self._lock = threading.RLock()
         # the worker's lease token (state/lease.py): set, an intent is recorded (and so an order sent)
         # only while this worker still holds the lease
         self.fence: int | None = None
@@ -126,6 +135,33 @@ class RedisIntentStore:
         return bool(done)
 
     def update(self, rec: IntentRecord) -> None:
+        """Persist a transition. While Redis is unreachable the record is kept in memory and written as
+        soon as it is back (``flush``): a fill the user-data stream reported during an outage is not lost."""
+        with self._lock:
+            self._unsaved.pop((rec.bot, rec.client_order_id), None)
+            try:
+                self._flush_locked()
+                self._write(rec)
+            except redis.ConnectionError as exc:
+                self._unsaved[(rec.bot, rec.client_order_id)] = rec.model_copy(deep=True)
+                log.error("intent %s kept in memory until Redis is back (%s)", rec.client_order_id, exc)
+
+    def flush(self) -> int:
+        """Write what an outage kept in memory; returns how many are still waiting."""
+        with self._lock:
+            try:
+                self._flush_locked()
+            except redis.ConnectionError:
+                pass
+            return len(self._unsaved)
+
+    def _flush_locked(self) -> None:
+        for key, rec in list(self._unsaved.items()):
+            self._write(rec)
+            self._unsaved.pop(key, None)
+            log.info("intent %s written after the outage", rec.client_order_id)
+
+    def _write(self, rec: IntentRecord) -> None:
         b = rec.bot
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(keys.intents(b), rec.client_order_id, rec.model_dump_json())
@@ -154,6 +190,9 @@ class RedisIntentStore:
         return len(ids)
 
     def get(self, bot: str, client_order_id: str) -> IntentRecord | None:
+        kept = self._unsaved.get((bot, client_order_id))
+        if kept is not None:
+            return kept.model_copy(deep=True)
         raw = self.r.hget(keys.intents(bot), client_order_id)
         return IntentRecord.model_validate_json(raw) if raw else None
 
@@ -164,6 +203,10 @@ class RedisIntentStore:
         rows = self.r.hmget(keys.intents(bot), ids)
         out = [IntentRecord.model_validate_json(raw) for raw in rows if raw]
         return sorted(out, key=lambda x: (x.created_at, x.client_order_id))
+
+    def recent(self, bot: str, since_ms: int) -> list[IntentRecord]:
+        """The bot's intents created after ``since_ms``, oldest first."""
+        return [x for x in self.all(bot) if x.created_at > since_ms]
 
     def all(self, bot: str) -> list[IntentRecord]:
         rows = self.r.hvals(keys.intents(bot))
@@ -204,6 +247,10 @@ class MemoryIntentStore:
     def get(self, bot: str, client_order_id: str) -> IntentRecord | None:
         rec = self._recs.get((bot, client_order_id))
         return rec.model_copy(deep=True) if rec else None
+
+    def recent(self, bot: str, since_ms: int) -> list[IntentRecord]:
+        return sorted((r.model_copy(deep=True) for (b, _), r in self._recs.items() if b == bot and r.created_at > since_ms),
+                      key=lambda x: (x.created_at, x.client_order_id))
 
     def open(self, bot: str) -> list[IntentRecord]:
         return sorted((r.model_copy(deep=True) for (b, _), r in self._recs.items() if b == bot and not r.final),

@@ -281,8 +281,8 @@ class CandleRecord(_M):
     def of(cls, c: Candle) -> "CandleRecord":
         return cls(t=c.open_time, o=c.open, h=c.high, l=c.low, c=c.close, v=c.volume)
 
-    def to_candle(self, symbol: str, interval: str = "1m") -> Candle:
-        return Candle(symbol, self.t, self.o, self.h, self.l, self.c, self.v, interval)
+    def to_candle(self, symbol: str, interval: str = "1m", market: str = "spot") -> Candle:
+        return Candle(symbol, self.t, self.o, self.h, self.l, self.c, self.v, interval, market)
 
 
 class Heartbeat(_M):

@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 
 import redis
 
-from core.types import Candle
+from core.types import Candle, split_key
 from state import keys
 from state.lease import LeaseLost
 from state.models import (
@@ -107,9 +107,11 @@ class StateWriter:
         raw = self.r.get(keys.snapshot(bot))
         return BotSnapshot.model_validate_json(raw) if raw else None
 
-    def recent_candles(self, symbol: str, n: int = CANDLES_KEPT) -> list[Candle]:
-        rows = self.r.lrange(keys.candles(symbol), -n, -1)
-        return [CandleRecord.model_validate_json(row).to_candle(symbol) for row in rows]
+    def recent_candles(self, key: str, n: int = CANDLES_KEPT, interval: str = "1m") -> list[Candle]:
+        """The stored series ``key`` (a symbol, or ``SYMBOL:futures``: core.types.candle_key), oldest first."""
+        symbol, market = split_key(key)
+        rows = self.r.lrange(keys.candles(key), -n, -1)
+        return [CandleRecord.model_validate_json(row).to_candle(symbol, interval, market) for row in rows]
 
     # ---- per batch ------------------------------------------------------------------------
     def _queue_update(self, pipe: redis.client.Pipeline, u: BotUpdate) -> None:
@@ -146,8 +148,8 @@ class StateWriter:
             pipe.xadd(keys.AUDIT, {"data": a.model_dump_json()}, maxlen=100_000, approximate=True)
         touched: set[str] = set()
         for c in candles:
-            pipe.rpush(keys.candles(c.symbol), CandleRecord.of(c).model_dump_json())
-            touched.add(c.symbol)
+            pipe.rpush(keys.candles(c.key), CandleRecord.of(c).model_dump_json())
+            touched.add(c.key)
         for sym in touched:
             pipe.ltrim(keys.candles(sym), -CANDLES_KEPT, -1)
         for u in updates:
