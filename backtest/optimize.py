@@ -209,8 +209,10 @@ def run_trials(study, dims: Sequence[Dimension], feasible: Callable[[dict[str, A
     from optuna.trial import TrialState
 
     added = 0
+    seen = {_key(t.params): t.user_attrs["metrics"] for t in study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)) if "metrics" in t.user_attrs}
     while (done := finished_count(study)) < trials:
-        batch = []
+        batch, again = [], []
         for _ in range(min(pool.jobs, trials - done)):
             trial = study.ask()
             params = _suggest(trial, dims)
@@ -220,9 +222,18 @@ def run_trials(study, dims: Sequence[Dimension], feasible: Callable[[dict[str, A
                 study.tell(trial, state=TrialState.PRUNED)
                 added += 1
                 continue
-            batch.append((trial, TrialTask(trial.number, params, window)))
+            task = TrialTask(trial.number, params, window)
+            # TPE proposes a point it has tried before now and then: the backtest is deterministic,
+            # so its stored result is reused instead of run again
+            (again if _key(params) in seen or any(_key(t.params) == _key(params) for _, t in batch)
+             else batch).append((trial, task))
         outcomes: list[TrialOutcome] = pool.map([t for _, t in batch]) if batch else []
-        for (trial, _), out in zip(batch, outcomes):
+        for (_, task), out in zip(batch, outcomes):
+            if not out.error:
+                seen[_key(task.params)] = out.metrics
+        outcomes += [TrialOutcome(t.number, t.params, seen.get(_key(t.params), {}),
+                                  "" if _key(t.params) in seen else "its twin failed") for _, t in again]
+        for (trial, _), out in zip(batch + again, outcomes):
             trial.set_user_attr("metrics", out.metrics)
             trial.set_user_attr("seconds", round(out.seconds, 4))
             if out.error:
@@ -241,6 +252,10 @@ def run_trials(study, dims: Sequence[Dimension], feasible: Callable[[dict[str, A
         if batch and all(o.error for o in outcomes) and finished_count(study) == 0:
             raise RuntimeError(f"every trial failed; first error: {outcomes[0].error}")
     return added
+
+
+def _key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True)
 
 
 def importance(study) -> dict[str, float]:  # type: ignore[no-untyped-def]

@@ -109,21 +109,17 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    from backtest.ml.monitor import monitor
+    from backtest.ml.monitor import monitor_model
     from settings import load_config
     from strategy.ml_classifier import ModelUnavailable, read_model
-    from strategy.registry import build_strategy
 
     try:
         pred = read_model(args.model, args.version)
+        app = load_config(args.config)
+        data = _symbol_data(args, app, args.symbol or pred.meta.get("data", {}).get("symbol"))
+        rep = monitor_model(args.model, pred.version, data)
     except ModelUnavailable as exc:
         raise ValueError(str(exc)) from None
-    app = load_config(args.config)
-    data = _symbol_data(args, app, args.symbol or pred.meta.get("data", {}).get("symbol"))
-    strat = build_strategy("ml_classifier", {"model": args.model, "version": pred.version,
-                                             "threshold": pred.meta.get("threshold", 0.6)})
-    _, _, p = strat.signals_at(data.opens, data.highs, data.lows, data.closes, data.volumes, data.times)  # type: ignore[attr-defined]
-    rep = monitor(pred.meta, p, data)
     if args.json:
         print(json.dumps(rep.as_dict(), allow_nan=False))
         return 0

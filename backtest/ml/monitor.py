@@ -95,3 +95,17 @@ def monitor(meta: dict[str, Any], probabilities: np.ndarray, data: SymbolData) -
             report.warnings.append(f"live hit rate {report.hit_rate:.1%} is below the training precision {tp:.1%} "
                                    f"by more than {HIT_RATE_WARN:.0%} ({report.signals} signals)")
     return report
+
+
+def monitor_model(name: str, version: int | None, data: SymbolData) -> MonitorReport:
+    """Read model ``name`` (ModelUnavailable naming the file if it cannot be used) and monitor it on
+    ``data``: its probabilities come from the very strategy that trades it."""
+    from strategy.ml_classifier import MlClassifierParams, MlClassifierStrategy, ModelUnavailable, read_model
+
+    pred = read_model(name, version)
+    strat = MlClassifierStrategy(MlClassifierParams(model=name, version=pred.version,
+                                                    threshold=float(pred.meta.get("threshold", 0.6))))
+    if strat.unavailable:
+        raise ModelUnavailable(strat.unavailable)
+    _, _, p = strat.signals_at(data.opens, data.highs, data.lows, data.closes, data.volumes, data.times)
+    return monitor(pred.meta, p, data)
