@@ -94,6 +94,7 @@ def signal_backtest(app: AppConfig, data: SymbolData, model: FillModel, name: st
                                      "win_rate_pct", "profit_factor", "expectancy", "fees_paid", "exposure_time_pct")} | {
         "max_drawdown_pct": (rep.get("max_drawdown") or {}).get("max_drawdown_pct"),
         "buy_and_hold_return_pct": (rep.get("buy_and_hold") or {}).get("total_return_pct"),
+        "warmup_candles": int(start - lo),  # before the holdout: the strategy cannot signal on them
         "bot": {"sizing": "50 % of equity", "long_only": True, "fill_policy": model.policy}}
 
 
