@@ -61,7 +61,8 @@ def _study(v: dict[str, Any]) -> None:
     with st.container(key="opt_best_trials"):
         st.markdown("**Best trials**")
         if best:
-            st.dataframe(pd.DataFrame(best), hide_index=True, use_container_width=True, key="opt_best")
+            # a static table: ten rows at most, and every figure is in the page's text
+            st.table(pd.DataFrame(best).set_index("trial").style.format(precision=4))
         else:
             st.info("No complete trial yet.")
     c = st.columns(2)
@@ -81,7 +82,7 @@ def _study(v: dict[str, Any]) -> None:
             fig = go.Figure()
             fig.add_trace(go.Scatter(x=[h["trial"] for h in hist], y=[h["value"] for h in hist], mode="markers",
                                      name="trial"))
-            fig.add_trace(go.Scatter(x=[h["trial"] for h in hist], y=[h["best"] for h in hist], mode="lines",
+            fig.add_trace(go.Scatter(x=[h["trial"] for h in hist], y=[h["best"] for h in hist], mode="lines", line_shape="hv",
                                      name="best so far"))
             fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title="trial",
                               yaxis_title=spec.get("objective", "value"))
