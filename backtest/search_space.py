@@ -133,7 +133,7 @@ def feasible(model: type[BaseModel], base: Mapping[str, Any], point: Mapping[str
     return None
 
 
-def _corners_and_samples(dims: Sequence[Dimension], n: int, seed: int) -> list[dict[str, Any]]:
+def probe_points(dims: Sequence[Dimension], n: int, seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     pts: list[dict[str, Any]] = []
     for mask in range(2 ** min(len(dims), 10)):
@@ -149,7 +149,7 @@ def check_space(dims: Sequence[Dimension], model: type[BaseModel], base: Mapping
     random points). ValueError with the model's rule when it accepts none of them, or when the
     bot's fixed params are themselves invalid."""
     fixed = {k: v for k, v in base.items() if k not in {d.name for d in dims}}
-    pts = _corners_and_samples(dims, probes, seed)
+    pts = probe_points(dims, probes, seed)
     ok = 0
     first_error = ""
     for p in pts:

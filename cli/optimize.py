@@ -51,13 +51,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _max_warmup(strategy: str, base: dict[str, Any], dims: list[Any]) -> int:
     """The most candles the strategy needs over the space (corners and midpoints the model accepts)."""
-    from backtest.search_space import _corners_and_samples, feasible
+    from backtest.search_space import probe_points, feasible
     from strategy.base import history_needed
     from strategy.registry import build_strategy, params_model
 
     model = params_model(strategy)
     most = 0
-    for p in _corners_and_samples(dims, 50, 0):
+    for p in probe_points(dims, 50, 0):
         if feasible(model, base, p) is None:
             most = max(most, history_needed(build_strategy(strategy, {**base, **p})))
     return most
