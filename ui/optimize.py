@@ -47,7 +47,10 @@ def _studies() -> None:
     except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file
         st.error(f"Cannot read study {name} from {file}: {type(exc).__name__}: {exc}")
         return
-    _study(view)
+    try:
+        _study(view)
+    except Exception as exc:  # noqa: BLE001 - a study written by another version: say so, no traceback
+        st.error(f"Cannot show study {name} from {file}: {type(exc).__name__}: {exc}")
 
 
 def _study(v: dict[str, Any]) -> None:
@@ -109,7 +112,8 @@ def _walk_forward(wf: dict[str, Any]) -> None:
                      key="opt_wf")
     cat = wf.get("oos_concatenated") or {}
     eff = wf.get("efficiency")
-    st.caption(f"Out of sample, concatenated: return {cat.get('total_return_pct', 0):.2f} % · Sharpe "
+    ret = cat.get("total_return_pct")
+    st.caption(f"Out of sample, concatenated: return {'—' if ret is None else f'{ret:.2f}'} % · Sharpe "
                f"{cat.get('sharpe')} · max drawdown {cat.get('max_drawdown_pct')} % · trades {cat.get('trades')} · "
                f"walk-forward efficiency {eff if eff is None else round(eff, 2)}")
     if wf.get("collapsed_windows"):
@@ -139,7 +143,10 @@ def _models() -> None:
         return
     k = st.selectbox("Monitor", range(len(ok)), key="ml_pick",
                      format_func=lambda i: f"{ok[i]['name']} v{ok[i]['version']}")
-    _monitor(ok[k])
+    try:
+        _monitor(ok[k])
+    except Exception as exc:  # noqa: BLE001 - metadata from another version: say so, no traceback
+        st.error(f"Cannot monitor {ok[k].get('name')} v{ok[k].get('version')}: {type(exc).__name__}: {exc}")
 
 
 def _monitor(meta: dict[str, Any]) -> None:
