@@ -119,6 +119,9 @@ class LocalPool:
 
 
 def _ray_trial(ctx: RunContext, task: TrialTask) -> TrialOutcome:
+    from backtest.ml.artifact import install_loader
+
+    install_loader()  # a Ray worker is its own process: ml_classifier bots need the model reader
     return run_trial(ctx, task)
 
 

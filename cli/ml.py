@@ -62,7 +62,10 @@ def _symbol_data(args: argparse.Namespace, app: Any, want: str | None) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from backtest.ml.artifact import install_loader
+
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    install_loader()  # ml_classifier bots built here read their models from var/models
     try:
         if args.cmd == "list":
             return _list(args)
@@ -111,7 +114,8 @@ def _train(args: argparse.Namespace) -> int:
 def _monitor(args: argparse.Namespace) -> int:
     from backtest.ml.monitor import monitor_model
     from settings import load_config
-    from strategy.ml_classifier import ModelUnavailable, read_model
+    from backtest.ml.artifact import read_model
+    from strategy.ml_classifier import ModelUnavailable
 
     try:
         pred = read_model(args.model, args.version)

@@ -105,7 +105,10 @@ def _preflight(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from backtest.ml.artifact import install_loader
+
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    install_loader()  # ml_classifier bots read their models (forked trial processes inherit it)
     try:
         plan = _preflight(args)
         if args.walk_forward:

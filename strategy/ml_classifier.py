@@ -9,26 +9,19 @@ SELL closes a long (and opens a short where the bot may short). With ``sizing.sc
 the confidence sizes the entry. Backtests run it on the bar path (``evaluate`` per candle).
 Features: ``strategy.ml_features`` (the training pipeline's own definition).
 
-Loading is the one piece of I/O here, done once when the strategy is built, never per candle:
-``set_model_loader`` injects a loader (``(name, version) -> Predictor``); without one,
-``read_model`` reads ``<models dir>/<name>/v<N>/`` (``model.txt``: LightGBM's text format, no
-pickle, so a model file cannot run code; ``meta.json``: its features and metrics), the models dir
-being ``BOT_MODELS_DIR`` or ``var/models``. The read sits here because every process that builds
-bots (worker, backtest child, optimiser workers, Ray tasks) builds strategies through
-``strategy.registry`` and must find the model the same way; nothing on the candle path touches
-a file. A missing or corrupt model does not raise: the strategy is built *unavailable*
-(``unavailable`` holds the error naming the file, logged once), signals nothing and says why in
-every signal's reason, so the worker keeps running and the bot never trades; the CLIs refuse
-such a bot with exit 2.
+The model comes from an injected loader (``(name, version) -> Predictor``), called once when the
+strategy is built, never per candle: this package does no file I/O and imports no ML library.
+The front ends that build bots install ``backtest.ml.artifact.read_model`` with
+``set_model_loader`` (the worker, ``backtest``, the dashboard's backtest process, ``optimize``
+and its Ray tasks, ``ml``). A missing or corrupt model, or no loader in the process, does not
+raise: the strategy is built *unavailable* (``unavailable`` holds the error, naming the file,
+logged once), signals nothing and says why in every signal's reason, so the worker keeps running
+and the bot never trades; ``optimize`` and ``ml`` refuse such a bot with exit 2.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -39,12 +32,10 @@ from strategy.base import SIDE_BUY, SIDE_SELL, ExitParams, exit_prices, tail
 from strategy.indicators import FloatArray
 from strategy.ml_features import FEATURES, LOOKBACK, feature_matrix
 
-__all__ = ["MODEL_FILE", "META_FILE", "MlClassifierParams", "MlClassifierStrategy", "ModelUnavailable", "Predictor",
-           "models_dir", "read_model", "set_model_loader"]
+__all__ = ["MlClassifierParams", "MlClassifierStrategy", "ModelLoader", "ModelUnavailable", "Predictor", "model_loader",
+           "set_model_loader"]
 
 log = logging.getLogger(__name__)
-MODEL_FILE, META_FILE = "model.txt", "meta.json"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class ModelUnavailable(ValueError):
@@ -69,82 +60,23 @@ class MlClassifierParams(ExitParams):
     threshold: float = Field(default=0.6, gt=0.5, lt=1.0, description="BUY at p >= threshold, SELL at p <= 1 - it")
 
 
-def models_dir() -> Path:
-    return Path(os.environ.get("BOT_MODELS_DIR") or ROOT / "var" / "models")
-
-
-class _Booster:
-    """A LightGBM booster read from a model directory."""
-
-    def __init__(self, source: str, version: int, booster: Any, meta: dict[str, Any]) -> None:
-        self.source, self.version, self.booster, self.meta = source, version, booster, meta
-        self.features = list(meta["features"])
-
-    def predict(self, x: FloatArray) -> FloatArray:
-        return np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)
-
-
-def latest_version(folder: Path) -> int | None:
-    found = [int(p.name[1:]) for p in folder.glob("v*") if p.is_dir() and p.name[1:].isdigit()]
-    return max(found) if found else None
-
-
-_CACHE: dict[tuple[str, int, int], _Booster] = {}
-_LOCK = threading.Lock()
-
-
-def read_model(name: str, version: int | None = None, root: Path | None = None) -> _Booster:
-    """Read model ``name`` (``version``, or the latest) from the models dir; ModelUnavailable naming the
-    file otherwise. Read once per file version (cached on path, size and mtime)."""
-    folder = (root or models_dir()) / name
-    v = version if version is not None else latest_version(folder)
-    if v is None:
-        raise ModelUnavailable(f"model {name!r}: no versions in {folder} (train one: bot_manager.py ml train)")
-    vdir = folder / f"v{v}"
-    model_path, meta_path = vdir / MODEL_FILE, vdir / META_FILE
-    for p in (meta_path, model_path):
-        if not p.is_file():
-            raise ModelUnavailable(f"model {name!r} v{v}: missing file {p}")
-    st = model_path.stat()
-    key = (str(model_path), st.st_size, st.st_mtime_ns)
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        feats = meta["features"]
-        if not isinstance(feats, list) or not feats:
-            raise ValueError("'features' must be a non-empty list")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelUnavailable(f"model {name!r} v{v}: corrupt metadata file {meta_path}: {exc}") from None
-    unknown = [f for f in feats if f not in FEATURES]
-    if unknown:
-        raise ModelUnavailable(f"model {name!r} v{v}: {meta_path} names features this version does not compute: "
-                               f"{', '.join(unknown)}")
-    try:
-        import lightgbm as lgb
-
-        text = model_path.read_text(encoding="utf-8")
-        booster = lgb.Booster(model_str=text)
-        if booster.num_feature() != len(feats):
-            raise ValueError(f"{booster.num_feature()} features in the model, {len(feats)} in {META_FILE}")
-    except Exception as exc:  # noqa: BLE001 - LightGBM raises its own error types on a bad file
-        raise ModelUnavailable(f"model {name!r} v{v}: corrupt model file {model_path}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-    out = _Booster(str(vdir), v, booster, meta)
-    with _LOCK:
-        _CACHE[key] = out
-    return out
-
-
 ModelLoader = Callable[[str, "int | None"], Predictor]
 _loader: ModelLoader | None = None
 
 
 def set_model_loader(loader: ModelLoader | None) -> None:
-    """Inject where models come from (None: back to ``read_model``)."""
+    """Inject where models come from, for every ml_classifier built in this process after it."""
     global _loader
     _loader = loader
+
+
+def model_loader() -> ModelLoader | None:
+    return _loader
+
+
+def _no_loader(name: str, version: int | None) -> Predictor:
+    raise ModelUnavailable(f"model {name!r}: no model loader in this process (its front end must call "
+                           "backtest.ml.artifact.install_loader)")
 
 
 class MlClassifierStrategy:
@@ -152,14 +84,14 @@ class MlClassifierStrategy:
 
     name = "ml_classifier"
 
-    def __init__(self, params: MlClassifierParams) -> None:
+    def __init__(self, params: MlClassifierParams, loader: ModelLoader | None = None) -> None:
         self.params = params
         self.warmup = LOOKBACK
         self.lookback = LOOKBACK
         self.unavailable: str | None = None
         self.model: Predictor | None = None
         try:
-            self.model = (_loader or read_model)(params.model, params.version)
+            self.model = (loader or _loader or _no_loader)(params.model, params.version)
             self._cols = [FEATURES.index(f) for f in self.model.features]
         except ModelUnavailable as exc:
             self.unavailable = str(exc)

@@ -1,20 +1,103 @@
 """Versioned model artefacts: ``<models dir>/<name>/v<N>/`` holding ``model.txt`` (LightGBM's text
 format: no pickle, so loading a model cannot run code) and ``meta.json`` (features, data range and
-hash, label, metrics, feature distributions for drift, the signal backtest).
+hash, label, metrics, feature distributions for drift, the signal backtest). The models dir is
+``BOT_MODELS_DIR`` or ``var/models``.
 
 Versions only grow: a new training run writes ``v<latest+1>`` into a temporary folder and renames
-it into place, so a reader (``strategy.ml_classifier.read_model``, the one place models are read)
-never sees half a version."""
+it into place, so ``read_model`` (the one place models are read) never sees half a version.
+``install_loader`` makes ``read_model`` the loader of ``strategy.ml_classifier`` in this process
+(each front end that builds bots calls it once)."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
-from strategy.ml_classifier import META_FILE, MODEL_FILE, latest_version, models_dir
+from strategy.ml_classifier import ModelUnavailable, model_loader, set_model_loader
+from strategy.ml_features import FEATURES
+
+MODEL_FILE, META_FILE = "model.txt", "meta.json"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("BOT_MODELS_DIR") or ROOT / "var" / "models")
+
+
+def latest_version(folder: Path) -> int | None:
+    found = [int(p.name[1:]) for p in folder.glob("v*") if p.is_dir() and p.name[1:].isdigit()]
+    return max(found) if found else None
+
+
+class Booster:
+    """A LightGBM booster read from a model version folder (``strategy.ml_classifier.Predictor``)."""
+
+    def __init__(self, source: str, version: int, booster: Any, meta: dict[str, Any]) -> None:
+        self.source, self.version, self.booster, self.meta = source, version, booster, meta
+        self.features = list(meta["features"])
+
+    def predict(self, x: Any) -> Any:
+        import numpy as np
+
+        return np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)
+
+
+_CACHE: dict[tuple[str, int, int], Booster] = {}
+_LOCK = threading.Lock()
+
+
+def read_model(name: str, version: int | None = None) -> Booster:
+    """Read model ``name`` (``version``, or the latest) from the models dir; ModelUnavailable naming the
+    file otherwise. Read once per file version (cached on path, size and modification time)."""
+    folder = models_dir() / name
+    v = version if version is not None else latest_version(folder)
+    if v is None:
+        raise ModelUnavailable(f"model {name!r}: no versions in {folder} (train one: bot_manager.py ml train)")
+    vdir = folder / f"v{v}"
+    model_path, meta_path = vdir / MODEL_FILE, vdir / META_FILE
+    for p in (meta_path, model_path):
+        if not p.is_file():
+            raise ModelUnavailable(f"model {name!r} v{v}: missing file {p}")
+    st = model_path.stat()
+    key = (str(model_path), st.st_size, st.st_mtime_ns)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        feats = meta["features"]
+        if not isinstance(feats, list) or not feats:
+            raise ValueError("'features' must be a non-empty list")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelUnavailable(f"model {name!r} v{v}: corrupt metadata file {meta_path}: {exc}") from None
+    unknown = [f for f in feats if f not in FEATURES]
+    if unknown:
+        raise ModelUnavailable(f"model {name!r} v{v}: {meta_path} names features this version does not compute: "
+                               f"{', '.join(map(str, unknown))}")
+    try:
+        import lightgbm as lgb
+
+        booster = lgb.Booster(model_str=model_path.read_text(encoding="utf-8"))
+        if booster.num_feature() != len(feats):
+            raise ValueError(f"{booster.num_feature()} features in the model, {len(feats)} in {META_FILE}")
+    except Exception as exc:  # noqa: BLE001 - LightGBM raises its own error types on a bad file
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelUnavailable(f"model {name!r} v{v}: corrupt model file {model_path}: {first}") from None
+    out = Booster(str(vdir), v, booster, meta)
+    with _LOCK:
+        _CACHE[key] = out
+    return out
+
+
+def install_loader() -> None:
+    """Make ``read_model`` where ``ml_classifier`` bots of this process get their model (idempotent;
+    a loader injected before, e.g. by a test, is kept)."""
+    if model_loader() is None:
+        set_model_loader(read_model)
 
 
 def check_name(name: str) -> str:

@@ -100,11 +100,12 @@ def monitor(meta: dict[str, Any], probabilities: np.ndarray, data: SymbolData) -
 def monitor_model(name: str, version: int | None, data: SymbolData) -> MonitorReport:
     """Read model ``name`` (ModelUnavailable naming the file if it cannot be used) and monitor it on
     ``data``: its probabilities come from the very strategy that trades it."""
-    from strategy.ml_classifier import MlClassifierParams, MlClassifierStrategy, ModelUnavailable, read_model
+    from backtest.ml.artifact import read_model
+    from strategy.ml_classifier import MlClassifierParams, MlClassifierStrategy, ModelUnavailable
 
     pred = read_model(name, version)
     strat = MlClassifierStrategy(MlClassifierParams(model=name, version=pred.version,
-                                                    threshold=float(pred.meta.get("threshold", 0.6))))
+                                                    threshold=float(pred.meta.get("threshold", 0.6))), read_model)
     if strat.unavailable:
         raise ModelUnavailable(strat.unavailable)
     _, _, p = strat.signals_at(data.opens, data.highs, data.lows, data.closes, data.volumes, data.times)

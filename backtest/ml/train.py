@@ -86,6 +86,7 @@ def signal_backtest(app: AppConfig, data: SymbolData, model: FillModel, name: st
         "risk": {"max_position_pct": 100, "min_notional": 0, "max_orders_per_minute": None,
                  "max_loss_per_trade_pct": None, "daily_loss_pct": None, "max_drawdown_pct": None}})
     sim = app.model_copy(update={"bots": [bot]})
+    artifact.install_loader()  # the bot reads the artefact just written, as the worker would
     lo = max(0, start - (LOOKBACK - 1))
     window = data.between(int(data.times[lo]), None)
     res = run_config(sim, {data.symbol: window}, model, [bot.name], path="bar")[0]

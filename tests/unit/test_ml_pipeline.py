@@ -16,7 +16,8 @@ from backtest.ml.train import TrainSpec, train
 from bench_support import candles
 from optimize_support import LOOSE
 from settings import AppConfig
-from strategy.ml_classifier import MlClassifierParams, MlClassifierStrategy, ModelUnavailable, read_model
+from backtest.ml.artifact import read_model
+from strategy.ml_classifier import MlClassifierParams, MlClassifierStrategy, ModelUnavailable
 from strategy.ml_features import FEATURES, LOOKBACK, feature_matrix
 from strategy.registry import build_strategy
 
@@ -127,13 +128,22 @@ def test_missing_and_corrupt_model_files_name_the_file(models):
     with pytest.raises(ModelUnavailable, match=f"corrupt model file {folder / 'model.txt'}"):
         read_model("m", 1)
     # the strategy is built unavailable, never signals, and says why
-    strat = MlClassifierStrategy(MlClassifierParams(model="m", version=1))
+    strat = MlClassifierStrategy(MlClassifierParams(model="m", version=1), read_model)
     assert str(folder / "model.txt") in strat.unavailable
     sig = strat.evaluate(tuple(data.candles()[:300]))
     assert sig.side.value == "NONE" and sig.reason.startswith("refused: ") and "model.txt" in sig.reason
     (folder / "meta.json").write_text("{not json")
     with pytest.raises(ModelUnavailable, match=f"corrupt metadata file {folder / 'meta.json'}"):
         read_model("m", 1)
+
+
+def test_without_a_loader_the_strategy_is_refused(models, monkeypatch):
+    import strategy.ml_classifier as mlc
+
+    monkeypatch.setattr(mlc, "_loader", None)
+    strat = build_strategy("ml_classifier", {"model": "m"})
+    assert "no model loader in this process" in strat.unavailable
+    assert strat.evaluate(tuple(candles(300).candles())).reason.startswith("refused: ")
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason=f"shared market data not found at {SHARED}")
