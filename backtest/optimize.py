@@ -29,8 +29,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from backtest.search_space import Dimension
-from backtest.trials import LocalPool, RayPool, TrialOutcome, TrialTask, Window
+
+if TYPE_CHECKING:  # the dashboard reads studies through this module without loading the engine
+    from backtest.trials import LocalPool, RayPool, Window
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,10 +207,13 @@ def finished_count(study) -> int:  # type: ignore[no-untyped-def]
 
 
 def run_trials(study, dims: Sequence[Dimension], feasible: Callable[[dict[str, Any]], str | None],
-               pool: LocalPool | RayPool, trials: int, objective: str, min_trades: int, window: Window = (None, None),
-               progress: Callable[[int, int], None] | None = None) -> int:  # type: ignore[no-untyped-def]
+               pool: "LocalPool | RayPool", trials: int, objective: str, min_trades: int,
+               window: "Window" = (None, None), progress: Callable[[int, int], None] | None = None
+               ) -> int:  # type: ignore[no-untyped-def]
     """Ask/run/tell until ``trials`` trials of ``study`` have finished; returns how many were added."""
     from optuna.trial import TrialState
+
+    from backtest.trials import TrialOutcome, TrialTask
 
     added = 0
     seen = {_key(t.params): t.user_attrs["metrics"] for t in study.get_trials(
