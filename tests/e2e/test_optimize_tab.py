@@ -8,7 +8,6 @@ import optuna
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import open_dashboard
 from ops.redis_server import stop
 from support import ROOT, RedisServer, fast_config, start_dashboard, start_worker, write_config
 
@@ -32,7 +31,9 @@ def research_stack(tmp_path, monkeypatch):
     worker = dash = None
     try:
         r = redis_server.client()
-        cfg = write_config(tmp_path / "config.yaml", fast_config(redis_server.url))
+        # a slow market: this test needs the worker up, not trading, and the box may be shared
+        cfg = write_config(tmp_path / "config.yaml", fast_config(redis_server.url, market={
+            "symbols": ["BTCUSDT", "ETHUSDT"], "seed": 11, "speed": 60, "warmup_candles": 60}))
         worker = start_worker(cfg, tmp_path / "worker.log", r)
         dash, url = start_dashboard(cfg, redis_server.url, tmp_path / "dashboard.log", timeout=60)
         yield url, store / "e2e-study.db"
@@ -47,22 +48,28 @@ def research_stack(tmp_path, monkeypatch):
 def test_backtest_tab_shows_the_study(page: Page, research_stack):
     url, db = research_stack
     study = optuna.load_study(study_name="e2e-study", storage=f"sqlite:///{db}")
-    app = open_dashboard(page, url, height=3000)
-    app.get_by_role("tab", name="Backtest").click()
+    # open_dashboard also waits for the script to be idle, which a shared 2-core box under load may
+    # never show with 0.5 s refreshes; this test needs the page up, so it waits for what it reads
+    wait = {"timeout": 60_000}  # nothing here is a speed check
+    page.set_viewport_size({"width": 1500, "height": 3000})
+    page.goto(url)
+    page.get_by_text("Worker up").wait_for(**wait)
+    app = page
+    app.get_by_role("tab", name="Backtest").click(**wait)
     panel = app.get_by_role("tabpanel", name="Backtest")
-    expect(panel.get_by_text("Optimisation studies")).to_be_visible(timeout=30_000)
+    expect(panel.get_by_text("Optimisation studies")).to_be_visible(**wait)
     table = panel.locator(".st-key-opt_best_trials")
-    expect(table).to_contain_text("Best trials", timeout=30_000)
+    expect(table).to_contain_text("Best trials", **wait)
     best = study.best_trial
     row = table.locator("tbody tr").first
-    expect(row).to_contain_text(f"{best.value:.4f}")
-    expect(row.locator("th")).to_have_text(str(best.number))
-    expect(row).to_contain_text(str(best.params["fast"]))
-    expect(panel.locator(".st-key-opt_best_trials tbody tr")).to_have_count(10)
-    expect(panel.get_by_text("Parameter importance")).to_be_visible()
-    expect(panel.get_by_text("Objective history")).to_be_visible()
-    expect(panel.locator(".stPlotlyChart, [data-testid='stPlotlyChart']")).to_have_count(2)
+    expect(row).to_contain_text(f"{best.value:.4f}", **wait)
+    expect(row.locator("th")).to_have_text(str(best.number), **wait)
+    expect(row).to_contain_text(str(best.params["fast"]), **wait)
+    expect(panel.locator(".st-key-opt_best_trials tbody tr")).to_have_count(10, **wait)
+    expect(panel.get_by_text("Parameter importance")).to_be_visible(**wait)
+    expect(panel.get_by_text("Objective history")).to_be_visible(**wait)
+    expect(panel.locator(".stPlotlyChart, [data-testid='stPlotlyChart']")).to_have_count(2, **wait)
     # the ML panel lists the broken model with its error instead of failing
-    expect(panel.get_by_text("ML models")).to_be_visible()
-    expect(app.get_by_test_id("stException")).to_have_count(0)
+    expect(panel.get_by_text("ML models")).to_be_visible(**wait)
+    expect(app.get_by_test_id("stException")).to_have_count(0, **wait)
     app.screenshot(path=str(db.parent / "backtest-tab.png"), full_page=True)
