@@ -14,6 +14,7 @@ from strategy.base import Strategy
 from strategy.crossover import CrossoverStrategy, EmaCrossoverParams, SmaCrossoverParams
 from strategy.momentum import MomentumParams, MomentumStrategy
 from strategy.rsi_reversion import RsiReversionParams, RsiReversionStrategy
+from strategy.webhook import WebhookParams, WebhookStrategy
 
 __all__ = ["STRATEGIES", "build_strategy", "params_model", "strategy_names"]
 
@@ -31,6 +32,7 @@ STRATEGIES: dict[str, tuple[type[BaseModel], Callable[[BaseModel], Strategy]]] =
     "ema_crossover": (EmaCrossoverParams, _factory(CrossoverStrategy)),
     "momentum": (MomentumParams, _factory(MomentumStrategy)),
     "rsi_reversion": (RsiReversionParams, _factory(RsiReversionStrategy)),
+    "webhook": (WebhookParams, _factory(WebhookStrategy)),  # signals from POST /webhook/{bot} (api/)
 }
 
 
