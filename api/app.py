@@ -9,6 +9,7 @@ a header (a secret put there by mistake would be logged).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -104,8 +105,13 @@ def create_app(r: redis.Redis, settings: ApiSettings, tokens: TokenStore, webhoo
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(e["loc"]), "rule": str(e["msg"]).removeprefix("Value error, ")}
-                  for e in exc.errors()]
+        errors = []
+        for e in exc.errors():
+            field, rule = _field(e["loc"]), str(e["msg"]).removeprefix("Value error, ")
+            named = re.match(r"^(\w+): (.*)$", rule, re.S)
+            if field == "body" and named:  # a model-level rule that names its field itself
+                field, rule = named.groups()
+            errors.append({"field": field, "rule": rule})
         return JSONResponse({"detail": "; ".join(f"{e['field']}: {e['rule']}" for e in errors), "errors": errors},
                             status_code=422)
 

@@ -78,3 +78,14 @@ class ApiProcess(Proc):
 
 def start_notifier(config: Path, log: Path, env: dict[str, str]) -> Proc:
     return Proc(["-m", "notify"], {"BOT_CONFIG": str(config), **env}, log)
+
+
+def api_redis_url(server: "RedisServer") -> str:  # noqa: F821 - support.RedisServer
+    """A Redis user that may read everything and write nothing but XADDs to the command stream
+    (Redis 7 ACL selectors): the API runs as it in the tests, so any other write fails loudly."""
+    from state import keys
+
+    admin = server.client()
+    admin.execute_command("ACL", "SETUSER", "api", "reset", "on", ">api-test-password-0123", "%R~*",
+                          f"%W~{keys.COMMANDS}", "+@read", "+xadd", "+ping")
+    return f"redis://api:api-test-password-0123@127.0.0.1:{server.port}/0"
