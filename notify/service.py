@@ -78,19 +78,23 @@ class Notifier:
             log.error("event %s: recording its delivery failed: %s", d.entry_id, exc)
 
     def _take(self, entries: list[tuple[str, Event | None]], recovering: bool) -> None:
+        done: list[str] = []  # nothing to send: acknowledged together
         for entry_id, e in entries:
             self.status.events_read += 1
             if entry_id in self.outstanding:
                 continue
             if e is None:  # not an event: nothing to tell
-                self.store.ack(entry_id, [])
+                done.append(entry_id)
                 continue
             already = self.store.delivered(entry_id, [t.id for t in self.targets]) if recovering else set()
             waiting = self.dispatch(entry_id, e, already)
             if waiting:
                 self.outstanding[entry_id] = set(waiting)
+            elif recovering:
+                self.store.ack(entry_id, [t.id for t in self.targets])  # also forgets its per-target records
             else:
-                self.store.ack(entry_id, [t.id for t in self.targets])
+                done.append(entry_id)
+        self.store.ack_many(done)
 
     # ---- loops ----------------------------------------------------------------------------
     async def consume(self, stop: asyncio.Event) -> None:
@@ -107,7 +111,7 @@ class Notifier:
                 await asyncio.sleep(0.2)
                 continue
             try:
-                entries = await asyncio.to_thread(self.store.read_new, 500)
+                entries = await asyncio.to_thread(self.store.read_new, 500, 500)
             except redis.RedisError as exc:
                 log.error("events stream: %s", exc)
                 await asyncio.sleep(1.0)

@@ -103,6 +103,11 @@ class NotifierStore:
             pipe.hdel(keys.NOTIFIER, *fields)
         pipe.execute()
 
+    def ack_many(self, entry_ids: list[str]) -> None:
+        """Acknowledge events no target needed (below every threshold, repeats, not events)."""
+        if entry_ids:
+            self.r.xack(keys.EVENTS, keys.NOTIFIER_GROUP, *entry_ids)
+
     def write_status(self, status: NotifierStatus) -> None:
         self.r.hset(keys.NOTIFIER, "status", status.model_dump_json())
 
