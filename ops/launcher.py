@@ -1,4 +1,4 @@
-"""`make run`: start Redis, the worker and the dashboard; stop them all on Ctrl-C.
+"""`make run`: start Redis, the worker, the dashboard, the API and the notifier; stop them all on Ctrl-C.
 
 Checks the config and the ports first and says clearly what is wrong (which key, which port).
 Logs go to var/log/; the worker's log is also shown in this terminal.
@@ -137,6 +137,11 @@ def main() -> int:
         dash = subprocess.Popen(dashboard_command(app.dashboard.port), cwd=ROOT, env=env,
                                 stdout=open(logs / "dashboard.log", "ab"), stderr=subprocess.STDOUT)
         procs.append(("dashboard", dash))
+        # ---- operator reach (issue 13): the REST API and the notifier, see ops/reach.py ----
+        from ops.reach import start_reach
+
+        start_reach(procs, env, logs)
+        # ---- end of operator reach ----
         url = f"http://127.0.0.1:{app.dashboard.port}"
         if _wait_http(url + "/_stcore/health", 60, dash):
             print(f"\n  Dashboard: {url}\n  Press Ctrl-C to stop everything.\n", flush=True)
