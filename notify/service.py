@@ -98,6 +98,15 @@ class Notifier:
 
     # ---- loops ----------------------------------------------------------------------------
     async def consume(self, stop: asyncio.Event) -> None:
+        """Read until ``stop``; Redis unreachable (at start or later): say so, wait, read again."""
+        while not stop.is_set():
+            try:
+                await self._consume(stop)
+            except redis.RedisError as exc:
+                log.error("events stream: %s; retrying in 1 s", exc)
+                await asyncio.sleep(1.0)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
         await asyncio.to_thread(self.store.ensure_group)
         after = "0"
         while not stop.is_set():  # first what this consumer left unacknowledged
@@ -110,12 +119,7 @@ class Notifier:
             if len(self.outstanding) >= BACKLOG_MAX:
                 await asyncio.sleep(0.2)
                 continue
-            try:
-                entries = await asyncio.to_thread(self.store.read_new, 500, 500)
-            except redis.RedisError as exc:
-                log.error("events stream: %s", exc)
-                await asyncio.sleep(1.0)
-                continue
+            entries = await asyncio.to_thread(self.store.read_new, 500, 500)
             self._take(entries, recovering=False)
 
     def _watch_worker(self) -> None:
