@@ -46,7 +46,8 @@ class Notifier:
         self.extra_tasks: list[Callable[[asyncio.Event], Awaitable[None]]] = []
 
     # ---- dispatch -------------------------------------------------------------------------
-    def dispatch(self, entry_id: str | None, e: Event, already: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    def dispatch(self, entry_id: str | None, e: Event,
+                 already: frozenset[str] | set[str] = frozenset()) -> list[str]:
         """Queue ``e`` for every target that wants it (and lacks it); returns the ids still waiting
         for it. Repeats held back by de-duplication go nowhere (their summary comes later)."""
         if entry_id is not None and not self.dedupe.admit(e, self.clock()):

@@ -111,13 +111,6 @@ class NotifierStore:
     def write_status(self, status: NotifierStatus) -> None:
         self.r.hset(keys.NOTIFIER, "status", status.model_dump_json())
 
-    def pending_count(self) -> int:
-        try:
-            info = self.r.xpending(keys.EVENTS, keys.NOTIFIER_GROUP)
-        except redis.ResponseError:
-            return 0
-        return int(info.get("pending", 0)) if isinstance(info, dict) else 0
-
 
 def read_notifier_status(r: redis.Redis) -> NotifierStatus | None:
     """The notifier's last status (the dashboard and the API show it); None if it never ran."""

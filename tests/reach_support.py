@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.redis_server import free_port, stop
-from support import ROOT, wait_for
+from support import ROOT, RedisServer, wait_for
 
 OPS_TOKEN = "ops-token-0123456789abcdefghij"
 READ_TOKEN = "read-token-0123456789abcdefghij"
@@ -22,7 +22,8 @@ TOKENS = f"ops:operator:{OPS_TOKEN},viewer:read:{READ_TOKEN}"
 class Proc:
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.log_path = log
-        self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT,
+                                     env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
                                      stdout=open(log, "ab"), stderr=subprocess.STDOUT)
 
     def alive(self) -> bool:
@@ -80,7 +81,7 @@ def start_notifier(config: Path, log: Path, env: dict[str, str]) -> Proc:
     return Proc(["-m", "notify"], {"BOT_CONFIG": str(config), **env}, log)
 
 
-def api_redis_url(server: "RedisServer") -> str:  # noqa: F821 - support.RedisServer
+def api_redis_url(server: RedisServer) -> str:
     """A Redis user that may read everything and write nothing but XADDs to the command stream
     (Redis 7 ACL selectors): the API runs as it in the tests, so any other write fails loudly."""
     from state import keys

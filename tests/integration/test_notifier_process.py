@@ -78,7 +78,8 @@ def test_a_flapping_rule_sends_two_messages_not_a_thousand(env) -> None:  # noqa
     wait_for(lambda: status_of(r) is not None, 20, "the notifier's status")
     pipe = r.pipeline(transaction=False)
     for i in range(1000):
-        publish_event(pipe, order_refused("b1", "max_position_pct", f"position value {i} > 200"))  # type: ignore[arg-type]
+        event = order_refused("b1", "max_position_pct", f"position value {i} > 200")
+        publish_event(pipe, event)  # type: ignore[arg-type]
     pipe.execute()
     wait_for(lambda: any("repeated" in t for t in titles(sink)), 20, "the summary")
     assert titles(sink) == ["[WARNING] b1: entry refused by risk rule max_position_pct",
