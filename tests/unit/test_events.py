@@ -11,11 +11,7 @@ from state import events as ev
 from state import keys
 from state.models import AuditRecord, TradeRecord
 
-# Event times are the publisher's wall clock, as Redis's stream ids (the readers rely on it).
-T = int(time.time() * 1000) - 10_000
-
-
-def all_kinds() -> list[ev.Event]:
+def all_kinds(T: int = 1_800_000_000_000) -> list[ev.Event]:  # noqa: N803 - the time base of the examples
     trade = TradeRecord(bot="b1", symbol="BTCUSDT", side="LONG", quantity=0.1, entry_price=100, exit_price=110,
                         entry_time=T, exit_time=T + 60_000, pnl=0.98, return_pct=9.8, fees=0.02, exit_reason="tp")
     return [
@@ -71,8 +67,10 @@ def test_queue_event_joins_the_callers_transaction() -> None:
 
 
 def test_read_events_filters() -> None:
+    # Event times are the publisher's wall clock, as Redis's stream ids are (the readers rely on it).
+    T = int(time.time() * 1000) - 10_000  # noqa: N806
     r = fakeredis.FakeRedis()
-    for i, e in enumerate(all_kinds()):
+    for i, e in enumerate(all_kinds(T)):
         ev.publish_event(r, e.model_copy(update={"time": T + i * 1000}))
     r.xadd(keys.EVENTS, {"data": "not json"})  # a foreign entry is skipped, never an error
     everything = ev.read_events(r)
@@ -89,6 +87,7 @@ def test_read_events_filters() -> None:
 
 
 def test_read_audit_filters() -> None:
+    T = int(time.time() * 1000)  # noqa: N806
     r = fakeredis.FakeRedis()
     rows = [("dashboard", "pause", "b1", "applied"), ("api:ops", "set_limit", "b1", "rejected"),
             ("telegram:77", "emergency_stop", "global", "applied"), ("webhook:json", "signal", "b2", "rejected")]
