@@ -8,24 +8,22 @@ that fails authentication, scope, validation or the bot lookup.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import fields as dc_fields
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from api.auth import Caller, operator_scope, read_scope
 from api.reads import known_bot
-from risk.limits import RiskLimits
+from risk.limits import RiskLimits, limits_view
 from state.commands import MODES, CommandName, Scope, await_result, new_command, post_command, seen
 from state.models import CommandResult
 from state.reader import StateReader
 
 router = APIRouter(prefix="/api/v1", tags=["commands"])
 STATE_ACTIONS: tuple[CommandName, ...] = ("pause", "resume", "flatten", "halt", "reduce_only")
-LIMITS = tuple(f.name for f in dc_fields(RiskLimits)
-               if f.name not in ("fee_pct", "slippage_bps", "allow_short", "check_balance"))
+LIMITS = tuple(limits_view(RiskLimits()))  # every limit a bot has (the execution facts are not limits)
 _WHAT = {"pause": "no new entries; exits keep running", "resume": "back to ACTIVE",
          "flatten": "close every position at market, then PAUSED", "halt": "no orders at all",
          "reduce_only": "only orders that shrink exposure"}
@@ -87,8 +85,13 @@ def send(request: Request, caller: Caller, cmd: CommandName, scope: Scope, targe
         result = StateReader(r).command_result(nonce)
         if result is not None:
             return _answer(result)
-    command = new_command(cmd, scope, target, user=caller.user, reason=reason, limit=limit, value=value,
-                          nonce=nonce)
+    try:
+        command = new_command(cmd, scope, target, user=caller.user, reason=reason, limit=limit, value=value,
+                              nonce=nonce)
+    except ValidationError as exc:  # the command's own rules (e.g. a limit's value): nothing is posted
+        raise HTTPException(422, "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: "
+                                           f"{str(e['msg']).removeprefix('Value error, ')}"
+                                           for e in exc.errors())) from None
     entry_id = post_command(r, command)
     result = await_result(r, command.nonce, request.app.state.settings.command_timeout_s)
     if result is None:

@@ -24,7 +24,7 @@ from api.auth import read_scope
 from api.reads import known_bot, reader
 from core.types import Order, OrderPurpose, Position, Side, TradingState
 from risk.engine import PortfolioView, RiskContext, RiskEngine
-from risk.limits import RiskLimits
+from risk.limits import RiskLimits, limits_view
 from state.models import BotMeta, BotSnapshot
 
 router = APIRouter(prefix="/api/v1", tags=["risk"])
@@ -76,7 +76,7 @@ def bot_limits(meta: BotMeta, snap: BotSnapshot, fees: tuple[float, float]) -> R
             view[k] = tuple(view[k])  # type: ignore[arg-type]
     ghost = meta.mode == "ghost"
     fee_pct, slippage_bps = fees
-    known = set(RiskLimits.__dataclass_fields__)
+    known = set(limits_view(RiskLimits()))
     return RiskLimits(**{k: v for k, v in view.items() if k in known},
                       fee_pct=0.0 if ghost else fee_pct, slippage_bps=0.0 if ghost else slippage_bps,
                       allow_short=ghost or meta.market == "futures", check_balance=not ghost)

@@ -138,7 +138,9 @@ class WebhookGate:
         self.s = s
         self.secrets = secrets
         self._lock = threading.Lock()
+        self.posting = threading.Lock()
         self._content: OrderedDict[str, int] = OrderedDict()  # content key -> alert time accepted
+        self._posted: OrderedDict[str, None] = OrderedDict()  # nonces posted (the worker may not have read them)
         self._refusals: dict[str, deque[float]] = {}
         self._refused_seen: OrderedDict[str, float] = OrderedDict()
 
@@ -158,23 +160,27 @@ class WebhookGate:
         bucket = p.alert_time // w
         return "sig-" + _hash(*content, bucket), ["sig-" + _hash(*content, b) for b in (bucket, bucket - 1, bucket + 1)]
 
-    def replay(self, bot: str, p: SignalPayload) -> bool:
-        """True if this content was accepted within the window (in-process memory; the nonces in Redis
-        cover a restart)."""
-        if p.alert_id:
-            return False
-        key = _hash(bot, p.side, p.symbol, p.price, p.stop_loss, p.take_profit, p.confidence)
+    def replay(self, bot: str, p: SignalPayload, nonces: list[str]) -> bool:
+        """True if this alert was posted before by this process: the same nonce (its id), or the same
+        content within the window. (The nonces in Redis cover a restart.)"""
         with self._lock:
-            last = self._content.get(key)
+            if any(n in self._posted for n in nonces):
+                return True
+            if p.alert_id:
+                return False
+            last = self._content.get(_hash(bot, p.side, p.symbol, p.price, p.stop_loss, p.take_profit,
+                                           p.confidence))
             return last is not None and abs(p.alert_time - last) < self.s.dedupe_window_s * 1000
 
-    def accept(self, bot: str, p: SignalPayload) -> None:
+    def accept(self, bot: str, p: SignalPayload, nonce: str) -> None:
         key = _hash(bot, p.side, p.symbol, p.price, p.stop_loss, p.take_profit, p.confidence)
         with self._lock:
             self._content[key] = p.alert_time
             self._content.move_to_end(key)
-            while len(self._content) > 10_000:
-                self._content.popitem(last=False)
+            self._posted[nonce] = None
+            for memo in (self._content, self._posted):
+                while len(memo) > 10_000:
+                    memo.popitem(last=False)
 
     def may_record(self, bot: str, raw_key: str) -> bool:
         """Record a refusal unless this bot is over its rate or the same body was just recorded."""
@@ -239,13 +245,14 @@ def _receive(request: Request, gate: WebhookGate, bot: str, body: bytes) -> JSON
         log.warning("webhook %s: refused (%s)%s", bot, exc, "" if recorded else "; not recorded again")
         return JSONResponse({"detail": str(exc), "recorded": recorded}, status_code=exc.status)
     nonce, earlier = gate.nonce(bot, p)
-    if gate.replay(bot, p) or any(seen(r, n) for n in earlier):
-        return JSONResponse({"status": "duplicate", "nonce": nonce, "detail": "this alert was received before; "
-                             "it is applied once"}, status_code=200)
     command = new_command("signal", "bot", bot, user=user, payload=p.model_dump_json(), nonce=nonce,
                           reason=p.comment)
-    entry_id = post_command(r, command)
-    gate.accept(bot, p)
+    with gate.posting:  # two copies of one alert arriving together: one is posted
+        if gate.replay(bot, p, earlier) or any(seen(r, n) for n in earlier):
+            return JSONResponse({"status": "duplicate", "nonce": nonce, "detail": "this alert was received "
+                                 "before; it is applied once"}, status_code=200)
+        entry_id = post_command(r, command)
+        gate.accept(bot, p, nonce)
     log.info("webhook %s: %s %s queued as %s", bot, p.side, p.symbol, nonce)
     return JSONResponse({"status": "queued", "nonce": nonce, "entry_id": entry_id, "signal": p.model_dump()},
                         status_code=202)

@@ -138,9 +138,11 @@ def main() -> int:
                                 stdout=open(logs / "dashboard.log", "ab"), stderr=subprocess.STDOUT)
         procs.append(("dashboard", dash))
         # ---- operator reach (issue 13): the REST API and the notifier, see ops/reach.py ----
-        from ops.reach import start_reach
+        from ops.reach import reach_processes
 
-        start_reach(procs, env, logs)
+        for name, cmd in reach_processes():
+            procs.append((name, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(logs / f"{name}.log", "ab"),
+                                                 stderr=subprocess.STDOUT)))
         # ---- end of operator reach ----
         url = f"http://127.0.0.1:{app.dashboard.port}"
         if _wait_http(url + "/_stcore/health", 60, dash):
