@@ -18,10 +18,9 @@ def audit_panel(app: Page):
 
 def test_a_rejected_command_stands_out_and_downloads(app: Page, stack, tmp_path: Path):
     _, r = stack
-    # one the worker applies, one it rejects (raising a limit needs a restart)
+    # one the worker applies, one it rejects (loosening a limit, here the smallest entry, needs a restart)
     ok = new_command("pause", "bot", "paper-sma-eth", user="api:ops", reason="e2e")
-    bad = new_command("set_limit", "bot", "paper-mom-btc", user="telegram:4242", limit="max_position_pct",
-                      value="500")
+    bad = new_command("set_limit", "bot", "paper-mom-btc", user="telegram:4242", limit="min_notional", value="1")
     for c in (ok, bad):
         post_command(r, c)
     wait_for(lambda: result_of(r, ok.nonce) and result_of(r, bad.nonce), 10, "both answered")
