@@ -12,6 +12,7 @@ import time
 import streamlit as st
 
 from core.types import TradingState
+from ui import audit as audit_tab
 from ui import backtest as backtest_tab
 from ui import dca, ghost, live, paper
 from ui.common import reader, short_ts, ts
@@ -141,7 +142,8 @@ def main() -> None:
     signal_bots = [b for b in metas if b.kind != "dca"]
     by_mode = {m: [b for b in signal_bots if b.mode == m] for m in ("paper", "ghost", "live")}
     symbols, data_choices = _config_view()
-    tab_paper, tab_ghost, tab_live, tab_dca, tab_bt = st.tabs(["Paper", "Ghost", "Live", "DCA", "Backtest"])
+    tab_paper, tab_ghost, tab_live, tab_dca, tab_bt, tab_audit = st.tabs(["Paper", "Ghost", "Live", "DCA", "Backtest",
+                                                                          "Audit"])
     with tab_paper:
         paper.render(by_mode["paper"], REFRESH_S)
     with tab_ghost:
@@ -152,6 +154,8 @@ def main() -> None:
         dca.render([b for b in metas if b.kind == "dca"], symbols, REFRESH_S)
     with tab_bt:
         backtest_tab.render(metas, data_choices, REFRESH_S)
+    with tab_audit:  # commands and their results, events, the notifier's status
+        audit_tab.render(metas, REFRESH_S)
 
 
 main()

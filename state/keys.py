@@ -159,3 +159,15 @@ BACKTEST_META = PREFIX + "backtests:meta"
 def backtest_result(result_id: str) -> str:
     """A finished backtest: STRING (JSON: request, report with trades, plot data, data info)."""
     return f"{PREFIX}backtest:{result_id}"
+
+
+# ---- operator reach (issue 13): events for alerts and the audit view, the notifier ----
+# (state/events.py writes and reads the events, state/notifier_store.py the notifier's key)
+
+# What happened, for people: STREAM `MAXLEN ~ events.EVENTS_KEEP`, field `data`: JSON Event.
+EVENTS = PREFIX + "events"
+# The notifier's consumer group on EVENTS (created at '$': events before its first start are not sent).
+NOTIFIER_GROUP = "notifier"
+# The notifier's own key: HASH `status` -> JSON NotifierStatus, `sent:{event id}` -> the targets that
+# already have that event (only while it is unacknowledged: a restart sends it to the others only).
+NOTIFIER = PREFIX + "notifier"
