@@ -9,6 +9,7 @@ hypothetical trade (``engine.ghost``).
 """
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -174,6 +175,21 @@ class Bot(Ledger):
         self._mark(now)
         return not self.position.is_open
 
+    def act_on(self, sig: Signal, sid: str) -> str:
+        """A signal from outside the candles (a webhook alert): acted on at once, at the last price, through
+        the same path as a candle's signal (exits, tranches, risk, executor). Returns the signal's note."""
+        last = self.history[-1] if self.history else None
+        if last is None or self.last_price <= 0:
+            raise ValueError(f"{self.name} has no market price yet")
+        now = self.last_candle_time + self.interval_ms
+        # Its orders' client ids come from the alert's own id, so the same alert can never become two
+        # orders (across a restart as well), and two alerts in one candle never share an id.
+        self._seq = 1000 + int(hashlib.sha1(sid.encode()).hexdigest()[:8], 16) % 9_000_000
+        self._on_signal(sig, last, now, sid)
+        self._mark(now)
+        recs = self._out.signals
+        return recs[-1].note if recs else ""
+
     @property
     def last_signal(self) -> str:
         """'BUY @ price: reason' of the latest signal; kept raw and formatted when read, since a
@@ -218,12 +234,13 @@ class Bot(Ledger):
         elif self.max_hold_candles and self.hold_candles >= self.max_hold_candles:
             self._submit(_P_EXIT, exit_side, abs(pos.quantity), c.close, now, "time_horizon")
 
-    def _on_signal(self, sig: Signal, c: Candle, now: int) -> None:
+    def _on_signal(self, sig: Signal, c: Candle, now: int, sid: str = "") -> None:
         self.signals_total += 1
         side, close = sig.side, c.close
         self._last_signal = (side, close, sig.reason)
+        sid = sid or f"{self.name}:{c.open_time}"
         if self.ghost is not None:
-            self.ghost.on_signal(sig, c, now, f"{self.name}:{c.open_time}")
+            self.ghost.on_signal(sig, c, now, sid)
             return
         notes: list[str] = []
         acted = False
@@ -251,17 +268,17 @@ class Bot(Ledger):
                 pos = positions.get(symbol) or self.position
                 pos.stop_loss, pos.take_profit = sig.stop_loss, sig.take_profit
                 self.hold_candles = 0
-                self.open_signal_id = f"{self.name}:{c.open_time}"
+                self.open_signal_id = sid
             else:
                 notes.append(f"entry denied: {self.last_denial}")
-        self._record_signal(sig, c, acted, "; ".join(notes))
+        self._record_signal(sig, c, acted, "; ".join(notes), sid)
 
-    def _record_signal(self, sig: Signal, c: Candle, acted: bool, note: str) -> None:
+    def _record_signal(self, sig: Signal, c: Candle, acted: bool, note: str, sid: str) -> None:
         if not self.records:
             self.signal_log.append((c.open_time, sig.side, acted))
             return
         self._out.signals.append(SignalRecord(
-            id=f"{self.name}:{c.open_time}", bot=self.name, symbol=self.symbol, time=c.open_time, price=c.close,
+            id=sid, bot=self.name, symbol=self.symbol, time=c.open_time, price=c.close,
             side=sig.side.value, confidence=sig.confidence, reason=sig.reason, stop_loss=sig.stop_loss,
             take_profit=sig.take_profit, acted=acted, note=note,
         ))

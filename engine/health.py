@@ -18,7 +18,7 @@ from core.types import INTERVAL_MS, TradingState
 from engine.controls import TradingControls
 from settings import AppConfig
 from state.models import AuditRecord
-from state.writer import ControlChange
+from state.models import ControlChange
 
 if TYPE_CHECKING:
     from engine.fleet import Fleet

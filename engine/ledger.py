@@ -46,7 +46,7 @@ from state.models import (
     RiskView,
     TradeRecord,
 )
-from state.writer import BotUpdate
+from state.models import BotUpdate
 
 if TYPE_CHECKING:
     from executors.base import Executor

@@ -20,7 +20,8 @@ from exchange.rules import fmt
 from risk.states import most_restrictive
 from settings import BotConfig
 from state.models import AuditRecord
-from state.writer import ControlChange, StateWriter
+from state.models import ControlChange
+from state.writer import StateWriter
 from strategy.dca import ladder
 
 if TYPE_CHECKING:

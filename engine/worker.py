@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import Counter
 from typing import Callable
 
@@ -31,9 +32,11 @@ from engine.risk_env import WorkerRiskEnv
 from engine.supervisor import VenueSupervisor
 from market.feed import Feed
 from settings import AppConfig, BotConfig
+from state.events import daily_summary, worker_started, worker_stopped
 from state.lease import Lease, LeaseLost
 from state.models import AuditRecord, CommandResult, Heartbeat
-from state.writer import BotUpdate, ControlChange, StateWriter
+from state.models import BotUpdate, ControlChange
+from state.writer import StateWriter
 
 log = logging.getLogger("worker")
 VERSION = "0.1.0"
@@ -56,6 +59,7 @@ class Worker:
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self.started_at = self.clock.now_ms()
         self.crashed_before = 0
+        self._day_marks: tuple[str, dict[str, tuple[float, int]]] = ("", {})
         self.controls = TradingControls()
         self.lease = Lease(r, app.worker.heartbeat_ttl_s)
         self.lease_lost = False
@@ -144,7 +148,25 @@ class Worker:
                 bot.warm(history)
         now = self.clock.now_ms()
         self.writer.commit([b.drain(now) for b in self.bots.values()], fresh)
+        self._day_marks = self._marks()
+        self.writer.publish(worker_started(os.getpid(), len(self.bots), VERSION))
         log.info("worker started: %d bots on %s", len(self.bots), ", ".join(self.fleet.by_symbol) or "no symbols")
+
+    def _marks(self) -> tuple[str, dict[str, tuple[float, int]]]:
+        """(UTC day on the wall clock, bot -> (realized P&L, trades)) for the daily summary."""
+        day = time.strftime("%Y-%m-%d", time.gmtime(self.clock.now_ms() / 1000))
+        return day, {n: (b.portfolio.realized_pnl, b.trade_count) for n, b in self.bots.items()}
+
+    def _daily_summary(self) -> None:
+        """At the first commit of a new UTC day: each bot's P&L and trades of the day before."""
+        day, marks = self._day_marks
+        now_day, now_marks = self._marks()
+        if now_day == day:
+            return
+        per_bot = {n: {"pnl": round(pnl - marks.get(n, (0.0, 0))[0], 8), "trades": count - marks.get(n, (0.0, 0))[1],
+                       "equity": self.bots[n].equity()} for n, (pnl, count) in now_marks.items()}
+        self._day_marks = (now_day, now_marks)
+        self.writer.publish(daily_summary(day, per_bot))
 
     def add_bot(self, cfg: BotConfig) -> AnyBot:
         bot = self.fleet.add(cfg, self.risk_env, self.venue)
@@ -238,6 +260,7 @@ class Worker:
             self.venue.close()
         if not self.lease_lost:
             try:
+                self.writer.publish(worker_stopped(os.getpid(), "stopped cleanly", "info"))
                 self.writer.clear_heartbeat(self._heartbeat())
                 self.lease.release()
             except redis.RedisError:
@@ -290,6 +313,10 @@ class Worker:
             return
         for rej in new_rejections:
             log.warning("candle rejected: %s %s: %s", rej.symbol, rej.open_time, rej.reason)
+        try:
+            self._daily_summary()
+        except redis.RedisError as exc:
+            log.error("daily summary not published: %s", exc)
         self._pending.clear()
         self._pending_candles.clear()
         self._pending_controls.clear()

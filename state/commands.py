@@ -95,8 +95,7 @@ def signal_payload(payload: str) -> SignalPayload:
     try:
         return SignalPayload.model_validate(data)
     except ValidationError as exc:
-        raise ValueError("; ".join(f"payload.{'.'.join(str(p) for p in e['loc']) or 'signal'}: "
-                                   f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())) from None
+        raise ValueError(format_errors(exc, "payload")) from None
 
 
 class Command(BaseModel):

@@ -11,13 +11,16 @@ title, severity and data, so every publisher says the same thing the same way.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field
 
 from state import keys
 from state.models import AuditRecord, TradeRecord
+
+if TYPE_CHECKING:
+    from state.models import BotUpdate
 
 EVENTS_KEEP = 50_000  # MAXLEN ~ of the stream: weeks of events for a handful of bots
 
@@ -161,6 +164,41 @@ def daily_summary(day: str, per_bot: dict[str, dict[str, float]], now_ms: int | 
 def command_rejected(cmd: str, target: str, who: str, why: str, now_ms: int | None = None) -> Event:
     return _event("command_rejected", "warning", f"command {cmd} {target} by {who} rejected".replace("  ", " "),
                   why, now_ms=now_ms, cmd=cmd, target=target, who=who, rule=cmd)
+
+
+# ---- what the worker's records tell people --------------------------------------------------
+
+
+def events_of_update(u: "BotUpdate") -> list[Event]:
+    """The events one bot's batch holds: trades closed, entries filled, orders refused by risk."""
+    mode = u.snapshot.mode
+    out = [trade_closed(t, mode) for t in u.trades]
+    entries = {o.client_order_id for o in u.orders if o.purpose == "ENTRY" and o.status == "FILLED"}
+    out += [trade_opened(f.bot, f.symbol, f.side, f.quantity, f.price, mode) for f in u.fills
+            if f.client_order_id in entries]
+    out += [order_refused(u.snapshot.name, d.rule, d.detail, d.purpose) for d in u.risk if not d.allowed]
+    return out
+
+
+def events_of_audit(a: AuditRecord) -> list[Event]:
+    """The events an audit record tells of: breaches, drift, refused pre-flights, health, kill switches,
+    rejected commands."""
+    state, _, reason = a.detail.partition(": ")
+    if a.result == "rejected":
+        return [command_rejected(a.command, a.target, a.who, a.detail, now_ms=a.time)]
+    if a.who == "risk":
+        return [risk_breach(a.target, a.command, state, reason, now_ms=a.time)]
+    if a.who == "reconcile" and a.command == "drift":
+        return [reconciliation_drift(a.target, a.detail, now_ms=a.time)]
+    if a.who == "preflight" and a.result == "refused":
+        return [preflight_failed(a.target, a.detail, now_ms=a.time)]
+    if a.who == "health" and a.command == "reduce_only":
+        if "no market data" in a.detail:
+            return [stale_data(a.target, 0.0, a.detail, now_ms=a.time)]
+        return [venue_unhealthy("venue", a.detail, bot=a.target, now_ms=a.time)]
+    if a.command in ("flatten", "emergency_stop", "halt") and a.result in ("applied", "pending", "closed"):
+        return [kill_switch(a.command, a.target, a.who, a.detail, ok=a.result != "pending", now_ms=a.time)]
+    return []
 
 
 # ---- writing --------------------------------------------------------------------------------

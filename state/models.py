@@ -4,6 +4,7 @@ pydantic models so both sides validate what they read; the worker builds them fr
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -319,3 +320,25 @@ class AuditRecord(_M):
     detail: str
     entry_id: str = ""
     nonce: str = ""
+
+
+@dataclass(slots=True)
+class BotUpdate:
+    """Everything one bot produced since the last commit."""
+
+    snapshot: BotSnapshot
+    orders: list[OrderRecord] = field(default_factory=list)
+    fills: list[FillRecord] = field(default_factory=list)
+    trades: list[TradeRecord] = field(default_factory=list)
+    signals: list[SignalRecord] = field(default_factory=list)
+    equity: list[EquityRecord] = field(default_factory=list)
+    risk: list[RiskDecisionRecord] = field(default_factory=list)
+    deals: list[dict[str, object]] = field(default_factory=list)  # closed DCA deals
+
+
+@dataclass(slots=True)
+class ControlChange:
+    scope: str
+    target: str
+    record: ControlRecord
+    old: TradingState | None = None  # the state it replaced (for the state_changed event)

@@ -6,53 +6,34 @@ or after a candle's effects, never half way. The dashboard never writes through 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import redis
 
 from core.types import Candle, split_key
 from state import keys
+from state.events import (
+    Event,
+    events_of_audit,
+    events_of_update,
+    queue_event,
+    state_changed,
+)
 from state.lease import LeaseLost
 from state.models import (
     AuditRecord,
     BotMeta,
     BotSnapshot,
+    BotUpdate,
     CandleRecord,
     CommandResult,
+    ControlChange,
     ControlRecord,
-    EquityRecord,
-    FillRecord,
     Heartbeat,
-    OrderRecord,
-    RiskDecisionRecord,
-    SignalRecord,
-    TradeRecord,
 )
 
 CANDLES_KEPT = 600
 RESULT_TTL_S = 24 * 3600
-
-
-@dataclass(slots=True)
-class BotUpdate:
-    """Everything one bot produced since the last commit."""
-
-    snapshot: BotSnapshot
-    orders: list[OrderRecord] = field(default_factory=list)
-    fills: list[FillRecord] = field(default_factory=list)
-    trades: list[TradeRecord] = field(default_factory=list)
-    signals: list[SignalRecord] = field(default_factory=list)
-    equity: list[EquityRecord] = field(default_factory=list)
-    risk: list[RiskDecisionRecord] = field(default_factory=list)
-    deals: list[dict[str, object]] = field(default_factory=list)  # closed DCA deals
-
-
-@dataclass(slots=True)
-class ControlChange:
-    scope: str
-    target: str
-    record: ControlRecord
 
 
 def _s(entry_id: object) -> str:
@@ -130,6 +111,8 @@ class StateWriter:
         for deal in u.deals:
             pipe.xadd(keys.deals(name), {"data": json.dumps(deal)}, maxlen=keep, approximate=True)
         pipe.set(keys.snapshot(name), u.snapshot.model_dump_json())
+        for e in events_of_update(u):  # what people are told, in the same transaction as the change
+            queue_event(pipe, e)
 
     def commit(self, updates: Iterable[BotUpdate], candles: Iterable[Candle] = (),
                candle_rejects: dict[str, int] | None = None, rejections: Iterable[object] = (),
@@ -145,7 +128,7 @@ class StateWriter:
         for ch in controls:
             self._queue_control(pipe, ch)
         for a in audits:
-            pipe.xadd(keys.AUDIT, {"data": a.model_dump_json()}, maxlen=100_000, approximate=True)
+            self._queue_audit(pipe, a)
         touched: set[str] = set()
         for c in candles:
             pipe.rpush(keys.candles(c.key), CandleRecord.of(c).model_dump_json())
@@ -166,6 +149,20 @@ class StateWriter:
         pipe.hset(keys.control(ch.scope, ch.target),
                   mapping={k: "" if v is None else str(v.value if hasattr(v, "value") else v)
                            for k, v in ch.record.model_dump().items()})
+        rec = ch.record
+        if ch.old is not None and ch.old is not rec.state:
+            queue_event(pipe, state_changed(ch.scope, ch.target, ch.old.value, rec.state.value, rec.set_by, rec.reason,
+                                            now_ms=rec.set_at or None))
+
+    @staticmethod
+    def _queue_audit(pipe: redis.client.Pipeline, a: AuditRecord) -> None:
+        pipe.xadd(keys.AUDIT, {"data": a.model_dump_json()}, maxlen=100_000, approximate=True)
+        for e in events_of_audit(a):
+            queue_event(pipe, e)
+
+    def publish(self, event: Event) -> None:
+        """An event on its own (worker started or stopped, the daily summary)."""
+        self._transaction(lambda pipe: queue_event(pipe, event))
 
     def dynamic_bots(self) -> dict[str, str]:
         return {_s(k): _s(v) for k, v in self.r.hgetall(keys.DYNAMIC_BOTS).items()}
@@ -262,7 +259,7 @@ class StateWriter:
         if result.status in ("applied", "pending"):
             pipe.set(keys.applied(result.nonce), entry_id, ex=keys.APPLIED_KEEP_S)
         for a in (audit, *more_audits):
-            pipe.xadd(keys.AUDIT, {"data": a.model_dump_json()}, maxlen=100_000, approximate=True)
+            self._queue_audit(pipe, a)
         if result.nonce and result.status != "duplicate":  # keep the first answer
             pipe.set(keys.command_result(result.nonce), result.model_dump_json(), ex=RESULT_TTL_S)
         pipe.xack(keys.COMMANDS, keys.COMMAND_GROUP, entry_id)
