@@ -106,6 +106,7 @@ class Worker:
         if self.venue is not None:
             self.venue.store.fence = self.lease.token
         self.writer.ensure_group()
+        self.writer.open_events()
         self.crashed_before = self.writer.crashed_before()
         if self.crashed_before:
             log.warning("the previous worker did not stop cleanly (last seen at %d)", self.crashed_before)

@@ -107,11 +107,32 @@ class Target:
             self.status.last_error = f"{type(exc).__name__}"
             return False
 
+    def _urgent(self) -> list[Delivery]:
+        return [d for d in self.queue if d.event.severity == "critical"][:DIGEST_MAX]
+
+    def _wait_s(self, now: float) -> float:
+        """Seconds until the queue may send. A failing target's backoff holds everything; the rate
+        limit holds everything but critical events: a risk breach must not wait a minute behind
+        trade news (they go first, on their own, and still count against the limit)."""
+        if not self.queue:
+            return 1.0
+        rate = 0.0 if self._urgent() else self.rate.wait_s(now)
+        return max(self.next_try - now, rate)
+
+    def _take(self) -> list[Delivery]:
+        """The next message's deliveries: the critical ones if any wait, else the oldest, in order."""
+        urgent = self._urgent()
+        if urgent:
+            for d in urgent:
+                self.queue.remove(d)
+            return urgent
+        return [self.queue.popleft() for _ in range(min(DIGEST_MAX, len(self.queue)))]
+
     async def run(self, stop: asyncio.Event, done: Callable[[Delivery, bool], None]) -> None:
         """Send until ``stop``; ``done(delivery, delivered)`` for each delivery sent or given up on."""
         while not stop.is_set():
             now = self.clock()
-            wait = max(self.next_try - now, self.rate.wait_s(now)) if self.queue else 1.0
+            wait = self._wait_s(now)
             if wait > 0 or not self.queue:
                 self.wake.clear()
                 try:
@@ -127,7 +148,7 @@ class Target:
                 for d in expired:
                     done(d, False)
                 continue
-            batch = [self.queue.popleft() for _ in range(min(DIGEST_MAX, len(self.queue)))]
+            batch = self._take()
             title, body, severity = render(batch)
             self.status.queued = len(self.queue) + len(batch)
             ok = await asyncio.to_thread(self._send, title, body, severity)

@@ -209,6 +209,17 @@ def queue_event(pipe: "redis.client.Pipeline | redis.Redis", event: Event) -> No
     pipe.xadd(keys.EVENTS, {"data": event.model_dump_json(exclude={"id"})}, maxlen=EVENTS_KEEP, approximate=True)
 
 
+def ensure_notifier_group(r: "redis.Redis") -> None:
+    """Create the notifier's consumer group at the stream's end ('$') if it is not there: a first
+    start sends no history, and the worker calls it before its first event, so an event written
+    before the notifier first runs still reaches it."""
+    try:
+        r.xgroup_create(keys.EVENTS, keys.NOTIFIER_GROUP, id="$", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
 def publish_event(r: redis.Redis, event: Event) -> str:
     """XADD one event outside a transaction (worker start/stop, a process of its own). Returns its id."""
     entry_id = r.xadd(keys.EVENTS, {"data": event.model_dump_json(exclude={"id"})}, maxlen=EVENTS_KEEP,

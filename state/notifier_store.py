@@ -14,7 +14,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field
 
 from state import keys
-from state.events import Event, parse_event
+from state.events import Event, ensure_notifier_group, parse_event
 
 
 class TargetStatus(BaseModel):
@@ -59,12 +59,7 @@ class NotifierStore:
         self.consumer = consumer
 
     def ensure_group(self) -> None:
-        """Create the consumer group at the stream's end ('$'): a first start sends no history."""
-        try:
-            self.r.xgroup_create(keys.EVENTS, keys.NOTIFIER_GROUP, id="$", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        ensure_notifier_group(self.r)
 
     def _read(self, ids: str, block_ms: int | None, count: int) -> list[tuple[str, Event | None]]:
         resp = self.r.xreadgroup(keys.NOTIFIER_GROUP, self.consumer, {keys.EVENTS: ids}, count=count, block=block_ms)

@@ -14,6 +14,7 @@ from core.types import Candle, split_key
 from state import keys
 from state.events import (
     Event,
+    ensure_notifier_group,
     events_of_audit,
     events_of_update,
     queue_event,
@@ -159,6 +160,10 @@ class StateWriter:
         pipe.xadd(keys.AUDIT, {"data": a.model_dump_json()}, maxlen=100_000, approximate=True)
         for e in events_of_audit(a):
             queue_event(pipe, e)
+
+    def open_events(self) -> None:
+        """At start, before the first event: the notifier's group exists from here on."""
+        ensure_notifier_group(self.r)
 
     def publish(self, event: Event) -> None:
         """An event on its own (worker started or stopped, the daily summary)."""

@@ -23,6 +23,7 @@ class HttpSink:
         self.port = free_port()
         self.received: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.arrived: list[float] = []  # wall-clock time of each recorded body
         self.fail = 0
         self.failed = 0
         self.lock = threading.Lock()
@@ -40,6 +41,7 @@ class HttpSink:
                         return
                     sink.received.append(json.loads(body or b"{}"))
                     sink.paths.append(self.path)
+                    sink.arrived.append(time.time())
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()

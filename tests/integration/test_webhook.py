@@ -1,6 +1,7 @@
 """Inbound webhook signals through the real API process, Redis and worker: a valid alert becomes
-one `signal` command (replays do not), a refused one is answered and audited by the worker, and a
-worker that does not act on signals rejects them (it never mistakes one for another command)."""
+one `signal` command (replays do not) that the worker acts on through the bot's risk engine and
+executor, a refused one is answered and audited by the worker, and after an emergency stop a signal
+opens nothing."""
 from __future__ import annotations
 
 import json
@@ -167,19 +168,54 @@ def test_a_refused_alert_is_answered_and_audited_by_the_worker(world: World) -> 
     assert world.r.xlen(keys.COMMANDS) == before + 5
 
 
-def test_a_worker_without_the_signal_handler_rejects_signals_and_changes_nothing(world: World) -> None:
-    """Until the worker acts on `signal`, a signal must not fall through to another command: after an
-    emergency stop, a valid alert leaves everything paused (it is rejected and audited)."""
+def test_a_valid_alert_opens_a_paper_position_once(world: World) -> None:
+    """The worker acts on the alert through the bot's own path: a paper position opens at the last
+    price with the alert's stop; the same alert again (its id) opens nothing more."""
+    status, body = post(world, tv_alert(id="open-1", sl=None, tp=None))  # levels from the bot's params
+    assert status == 202
+    res = wait_for(lambda: result_of(world.r, str(body["nonce"])), 15, "the worker's answer to the alert")
+    assert res.status == "applied" and "entry denied" not in res.message, res
+    qty = wait_for(lambda: held(world.r), 15, "the webhook bot's position")
+    assert qty > 0
+    audit = audit_of(world.r, str(body["nonce"]))
+    assert audit.result == "applied" and "BUY signal from" in audit.detail
+    # the worker applies a command's nonce once: the same command again (a redelivery; the API derives
+    # the nonce from the alert) is answered as a duplicate and opens nothing more
+    fields = _fields_of(world.r, str(body["nonce"]))
+    world.r.xadd(keys.COMMANDS, fields)
+    wait_for(lambda: [a for _, f in world.r.xrevrange(keys.AUDIT, count=50)
+                      if (a := AuditRecord.model_validate_json(f[b"data"])).nonce == body["nonce"]
+                      and a.result == "duplicate"], 15, "the worker's answer to the redelivered alert")
+    time.sleep(1.0)
+    assert held(world.r) == qty
+
+
+def held(r: redis.Redis) -> float:
+    snap = snapshots(r).get(BOT)
+    return sum(p.quantity for p in snap.open_positions) if snap is not None else 0.0
+
+
+def _fields_of(r: redis.Redis, nonce: str) -> dict[bytes, bytes]:
+    for _, f in r.xrevrange(keys.COMMANDS, count=200):
+        if f[b"nonce"].decode() == nonce:
+            return dict(f)
+    raise AssertionError(f"no command {nonce}")
+
+
+def test_a_signal_after_an_emergency_stop_opens_nothing(world: World) -> None:
+    """A signal while everything is emergency-stopped is read by the worker, but the risk engine refuses
+    the entry: everything stays PAUSED and no position changes."""
     from state.commands import new_command, post_command
 
     stop = new_command("emergency_stop", "global", user="pytest")
     post_command(world.r, stop)
     wait_for(lambda: result_of(world.r, stop.nonce), 10, "the emergency stop")
-    status, body = post(world, tv_alert(id="while-stopped", action="sell", sl="51000", tp="48000"))
+    before = held(world.r)
+    status, body = post(world, tv_alert(id="while-stopped", action="buy"))
     assert status == 202
     audit = audit_of(world.r, str(body["nonce"]))
-    # (this worker has no signal handler: state.commands' gate, or a dispatch table without one, rejects it)
-    assert audit.result == "rejected" and "signal" in audit.detail
+    assert audit.command == "signal" and audit.result in ("applied", "rejected"), audit
     assert world.r.hget(keys.control("global"), "state") == b"PAUSED"
     assert all(s.effective_state.value == "PAUSED" for s in snapshots(world.r).values())
+    assert held(world.r) == before
     assert world.worker.alive()

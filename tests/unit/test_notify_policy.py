@@ -10,7 +10,7 @@ import pytest
 from notify.masking import MaskingFilter
 from notify.policy import Deduper, RateLimit, dedupe_key
 from notify.settings import NotifySettings, SettingsError, parse_targets, secrets_of, telegram_chats
-from notify.targets import Delivery, render
+from notify.targets import Delivery, Target, render
 from state import events as ev
 
 
@@ -113,3 +113,41 @@ def test_masking_covers_messages_arguments_and_tracebacks() -> None:
     out = stream.getvalue()
     assert "SECRETtok" not in out
     assert "bot***/sendMessage" in out and "cannot reach ***" in out and "Traceback" in out
+
+
+def test_a_critical_event_is_not_held_by_the_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A target over its rate limit holds trade news for the digest, but a risk breach goes at once, on
+    its own; the news follows when the minute allows."""
+    import asyncio
+
+    monkeypatch.setenv("BOT_NOTIFY_URLS", "json://127.0.0.1:9/hook")
+    s = NotifySettings(notify_rate_per_min=2)
+    (spec,) = parse_targets(s)
+    clock = [1000.0]
+    t = Target(spec, s, clock=lambda: clock[0])
+    sent: list[str] = []
+    monkeypatch.setattr(t, "_send", lambda title, body, severity: sent.append(title) or True)
+    for i in range(2):
+        t.rate.record(clock[0])  # the minute's budget is spent
+    for i in range(5):
+        t.put(Delivery("1-0", ev.trade_opened("b1", "BTCUSDT", "BUY", 0.1, 100.0 + i)))
+    t.put(Delivery("2-0", ev.risk_breach("b1", "daily_loss", "HALTED", "loss 5.1% >= 5%")))
+    done: list[tuple[str, bool]] = []
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(t.run(stop, lambda d, ok: done.append((d.event.kind, ok))))
+        for _ in range(40):
+            await asyncio.sleep(0.01)
+        assert sent == ["[CRITICAL] b1: risk limit daily_loss breached -> HALTED"]  # the news still waits
+        clock[0] += 61.0
+        for _ in range(150):
+            await asyncio.sleep(0.01)
+            if len(sent) == 2:
+                break
+        stop.set()
+        await task
+
+    asyncio.run(go())
+    assert sent[1].startswith("[INFO] 5 events")
+    assert [k for k, ok in done if ok] == ["risk_breach"] + ["trade_opened"] * 5
