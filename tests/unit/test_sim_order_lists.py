@@ -251,7 +251,7 @@ def test_market_stop_leg_sells_at_the_book_when_triggered() -> None:
 
 def test_state_file_keeps_open_lists_and_they_keep_working(tmp_path: Path) -> None:
     ex, _ = make()
-    lst = place(ex)
+    place(ex)
     done = place(ex, quantity="0.1", listClientOrderId="pos-2", aboveClientOrderId="p2-tp",
                  belowClientOrderId="p2-sl", abovePrice="65000")
     ex.order_lists.cancel(SYM, done.order_list_id, None)
