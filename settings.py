@@ -68,6 +68,10 @@ class ExchangeConfig(_Model):
     spot_balances: dict[str, float] = Field(default_factory=lambda: {"USDT": 10_000.0},
                                             description="local exchange: starting spot balances")
     reconcile_every_s: float = Field(30.0, ge=1, le=3600)
+    protective_orders: bool = Field(True, description="a venue bot's stop-loss and take-profit also rest on the "
+                                                      "exchange (spot OCO / stop-limit, USD-M stop and take-profit)")
+    protective_stop_limit_pct: float = Field(0.5, gt=0, lt=10, description="spot: the stop-limit's limit price this "
+                                                                           "% beyond its trigger (room to fill)")
     stale_after_s: float = Field(15.0, gt=0, description="market-data stale alarm after this long without data")
 
     @property

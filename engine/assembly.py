@@ -102,6 +102,8 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
         records=sim.records if sim is not None else True, monitor=monitor, env=env, max_tranches=cfg.max_tranches,
     )
     bot.reduce_only_exits = on_venue and cfg.market == "futures"
+    if on_venue and app.exchange.protective_orders and mode is not Mode.GHOST:
+        bot.guard = venue.protection(cfg.name, cfg.market, cfg.symbol)  # type: ignore[union-attr]
     return bot
 
 

@@ -10,6 +10,7 @@ hypothetical trade (``engine.ghost``).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,10 @@ from strategy.base import Strategy, history_window
 
 if TYPE_CHECKING:
     from executors.base import Executor
+    from executors.protection import VenueProtection
+
+log = logging.getLogger(__name__)
+VENUE_CHECK_EVERY = 10  # candles: a protective order is asked for at least this often (besides events, levels)
 
 # Enum members looked up once: on Python 3.11 each `Side.BUY` costs ~100 ns, many times per order.
 _BUY = Side.BUY
@@ -108,6 +113,9 @@ class Bot(Ledger):
         self.signals_total = 0
         # Ghost bots follow every signal as its own hypothetical trade instead of one position.
         self.ghost = GhostSignals(self, max_hold_candles) if mode is Mode.GHOST else None
+        # Venue bots: the position's stop and take-profit also rest on the exchange (set by the assembly)
+        self.guard: "VenueProtection | None" = None
+        self._protective_saved: dict[str, list[int]] = {}  # from the restored snapshot, for resume_protection
 
     # ---- inputs -------------------------------------------------------------------------
     def warm(self, candles: list[Candle]) -> None:
@@ -151,13 +159,18 @@ class Bot(Ledger):
             self.ghost.on_candle(c, now)
         elif (self.portfolio.positions.get(self.symbol) or self.position).quantity != 0.0:
             self.hold_candles += 1
-            self._check_exits(c, now)
+            if self.guard is not None:
+                self._venue_exits(c)  # what the venue's stop or take-profit did comes first
+            if self.position.quantity != 0.0:
+                self._check_exits(c, now)
         return now
 
     def apply(self, c: Candle, sig: Signal, now: int) -> None:
         """Act on the strategy's signal for candle c (after its exits), then mark equity."""
         if sig.side is not _NONE:
             self._on_signal(sig, c, now)
+        if self.guard is not None:
+            self._protect(now)
         self._mark(now)
 
     def flatten(self, reason: str) -> bool:
@@ -172,6 +185,8 @@ class Bot(Ledger):
             return True
         side = _SELL if pos.quantity > 0 else _BUY
         self._submit(_P_FLATTEN, side, abs(pos.quantity), self.last_price, now, reason)
+        if self.guard is not None:
+            self._protect(now)  # a flatten the venue refused leaves the position protected
         self._mark(now)
         return not self.position.is_open
 
@@ -186,6 +201,8 @@ class Bot(Ledger):
         # orders (across a restart as well), and two alerts in one candle never share an id.
         self._seq = 1000 + int(hashlib.sha1(sid.encode()).hexdigest()[:8], 16) % 9_000_000
         self._on_signal(sig, last, now, sid)
+        if self.guard is not None:
+            self._protect(now)
         self._mark(now)
         recs = self._out.signals
         return recs[-1].note if recs else ""
@@ -325,6 +342,14 @@ class Bot(Ledger):
         symbol, pf = self.symbol, self.portfolio
         if purpose is _P_EXIT and self._refused and self.exit_waits(symbol):
             return False  # the venue refused the last exits: wait before the next attempt
+        if purpose is not _P_ENTRY and self.guard is not None and self.guard.active:
+            # The venue's protective orders go first (they hold the coins, and two exits must never
+            # both close one position): what they executed meanwhile is booked, the rest is exited.
+            if self._book_venue_exits(self.guard.release()):
+                left = pf.positions.get(symbol) or self.position
+                if left.quantity == 0.0:
+                    return True
+                qty = min(qty, abs(left.quantity))
         self._seq += 1
         order = Order(client_order_id(self.name, now, purpose, self._seq), self.name, symbol, side, qty,
                       purpose, order_type, ref_price if order_type is _LIMIT_ORDER else None,
@@ -336,6 +361,8 @@ class Bot(Ledger):
         if not self.decide(order, ctx):
             return False
         fills = self.executor.execute(order, ref_price, now)
+        if not fills:
+            self._why_not = f"not filled: {order.reason or order.status.value}"
         self.orders_sent += 1
         self.record_order(order)
         if purpose is not _P_ENTRY:
@@ -345,19 +372,113 @@ class Bot(Ledger):
                     pf.positions.get(symbol) or self.position).quantity == 0.0:
                 self.open_signal_id = ""
                 self.hold_candles = 0
-        if self.on_dust is not None and purpose is not _P_ENTRY and fills:
-            left = self.position
-            # below the minimum notional a venue's lot size would not let us sell the rest
-            if left.is_open and abs(left.quantity) * ref_price < self.risk.limits.min_notional:
-                self.write_off(symbol, ref_price)
+        if purpose is not _P_ENTRY and fills:
+            self._write_off_dust(ref_price)
         # A venue may refuse or lose an order the risk engine allowed: only a fill counts.
         return bool(fills)
+
+    def _write_off_dust(self, price: float) -> None:
+        """After an exit on a venue: a rest below the minimum notional (a lot size would not let us
+        sell it) is written off as the user's holding."""
+        left = self.position
+        if self.on_dust is not None and left.is_open and abs(left.quantity) * price < self.risk.limits.min_notional:
+            self.write_off(self.symbol, price)
 
     def book_fills(self, fills: list[Fill], reason: str) -> None:
         """Fills found later (recovery of an ambiguous order after a crash): booked like any other."""
         for f in fills:
             self.book(f, reason, self.open_signal_id)
         self._mark(self.last_candle_time + self.interval_ms)
+
+    # ---- protective orders on the venue (executors.protection) ------------------------------------
+    def _book_venue_exits(self, got: "list[tuple[Fill, str]]") -> bool:
+        """Book what a protective order executed on the venue, as the exit it is."""
+        for fill, reason in got:
+            if self.book(fill, reason, self.open_signal_id) is not None and self.position.quantity == 0.0:
+                self.open_signal_id = ""
+                self.hold_candles = 0
+            log.warning("bot %s: %s %s %.8g %s at %.8g", self.name, reason, fill.side.value, fill.quantity,
+                        fill.symbol, fill.price)
+        if got:
+            self._write_off_dust(got[-1][0].price)
+        return bool(got)
+
+    def _venue_exits(self, c: Candle | None) -> bool:
+        """Ask the venue what the protective orders did — after a user-data event, when the candle
+        reached one of their levels, every few candles otherwise — and book it. True if booked."""
+        g = self.guard
+        if g is None or not g.active:
+            return False
+        if c is not None and not g.dirty and not g.reached(c.low, c.high) and self.candles_seen % VENUE_CHECK_EVERY:
+            return False
+        try:
+            return self._book_venue_exits(g.check())
+        except Exception as exc:  # noqa: BLE001 - venue trouble: the next candle asks again
+            log.warning("bot %s: protective orders not checked: %s", self.name, exc)
+            return False
+
+    def _protect(self, now: int) -> None:
+        """Keep the venue's protective orders in step with the position (after every step): placed
+        when a position opens, replaced when its quantity or levels change, cancelled when it is
+        flat. A placement is an exit order: the risk engine decides it first, before anything that
+        rests is cancelled (a HALTED bot keeps what protects it)."""
+        g = self.guard
+        if g is None:
+            return
+        try:
+            pos = self.position
+            want = g.wanted(pos.quantity, pos.stop_loss, pos.take_profit)
+            if g.matches(want) or not g.due(self.candles_seen, want):
+                return
+            if want is not None:
+                first = want.orders[0]
+                order = Order(f"{self.name}:protect", self.name, self.symbol, Side(first.side), abs(pos.quantity),
+                              _P_EXIT, _LIMIT_ORDER, float(first.stop_price or 0), self.reduce_only_exits,
+                              OrderStatus.INTENT, now, "protective order")
+                equity = self.portfolio.equity_at(self.symbol, self.last_price)
+                ctx = self.context(self.symbol, pos, self.last_price, equity, self.portfolio.quote, now, None,
+                                   abs(pos.quantity) * self.last_price, False)
+                if not self.decide(order, ctx, order_record=False):
+                    g.problem = f"risk: {self.last_denial}"
+                    return
+            if g.active:
+                if self._book_venue_exits(g.release()):
+                    pos = self.position
+                    want = g.wanted(pos.quantity, pos.stop_loss, pos.take_profit)
+                if g.active:
+                    return  # not cancelled (venue unreachable): the next step tries again
+            if want is None:
+                g.problem = ""
+                return
+            g.place(want, now, self.candles_seen)
+        except Exception as exc:  # noqa: BLE001 - exchangeInfo or the venue unreachable: the next step tries again
+            g.problem = f"{type(exc).__name__}: {exc}"
+            log.warning("bot %s: protective orders not kept in step: %s", self.name, exc)
+
+    def sync_venue(self) -> bool:
+        """Between candles (the worker's fills loop, woken by a user-data event): book what the
+        protective orders executed, at once. True when something was booked."""
+        g = self.guard
+        if g is None or not g.dirty:
+            return False
+        now = self.last_candle_time + self.interval_ms
+        if not self._venue_exits(None):
+            return False
+        self._protect(now)
+        self._mark(now)
+        return True
+
+    def resume_protection(self) -> None:
+        """At start, after the books are restored: the protective orders the books knew of asked for
+        again (a stop that fired on the venue while the worker was down is booked now, once), then
+        kept in step with the position."""
+        g = self.guard
+        if g is None:
+            return
+        now = self.last_candle_time + self.interval_ms
+        self._book_venue_exits(g.load(self._protective_saved, self.saved_at))
+        self._protect(now)
+        self._mark(now)
 
     def _mark(self, now: int) -> None:
         self.mark(now, self.equity())
@@ -393,6 +514,8 @@ class Bot(Ledger):
             signals_total=self.signals_total, hold_candles=self.hold_candles, open_signal_id=self.open_signal_id,
             entry_fees_open=pos.entry_fees,
             open_signals=self.ghost.tracker.dump() if self.ghost is not None else [],
+            **({"protection": self.guard.view(), "protective_booked": self.guard.dump()} if self.guard is not None
+               else {}),
         )
 
     def restore(self, snap: BotSnapshot) -> None:
@@ -415,4 +538,5 @@ class Bot(Ledger):
         self.last_signal = snap.last_signal
         if self.ghost is not None:
             self.ghost.tracker.load(snap.open_signals)
+        self._protective_saved = dict(snap.protective_booked)
 

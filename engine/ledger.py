@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Protocol
@@ -142,6 +143,7 @@ class Ledger:
         self._refused: dict[str, tuple[int, int]] = {}  # symbol -> (exits the venue refused in a row, next try)
         self._held = _ACTIVE  # the tightest state a queued breach asks for
         self._seq = 0
+        self._why_not = ""  # last_denial
         self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]  # filled by drain()
 
     # ---- state ------------------------------------------------------------------------------
@@ -208,6 +210,7 @@ class Ledger:
         d = self.risk.check(order, ctx)
         purpose = order.purpose
         if not d.allowed:
+            self._why_not = d.detail
             order.status = _REJECTED
             self.denials[d.rule] += 1
             self._out.risk.append(RiskDecisionRecord(time=ctx.now_ms, allowed=False, rule=d.rule, detail=d.detail,
@@ -217,6 +220,7 @@ class Ledger:
             if not self.records:
                 del self._out.risk[:-1]  # only the last denial is read (signal notes); bound memory
             return False
+        self._why_not = ""
         if purpose is _ENTRY and count_entry and self.monitor is not None:
             self.monitor.on_entry(ctx.now_ms)
         if self.records:
@@ -226,7 +230,8 @@ class Ledger:
 
     @property
     def last_denial(self) -> str:
-        return self._out.risk[-1].detail if self._out.risk else ""
+        """Why the last order did not go through: the risk rule that denied it, or what the venue said."""
+        return self._why_not
 
     # ---- exits the venue refuses ------------------------------------------------------------------
     def exit_waits(self, symbol: str) -> bool:
@@ -318,7 +323,8 @@ class Ledger:
         pf = self.portfolio
         n = self.trade_count
         return BotSnapshot(
-            name=self.name, mode=self.mode.value, updated_at=now_ms, last_candle_time=self.last_candle_time,
+            name=self.name, mode=self.mode.value, updated_at=now_ms, books_at=int(time.time() * 1000),
+            last_candle_time=self.last_candle_time,
             control=ControlRecord.of(self.control), effective_state=self.state(), quote_asset=pf.quote_asset,
             starting_balance=pf.starting_balance, quote_balance=pf.quote, equity=equity, high_water=self.high_water,
             realized_pnl=pf.realized_pnl, fees_paid=pf.fees_paid, trade_count=n, wins=self.wins,
@@ -330,7 +336,7 @@ class Ledger:
     def restore_books(self, snap: BotSnapshot) -> None:
         """The shared part of continuing from a snapshot (after a restart or a crash)."""
         pf = self.portfolio
-        self.saved_at = snap.updated_at  # what the books hold: everything booked before this
+        self.saved_at = snap.books_at or snap.updated_at  # what the books hold (BotSnapshot.books_at)
         pf.starting_balance = snap.starting_balance or pf.starting_balance  # a live bot's allocation
         pf.quote, pf.realized_pnl, pf.fees_paid = snap.quote_balance, snap.realized_pnl, snap.fees_paid
         self.trade_count, self.wins = snap.trade_count, snap.wins

@@ -23,6 +23,7 @@ from core.clock import Clock, WallClock
 from core.types import Candle
 from engine import commands
 from engine.controls import TradingControls
+from engine.bot import Bot
 from engine.dca_bot import DcaBot
 from engine.fleet import AnyBot, Fleet, meta
 from engine.account_guard import AccountGuard
@@ -369,7 +370,7 @@ class Worker:
             self.venue.fills_ready.clear()
             try:
                 with self.lock:
-                    synced = [b for b in self.bots.values() if isinstance(b, DcaBot) and b.sync_venue()]
+                    synced = [b for b in self.bots.values() if isinstance(b, (DcaBot, Bot)) and b.sync_venue()]
                     if synced:
                         self._commit_bots(synced)
             except Exception:  # noqa: BLE001 - the next wake-up or poll tries again

@@ -148,8 +148,8 @@ class LiveExecutor:
         out: list[Recovered] = []
         now = self.now_ms()
         for rec in self.store.open(bot):
-            if now - rec.created_at < min_age_ms or rec.order_type == "LIMIT":
-                continue  # resting orders belong to the bot's LiveBook, which refreshes them
+            if now - rec.created_at < min_age_ms or rec.order_type != "MARKET":
+                continue  # resting orders belong to the bot's LiveBook, protective ones to its VenueProtection
             trades = self._resolve(rec, "recovery", attempts=1)
             fills = [self._fill(rec, t) for t in trades]
             out.append(Recovered(rec, fills))
@@ -325,8 +325,9 @@ class LiveExecutor:
         books): a crash between the venue's answer and the commit of the books left them recorded on the
         intent but never booked. Resting orders (tagged) are the LiveBook's; open ones ``recover``'s."""
         out: list[Fill] = []
-        for rec in self.store.recent(bot, since_ms):
-            if rec.final and rec.fills and not rec.tag and rec.order_type == "MARKET":
+        for rec in self.store.all(bot):
+            # became final after the books were built: its fills cannot be in them
+            if rec.final and rec.fills and not rec.tag and rec.order_type == "MARKET" and rec.updated_at > since_ms:
                 out.extend(self._fill(rec, trade_of(rec, f)) for f in rec.fills)
         return out
 

@@ -51,7 +51,9 @@ class IntentRecord(BaseModel):
     order_type: str = "MARKET"
     quantity: str  # as sent, rounded to the filters
     price: str = ""  # LIMIT: the limit price as sent
-    tag: str = ""  # what a resting order is for (a DCA "SO2", "TP1"), for the dashboard and recovery
+    tag: str = ""  # what a resting order is for (a DCA "SO2", "TP1", "protect"), for the dashboard and recovery
+    stop_price: str = ""  # protective orders: the stop's trigger as sent
+    stop_limit_price: str = ""  # spot stop-limit: its limit price as sent
     reduce_only: bool = False
     purpose: str = ""
     status: str = "INTENT"  # core.order_status: INTENT NEW PARTIALLY_FILLED FILLED CANCELED REJECTED EXPIRED

@@ -128,6 +128,9 @@ class BotSnapshot(_M):
     symbol: str
     strategy: str
     updated_at: int
+    # Wall-clock ms when these books were built: every order booked in them was recorded (its intent)
+    # before it; an intent that became final after it is not in them (the crash-recovery watermark)
+    books_at: int = 0
     last_candle_time: int = 0
     last_price: float = 0.0
     candles_seen: int = 0
@@ -162,6 +165,10 @@ class BotSnapshot(_M):
     risk: RiskView = Field(default_factory=RiskView)
     positions: list[PositionView] = Field(default_factory=list)  # every open position (DCA: one per pair)
     dca: dict[str, object] | None = None  # DCA bots: active deals, resting orders, counters
+    # Venue signal bots: the protective orders resting on the exchange (one line), and the trade ids of
+    # theirs already booked, by client id (saved with the books: a restart books the rest, once)
+    protection: str = ""
+    protective_booked: dict[str, list[int]] = Field(default_factory=dict)
 
     @property
     def open_positions(self) -> list[PositionView]:
