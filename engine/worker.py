@@ -310,8 +310,12 @@ class Worker:
         except LeaseLost as exc:
             self.lose_lease(str(exc))
             return
-        except redis.RedisError as exc:  # keep the batch and retry on the next step: nothing is lost
-            log.error("redis write failed (%s); %d updates kept for retry", exc, len(self._pending))
+        except redis.RedisError as exc:  # the writer keeps the batch and writes it first next time: nothing is lost
+            log.error("redis write failed (%s); %d records kept for the next write", exc, self.writer.kept)
+            self._pending.clear()
+            self._pending_candles.clear()
+            self._pending_controls.clear()
+            self._pending_audits.clear()
             return
         for rej in new_rejections:
             log.warning("candle rejected: %s %s: %s", rej.symbol, rej.open_time, rej.reason)

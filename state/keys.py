@@ -14,6 +14,9 @@ HEARTBEAT = PREFIX + "worker:heartbeat"
 LEASE = PREFIX + "worker:lease"
 FENCE = PREFIX + "worker:fence"
 LEASE_SEQ = PREFIX + "worker:lease_seq"
+# STRING: the id of the worker's last committed batch, written in that batch's transaction (was a
+# batch whose answer was lost written? state/writer.StateWriter.commit)
+LAST_COMMIT = PREFIX + "worker:last_commit"
 # Market and venue health as the worker saw it last (engine/health.py): STRING JSON, rewritten every second.
 HEALTH = PREFIX + "worker:health"
 # The live account's guard (engine/account_guard.py): STRING JSON {equity, time, monitor state}.

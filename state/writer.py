@@ -6,6 +6,7 @@ or after a candle's effects, never half way. The dashboard never writes through 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Callable, Iterable
 
 import redis
@@ -34,6 +35,7 @@ from state.models import (
 )
 
 CANDLES_KEPT = 600
+_Batch = tuple[list[BotUpdate], list[Candle], list[ControlChange], list[AuditRecord]]
 RESULT_TTL_S = 24 * 3600
 
 
@@ -47,6 +49,10 @@ class StateWriter:
         self.keep = keep
         # the worker's lease token (state/lease.py): set, every batch commits only while it still holds
         self.fence: int | None = None
+        # what failed writes left (updates, candles, controls, audits) and the id and list lengths of
+        # one whose outcome is unknown (see _with_kept)
+        self._kept: _Batch = ([], [], [], [])
+        self._unsure: tuple[str, tuple[int, ...]] | None = None
 
     def _transaction(self, build: Callable[[redis.client.Pipeline], None]) -> None:
         """One MULTI/EXEC of what ``build`` queues; fenced (all or nothing, and only while this worker
@@ -66,8 +72,14 @@ class StateWriter:
             try:
                 pipe.execute()
             except redis.WatchError:
-                raise LeaseLost("the lease moved during a write; nothing was written") from None
+                # redis-py also raises WatchError when the connection drops while watching (Redis
+                # killed or restarted): only a changed fence means another worker has the lease
+                current = self.r.get(keys.FENCE)  # Redis still away: ConnectionError, the caller keeps the batch
+                if current is None or int(current) != self.fence:
+                    raise LeaseLost("the lease moved during a write; nothing was written") from None
+                raise redis.ConnectionError("the connection dropped during a write; its outcome is unknown") from None
 
+    # ---- start-up -------------------------------------------------------------------------
     # ---- start-up -------------------------------------------------------------------------
     def register_bots(self, metas: Iterable[BotMeta]) -> None:
         mapping = {m.name: m.model_dump_json() for m in metas}
@@ -119,9 +131,52 @@ class StateWriter:
                candle_rejects: dict[str, int] | None = None, rejections: Iterable[object] = (),
                controls: Iterable[ControlChange] = (), audits: Iterable[AuditRecord] = ()) -> None:
         """Write one batch atomically: new candles, each bot's events and snapshot, and the state
-        changes the risk monitor made during the batch (with their audit records)."""
-        self._transaction(lambda pipe: self._queue_commit(pipe, updates, candles, candle_rejects, rejections,
-                                                          controls, audits))
+        changes the risk monitor made during the batch (with their audit records). If Redis cannot
+        take it, it is kept here and written first by the next write (``_kept``): the caller drops it."""
+        batch = self._with_kept(updates, candles, controls, audits)
+        self._write(batch, lambda pipe: self._queue_commit(pipe, *batch[:2], candle_rejects, rejections, *batch[2:]))
+
+    # ---- what a failed write leaves: kept, and written once ---------------------------------------
+    # A write that fails is kept (its bookings, candles, state changes and audits) and written first
+    # by the next write of any caller. One whose answer was lost (Redis died between EXEC and the
+    # reply) may have been written: each write sets its id in ``keys.LAST_COMMIT`` in the same
+    # transaction, and the next write asks for it first, dropping the kept part it covered.
+    def _with_kept(self, updates: Iterable[BotUpdate], candles: Iterable[Candle], controls: Iterable[ControlChange],
+                   audits: Iterable[AuditRecord]) -> _Batch:
+        fresh = (list(updates), list(candles), list(controls), list(audits))
+        if self._unsure is not None:
+            marker, counts = self._unsure
+            try:
+                last = self.r.get(keys.LAST_COMMIT)
+            except redis.RedisError:
+                self._kept = tuple(k + f for k, f in zip(self._kept, fresh))  # type: ignore[assignment]
+                raise
+            if (last.decode() if isinstance(last, bytes) else last) == marker:
+                self._kept = tuple(k[n:] for k, n in zip(self._kept, counts))  # type: ignore[assignment]
+            self._unsure = None
+        return tuple(k + f for k, f in zip(self._kept, fresh))  # type: ignore[return-value]
+
+    def _write(self, batch: _Batch, queue: Callable[[redis.client.Pipeline], None]) -> None:
+        marker = uuid.uuid4().hex
+
+        def build(pipe: redis.client.Pipeline) -> None:
+            queue(pipe)
+            pipe.set(keys.LAST_COMMIT, marker)
+
+        try:
+            self._transaction(build)
+        except (redis.ConnectionError, redis.TimeoutError):
+            self._kept, self._unsure = batch, (marker, tuple(len(xs) for xs in batch))
+            raise
+        except redis.RedisError:
+            self._kept = batch  # refused before EXEC ran: nothing of it was written
+            raise
+        self._kept = ([], [], [], [])
+
+    @property
+    def kept(self) -> int:
+        """Bot updates, candles, state changes and audits waiting for Redis."""
+        return sum(len(xs) for xs in self._kept)
 
     def _queue_commit(self, pipe: redis.client.Pipeline, updates: Iterable[BotUpdate], candles: Iterable[Candle],
                       candle_rejects: dict[str, int] | None, rejections: Iterable[object],
@@ -244,13 +299,17 @@ class StateWriter:
     ) -> None:
         """Effect + audit + answer + XACK in one transaction (``more_audits``: what the command's
         effect set off, e.g. a risk rule tripped by a losing close)."""
-        self._transaction(lambda pipe: self._queue_finish(pipe, entry_id, result, audit, controls, updates,
-                                                          limit_changes, dynamic_bots, metas, more_audits))
+        # the effect is kept if Redis cannot take it (the entry is delivered again and answered then)
+        batch = self._with_kept(updates, (), controls, more_audits)
+        self._write(batch, lambda pipe: self._queue_finish(pipe, entry_id, result, audit, batch[2], batch[0],
+                                                           limit_changes, dynamic_bots, metas, batch[3], batch[1]))
 
     def _queue_finish(self, pipe: redis.client.Pipeline, entry_id: str, result: CommandResult, audit: AuditRecord,
                       controls: Iterable[ControlChange], updates: Iterable[BotUpdate],
                       limit_changes: Iterable[tuple[str, str, object]], dynamic_bots: Iterable[tuple[str, str]],
-                      metas: Iterable[BotMeta], more_audits: Iterable[AuditRecord]) -> None:
+                      metas: Iterable[BotMeta], more_audits: Iterable[AuditRecord],
+                      candles: Iterable[Candle] = ()) -> None:
+        self._queue_commit(pipe, (), candles, None, (), (), ())  # candles a failed batch left
         for ch in controls:
             self._queue_control(pipe, ch)
         for bot, limit, value in limit_changes:

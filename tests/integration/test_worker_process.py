@@ -57,7 +57,9 @@ def test_malformed_command_is_rejected_recorded_and_worker_keeps_running(r, work
     r.xadd(keys.COMMANDS, {"cmd": "explode", "nonce": "bad-nonce-123", "ts": "x"})
     r.xadd(keys.COMMANDS, {"garbage": "\x00\xff"})
     wait_for(lambda: r.xlen(keys.REJECTS) >= 2, 10, "two rejects recorded")
-    rejected = [a for a in audit(r) if a.result == "rejected"]
+    # the reject record is written before the answer's transaction (audit, result, XACK): wait for both
+    rejected = wait_for(lambda: (x := [a for a in audit(r) if a.result == "rejected"]) and len(x) >= 2 and x, 10,
+                        "two rejected commands audited")
     assert len(rejected) == 2
     assert "cmd" in rejected[0].detail  # names the field
     answer = result_of(r, "bad-nonce-123")

@@ -392,7 +392,8 @@ def test_snapshot_restore_round_trip_gives_identical_numbers() -> None:
     h2.state = TradingState.PAUSED
     h2.bot.restore(s1)
     s2 = h2.bot.snapshot(now)
-    assert s2.model_dump() == s1.model_dump()
+    # books_at is the wall clock at the build (the recovery watermark), not a number of the books
+    assert s2.model_dump(exclude={"books_at"}) == s1.model_dump(exclude={"books_at"})
 
     # and both continue identically: hit the stop at 90
     for hh in (h, h2):

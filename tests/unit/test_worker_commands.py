@@ -403,25 +403,51 @@ def test_one_failing_bot_does_not_stop_the_others(env: Env) -> None:
 def test_redis_failure_keeps_the_batch_for_the_next_step(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     import redis
 
-    real_commit = env.worker.writer.commit
+    real = env.worker.writer._transaction
     calls = {"n": 0}
 
-    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def flaky(build):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 1:
             raise redis.ConnectionError("down")
-        return real_commit(*args, **kwargs)
+        return real(build)
 
-    monkeypatch.setattr(env.worker.writer, "commit", flaky)
+    monkeypatch.setattr(env.worker.writer, "_transaction", flaky)
     env.script("p-btc", 3)
-    env.step()  # write fails: nothing in Redis yet
+    env.step()  # write fails: nothing in Redis yet; the writer keeps the batch
     assert env.reader.orders("p-btc") == []
-    assert len(env.worker._pending) == 3
-    env.step()  # retried together with the next batch
+    assert env.worker.writer.kept >= 3 and env.worker._pending == []
+    env.step()  # written first, with the next batch
     assert len(env.reader.orders("p-btc")) == 1
     assert [x.t for x in env.reader.candles("BTCUSDT")][-2:] == [T0 + 3 * M, T0 + 4 * M]
     assert env.snap("p-btc").last_candle_time == T0 + 4 * M
-    assert env.worker._pending == []
+    assert env.worker.writer.kept == 0
+
+
+def test_a_command_whose_write_failed_keeps_its_effect(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill switch applied while Redis refused the write: its bookings are not lost with it."""
+    import redis
+
+    env.script("p-btc", 3)
+    env.step()
+    assert env.snap("p-btc").position is not None
+    real = env.worker.writer._transaction
+    calls = {"n": 0}
+
+    def down_twice(build):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] <= 2:  # the command's answer, then the rejection it turns into
+            raise redis.ConnectionError("down")
+        return real(build)
+
+    monkeypatch.setattr(env.worker.writer, "_transaction", down_twice)
+    with pytest.raises(redis.ConnectionError):
+        env.send(cmd="flatten", target="p-btc", reason="test")
+    assert env.worker.writer.kept > 0
+    env.step()
+    fills = env.reader.fills("p-btc", 10)
+    assert any(f.side == "SELL" for f in fills), "the flatten's fill was lost with the failed write"
+    assert env.snap("p-btc").position is None or env.snap("p-btc").position.quantity == 0
 
 
 def test_empty_fields_entry_is_rejected_not_fatal(env: Env) -> None:

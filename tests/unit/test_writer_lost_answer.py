@@ -1,0 +1,100 @@
+"""A batch whose answer was lost (Redis died between EXEC and the reply) is passed again by the
+worker with what came since: StateWriter writes it once, whether or not the lost one was written;
+and a connection dropped while the fence is watched is not mistaken for a lost lease."""
+from __future__ import annotations
+
+import fakeredis
+import pytest
+import redis
+
+from core.types import Candle
+from state import keys
+from state.lease import LeaseLost
+from state.models import AuditRecord, CommandResult
+from state.writer import StateWriter
+
+
+def candle(i: int) -> Candle:
+    return Candle("BTCUSDT", 60_000 * i, 1.0, 1.0, 1.0, 1.0, 1.0)
+
+
+def times(r: redis.Redis) -> list[int]:
+    return [c.open_time for c in StateWriter(r).recent_candles("BTCUSDT")]
+
+
+@pytest.mark.parametrize("written", [True, False])
+def test_a_batch_whose_answer_was_lost_is_written_once(written: bool) -> None:
+    r = fakeredis.FakeRedis()
+    w = StateWriter(r)
+    real = w._transaction
+    calls = {"n": 0}
+
+    def lose_the_answer(build):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == 1:
+            if written:
+                real(build)  # EXEC ran; the reply never came
+            raise redis.ConnectionError("Connection closed by server.")
+        real(build)
+
+    w._transaction = lose_the_answer  # type: ignore[method-assign]
+    with pytest.raises(redis.ConnectionError):
+        w.commit([], [candle(1), candle(2)])
+    assert w.kept == 2  # the caller drops its batch: the writer keeps it
+    w.commit([], [candle(3)])
+    assert times(r) == [60_000, 120_000, 180_000]
+    assert w.kept == 0
+
+
+def test_redis_gone_while_asking_keeps_everything_for_the_next_try() -> None:
+    r = fakeredis.FakeRedis()
+    w = StateWriter(r)
+    w._kept = ([], [candle(1), candle(2)], [], [])
+    w._unsure = ("lost-batch", (0, 2, 0, 0))
+    w.r = type("Down", (), {"get": lambda *_: (_ for _ in ()).throw(redis.ConnectionError("refused"))})()
+    with pytest.raises(redis.ConnectionError):
+        w.commit([], [candle(3)])
+    assert w.kept == 3
+    w.r = r
+    r.set(keys.LAST_COMMIT, "lost-batch")  # the lost batch had been written after all
+    w.commit([], [candle(4)])
+    assert times(r) == [180_000, 240_000]  # its two candles are not written again; nothing else is lost
+
+
+def test_a_failed_command_answer_keeps_its_effect_for_the_next_write() -> None:
+    r = fakeredis.FakeRedis()
+    w = StateWriter(r)
+    real = w._transaction
+    calls = {"n": 0}
+
+    def down_once(build):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise redis.ConnectionError("refused")
+        real(build)
+
+    w._transaction = down_once  # type: ignore[method-assign]
+    audit = AuditRecord(time=1, who="t", command="flatten", target="b", result="applied", detail="")
+    result = CommandResult(nonce="n1", entry_id="1-1", status="applied", message="", time=1)
+    with pytest.raises(redis.ConnectionError):
+        w.finish_command("1-1", result, audit, more_audits=[audit])
+    w.commit([], [candle(1)])
+    assert r.xlen(keys.AUDIT) == 1  # the effect's audit; the answer itself comes when the entry is read again
+    assert times(r) == [60_000]
+
+
+def test_a_dropped_connection_while_watching_the_fence_is_not_a_lost_lease(monkeypatch) -> None:  # noqa: ANN001
+    r = fakeredis.FakeRedis()
+    r.set(keys.FENCE, 7)
+    w = StateWriter(r)
+    w.fence = 7
+
+    def drop(self, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202 - redis-py's answer to a drop while watching
+        raise redis.WatchError("A ConnectionError occurred on while watching one or more keys")
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", drop)
+    with pytest.raises(redis.ConnectionError):
+        w.commit([], [candle(1)])
+    r.set(keys.FENCE, 8)  # now another worker took the lease: that is a lost lease
+    with pytest.raises(LeaseLost):
+        w.commit([], [candle(1)])
