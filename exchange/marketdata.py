@@ -103,7 +103,9 @@ class ExchangeFeed:
         start = after_open_ms + self._step
         while True:
             rows = self.rest.klines(symbol, self.interval, start_ms=start, limit=1000)
-            closed = [c for c in rows if c.close_time < time.time() * 1000]
+            # a row with a later row after it is closed; the last one may still be forming (by the
+            # venue's clock: a simulated market may run ahead of ours)
+            closed = rows[:-1] + [c for c in rows[-1:] if c.close_time < time.time() * 1000]
             out.extend(closed)
             if len(rows) < 1000 or not closed:
                 break
