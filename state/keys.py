@@ -141,3 +141,19 @@ BACKTEST_META = PREFIX + "backtests:meta"
 def backtest_result(result_id: str) -> str:
     """A finished backtest: STRING (JSON: request, report with trades, plot data, data info)."""
     return f"{PREFIX}backtest:{result_id}"
+
+
+# ---- records, reports and the operator's view (issue 17; docs/records.md) ----
+
+# The archiver's status (records.archiver, a process of its own): STRING JSON ArchiverStatus, TTL.
+ARCHIVER_STATUS = PREFIX + "records:archiver"
+# Worker health beyond the heartbeat (loop latency, candle age, market-data reconnects, API weight,
+# user-data streams): STRING JSON state.telemetry.WorkerHealth with the heartbeat's TTL, written by
+# the worker with each heartbeat.
+WORKER_HEALTH = PREFIX + "worker:health"
+# Each live bot's paper shadow (same signals, paper fills): HASH live bot -> shadow bot name, written
+# by the worker at start. The shadow writes the usual record streams under its own name.
+SHADOWS = PREFIX + "shadows"
+# Display facts of each traded symbol (base and quote asset, tick and step size from the venue's
+# filters): HASH symbol -> JSON state.telemetry.SymbolFacts, written by the worker at start.
+SYMBOLS = PREFIX + "symbols"
