@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from backtest.result import BotResult
+from core import metrics
 from core.types import PositionSide
 
 MAX_POINTS = 4000
@@ -115,14 +116,11 @@ def monthly_figure_of(d: dict[str, Any]) -> go.Figure:
 
 
 def monthly_returns(r: BotResult) -> pd.DataFrame:
-    """Percent return per calendar month (rows: years, columns: 1..12), from month-end equity."""
-    s = pd.Series(r.equity, index=pd.to_datetime(r.times, unit="ms", utc=True))
-    month_end = s.groupby([s.index.year, s.index.month]).last()
-    prev = month_end.shift(1)
-    prev.iloc[0] = r.starting_balance
-    ret = 100.0 * (month_end / prev - 1.0)
-    table = ret.unstack()
-    return table.reindex(columns=range(1, 13))
+    """Percent return per calendar month (rows: years, columns: 1..12), from month-end equity
+    (``core.metrics.period_returns``, the one formula running bots' reports use too)."""
+    rows = metrics.period_returns(r.times, r.equity, r.starting_balance, "month")
+    ret = pd.Series({(int(k[:4]), int(k[5:7])): pct for k, _, _, pct in rows}, dtype=float)
+    return ret.unstack().reindex(columns=range(1, 13))
 
 
 def write_plots(r: BotResult, out_dir: str | Path) -> list[Path]:

@@ -43,7 +43,8 @@ class Archiver:
         self.flush_s, self.max_rows = flush_s, max_rows
         self.scan_every_s, self.status_ttl_s = scan_every_s, status_ttl_s
         self.refs: dict[str, StreamRef] = {}
-        self.cursors: dict[str, str] = {}  # read so far (committed + buffered)
+        self.cursors: dict[str, str] = {}  # streams: read so far (committed + buffered)
+        self.candle_cursors: dict[str, str] = {}  # candle lists: '<last open time archived>-0'
         self.ordinals: dict[str, int] = {}  # entries ever added to a stream up to its cursor (see discover)
         self.pending: dict[str, list[dict[str, Any]]] = {}
         self.pending_cursors: dict[str, str] = {}
@@ -52,11 +53,14 @@ class Archiver:
         self.error = ""
         self._last_scan = 0.0
         self._last_compact = time.monotonic()
+        self._last_candles = 0.0
 
     # ---- the steps ------------------------------------------------------------------------
     def start(self) -> None:
         self.manifest = self.store.open_for_writing()
-        self.cursors = dict(self.manifest.cursors)
+        candle_prefix = KINDS["candles"].key("")
+        self.cursors = {k: v for k, v in self.manifest.cursors.items() if not k.startswith(candle_prefix)}
+        self.candle_cursors = {k: v for k, v in self.manifest.cursors.items() if k.startswith(candle_prefix)}
         self.ordinals = dict(self.manifest.counts)
         log.info("archiver: store %s, %d rows, %d stream cursors", self.store.root, self.manifest.rows(),
                  len(self.cursors))
@@ -77,11 +81,8 @@ class Archiver:
                 ordinal = 0
             if ordinal is not None and added - present > ordinal:
                 seen = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-                note = (f"{ref.key}: Redis trimmed entries after {cursor} before they were archived: "
-                        f"{added - present - ordinal} records lost (seen {seen})")
-                log.error("records lost: %s", note)
-                self.store.add_gap(note)
-                self.manifest = self.store.manifest()
+                self._gap(f"{ref.key}: Redis trimmed entries after {cursor} before they were archived: "
+                          f"{added - present - ordinal} records lost (seen {seen})")
                 ordinal = added - present
             if last == cursor:
                 ordinal = added  # caught up: exact
@@ -96,6 +97,36 @@ class Archiver:
             self._take(e)
         return len(entries)
 
+    def poll_candles(self) -> int:
+        """Closed candles newer than each symbol's cursor (its last archived open time), from the worker's
+        candle lists; a list that moved past the cursor while the archiver was away is a gap."""
+        kind = KINDS["candles"]
+        taken = 0
+        for symbol, key in self.streams.candle_keys().items():
+            after = int(self.candle_cursors.get(key, "0").split("-")[0])
+            candles = self.streams.candles(key)
+            fresh = [c for c in candles if c.t > after]
+            if not fresh:
+                continue
+            if after and candles[0].t > after and len(candles) > 1:
+                step = min(b.t - a.t for a, b in zip(candles, candles[1:])) or 1
+                if candles[0].t - after > step:
+                    self._gap(f"{key}: candles from {after + step} to {candles[0].t - step} (open times, ms) were "
+                              "trimmed before they were archived")
+            rows = [{"stream_id": f"{c.t}-0", "stream_ms": c.t, "stream_seq": 0, "bot": symbol,
+                     **{f: getattr(c, f) for f in kind.model.model_fields}} for c in fresh]
+            if not self.pending_since:
+                self.pending_since = time.monotonic()
+            self.pending.setdefault("candles", []).extend(rows)
+            self.candle_cursors[key] = self.pending_cursors[key] = f"{fresh[-1].t}-0"
+            taken += len(rows)
+        return taken
+
+    def _gap(self, note: str) -> None:
+        log.error("records lost: %s", note)
+        self.store.add_gap(note)
+        self.manifest = self.store.manifest()
+
     def _take(self, e: Entry) -> None:
         ref = self.refs.get(e.key)
         if ref is None:
@@ -104,10 +135,7 @@ class Archiver:
         try:
             row = schema.row(kind, ref.bot, e)
         except Exception as exc:  # noqa: BLE001 - one unreadable entry must not stall the archive
-            note = f"{e.key} {e.id}: unreadable entry, not archived ({str(exc).splitlines()[0][:200]})"
-            log.error(note)
-            self.store.add_gap(note)
-            self.manifest = self.store.manifest()
+            self._gap(f"{e.key} {e.id}: unreadable entry, not archived ({str(exc).splitlines()[0][:200]})")
         else:
             if not self.pending_since:
                 self.pending_since = time.monotonic()
@@ -150,6 +178,9 @@ class Archiver:
                     if time.monotonic() - self._last_scan >= self.scan_every_s:
                         self.discover()
                     self.poll(block_ms)
+                    if time.monotonic() - self._last_candles >= 1.0:
+                        self.poll_candles()
+                        self._last_candles = time.monotonic()
                     if self.due():
                         self.flush()
                     if time.monotonic() - self._last_compact >= 30.0:

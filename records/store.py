@@ -133,20 +133,23 @@ class RecordStore:
             return Manifest()
 
     def read(self, kind: str, bots: Iterable[str] | None = None, start_ms: int | None = None,
-             end_ms: int | None = None) -> pa.Table:
+             end_ms: int | None = None, manifest: Manifest | None = None) -> pa.Table:
         """Every stored row of ``kind`` (of these bots, with its record time in [start, end)), oldest
-        first. Retried once on a file compaction removed meanwhile."""
+        first, as of ``manifest`` (default: the current one). Retried once on a file that compaction
+        removed meanwhile."""
         for attempt in (1, 2):
             try:
-                return self._read(kind, bots, start_ms, end_ms)
+                return self._read(kind, bots, start_ms, end_ms, manifest or self.manifest())
             except FileNotFoundError:
                 if attempt == 2:
                     raise
+                manifest = None
         raise AssertionError("unreachable")
 
-    def _read(self, kind: str, bots: Iterable[str] | None, start_ms: int | None, end_ms: int | None) -> pa.Table:
+    def _read(self, kind: str, bots: Iterable[str] | None, start_ms: int | None, end_ms: int | None,
+              m: Manifest) -> pa.Table:
         k = KINDS[kind]
-        files = [f for f in self.manifest().files if f.kind == kind
+        files = [f for f in m.files if f.kind == kind
                  and (start_ms is None or f.max_ms >= start_ms) and (end_ms is None or f.min_ms < end_ms)]
         if not files:
             return schema.empty(kind)

@@ -147,9 +147,9 @@ def backtest_result(result_id: str) -> str:
 
 # The archiver's status (records.archiver, a process of its own): STRING JSON ArchiverStatus, TTL.
 ARCHIVER_STATUS = PREFIX + "records:archiver"
-# Worker health beyond the heartbeat (loop latency, candle age, market-data reconnects, API weight,
-# user-data streams): STRING JSON state.telemetry.WorkerHealth with the heartbeat's TTL, written by
-# the worker with each heartbeat.
+# The worker's market and venue health view, rewritten every second: STRING JSON
+# state.telemetry.HealthView. On main engine/health.py writes this same key as keys.HEALTH (keep one
+# name when merging); the health panel also reads the loop latency and feed figures proposed there.
 WORKER_HEALTH = PREFIX + "worker:health"
 # Each live bot's paper shadow (same signals, paper fills): HASH live bot -> shadow bot name, written
 # by the worker at start. The shadow writes the usual record streams under its own name.

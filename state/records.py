@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from state import keys
 from state.models import (
     AuditRecord,
+    CandleRecord,
     EquityRecord,
     FillRecord,
     OrderRecord,
@@ -100,6 +101,9 @@ KINDS: dict[str, RecordKind] = {k.name: k for k in (
     RecordKind("audit", AuditRecord, "time", None, keys.AUDIT, label="operator commands and rule changes"),
     RecordKind("risk", RiskDecisionRecord, "time", keys.risk_decisions, label="risk decisions"),
     RecordKind("deals", DealRecord, "closed_at", keys.deals, label="closed DCA deals"),
+    # not a stream: the worker's recent-candles LIST, archived by open time (the owner is the symbol);
+    # reports measure buy-and-hold on them
+    RecordKind("candles", CandleRecord, "t", keys.candles, label="closed candles"),
 )}
 EXPORTABLE = ("trades", "fills", "equity", "orders", "signals", "audit", "risk", "deals")
 
@@ -206,6 +210,16 @@ class RecordStreams:
         added = info.get("entries-added")
         return (int(added) if added is not None else None), int(info.get("length", 0)), \
             _s(info.get("last-generated-id", "0-0"))
+
+    # ---- candles (a LIST per symbol, oldest first, trimmed by the worker) -----------------------
+    def candle_keys(self) -> dict[str, str]:
+        """symbol -> its candle list key."""
+        kind = KINDS["candles"]
+        found = {_s(k) for k in self.r.scan_iter(match=kind.pattern(), count=500, _type="list")}
+        return {kind.bot_of(k): k for k in sorted(found) if kind.bot_of(k)}
+
+    def candles(self, key: str) -> list[CandleRecord]:
+        return [CandleRecord.model_validate_json(_s(raw)) for raw in self.r.lrange(key, 0, -1)]
 
     # ---- the archiver's status -------------------------------------------------------------
     def write_status(self, status: ArchiverStatus, ttl_s: int) -> None:
