@@ -100,7 +100,6 @@ class Archiver:
     def poll_candles(self) -> int:
         """Closed candles newer than each symbol's cursor (its last archived open time), from the worker's
         candle lists; a list that moved past the cursor while the archiver was away is a gap."""
-        kind = KINDS["candles"]
         taken = 0
         for symbol, key in self.streams.candle_keys().items():
             after = int(self.candle_cursors.get(key, "0").split("-")[0])
@@ -113,8 +112,8 @@ class Archiver:
                 if candles[0].t - after > step:
                     self._gap(f"{key}: candles from {after + step} to {candles[0].t - step} (open times, ms) were "
                               "trimmed before they were archived")
-            rows = [{"stream_id": f"{c.t}-0", "stream_ms": c.t, "stream_seq": 0, "bot": symbol,
-                     **{f: getattr(c, f) for f in kind.model.model_fields}} for c in fresh]
+            rows = [{"stream_id": f"{c.t}-0", "stream_ms": c.t, "stream_seq": 0, "bot": symbol, **c.model_dump()}
+                    for c in fresh]
             if not self.pending_since:
                 self.pending_since = time.monotonic()
             self.pending.setdefault("candles", []).extend(rows)

@@ -52,7 +52,9 @@ def collect(kind: str, store: RecordStore, r: redis.Redis | None, bots: Iterable
     if r is not None:
         try:
             streams = RecordStreams(r)
-            for ref in streams.discover([kind]):
+            if kind == "candles":
+                rows.extend(_candle_tail(streams, m.cursors, bot_set))
+            for ref in streams.discover([kind] if kind != "candles" else []):
                 if bot_set is not None and k.per_bot and ref.bot not in bot_set:
                     continue
                 for e in streams.after(ref.key, m.cursors.get(ref.key, "0")):
@@ -71,6 +73,8 @@ def collect(kind: str, store: RecordStore, r: redis.Redis | None, bots: Iterable
                          "last seconds may be missing")
     else:
         notes.append("from the long-term store only")
+    if kind == "candles":
+        rows = [x for x in rows if (start_ms is None or x["t"] >= start_ms) and (end_ms is None or x["t"] < end_ms)]
     tail = schema.table(k, rows)
     both = pa.concat_tables([stored, tail], promote_options="default") if rows else stored
     frame = both.to_pandas()
@@ -81,6 +85,18 @@ def collect(kind: str, store: RecordStore, r: redis.Redis | None, bots: Iterable
     prefix = k.key("") if k.per_bot else k.global_key + ":"
     notes.extend(f"gap: {g}" for g in m.gaps if g.startswith(prefix))
     return Export(kind, frame, from_store=stored.num_rows, from_streams=len(rows), notes=notes)
+
+
+def _candle_tail(streams: RecordStreams, cursors: dict[str, str], symbols: set[str] | None) -> list[dict[str, object]]:
+    """Candles in the worker's lists newer than what the store holds (rows as the archiver makes them)."""
+    out: list[dict[str, object]] = []
+    for symbol, key in streams.candle_keys().items():
+        if symbols is not None and symbol not in symbols:
+            continue
+        after = int(cursors.get(key, "0").split("-")[0])
+        out += [{"stream_id": f"{c.t}-0", "stream_ms": c.t, "stream_seq": 0, "bot": symbol, **c.model_dump()}
+                for c in streams.candles(key) if c.t > after]
+    return out
 
 
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
