@@ -211,8 +211,8 @@ def halt_summary(r: BotResult) -> str | None:
             "REDUCE_ONLY": "only orders that shrink the position"}.get(r.trading_state, "restricted")
     return (f"{r.trading_state} on {iso(e.time)} by {e.rule} ({e.reason})"
             + (", position flattened" if e.flattened else "")
-            + f": {what} for the rest of the run — it traded {total - left + 1} of {total} months "
-              f"({100.0 * (r.bars - bars_left) / r.bars:.0f}% of the bars)")
+            + f": {what} for the rest of the run — it traded {total - left + 1} of {total} month"
+              f"{'s' if total > 1 else ''} ({100.0 * (r.bars - bars_left) / r.bars:.0f}% of the bars)")
 
 
 def _count(items: Any) -> dict[str, int]:

@@ -104,7 +104,7 @@ def running(store: RecordStore, r: redis.Redis | None, bots: dict[str, tuple[str
     for mode, members in sorted(by_mode.items()):
         t, v = periods.combine([(mt, mv) for _, mt, mv in members])
         prices = _weighted_benchmark(members, ca, t)
-        rep.modes.append(_curve_report(f"{mode} ({len(members)} bots)", mode, sorted({s for s, _, _ in members}),
+        rep.modes.append(_curve_report(f"{mode} ({len(members)} bot{'s' if len(members) > 1 else ''})", mode, sorted({s for s, _, _ in members}),
                                        quote, t, v, sorted(mode_trades[mode]), sorted(mode_fees[mode]) or None,
                                        prices, period))
     if candles.frame.empty:
