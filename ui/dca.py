@@ -3,6 +3,7 @@ their ladder on the price chart, and closed deals."""
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import streamlit as st
@@ -78,7 +79,8 @@ def field_errors(values: dict[str, object]) -> tuple[DcaConfig | None, dict[str,
         out: dict[str, list[str]] = {}
         for line in error_lines(exc):
             loc, _, rule = line.partition(": ")
-            parts = [rule] if loc != "(top level)" else rule.split("; ")
+            # the ladder's rules come joined as "a: rule; b: rule" (a rule may hold "; " itself)
+            parts = [rule] if loc != "(top level)" else re.split(r"; (?=[a-z_]+: )", rule)
             for part in parts:
                 name = loc if loc != "(top level)" else part.partition(": ")[0]
                 out.setdefault(name if name in DcaConfig.model_fields else "", []).append(
