@@ -12,6 +12,7 @@ import time
 import streamlit as st
 
 from core.types import TradingState
+from ui import audit as audit_tab
 from ui import backtest as backtest_tab
 from ui import dca, ghost, health_panel, layout, live, paper, reports
 from ui.common import reader, short_ts, ts
@@ -67,11 +68,49 @@ def health() -> None:
         if g.state is not TradingState.ACTIVE:
             st.warning(f"**Global state: {g.state.value}** — set by {g.set_by} at {ts(g.set_at)}: {g.reason}. "
                        "No bot opens a position until **Resume all**.")
+    with st.container(key="venue_status"):
+        venue_status(r.health(), hb is not None)
     with st.container(key="closes_pending"):  # on every session, until the venue confirms them flat
         for s in r.snapshots().values():
             if s.control.state is TradingState.FLATTEN:
                 st.error(close_pending_text(s.name, s.control.set_at, s.control.then))
     last_command_note(r)
+
+
+def venue_status(view: dict[str, object] | None, worker_up: bool) -> None:
+    """One line a venue market and one for market data: green when healthy, amber when degraded, red
+    when bots are held in REDUCE_ONLY because of it."""
+    if not view or not worker_up:
+        return
+    now = time.time() * 1000
+    held = view.get("held") or {}
+    ages = view.get("market_data_age_s") or {}
+    limit = float(view.get("stale_after_s") or 0)  # type: ignore[arg-type]
+    age_text = " · ".join(f"{s} {a:.1f} s" if a is not None else f"{s} none yet" for s, a in ages.items())  # type: ignore[union-attr]
+    stale = [s for s, a in ages.items() if a is None or (limit and a > limit)]  # type: ignore[union-attr]
+    slow = [s for s, a in ages.items() if a is not None and limit and a > limit / 2]  # type: ignore[union-attr]
+    text = f"Market data age (wall clock): {age_text} (limit {limit:.0f} s)"
+    (st.error if stale else st.warning if slow else st.caption)(text)
+    for market, h in (view.get("markets") or {}).items():  # type: ignore[union-attr]
+        stream = h.get("stream") or {}
+        ok_ago = (now - h["last_ok_ms"]) / 1000 if h.get("last_ok_ms") else None
+        parts = [f"last REST success {ok_ago:.0f} s ago" if ok_ago is not None else "no REST success yet",
+                 f"weight {h.get('weight_used', 0)}/{h.get('weight_limit', 0)}",
+                 "user-data stream " + ("connected" if stream.get("connected") else "DOWN") if stream else "",
+                 f"{h.get('errors_last_minute', 0)} errors/min"]
+        if h.get("blocked_until_ms", 0) > now:
+            parts.append(f"BANNED until {ts(int(h['blocked_until_ms']))}")
+        line = f"Venue {market}: " + " · ".join(p for p in parts if p)
+        if h.get("problems"):
+            st.error(line + " — bots held in REDUCE_ONLY: " + "; ".join(h["problems"]))
+        elif not stream.get("connected", True) or h.get("errors_last_minute") or \
+                h.get("weight_used", 0) > 0.8 * max(h.get("weight_limit", 1), 1):
+            st.warning(line)
+        else:
+            st.caption(line)
+    if held:
+        st.error("Held in REDUCE_ONLY by market or venue health (they come back by themselves): "
+                 + "; ".join(f"**{b}**: {', '.join(why)}" for b, why in held.items()))  # type: ignore[union-attr]
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -105,10 +144,10 @@ def main() -> None:
     signal_bots = [b for b in metas if b.kind != "dca"]
     by_mode = {m: [b for b in signal_bots if b.mode == m] for m in ("paper", "ghost", "live")}
     symbols, data_choices = _config_view()
-    # Only the open tab runs (and refreshes): six tabs of panels and charts each second would keep the
+    # Only the open tab runs (and refreshes): seven tabs of panels and charts each second would keep the
     # server busy for nothing.
-    tab_paper, tab_ghost, tab_live, tab_dca, tab_bt, tab_rep = st.tabs(
-        ["Paper", "Ghost", "Live", "DCA", "Backtest", "Reports"], key="tab", on_change="rerun")
+    tab_paper, tab_ghost, tab_live, tab_dca, tab_bt, tab_rep, tab_audit = st.tabs(
+        ["Paper", "Ghost", "Live", "DCA", "Backtest", "Reports", "Audit"], key="tab", on_change="rerun")
     with tab_paper:
         if tab_paper.open:
             paper.render(by_mode["paper"], REFRESH_S)
@@ -127,6 +166,9 @@ def main() -> None:
     with tab_rep:
         if tab_rep.open:
             reports.render(metas)
+    with tab_audit:  # commands and their results, events, the notifier's status
+        if tab_audit.open:
+            audit_tab.render(metas, REFRESH_S)
 
 
 main()

@@ -68,6 +68,10 @@ class ExchangeConfig(_Model):
     spot_balances: dict[str, float] = Field(default_factory=lambda: {"USDT": 10_000.0},
                                             description="local exchange: starting spot balances")
     reconcile_every_s: float = Field(30.0, ge=1, le=3600)
+    protective_orders: bool = Field(True, description="a venue bot's stop-loss and take-profit also rest on the "
+                                                      "exchange (spot OCO / stop-limit, USD-M stop and take-profit)")
+    protective_stop_limit_pct: float = Field(0.5, gt=0, lt=10, description="spot: the stop-limit's limit price this "
+                                                                           "% beyond its trigger (room to fill)")
     stale_after_s: float = Field(15.0, gt=0, description="market-data stale alarm after this long without data")
 
     @property
@@ -133,6 +137,9 @@ class BotConfig(_Model):
                              "(risk/limits.py); a key left out keeps the mode's default, an explicit null "
                              "switches a paper/ghost limit off; live bots may only tighten the hard ceilings")
     max_hold_candles: int | None = Field(None, ge=1, description="exit after this many candles (time horizon)")
+    allocation: float | None = Field(None, gt=0, description="live bots: the quote this bot may use on the "
+                                     "venue; its equity is this plus its P&L (default: what the account holds "
+                                     "at the bot's first start, capped by the mode's exposure limit)")
     max_tranches: int = Field(3, ge=1, description="signal bots: entries one position may hold; a same-direction "
                                                    "signal adds one while fewer are held (1: ignore it)")
     enabled: bool = True
@@ -181,6 +188,37 @@ class BotConfig(_Model):
             raise ValueError(format_errors(exc, "params")) from None
         return self
 
+    def dca_problem(self, equity: float, fee_pct: float, slippage_bps: float) -> str | None:
+        """Why this DCA bot could never place its base order or its first safety order under its own
+        per-trade loss limit (each is judged at the deal's stop, or at its whole notional without one),
+        with the numbers; None when it can."""
+        if self.dca is None:
+            return None
+        lim = self.limits(allow_raise=True)  # the values it runs with; the ceilings are checked elsewhere
+        caps = [x for x in (lim.max_loss_per_trade_value,
+                            None if lim.max_loss_per_trade_pct is None else lim.max_loss_per_trade_pct / 100 * equity)
+                if x is not None]
+        if not caps:
+            return None
+        from core.types import Side
+        from risk.engine import worst_case_loss
+        from strategy.dca import ladder, stop_loss_price
+
+        cap = min(caps)
+        params = self.dca.params()
+        levels = ladder(params, 1).levels[:2]  # the base order and SO1, at a unit price (the loss is in quote)
+        stop = stop_loss_price(levels[0].avg_price, 1, params)
+        side = Side.BUY if self.dca.side == "long" else Side.SELL
+        for lv in levels:
+            worst = worst_case_loss(float(lv.base_qty), float(lv.price), None if stop is None else float(stop), side,
+                                    fee_pct, slippage_bps)
+            if worst > cap * (1 + 1e-9):
+                at = "its whole notional: no stop_loss_pct" if stop is None else f"the deal's stop {self.dca.stop_loss_pct:g}%"
+                return (f"{lv.name} of {float(lv.quote_size):g} would risk {worst:.2f} (at {at}) > max loss per trade "
+                        f"{cap:.2f} (risk.max_loss_per_trade_value/pct of {equity:,.0f}): it could never be placed; "
+                        "set dca.stop_loss_pct, lower the order sizes, or raise risk.max_loss_per_trade_pct")
+        return None
+
     @property
     def mode_enum(self) -> Mode:
         return Mode(self.mode)
@@ -207,6 +245,11 @@ class DashboardConfig(_Model):
 
 class LiveConfig(_Model):
     enabled: bool = Field(False, description="the config's half of the two-key switch for real money")
+    # Across every live bot, on the account's mark-to-market equity (quote + holdings at the last price;
+    # futures: margin balance): a breach flattens and halts every live bot.
+    account_daily_loss_pct: float | None = Field(5.0, gt=0, le=100)
+    account_daily_loss_value: float | None = Field(None, gt=0)
+    account_max_drawdown_pct: float | None = Field(20.0, gt=0, le=100)
 
 
 class AppConfig(BaseSettings):
@@ -240,6 +283,9 @@ class AppConfig(BaseSettings):
         for i, bot in enumerate(self.bots):
             if bot.mode == "live" and self.exchange.venue == "mainnet" and not self.live.enabled:
                 raise ValueError(f"bots.{i}: a live bot on mainnet needs live.enabled: true (and BOT_LIVE_TRADING=1)")
+            problem = bot.dca_problem(self.paper.starting_balance, self.paper.fee_pct, self.paper.slippage_bps)
+            if problem:
+                raise ValueError(f"bots.{i}.dca: {problem}")
             for sym in bot.symbols:
                 if sym not in self.market.symbols:
                     where = "symbol" if sym == bot.symbol else "dca.pairs"

@@ -22,7 +22,7 @@ import numpy as np
 from backtest.data import iso
 from backtest.result import BotResult
 from core import metrics
-from records import periods
+import records.periods as periods
 from core.types import INTERVAL_MS, EquityPoint, Trade
 
 if TYPE_CHECKING:

@@ -161,8 +161,10 @@ def launch(request_json: str, target: str, app: AppConfig, result_id: str) -> st
 
 def _child(request_json: str, redis_url: str, app: AppConfig | str | None, result_id: str) -> None:
     """The spawned process: run, store the result or the error. Never raises."""
+    from backtest.ml.artifact import install_loader
     from state import backtest_store as store
 
+    install_loader()  # a spawned process: ml_classifier bots need the model reader here too
     try:
         os.nice(10)  # the worker's trading loop keeps priority on a small machine
     except OSError:

@@ -98,6 +98,9 @@ def _prepare(args: argparse.Namespace, bots: list[str]) -> tuple[AppConfig, Load
 
 
 def main(argv: list[str] | None = None) -> int:
+    from backtest.ml.artifact import install_loader
+
+    install_loader()  # ml_classifier bots read their model files (sweep processes inherit it)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "sweep":
         return _sweep(argv[1:])

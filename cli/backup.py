@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from cli._common import redis_url
-from records import backup
+import records.backup as backup
 from records.paths import exchange_state_file, records_dir, var_dir
 from settings import config_path
 

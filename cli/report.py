@@ -11,7 +11,7 @@ from pathlib import Path
 
 from backtest.data import parse_time
 from cli._common import redis_client, redis_url
-from records import report
+import records.report as report
 from records.paths import records_dir
 from records.store import RecordStore
 

@@ -21,6 +21,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     app = load_or_exit(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from backtest.ml.artifact import install_loader
     from backtest.service import launch
     from engine.assembly import build_feed
     from engine.worker import Worker
@@ -33,6 +34,7 @@ def main(argv: list[str]) -> int:
     except redis.ConnectionError as exc:
         print(f"cannot reach Redis at {app.redis.url}: {exc}", file=sys.stderr)
         return 1
+    install_loader()  # ml_classifier bots read their model files once, when built
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

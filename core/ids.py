@@ -21,6 +21,11 @@ def client_order_id(bot: str, time_ms: int, purpose: OrderPurpose, seq: int) -> 
     return f"tb{_bot_tag(bot)}{_b36(time_ms)}{_PURPOSE_CODE[purpose]}{seq}"
 
 
+def protective_id(bot: str, time_ms: int, seq: int) -> str:
+    """A protective order's client id (an OCO's list id; its legs add 't' and 's'): <= 34 chars."""
+    return f"tb{_bot_tag(bot)}{_b36(time_ms)}p{seq}"
+
+
 _PURPOSE_CODE = {_P_ENTRY: "n", _P_EXIT: "x", _P_FLATTEN: "f"}
 
 

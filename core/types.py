@@ -95,6 +95,17 @@ class OrderPurpose(str, Enum):
 # ``frozen`` dataclasses because a frozen __init__ goes through object.__setattr__ per field
 # (~1.2 µs more per object), paid on every candle, fill and trade of a backtest; __hash__ is
 # defined by value so they stay usable as set members and dict keys.
+
+def candle_key(symbol: str, market: str = "spot") -> str:
+    """A candle series' key: the symbol for spot (the default everywhere), ``SYMBOL:futures`` for USD-M."""
+    return symbol if market == "spot" else f"{symbol}:{market}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """(symbol, market) of a candle series' key."""
+    symbol, _, market = key.partition(":")
+    return symbol, market or "spot"
+
 @dataclass(slots=True)
 class Candle:
     symbol: str
@@ -105,10 +116,16 @@ class Candle:
     close: float
     volume: float
     interval: str = "1m"
+    market: str = "spot"  # the venue market it traded on: a USD-M bot reads futures candles
 
     def __hash__(self) -> int:
         return hash((self.symbol, self.open_time, self.open, self.high, self.low, self.close, self.volume,
-                     self.interval))
+                     self.interval, self.market))
+
+    @property
+    def key(self) -> str:
+        """Where this series is kept and who reads it: the symbol for spot, ``SYMBOL:futures`` otherwise."""
+        return candle_key(self.symbol, self.market)
 
     @property
     def close_time(self) -> int:

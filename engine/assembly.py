@@ -102,6 +102,8 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
         records=sim.records if sim is not None else True, monitor=monitor, env=env, max_tranches=cfg.max_tranches,
     )
     bot.reduce_only_exits = on_venue and cfg.market == "futures"
+    if on_venue and app.exchange.protective_orders and mode is not Mode.GHOST:
+        bot.guard = venue.protection(cfg.name, cfg.market, cfg.symbol)  # type: ignore[union-attr]
     return bot
 
 
@@ -114,8 +116,16 @@ def build_feed(app: AppConfig, r: redis.Redis) -> Feed:
         from exchange.venues import DEFAULT_LOCAL, venue_urls
 
         urls = venue_urls(app.exchange.venue, app.exchange.base_url or DEFAULT_LOCAL)
-        return ExchangeFeed(urls, app.market.symbols, app.market.interval, market="spot",
+        spot = ExchangeFeed(urls, app.market.symbols, app.market.interval, market="spot",
                             stale_after_s=app.exchange.stale_after_s)
+        futures = sorted({s for b in app.bots if b.enabled and b.market == "futures" for s in b.symbols})
+        if not futures:
+            return spot
+        # USD-M bots read the futures market's own candles (its prices are not the spot ones)
+        from market.feed import MergedFeed
+
+        return MergedFeed([spot, ExchangeFeed(urls, futures, app.market.interval, market="futures",
+                                              stale_after_s=app.exchange.stale_after_s)])
     if app.market.source == "replay":
         from market.feed import ReplayFeed
         from market.replay import load_candles

@@ -9,6 +9,8 @@ hypothetical trade (``engine.ghost``).
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -32,6 +34,7 @@ from core.types import (
 )
 from engine.ghost import GhostSignals
 from engine.ledger import Ledger, RiskEnv, StateOf
+from engine.venue_exits import VenueExits
 from risk.engine import RiskEngine
 from risk.monitor import RiskMonitor
 from risk.sizing import SizingInputs, SizingPolicy, size_quote
@@ -40,6 +43,9 @@ from strategy.base import Strategy, history_window
 
 if TYPE_CHECKING:
     from executors.base import Executor
+    from executors.protection import VenueProtection
+
+log = logging.getLogger(__name__)
 
 # Enum members looked up once: on Python 3.11 each `Side.BUY` costs ~100 ns, many times per order.
 _BUY = Side.BUY
@@ -62,7 +68,7 @@ def _reanchor(level: float | None, ref: float, old_level: float | None, old_avg:
     return None
 
 
-class Bot(Ledger):
+class Bot(VenueExits, Ledger):
     def __init__(
         self,
         name: str,
@@ -107,6 +113,9 @@ class Bot(Ledger):
         self.signals_total = 0
         # Ghost bots follow every signal as its own hypothetical trade instead of one position.
         self.ghost = GhostSignals(self, max_hold_candles) if mode is Mode.GHOST else None
+        # Venue bots: the position's stop and take-profit also rest on the exchange (set by the assembly)
+        self.guard: "VenueProtection | None" = None
+        self._protective_saved: dict[str, list[int]] = {}  # from the restored snapshot, for resume_protection
 
     # ---- inputs -------------------------------------------------------------------------
     def warm(self, candles: list[Candle]) -> None:
@@ -150,13 +159,18 @@ class Bot(Ledger):
             self.ghost.on_candle(c, now)
         elif (self.portfolio.positions.get(self.symbol) or self.position).quantity != 0.0:
             self.hold_candles += 1
-            self._check_exits(c, now)
+            if self.guard is not None:
+                self._venue_exits(c)  # what the venue's stop or take-profit did comes first
+            if self.position.quantity != 0.0:
+                self._check_exits(c, now)
         return now
 
     def apply(self, c: Candle, sig: Signal, now: int) -> None:
         """Act on the strategy's signal for candle c (after its exits), then mark equity."""
         if sig.side is not _NONE:
             self._on_signal(sig, c, now)
+        if self.guard is not None:
+            self._protect(now)
         self._mark(now)
 
     def flatten(self, reason: str) -> bool:
@@ -171,8 +185,27 @@ class Bot(Ledger):
             return True
         side = _SELL if pos.quantity > 0 else _BUY
         self._submit(_P_FLATTEN, side, abs(pos.quantity), self.last_price, now, reason)
+        if self.guard is not None:
+            self._protect(now)  # a flatten the venue refused leaves the position protected
         self._mark(now)
         return not self.position.is_open
+
+    def act_on(self, sig: Signal, sid: str) -> str:
+        """A signal from outside the candles (a webhook alert): acted on at once, at the last price, through
+        the same path as a candle's signal (exits, tranches, risk, executor). Returns the signal's note."""
+        last = self.history[-1] if self.history else None
+        if last is None or self.last_price <= 0:
+            raise ValueError(f"{self.name} has no market price yet")
+        now = self.last_candle_time + self.interval_ms
+        # Its orders' client ids come from the alert's own id, so the same alert can never become two
+        # orders (across a restart as well), and two alerts in one candle never share an id.
+        self._seq = 1000 + int(hashlib.sha1(sid.encode()).hexdigest()[:8], 16) % 9_000_000
+        self._on_signal(sig, last, now, sid)
+        if self.guard is not None:
+            self._protect(now)
+        self._mark(now)
+        recs = self._out.signals
+        return recs[-1].note if recs else ""
 
     @property
     def last_signal(self) -> str:
@@ -218,12 +251,13 @@ class Bot(Ledger):
         elif self.max_hold_candles and self.hold_candles >= self.max_hold_candles:
             self._submit(_P_EXIT, exit_side, abs(pos.quantity), c.close, now, "time_horizon")
 
-    def _on_signal(self, sig: Signal, c: Candle, now: int) -> None:
+    def _on_signal(self, sig: Signal, c: Candle, now: int, sid: str = "") -> None:
         self.signals_total += 1
         side, close = sig.side, c.close
         self._last_signal = (side, close, sig.reason)
+        sid = sid or f"{self.name}:{c.open_time}"
         if self.ghost is not None:
-            self.ghost.on_signal(sig, c, now, f"{self.name}:{c.open_time}")
+            self.ghost.on_signal(sig, c, now, sid)
             return
         notes: list[str] = []
         acted = False
@@ -251,17 +285,17 @@ class Bot(Ledger):
                 pos = positions.get(symbol) or self.position
                 pos.stop_loss, pos.take_profit = sig.stop_loss, sig.take_profit
                 self.hold_candles = 0
-                self.open_signal_id = f"{self.name}:{c.open_time}"
+                self.open_signal_id = sid
             else:
                 notes.append(f"entry denied: {self.last_denial}")
-        self._record_signal(sig, c, acted, "; ".join(notes))
+        self._record_signal(sig, c, acted, "; ".join(notes), sid)
 
-    def _record_signal(self, sig: Signal, c: Candle, acted: bool, note: str) -> None:
+    def _record_signal(self, sig: Signal, c: Candle, acted: bool, note: str, sid: str) -> None:
         if not self.records:
             self.signal_log.append((c.open_time, sig.side, acted))
             return
         self._out.signals.append(SignalRecord(
-            id=f"{self.name}:{c.open_time}", bot=self.name, symbol=self.symbol, time=c.open_time, price=c.close,
+            id=sid, bot=self.name, symbol=self.symbol, time=c.open_time, price=c.close,
             side=sig.side.value, confidence=sig.confidence, reason=sig.reason, stop_loss=sig.stop_loss,
             take_profit=sig.take_profit, acted=acted, note=note,
         ))
@@ -305,8 +339,18 @@ class Bot(Ledger):
     def _submit(self, purpose: OrderPurpose, side: Side, qty: float, ref_price: float, now: int, reason: str,
                 order_type: OrderType = _MARKET_ORDER, stop: float | None = None) -> bool:
         """One order: risk check, executor, portfolio. True if anything filled."""
-        self._seq += 1
         symbol, pf = self.symbol, self.portfolio
+        if purpose is _P_EXIT and self._refused and self.exit_waits(symbol):
+            return False  # the venue refused the last exits: wait before the next attempt
+        if purpose is not _P_ENTRY and self.guard is not None and self.guard.active:
+            # The venue's protective orders go first (they hold the coins, and two exits must never
+            # both close one position): what they executed meanwhile is booked, the rest is exited.
+            if self._book_venue_exits(self.guard.release()):
+                left = pf.positions.get(symbol) or self.position
+                if left.quantity == 0.0:
+                    return True
+                qty = min(qty, abs(left.quantity))
+        self._seq += 1
         order = Order(client_order_id(self.name, now, purpose, self._seq), self.name, symbol, side, qty,
                       purpose, order_type, ref_price if order_type is _LIMIT_ORDER else None,
                       self.reduce_only_exits and purpose is not _P_ENTRY, OrderStatus.INTENT, now, reason)
@@ -317,20 +361,28 @@ class Bot(Ledger):
         if not self.decide(order, ctx):
             return False
         fills = self.executor.execute(order, ref_price, now)
+        if not fills:
+            self._why_not = f"not filled: {order.reason or order.status.value}"
         self.orders_sent += 1
         self.record_order(order)
+        if purpose is not _P_ENTRY:
+            self.exit_outcome(symbol, order, bool(fills))
         for f in fills:
             if self.book(f, reason, self.open_signal_id) is not None and (
                     pf.positions.get(symbol) or self.position).quantity == 0.0:
                 self.open_signal_id = ""
                 self.hold_candles = 0
-        if self.on_dust is not None and purpose is not _P_ENTRY and fills:
-            left = self.position
-            # below the minimum notional a venue's lot size would not let us sell the rest
-            if left.is_open and abs(left.quantity) * ref_price < self.risk.limits.min_notional:
-                self.write_off(symbol, ref_price)
+        if purpose is not _P_ENTRY and fills:
+            self._write_off_dust(ref_price)
         # A venue may refuse or lose an order the risk engine allowed: only a fill counts.
         return bool(fills)
+
+    def _write_off_dust(self, price: float) -> None:
+        """After an exit on a venue: a rest below the minimum notional (a lot size would not let us
+        sell it) is written off as the user's holding."""
+        left = self.position
+        if self.on_dust is not None and left.is_open and abs(left.quantity) * price < self.risk.limits.min_notional:
+            self.write_off(self.symbol, price)
 
     def book_fills(self, fills: list[Fill], reason: str) -> None:
         """Fills found later (recovery of an ambiguous order after a crash): booked like any other."""
@@ -372,6 +424,8 @@ class Bot(Ledger):
             signals_total=self.signals_total, hold_candles=self.hold_candles, open_signal_id=self.open_signal_id,
             entry_fees_open=pos.entry_fees,
             open_signals=self.ghost.tracker.dump() if self.ghost is not None else [],
+            **({"protection": self.guard.view(), "protective_booked": self.guard.dump()} if self.guard is not None
+               else {}),
         )
 
     def restore(self, snap: BotSnapshot) -> None:
@@ -394,4 +448,5 @@ class Bot(Ledger):
         self.last_signal = snap.last_signal
         if self.ghost is not None:
             self.ghost.tracker.load(snap.open_signals)
+        self._protective_saved = dict(snap.protective_booked)
 

@@ -14,17 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from core.types import TradingState
+from core.types import Side, Signal, TradingState
 from engine.controls import MODES, TradingControls
 from engine.dca_bot import DcaBot
 from engine.fleet import AnyBot, Fleet, UnknownTarget, meta
 from risk.limits import parse_limit
 from settings import AppConfig
-from state.commands import Command, CommandRejected, parse_command
+from state.commands import ALL_COMMANDS, Command, CommandRejected, parse_command, signal_payload
 from state.connection import NOT_UTF8
 from state.lease import LeaseLost
 from state.models import AUTOMATIC, AuditRecord, BotMeta, CommandResult
-from state.writer import BotUpdate, ControlChange, StateWriter
+from state.models import BotUpdate, ControlChange
+from state.writer import StateWriter
 
 if TYPE_CHECKING:
     from engine.supervisor import VenueSupervisor
@@ -254,6 +255,38 @@ def handle_backtest(rt: Runtime, cmd: Command, now: int) -> Outcome:
     return Outcome([], [], f"backtest {ident} of {cmd.target} started in its own process")
 
 
+@handler("signal")
+def handle_signal(rt: Runtime, cmd: Command, now: int) -> Outcome:
+    """A webhook alert for a ``strategy: webhook`` bot: one signal, through the bot's own path (risk
+    engine, executor), at its last price; levels the alert does not give come from the bot's params."""
+    from engine.bot import Bot
+    from strategy.base import exit_prices
+
+    bot = rt.fleet.scope("bot", cmd.target)[0]
+    if not isinstance(bot, Bot) or bot.strategy.name != "webhook":
+        raise UnknownTarget(f"target: {bot.name} does not take webhook signals (its strategy is not 'webhook')")
+    try:
+        p = signal_payload(cmd.payload)
+    except ValueError as exc:
+        raise UnknownTarget(str(exc)) from None
+    if p.symbol != bot.symbol:
+        raise UnknownTarget(f"payload.symbol: {p.symbol} is not {bot.name}'s symbol {bot.symbol}")
+    params = bot.strategy.params  # type: ignore[attr-defined]
+    if p.confidence < params.min_confidence:
+        return Outcome([], [bot], f"{bot.name}: {p.side} alert not acted on: confidence {p.confidence:g} below "
+                                  f"{params.min_confidence:g}")
+    side = Side(p.side)
+    stop, take = exit_prices(side, bot.last_price, params.stop_loss_pct, params.take_profit_pct)
+    sig = Signal(side, p.confidence, f"webhook {p.source} {p.alert_id}".strip(),
+                 p.stop_loss if p.stop_loss is not None else stop, p.take_profit if p.take_profit is not None else take)
+    try:
+        note = bot.act_on(sig, f"{bot.name}:webhook:{p.alert_id or cmd.nonce}")
+    except ValueError as exc:
+        raise UnknownTarget(str(exc)) from None
+    return Outcome([], [bot], f"{bot.name}: {p.side} signal from {p.source} at {bot.last_price:.8g}"
+                              + (f": {note}" if note else ": acted on"))
+
+
 @handler("upsert_dca_bot")
 def handle_upsert_dca_bot(rt: Runtime, cmd: Command, now: int) -> Outcome:
     try:
@@ -273,7 +306,7 @@ def handle_upsert_dca_bot(rt: Runtime, cmd: Command, now: int) -> Outcome:
         msg, bot = f"DCA bot {cmd.target} updated: new settings apply to new deals", existing
     else:
         bot = rt.add_bot(cfg)
-        bot.warm(rt.writer.recent_candles(cfg.symbol))
+        bot.warm(rt.writer.recent_candles(rt.fleet.key(cfg, cfg.symbol), interval=rt.app.market.interval))
         msg = f"DCA bot {cmd.target} created ({cfg.mode}, {', '.join(cfg.symbols)})"
     return Outcome([], [bot], msg, dynamic_bots=[(cmd.target, cmd.payload)], metas=[meta(cfg)])
 
@@ -285,7 +318,7 @@ def handle(rt: Runtime, entry_id: str, fields: dict[str, str], now: int) -> Comm
     try:
         if any(NOT_UTF8 in k or NOT_UTF8 in v for k, v in fields.items()):
             raise CommandRejected("command: holds bytes that are not UTF-8 text")
-        cmd = parse_command(fields)
+        cmd = parse_command(fields, handles=ALL_COMMANDS)
     except CommandRejected as exc:
         return reject(rt, entry_id, fields, str(exc), now)
     try:

@@ -15,7 +15,8 @@ from typing import Protocol
 from core.types import TradingState
 from risk.states import is_more_restrictive, most_restrictive
 from state.models import AuditRecord, ControlRecord
-from state.writer import ControlChange, StateWriter
+from state.models import ControlChange
+from state.writer import StateWriter
 
 MODES = ("ghost", "paper", "live")
 
@@ -54,11 +55,12 @@ class TradingControls:
             then: TradingState | None = None) -> ControlChange:
         """Set a state (an operator's command may loosen it; rules use ``tighten``). ``then``: for
         FLATTEN, the state once the bot is flat."""
+        old = self.get(scope, target).state
         rec = ControlRecord(state=state, set_by=who, set_at=now, reason=reason, then=then)
         self.records[(scope, target)] = rec
         if scope == "bot":
             self.on_bot_change(target, rec)
-        return ControlChange(scope, target, rec)
+        return ControlChange(scope, target, rec, old)
 
     def tighten(self, bot: str, state: TradingState, who: str, reason: str, now: int) -> ControlChange | None:
         """A rule moves a bot's own state down, never up; None when it already is as tight."""

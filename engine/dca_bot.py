@@ -68,6 +68,7 @@ class DcaBot(DcaOrders):
         self.candles_seen = 0
         self._closed_deals: list[Deal] = []
         self._deal_params: dict[str, DcaParams] = {}
+        self._ladders: dict[str, list] = {}  # type: ignore[type-arg]
         self._unladdered: set[str] = set()  # pairs whose deal lost its resting orders to a halt
 
     # ---- properties the worker uses -------------------------------------------------------
@@ -113,6 +114,8 @@ class DcaBot(DcaOrders):
         deal = self.deals.get(c.symbol)
         if deal is not None and c.symbol in self._unladdered:
             self._relay(deal, now)
+        elif deal is not None and deal.blocked and self.state().allows_entries:
+            self._place_safety_orders(deal, now)  # the rule that refused it may have lifted
         if c.symbol not in self.deals:
             self._maybe_start(c, now)
         self._mark(now)
@@ -307,6 +310,7 @@ class DcaBot(DcaOrders):
         deal.closed_at, deal.close_reason = now, reason
         self.deals.pop(deal.symbol, None)
         self._deal_params.pop(deal.id, None)
+        self._ladders.pop(deal.id, None)
         self._unladdered.discard(deal.symbol)
         self.last_closed_at[deal.symbol] = now
         self._closed_deals.append(deal)

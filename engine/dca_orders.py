@@ -23,6 +23,8 @@ class DcaOrders(Ledger):
     venue: SimVenue
     last_price: dict[str, float]
     _deal_params: dict[str, DcaParams]
+    _ladders: dict[str, list]  # type: ignore[type-arg]
+    last_reason: str = ""  # why the last resting order was not placed
 
     def _exposure_value(self) -> float:
         return sum(abs(p.quantity) * self.last_price.get(s, p.avg_entry) for s, p in self.portfolio.positions.items())
@@ -35,22 +37,42 @@ class DcaOrders(Ledger):
         return cached
 
     def _place_safety_orders(self, deal: Deal, now: int) -> None:
+        """Keep ``active_safety_orders`` resting, as 3Commas does. One a rule refuses (blackout hours, a
+        cooldown, a limit) is marked ``deal.blocked`` with the rule and placed on the first candle the
+        rule lets it (DcaBot.on_candle tries again while the deal is blocked)."""
         cfg = deal.config
         active = cfg["active_safety_orders"] if cfg["active_safety_orders"] is not None else min(1, cfg["max_safety_orders"])
-        levels = ladder(self._params(deal), deal.base_price).levels[1:]  # SO1..SON
+        levels = self._levels(deal)
         resting = sum(1 for o in self.venue.open_orders(deal.symbol) if o.tag.startswith("SO"))
         while deal.safety_placed < len(levels) and resting < int(active):  # type: ignore[arg-type]
             lv = levels[deal.safety_placed]
             side = Side.BUY if deal.long else Side.SELL
             if not self._rest(deal, _ENTRY, side, float(lv.base_qty), float(lv.price), lv.name, now):
-                break
+                deal.blocked = f"{lv.name} not resting: {self.last_reason or 'refused'}"
+                return
             deal.safety_placed += 1
             resting += 1
+        deal.blocked = ""
+
+    def _levels(self, deal: Deal) -> list:  # type: ignore[type-arg]
+        """SO1..SON of the deal's ladder, worked out once per deal."""
+        cached = self._ladders.get(deal.id)
+        if cached is None:
+            cached = self._ladders[deal.id] = ladder(self._params(deal), deal.base_price).levels[1:]
+        return cached
 
     def _place_take_profit(self, deal: Deal, now: int) -> None:
         for o in self.venue.open_orders(deal.symbol):
             if o.tag.startswith("TP"):
                 self._cancel(o)
+        late = self.venue.take(deal.symbol)
+        if late:
+            # The old take-profit (or a safety order) filled on the venue while we replaced it: book that
+            # first, so the new take-profit is sized on what the deal holds now (not on the full position
+            # before a take-profit step sold part of it: the venue would refuse it).
+            self._on_fills(deal, late, now)
+            if not deal.active or any(o.tag.startswith("TP") for o in self.venue.open_orders(deal.symbol)):
+                return  # closed, or _on_fills placed the take-profit for what is left
         if deal.quantity <= 0 or deal.config.get("trailing_take_profit_pct"):
             return  # a trailing take-profit exits at market from _track()
         side = Side.SELL if deal.long else Side.BUY
@@ -103,6 +125,8 @@ class DcaOrders(Ledger):
 
     def _market(self, deal: Deal, purpose: OrderPurpose, side: Side, qty: float, price: float, now: int,
                 reason: str) -> list[Fill]:
+        if purpose is _EXIT and self._refused and self.exit_waits(deal.symbol):
+            return []  # the venue refused the last exits: wait before the next attempt
         order = self._order(deal, purpose, side, qty, now, f"{deal.id} {reason}")
         order.price = price
         if not self._check(order, deal, now):
@@ -111,6 +135,8 @@ class DcaOrders(Ledger):
         fills = self.executor.execute(order, price, now)
         self.orders_sent += 1
         self.record_order(order)
+        if purpose is not _ENTRY:
+            self.exit_outcome(deal.symbol, order, bool(fills))
         for f in fills:
             trade = self.book(f, reason, deal.id)
             if trade is not None:
@@ -120,13 +146,17 @@ class DcaOrders(Ledger):
     def _rest(self, deal: Deal, purpose: OrderPurpose, side: Side, qty: float, price: float, tag: str, now: int) -> bool:
         order = self._order(deal, purpose, side, qty, now, f"{deal.id} {tag}", OrderType.LIMIT, price)
         if not self._check(order, deal, now):
+            self.last_reason = f"risk {self.last_denial}"
             return False
         resting = RestingOrder(order.client_order_id, self.name, deal.symbol, side.value, qty, price, tag, now)
         self.orders_sent += 1
         if not self.venue.place(resting, purpose):
             order.status = OrderStatus.REJECTED
-            order.reason = f"{order.reason}: {getattr(self.venue, 'last_reason', '') or 'refused by the venue'}"
+            self.last_reason = getattr(self.venue, "last_reason", "") or "refused by the venue"
+            order.reason = f"{order.reason}: {self.last_reason}"
             self.record_order(order)
+            if purpose is not _ENTRY:
+                self.exit_outcome(deal.symbol, order, False)
             return False
         order.status = OrderStatus.NEW
         order.quantity, order.price = resting.quantity, resting.price  # as sent (venue filters)

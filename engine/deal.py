@@ -63,6 +63,7 @@ class Deal:
     sl_breached_candles: int = 0
     max_drawdown_pct: float = 0.0  # worst floating loss of the deal against its average
     close_reason: str = ""
+    blocked: str = ""  # why the next safety order is not resting (a rule refused it: tried every candle)
     transitions: list[tuple[str, int]] = field(default_factory=list)
 
     @property

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from core.types import candle_key
 from core.validation import format_errors
 from engine.assembly import build_bot
 from engine.bot import Bot
@@ -49,6 +50,7 @@ class Fleet:
         self.bots: dict[str, AnyBot] = {}
         self.configs: dict[str, BotConfig] = {}
         self.by_symbol: dict[str, list[AnyBot]] = {}
+        self.fresh: set[str] = set()  # bots with no snapshot to continue from (their first start)
         controls.on_bot_change = self._mirror
 
     def _mirror(self, name: str, rec: object) -> None:
@@ -85,6 +87,10 @@ class Fleet:
         missing = [s for s in cfg.symbols if s not in self.app.market.symbols]
         if missing:
             raise ValueError(f"symbols {missing} are not in market.symbols {self.app.market.symbols}")
+        paper = self.app.paper
+        problem = cfg.dca_problem(paper.starting_balance, paper.fee_pct, paper.slippage_bps)
+        if problem:
+            raise ValueError(f"dca: {problem}")
         return cfg
 
     def add(self, cfg: BotConfig, env: RiskEnv | None, venue: "LiveVenue | None") -> AnyBot:
@@ -104,11 +110,19 @@ class Fleet:
             bot.restore(snap)
             log.info("bot %s restored: equity %.2f, %d trades, state %s", cfg.name, snap.equity,
                      snap.trade_count, rec.state.value)
+        else:
+            self.fresh.add(cfg.name)
         self.bots[cfg.name] = bot
         self.configs[cfg.name] = cfg
         for sym in cfg.symbols:
-            self.by_symbol.setdefault(sym, []).append(bot)
+            self.by_symbol.setdefault(self.key(cfg, sym), []).append(bot)
         return bot
+
+    def key(self, cfg: BotConfig, symbol: str) -> str:
+        """The candle series a bot reads for ``symbol``: the venue's futures klines for a USD-M bot when the
+        market comes from the venue, else the symbol's one series."""
+        return candle_key(symbol, "futures") if cfg.market == "futures" and self.app.market.source == "exchange" \
+            else symbol
 
     def on_venue(self, name: str) -> bool:
         cfg = self.configs.get(name)

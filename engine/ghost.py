@@ -23,7 +23,7 @@ from engine.ledger import finite
 from executors.ghost import ClosedSignal, Hypothetical, SignalTracker
 from risk.engine import RiskContext
 from state.models import SignalRecord, SignalStats
-from state.writer import BotUpdate
+from state.models import BotUpdate
 
 _ENTRY = OrderPurpose.ENTRY
 

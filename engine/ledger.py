@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Protocol
@@ -46,12 +47,13 @@ from state.models import (
     RiskView,
     TradeRecord,
 )
-from state.writer import BotUpdate
+from state.models import BotUpdate
 
 if TYPE_CHECKING:
     from executors.base import Executor
 
 TRADE_PNLS_KEPT = 5000
+EXIT_REFUSALS_HALT = 3
 DAYS_KEPT = 400
 _ACTIVE = TradingState.ACTIVE
 _ENTRY = OrderPurpose.ENTRY
@@ -104,6 +106,7 @@ class Ledger:
 
     interval_ms: int
     last_candle_time: int
+    candles_seen: int
 
     def __init__(self, name: str, mode: Mode, portfolio: Portfolio, risk: RiskEngine, executor: "Executor",
                  state_of: StateOf, monitor: RiskMonitor | None = None, env: RiskEnv | None = None,
@@ -118,6 +121,7 @@ class Ledger:
         self.env = env  # None: no other bots, no live market health (backtests)
         self.records = records
         self.control = ControlState()  # the bot's own control record, as the worker last set it
+        self.saved_at: int | None = None  # the restored snapshot's time (None: a fresh bot)
         self.reduce_only_exits = False  # futures venues: exits go out reduce-only
         self.leverage = 1.0  # futures venues: the leverage set on the venue
         # futures venues: (margin utilization %, % of the way to liquidation) as last seen on the venue
@@ -136,8 +140,10 @@ class Ledger:
         self.closed_trades: list[Trade] = []
         self.breaches: list[str] = []  # the last ten, as the dashboard shows them
         self._pending: list[Breach] = []
+        self._refused: dict[str, tuple[int, int]] = {}  # symbol -> (exits the venue refused in a row, next try)
         self._held = _ACTIVE  # the tightest state a queued breach asks for
         self._seq = 0
+        self._why_not = ""  # last_denial
         self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]  # filled by drain()
 
     # ---- state ------------------------------------------------------------------------------
@@ -204,6 +210,7 @@ class Ledger:
         d = self.risk.check(order, ctx)
         purpose = order.purpose
         if not d.allowed:
+            self._why_not = d.detail
             order.status = _REJECTED
             self.denials[d.rule] += 1
             self._out.risk.append(RiskDecisionRecord(time=ctx.now_ms, allowed=False, rule=d.rule, detail=d.detail,
@@ -213,6 +220,7 @@ class Ledger:
             if not self.records:
                 del self._out.risk[:-1]  # only the last denial is read (signal notes); bound memory
             return False
+        self._why_not = ""
         if purpose is _ENTRY and count_entry and self.monitor is not None:
             self.monitor.on_entry(ctx.now_ms)
         if self.records:
@@ -222,7 +230,29 @@ class Ledger:
 
     @property
     def last_denial(self) -> str:
-        return self._out.risk[-1].detail if self._out.risk else ""
+        """Why the last order did not go through: the risk rule that denied it, or what the venue said."""
+        return self._why_not
+
+    # ---- exits the venue refuses ------------------------------------------------------------------
+    def exit_waits(self, symbol: str) -> bool:
+        """After the venue refused an exit, the next attempt waits 2, 4, 8, ... candles (a phantom
+        position's reduce-only exit would otherwise be sent and refused on every candle, forever)."""
+        seen = self._refused.get(symbol)
+        return seen is not None and self.candles_seen < seen[1]
+
+    def exit_outcome(self, symbol: str, order: Order, filled: bool) -> None:
+        """Count an exit the venue refused (the risk engine had allowed it); the third in a row halts the
+        bot with the reason, so it says why instead of trying forever."""
+        if filled or order.status is not _REJECTED:
+            self._refused.pop(symbol, None)
+            return
+        n = self._refused.get(symbol, (0, 0))[0] + 1
+        self._refused[symbol] = (n, self.candles_seen + 2 ** n)
+        if n >= EXIT_REFUSALS_HALT:
+            self.queue_breaches([Breach(
+                "exit_refused", TradingState.HALTED,
+                f"the venue refused the exit of {symbol} {n} times in a row (last: {order.reason}); the position "
+                "may not be on the venue: check the Live tab's reconciliation, then adopt, ignore or close")])
 
     # ---- books ------------------------------------------------------------------------------------
     def record_order(self, order: Order) -> None:
@@ -293,7 +323,8 @@ class Ledger:
         pf = self.portfolio
         n = self.trade_count
         return BotSnapshot(
-            name=self.name, mode=self.mode.value, updated_at=now_ms, last_candle_time=self.last_candle_time,
+            name=self.name, mode=self.mode.value, updated_at=now_ms, books_at=int(time.time() * 1000),
+            last_candle_time=self.last_candle_time,
             control=ControlRecord.of(self.control), effective_state=self.state(), quote_asset=pf.quote_asset,
             starting_balance=pf.starting_balance, quote_balance=pf.quote, equity=equity, high_water=self.high_water,
             realized_pnl=pf.realized_pnl, fees_paid=pf.fees_paid, trade_count=n, wins=self.wins,
@@ -305,6 +336,8 @@ class Ledger:
     def restore_books(self, snap: BotSnapshot) -> None:
         """The shared part of continuing from a snapshot (after a restart or a crash)."""
         pf = self.portfolio
+        self.saved_at = snap.books_at or snap.updated_at  # what the books hold (BotSnapshot.books_at)
+        pf.starting_balance = snap.starting_balance or pf.starting_balance  # a live bot's allocation
         pf.quote, pf.realized_pnl, pf.fees_paid = snap.quote_balance, snap.realized_pnl, snap.fees_paid
         self.trade_count, self.wins = snap.trade_count, snap.wins
         self.trade_pnls = list(snap.trade_pnls)
@@ -317,6 +350,15 @@ class Ledger:
             self.monitor.load(snap.risk.monitor)
         if snap.risk is not None:
             self.breaches = list(snap.risk.breaches)
+
+    def allocate(self, quote: float) -> None:
+        """A fresh live bot's money: its allocation on the venue, not the paper balance (so its loss and
+        drawdown limits bind on what it really risks)."""
+        pf = self.portfolio
+        pf.starting_balance = pf.quote = quote
+        self.high_water = quote
+        if self.monitor is not None:
+            self.monitor.s.high_water = quote
 
     def snapshot(self, now_ms: int) -> BotSnapshot:
         raise NotImplementedError

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 import redis
 
-from core.types import Mode
+from core.types import Fill, Mode
 from exchange.client import ExchangeClient, FuturesPosition
 from exchange.preflight import PreflightReport, run_preflight
 from exchange.reconcile import ReconcileReport, reconcile
@@ -24,6 +24,7 @@ from exchange.rules import dec, fmt
 from exchange.venues import DEFAULT_LOCAL, LOCAL_API_KEY, LOCAL_API_SECRET, venue_urls
 from executors.live import LiveExecutor, Recovered
 from executors.live_book import LiveBook
+from executors.protection import VenueProtection, is_protective, reconcile_ids
 from executors.spot_fees import SpotFeeFills, spot_fills
 from settings import AppConfig, BotConfig, Secrets
 from state.intents import RedisIntentStore
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from engine.bot import Bot
     from engine.dca_bot import DcaBot
     from exchange.userdata import OrderEvent, UserDataStream
+    from exchange.userdata_events import AlgoUpdateEvent, ListStatusEvent
 
 
 def _symbols(bot: "Bot | DcaBot") -> list[str]:
@@ -75,6 +77,7 @@ class LiveVenue:
         self._clients: dict[str, ExchangeClient] = {}
         self._executors: dict[str, LiveExecutor] = {}
         self._books: dict[str, LiveBook] = {}
+        self._guards: dict[str, VenueProtection] = {}
         self._streams: dict[str, "UserDataStream"] = {}
         self.on_executor: Callable[[LiveExecutor], None] | None = None  # a hook (the chaos rehearsal)
         self.fills_ready = threading.Event()  # set when a resting order completed (worker books it)
@@ -119,6 +122,16 @@ class LiveVenue:
     def books(self) -> dict[str, LiveBook]:
         return dict(self._books)
 
+    def protection(self, bot: str, market: str, symbol: str) -> VenueProtection:
+        """The protective orders of one signal bot's position (executors.protection)."""
+        if bot not in self._guards:
+            ex = self.live_executor(market)
+            client = ex.client
+            self._guards[bot] = VenueProtection(ex, bot, symbol, convert=lambda fills, c=client: spot_fills(c, fills),
+                                                stop_limit_pct=self.app.exchange.protective_stop_limit_pct,
+                                                wake=self.fills_ready.set)
+        return self._guards[bot]
+
     # ---- the user-data stream: fills of resting orders -----------------------------------------
     def start_streams(self, markets: "set[str]") -> None:
         """One user-data stream per market the venue bots trade. Events of resting orders update
@@ -131,7 +144,8 @@ class LiveVenue:
             if market in self._streams:
                 continue
             stream = UserDataStream(self.urls, self._key, self._secret, market,  # type: ignore[arg-type]
-                                    on_event=self._on_event, on_resync=lambda m=market: self._resync(m))
+                                    on_event=self._on_event, on_resync=lambda m=market: self._resync(m),
+                                    on_protective=self._on_protective)
             stream.start()
             self._streams[market] = stream
             if market in self._executors:
@@ -150,9 +164,18 @@ class LiveVenue:
         for book in list(self._books.values()):
             if book.on_event(ev):
                 return
+        for guard in list(self._guards.values()):
+            if guard.on_event(ev.client_order_id):
+                return
         ex = self._executors.get(ev.market)
         if ex is not None:
             ex.on_stream_trade(ev)
+
+    def _on_protective(self, ev: "ListStatusEvent | AlgoUpdateEvent") -> None:
+        cid = getattr(ev, "list_client_order_id", "") or getattr(ev, "client_algo_id", "")
+        for guard in list(self._guards.values()):
+            if guard.on_event(cid):
+                return
 
     def _resync(self, market: str) -> None:
         for book in list(self._books.values()):
@@ -162,6 +185,10 @@ class LiveVenue:
                 book.poll()
             except Exception as exc:  # noqa: BLE001 - the periodic poll tries again
                 log.warning("resync of %s after a stream (re)connect failed: %s", book.bot, exc)
+        for guard in list(self._guards.values()):
+            if guard.executor.client.market == market and guard.active:
+                guard.dirty = True  # what happened while the stream was down: asked at the next step
+        self.fills_ready.set()
 
     # ---- before a bot starts ----------------------------------------------------------------
     def check_switch(self, cfg: BotConfig) -> None:
@@ -189,6 +216,11 @@ class LiveVenue:
         })
         return report
 
+    def unbooked(self, bot_name: str, market: str, since_ms: int) -> list[Fill]:
+        """Market orders' fills recorded after the bot's last saved books but never booked (a crash
+        between the venue's answer and the commit), as the bot books them."""
+        return spot_fills(self.client(market), self.live_executor(market).unbooked(bot_name, since_ms))
+
     def recover(self, bot_name: str, market: str, min_age_ms: int = 0) -> list[Recovered]:
         client = self.client(market)
         return [Recovered(r.intent, spot_fills(client, r.fills))
@@ -206,7 +238,12 @@ class LiveVenue:
 
     def reconcile(self, bot: "Bot | DcaBot", market: str) -> ReconcileReport:
         client = self.client(market)
-        intents = {i.client_order_id: (i.symbol, i.status) for i in self.store.all(bot.name)}
+        intents: dict[str, tuple[str, str]] = {}
+        for i in self.store.all(bot.name):
+            if is_protective(i):  # known on the venue, but an OCO's legs and algo orders are not "the" order
+                intents.update({cid: (i.symbol, st) for cid, st in reconcile_ids(i).items()})
+            else:
+                intents[i.client_order_id] = (i.symbol, i.status)
         held = self._held(bot)
         symbols = list(held)
         if client.futures:
@@ -290,6 +327,11 @@ class LiveVenue:
         book = self._books.get(bot.name)
         if book is not None:  # what each resting order is for (SO2, TP1), by client order id
             view["resting_tags"] = {o.client_order_id: o.tag for o in book.open_orders()}
+        guard = self._guards.get(bot.name)
+        if guard is not None:
+            view["resting_tags"] = {**view.get("resting_tags", {}),  # type: ignore[dict-item]
+                                    **{cid: "protective" for cid in guard.ids()}}
+            view["protection"] = guard.view()
         view["positions"] = [{k: str(v) for k, v in asdict(p).items()} for p in rep.positions if p.amount]
         view["balances"] = {a: str(b.total) for a, b in rep.balances.items() if b.total}
         view["open_orders"] = [{"symbol": o.symbol, "side": o.side, "status": o.status,

@@ -4,8 +4,9 @@ market health (price age, spread, API errors, stream, reconciliation drift), fut
 correlation of symbols' returns. Signal and DCA bots get the same view."""
 from __future__ import annotations
 
+import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -20,18 +21,29 @@ if TYPE_CHECKING:
 
 
 class WorkerRiskEnv:
-    def __init__(self, fleet: "Fleet", feed: "Feed", supervisor: "VenueSupervisor | None", window: int = 500) -> None:
+    def __init__(self, fleet: "Fleet", feed: "Feed", supervisor: "VenueSupervisor | None", window: int = 500,
+                 wall: Callable[[], float] = time.time) -> None:
         self.fleet = fleet
         self.feed = feed
         self.supervisor = supervisor
+        self.wall = wall
         self.closes: dict[str, deque[float]] = {}
         self.close_time: dict[str, int] = {}
+        self.received: dict[str, float] = {}  # symbol -> wall time its last candle arrived
         self.window = window
         self._corr: dict[tuple[str, str], tuple[int, float | None]] = {}
 
     def observe(self, c: Candle) -> None:
-        self.closes.setdefault(c.symbol, deque(maxlen=self.window + 1)).append(c.close)
-        self.close_time[c.symbol] = c.close_time + 1
+        key = c.key
+        self.closes.setdefault(key, deque(maxlen=self.window + 1)).append(c.close)
+        self.close_time[key] = c.close_time + 1
+        self.received[key] = self.wall()
+
+    def price_age_s(self, symbol: str) -> float | None:
+        """Seconds since the last candle of ``symbol`` arrived, on the wall clock (market time says
+        nothing about a silent feed: a candle is 0 s old by its own close)."""
+        at = self.received.get(symbol)
+        return None if at is None else max(0.0, self.wall() - at)
 
     def portfolio_view(self, bot: "Ledger") -> PortfolioView:
         """Every open position of the bot's mode (ghost bots judge each signal alone)."""
@@ -49,10 +61,12 @@ class WorkerRiskEnv:
         return PortfolioView(value, count, tuple(symbols))
 
     def market_status(self, symbol: str, now_ms: int, bot: "Ledger | None" = None) -> MarketStatus:
-        price_time, stream_up = self.close_time.get(symbol), not getattr(self.feed, "stale", False)
+        cfg = self.fleet.configs.get(bot.name) if bot is not None else None
+        age = self.price_age_s(self.fleet.key(cfg, symbol) if cfg is not None else symbol)
+        stream_up = not getattr(self.feed, "stale", False)
         sup = self.supervisor
         if sup is None or bot is None or not sup.trades(bot.name):
-            return MarketStatus(price_time_ms=price_time, stream_up=stream_up)
+            return MarketStatus(price_age_s=age, stream_up=stream_up)
         # A venue bot's order depends on the venue's health: spread and recent API errors, asked now;
         # an unexplained reconciliation drift counts as over any drift limit.
         client = sup.client_of(bot.name)
@@ -61,7 +75,7 @@ class WorkerRiskEnv:
         except Exception:  # noqa: BLE001 - unknown spread: the spread rule cannot judge it
             spread = None
         drift = 100.0 if sup.has_drift(bot.name) else 0.0
-        return MarketStatus(price_time, spread, client.errors_last_minute(), stream_up, drift)
+        return MarketStatus(age, spread, client.errors_last_minute(), stream_up, drift)
 
     def margin(self, bot: "Ledger") -> tuple[float, float]:
         """Futures venue bots: (margin in use, margin balance); (0, 0) elsewhere (no margin rule)."""

@@ -7,6 +7,7 @@ through ``TradingControls`` and are committed with their audit record."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Callable
 
 from core.types import TradingState
@@ -19,7 +20,8 @@ from exchange.rules import fmt
 from risk.states import most_restrictive
 from settings import BotConfig
 from state.models import AuditRecord
-from state.writer import ControlChange, StateWriter
+from state.models import ControlChange
+from state.writer import StateWriter
 from strategy.dca import ladder
 
 if TYPE_CHECKING:
@@ -57,7 +59,19 @@ class VenueSupervisor:
         now = self.now()
         try:
             venue.check_switch(cfg)
+            if cfg.mode == "live" and cfg.name in self.fleet.fresh:
+                self._allocate(bot, cfg, now)
+            # Fills of orders that were final before this start but not in the saved books (the worker
+            # died between the venue's answer and the commit): looked up before the open intents are
+            # resolved, whose fills are booked by recover() itself, so nothing is booked twice.
+            lost = venue.unbooked(cfg.name, cfg.market, bot.saved_at) if bot.saved_at is not None else []
             self.recover(bot, cfg)
+            if lost:
+                bot.book_fills(lost, "recovered: filled before a crash, not booked")
+                log.warning("bot %s: booked %d fill(s) the venue made before a crash that the books missed",
+                            cfg.name, len(lost))
+            if isinstance(bot, Bot):
+                bot.resume_protection()  # a stop that fired on the venue while the worker was down: booked once
             lim = bot.risk.limits
             if cfg.market == "futures":
                 venue.set_leverage(bot, int(cfg.dca.leverage if cfg.dca is not None else cfg.risk.max_leverage))
@@ -78,6 +92,28 @@ class VenueSupervisor:
             self.refuse(bot, str(exc), now)
         except Exception as exc:  # noqa: BLE001 - venue unreachable, bad answer: refuse, say why, keep running
             self.refuse(bot, f"venue error: {exc}", now)
+
+    def _allocate(self, bot: "AnyBot", cfg: BotConfig, now: int) -> None:
+        """A live bot's first start: its equity is what it may use on the venue (the account's free quote,
+        capped by its allocation and by the mode's exposure limit), not the paper balance."""
+        client = self.venue.client(cfg.market)
+        quote_asset = bot.portfolio.quote_asset
+        if client.futures:
+            held = client.margin()[1]
+        else:
+            bal = client.balances().get(quote_asset)
+            held = float(bal.free) if bal is not None else 0.0
+        caps = [held] + [x for x in (cfg.allocation, bot.risk.limits.max_mode_exposure_value) if x]
+        alloc = min(caps)
+        if alloc <= 0:
+            raise LiveRefused(f"the {cfg.market} account holds no {quote_asset} for this bot")
+        bot.allocate(alloc)
+        self.writer.commit([bot.drain(now)], audits=[AuditRecord(
+            time=now, who="preflight", command="allocate", target=bot.name, result="applied",
+            detail=f"equity {alloc:,.2f} {quote_asset} (account holds {held:,.2f}; allocation "
+                   f"{cfg.allocation or 'not set'}; mode exposure limit {bot.risk.limits.max_mode_exposure_value})")])
+        self.fleet.fresh.discard(cfg.name)
+        log.info("live bot %s: equity %.2f %s (account holds %.2f)", bot.name, alloc, quote_asset, held)
 
     def recover(self, bot: "AnyBot", cfg: BotConfig, min_age_ms: int = 0) -> None:
         """Open intents resolved by asking the venue; fills found are booked once."""
@@ -124,8 +160,20 @@ class VenueSupervisor:
         log.warning("bot %s paused: %s", bot.name, reason)
 
     def reconcile(self, bot: "AnyBot") -> None:
+        """Compare the bot with the venue (lock held). A difference is first checked against fills in
+        flight — the venue may have filled a resting order whose user-data event has not arrived yet:
+        its orders are polled and their fills booked, then it compares again — and only a drift that
+        remains pauses the bot."""
         cfg = self.fleet.configs[bot.name]
         rep = self.venue.reconcile(bot, cfg.market)
+        if not rep.ok and isinstance(bot, DcaBot):
+            self.venue.book(bot.name, cfg.market).poll()
+            bot.sync_venue()
+            rep = self.venue.reconcile(bot, cfg.market)
+        elif not rep.ok and isinstance(bot, Bot) and bot.guard is not None and bot.guard.active:
+            bot.guard.dirty = True  # a protective order may have executed: booked before drift is called
+            if bot.sync_venue():
+                rep = self.venue.reconcile(bot, cfg.market)
         if rep.ok:
             self.drift_seen.pop(bot.name, None)
         else:
@@ -149,6 +197,7 @@ class VenueSupervisor:
         """One periodic pass over a venue bot (the caller holds the trading lock and settles after)."""
         cfg = self.fleet.configs[bot.name]
         self.recover(bot, cfg, min_age_ms=30_000)
+        self.venue.store.prune(bot.name, now_ms=int(time.time() * 1000))  # final intents: not forever
         if isinstance(bot, DcaBot):
             self.venue.book(bot.name, cfg.market).poll()  # REST safety net under the user-data stream
             bot.sync_venue()

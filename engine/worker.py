@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import Counter
 from typing import Callable
 
@@ -22,16 +23,21 @@ from core.clock import Clock, WallClock
 from core.types import Candle
 from engine import commands
 from engine.controls import TradingControls
+from engine.bot import Bot
 from engine.dca_bot import DcaBot
 from engine.fleet import AnyBot, Fleet, meta
+from engine.account_guard import AccountGuard
+from engine.health import HealthWatch
 from engine.live import LiveVenue
 from engine.risk_env import WorkerRiskEnv
 from engine.supervisor import VenueSupervisor
 from market.feed import Feed
 from settings import AppConfig, BotConfig
+from state.events import daily_summary, worker_started, worker_stopped
 from state.lease import Lease, LeaseLost
 from state.models import AuditRecord, CommandResult, Heartbeat
-from state.writer import BotUpdate, ControlChange, StateWriter
+from state.models import BotUpdate, ControlChange
+from state.writer import StateWriter
 
 log = logging.getLogger("worker")
 VERSION = "0.1.0"
@@ -54,6 +60,7 @@ class Worker:
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self.started_at = self.clock.now_ms()
         self.crashed_before = 0
+        self._day_marks: tuple[str, dict[str, tuple[float, int]]] = ("", {})
         self.controls = TradingControls()
         self.lease = Lease(r, app.worker.heartbeat_ttl_s)
         self.lease_lost = False
@@ -64,6 +71,8 @@ class Worker:
             self.venue = LiveVenue(app, r)
             self.supervisor = VenueSupervisor(self.venue, self.fleet, self.controls, self.writer, self.clock.now_ms)
         self.risk_env = WorkerRiskEnv(self.fleet, feed, self.supervisor)
+        self.account = AccountGuard(app, self.venue, self.fleet, self.venue.records) if self.venue is not None else None
+        self.health = HealthWatch(app, self.fleet, self.controls, self.risk_env, self.venue)
         self.last_candle_time = 0
         self._pending: list[BotUpdate] = []
         self._last_open: dict[str, int] = {}  # newest stored candle per symbol
@@ -98,6 +107,7 @@ class Worker:
         if self.venue is not None:
             self.venue.store.fence = self.lease.token
         self.writer.ensure_group()
+        self.writer.open_events()
         self.crashed_before = self.writer.crashed_before()
         if self.crashed_before:
             log.warning("the previous worker did not stop cleanly (last seen at %d)", self.crashed_before)
@@ -117,20 +127,48 @@ class Worker:
         # warm-up history fills symbols Redis has never seen.
         warm = self.feed.warmup(self.app.market.warmup_candles)
         fresh: list[Candle] = []
-        for symbol in self.feed.symbols:
-            stored = self.writer.recent_candles(symbol)
-            history = stored or warm.get(symbol, [])
-            if history:
-                self._last_open[symbol] = history[-1].open_time
-            if not stored:
+        backfill = getattr(self.feed, "backfill", None)
+        for key in self.feed.symbols:
+            stored = self.writer.recent_candles(key, interval=self.app.market.interval)
+            history = stored or warm.get(key, [])
+            if stored and backfill is not None:
+                # What the venue traded while the worker was down, from its klines: the strategies get
+                # every missed closed candle in order, none skipped, none twice; no order is placed on
+                # them (trading resumes with the next live candle).
+                missed = backfill(key, stored[-1].open_time)
+                if missed:
+                    log.info("%s: %d candle(s) missed while the worker was down, backfilled", key, len(missed))
+                history = stored + missed
+                fresh.extend(missed)
+            elif not stored:
                 fresh.extend(history)
+            if history:
+                self._last_open[key] = history[-1].open_time
             for c in history:
                 self.risk_env.observe(c)
-            for bot in self.fleet.by_symbol.get(symbol, ()):
+            for bot in self.fleet.by_symbol.get(key, ()):
                 bot.warm(history)
         now = self.clock.now_ms()
         self.writer.commit([b.drain(now) for b in self.bots.values()], fresh)
+        self._day_marks = self._marks()
+        self.writer.publish(worker_started(os.getpid(), len(self.bots), VERSION))
         log.info("worker started: %d bots on %s", len(self.bots), ", ".join(self.fleet.by_symbol) or "no symbols")
+
+    def _marks(self) -> tuple[str, dict[str, tuple[float, int]]]:
+        """(UTC day on the wall clock, bot -> (realized P&L, trades)) for the daily summary."""
+        day = time.strftime("%Y-%m-%d", time.gmtime(self.clock.now_ms() / 1000))
+        return day, {n: (b.portfolio.realized_pnl, b.trade_count) for n, b in self.bots.items()}
+
+    def _daily_summary(self) -> None:
+        """At the first commit of a new UTC day: each bot's P&L and trades of the day before."""
+        day, marks = self._day_marks
+        now_day, now_marks = self._marks()
+        if now_day == day:
+            return
+        per_bot = {n: {"pnl": round(pnl - marks.get(n, (0.0, 0))[0], 8), "trades": count - marks.get(n, (0.0, 0))[1],
+                       "equity": self.bots[n].equity()} for n, (pnl, count) in now_marks.items()}
+        self._day_marks = (now_day, now_marks)
+        self.writer.publish(daily_summary(day, per_bot))
 
     def add_bot(self, cfg: BotConfig) -> AnyBot:
         bot = self.fleet.add(cfg, self.risk_env, self.venue)
@@ -193,6 +231,7 @@ class Worker:
         threads = [
             threading.Thread(target=self.command_loop, args=(stop,), name="commands", daemon=True),
             threading.Thread(target=self.heartbeat_loop, args=(stop,), name="heartbeat", daemon=True),
+            threading.Thread(target=self.health_loop, args=(stop,), name="health", daemon=True),
         ]
         venue_bots = [c for c in self.configs.values() if self.fleet.on_venue(c.name)]
         if self.supervisor is not None and venue_bots:
@@ -223,6 +262,7 @@ class Worker:
             self.venue.close()
         if not self.lease_lost:
             try:
+                self.writer.publish(worker_stopped(os.getpid(), "stopped cleanly", "info"))
                 self.writer.clear_heartbeat(self._heartbeat())
                 self.lease.release()
             except redis.RedisError:
@@ -231,15 +271,15 @@ class Worker:
     def step(self, batch: list[Candle]) -> None:
         """Feed one batch of closed candles to the bots, apply their breaches, commit everything at once."""
         # A feed that starts over (a replay after a restart) re-sends what is stored: skip it.
-        batch = [c for c in batch if c.open_time > self._last_open.get(c.symbol, -1)]
+        batch = [c for c in batch if c.open_time > self._last_open.get(c.key, -1)]
         if not batch:
             return
         with self.lock:
             for c in batch:
-                self._last_open[c.symbol] = c.open_time
+                self._last_open[c.key] = c.open_time
                 self.risk_env.observe(c)
                 self.last_candle_time = max(self.last_candle_time, c.open_time)
-                for bot in self.fleet.by_symbol.get(c.symbol, ()):
+                for bot in self.fleet.by_symbol.get(c.key, ()):
                     try:
                         bot.on_candle(c)
                         self._settle_pending([bot], self.clock.now_ms())
@@ -275,6 +315,10 @@ class Worker:
             return
         for rej in new_rejections:
             log.warning("candle rejected: %s %s: %s", rej.symbol, rej.open_time, rej.reason)
+        try:
+            self._daily_summary()
+        except redis.RedisError as exc:
+            log.error("daily summary not published: %s", exc)
         self._pending.clear()
         self._pending_candles.clear()
         self._pending_controls.clear()
@@ -296,6 +340,25 @@ class Worker:
                         self._commit_bots([bot])
                 except Exception as exc:  # noqa: BLE001 - the next pass tries again
                     log.error("reconcile %s: %s", name, exc)
+            self._guard_account()
+
+    def _guard_account(self) -> None:
+        """Account-level loss limits across every live bot: a breach flattens and halts all of them."""
+        if self.account is None:
+            return
+        try:
+            breaches = self.account.check()
+        except Exception as exc:  # noqa: BLE001 - the next pass tries again
+            log.error("account equity not checked: %s", exc)
+            return
+        if not breaches:
+            return
+        live = [b for b in self.bots.values() if self.configs[b.name].mode == "live"]
+        log.critical("ACCOUNT LIMIT: %s; every live bot is flattened and halted", "; ".join(b.reason for b in breaches))
+        with self.lock:
+            for bot in live:
+                bot.queue_breaches(breaches)
+            self._commit_bots(live)
 
     def fills_loop(self, stop: threading.Event) -> None:
         """Resting orders that completed on the venue (user-data stream or poll) are booked at once,
@@ -307,7 +370,7 @@ class Worker:
             self.venue.fills_ready.clear()
             try:
                 with self.lock:
-                    synced = [b for b in self.bots.values() if isinstance(b, DcaBot) and b.sync_venue()]
+                    synced = [b for b in self.bots.values() if isinstance(b, (DcaBot, Bot)) and b.sync_venue()]
                     if synced:
                         self._commit_bots(synced)
             except Exception:  # noqa: BLE001 - the next wake-up or poll tries again
@@ -344,6 +407,24 @@ class Worker:
         stop = getattr(self, "_stop", None)
         if stop is not None:
             stop.set()
+
+    def health_loop(self, stop: threading.Event) -> None:
+        """Every second: market and venue health; affected bots to REDUCE_ONLY and back (engine.health)."""
+        while not stop.wait(1.0):
+            try:
+                with self.lock:
+                    now = self.clock.now_ms()
+                    changes, audits, view = self.health.check(now)
+                    if changes:
+                        for ch in changes:
+                            log.warning("health: %s %s (%s)", ch.target, ch.record.state.value, ch.record.reason)
+                        self.writer.commit([b.drain(now) for b in self.bots.values() if b.name in
+                                            {c.target for c in changes}], controls=changes, audits=audits)
+                self.writer.health(view)
+            except LeaseLost as exc:
+                self.lose_lease(str(exc))
+            except Exception:  # noqa: BLE001 - the next check tries again
+                log.exception("health check failed")
 
     def _heartbeat(self) -> Heartbeat:
         validator = getattr(self.feed, "validator", None)

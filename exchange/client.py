@@ -12,132 +12,21 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 from binance.client import Client
 
 from core.types import Candle
 from exchange.errors import ExchangeError, FilterError, FinalError, NotFoundError
 from exchange.limiter import RateLimiter, RetryPolicy, call_with_retry
-from exchange.rules import ZERO, Market, SymbolRules, dec, fmt, parse_exchange_info
+from exchange.models import (  # noqa: F401  (re-exported: callers import the records from here)
+    FINAL_STATUSES, Balance, FundingIncome, FuturesPosition, PreparedOrder, Side, VenueOrder, VenueTrade,
+)
+from exchange.rules import Market, SymbolRules, dec, fmt, parse_exchange_info
 from exchange.venues import VenueUrls, client_class
 
 log = logging.getLogger(__name__)
-
-Side = Literal["BUY", "SELL"]
-FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
-
-
-@dataclass(frozen=True, slots=True)
-class VenueTrade:
-    """One execution of an order (spot myTrades / FULL fills, futures userTrades)."""
-
-    symbol: str
-    trade_id: int
-    order_id: int
-    side: str
-    price: Decimal
-    qty: Decimal
-    commission: Decimal
-    commission_asset: str
-    time: int
-    realized_pnl: Decimal = ZERO
-
-
-@dataclass(slots=True)
-class VenueOrder:
-    symbol: str
-    order_id: int
-    client_order_id: str
-    side: str
-    type: str
-    status: str
-    orig_qty: Decimal
-    executed_qty: Decimal
-    cum_quote: Decimal
-    price: Decimal = ZERO
-    avg_price: Decimal = ZERO
-    reduce_only: bool = False
-    time: int = 0
-    update_time: int = 0
-    trades: list[VenueTrade] = field(default_factory=list)  # from a FULL response, if any
-
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
-    @classmethod
-    def parse(cls, o: dict[str, Any]) -> "VenueOrder":
-        executed = dec(o.get("executedQty", "0"))
-        cum = dec(o.get("cummulativeQuoteQty", o.get("cumQuote", "0")))
-        avg = dec(o.get("avgPrice", "0"))
-        if avg == 0 and executed > 0:
-            avg = cum / executed
-        trades: list[VenueTrade] = []
-        for i, f in enumerate(o.get("fills") or []):
-            trades.append(VenueTrade(o["symbol"], int(f.get("tradeId", -1 - i)), int(o["orderId"]), o.get("side", ""),
-                                     dec(f["price"]), dec(f["qty"]), dec(f.get("commission", "0")),
-                                     f.get("commissionAsset", ""), int(o.get("transactTime", 0))))
-        return cls(
-            symbol=o["symbol"], order_id=int(o["orderId"]), client_order_id=o.get("clientOrderId", ""),
-            side=o.get("side", ""), type=o.get("type", ""), status=o.get("status", ""),
-            orig_qty=dec(o.get("origQty", "0")), executed_qty=executed, cum_quote=cum,
-            price=dec(o.get("price", "0") or "0"), avg_price=avg, reduce_only=bool(o.get("reduceOnly", False)),
-            time=int(o.get("time", o.get("transactTime", 0)) or 0),
-            update_time=int(o.get("updateTime", o.get("transactTime", 0)) or 0), trades=trades,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Balance:
-    asset: str
-    free: Decimal
-    locked: Decimal
-
-    @property
-    def total(self) -> Decimal:
-        return self.free + self.locked
-
-
-@dataclass(frozen=True, slots=True)
-class FuturesPosition:
-    symbol: str
-    amount: Decimal  # signed: > 0 long, < 0 short
-    entry_price: Decimal
-    mark_price: Decimal
-    unrealized_pnl: Decimal
-    liquidation_price: Decimal
-    leverage: int | None = None
-    margin_type: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class FundingIncome:
-    """One USD-M funding payment (``/fapi/v1/income``, incomeType FUNDING_FEE): > 0 received, < 0 paid."""
-
-    symbol: str
-    amount: Decimal
-    asset: str
-    time: int  # the funding time (ms)
-    tran_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedOrder:
-    """A market order after rounding: what will be sent, or why it can't be."""
-
-    symbol: str
-    side: str
-    quantity: Decimal
-    quantity_text: str
-    ref_price: Decimal
-    problems: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 class ExchangeClient:
@@ -154,6 +43,7 @@ class ExchangeClient:
         self.retry = retry
         self.info_ttl_s = info_ttl_s
         self._monotonic = monotonic
+        self.last_ok_ms = 0  # wall ms of the last successful request
         self.error_times: deque[float] = deque()
         factory = client_factory or client_class(urls)
         # ping=False: constructing must not do I/O (preflight reports reachability properly).
@@ -169,7 +59,6 @@ class ExchangeClient:
     @property
     def futures(self) -> bool:
         return self.market == "futures"
-
     # ---- plumbing ------------------------------------------------------------------------------
     def _headers(self) -> Any:
         resp = getattr(self.raw, "response", None)
@@ -179,11 +68,23 @@ class ExchangeClient:
         """Run one python-binance call under the limiter with typed errors (public for preflight)."""
         with self._lock:
             try:
-                return call_with_retry(fn, safe=safe, mutating=mutating, limiter=self.limiter, weight=weight,
-                                       headers=self._headers, policy=self.retry)
+                out = call_with_retry(fn, safe=safe, mutating=mutating, limiter=self.limiter, weight=weight,
+                                      headers=self._headers, policy=self.retry)
             except Exception:
                 self.error_times.append(self._monotonic())  # for the risk engine's API-error rule
                 raise
+            self.last_ok_ms = int(time.time() * 1000)
+            return out
+
+    def health(self) -> dict[str, Any]:
+        """What the venue looks like from here: last successful request (wall ms), weight used of the
+        limit in this minute, blocked until (wall ms, after a 429/418; 0 when not), errors in the last
+        minute."""
+        lim = self.limiter
+        blocked = lim.blocked_until - lim.clock()
+        return {"last_ok_ms": self.last_ok_ms, "weight_used": lim.used, "weight_limit": lim.limit,
+                "blocked_until_ms": int(time.time() * 1000 + blocked * 1000) if blocked > 0 else 0,
+                "errors_last_minute": self.errors_last_minute()}
 
     def errors_last_minute(self) -> int:
         now = self._monotonic()
@@ -241,8 +142,8 @@ class ExchangeClient:
             params["endTime"] = end_ms
         fn = self.raw.futures_klines if self.futures else self.raw.get_klines
         rows = self.call(lambda: fn(**params), weight=2 if limit <= 100 else 5)
-        return [Candle(symbol, int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), interval)
-                for r in rows]
+        return [Candle(symbol, int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), interval,
+                       self.market) for r in rows]
 
     # ---- account ---------------------------------------------------------------------------------
     def account(self) -> dict[str, Any]:

@@ -70,6 +70,23 @@ class FilterError(FinalError):
     """The order breaks a symbol filter; raised locally before sending, or -1013 from the venue."""
 
 
+class WouldTriggerError(FinalError):
+    """Nothing was placed: the price is already through the order's level -- a stop would trigger
+    at once (spot -2010 "Order would trigger immediately.", USD-M -2021), a LIMIT_MAKER would take
+    (-2010 "Order would immediately match and take."), or an OCO's prices are not take-profit >
+    last > stop (-2010 "The relationship of the prices for the orders is not correct.")."""
+
+
+class DuplicateOrderError(FinalError):
+    """A client id already in use by an open order / order list / algo order (spot -2010
+    "Duplicate order sent.", USD-M -4116): after an ambiguous placement it means "it is there"."""
+
+
+class InsufficientBalanceError(FinalError):
+    """Not enough funds (spot -2010 "Account has insufficient balance for requested action.",
+    USD-M -2019 "Margin is insufficient.")."""
+
+
 class AmbiguousError(ExchangeError):
     """The outcome is unknown: resolve by querying, never by sending again."""
 
@@ -80,6 +97,9 @@ _RETRYABLE_CODES = {-1003, -1008, -1015, -1021, -1001}
 _AMBIGUOUS_CODES = {-1006, -1007}
 _AUTH_CODES = {-2014, -2015, -1022, -2008, -1002}
 _NOT_FOUND_CODES = {-2011, -2013}
+# -2010 NEW_ORDER_REJECTED carries its reason in the message (errors.md "Messages for -2010")
+_WOULD_TRIGGER_MSGS = ("order would trigger immediately", "would immediately match and take",
+                       "relationship of the prices for the orders is not correct")
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -112,6 +132,13 @@ def from_api_exception(exc: BinanceAPIException, mutating: bool) -> ExchangeErro
         return NotFoundError(msg, **kw)
     if code == -1013:
         return FilterError(msg, **kw)
+    low = msg.lower()
+    if code == -2021 or (code == -2010 and any(m in low for m in _WOULD_TRIGGER_MSGS)):
+        return WouldTriggerError(msg, **kw)
+    if code == -4116 or (code == -2010 and "duplicate order" in low):
+        return DuplicateOrderError(msg, **kw)
+    if code == -2019 or (code == -2010 and "insufficient balance" in low):
+        return InsufficientBalanceError(msg, **kw)
     return FinalError(msg, **kw)
 
 

@@ -39,6 +39,9 @@ class RateLimiter:
     used: int = 0  # weight used in the current window (last header + local additions)
     window: int = -1  # index of the minute the `used` value belongs to
     blocked_until: float = 0.0
+    # A longer wait (a ban, the rest of a minute's window) is not waited out: the caller may hold the
+    # worker's trading lock, and a kill switch must never queue behind a sleep. It raises instead.
+    max_wait_s: float = 2.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _roll(self, now: float) -> None:
@@ -71,6 +74,9 @@ class RateLimiter:
                 if d <= 0:
                     self.used += weight
                     return total
+                if d > self.max_wait_s:
+                    raise RateLimitedError(f"the venue's rate limit allows the next request in {d:.0f} s; not "
+                                           "waiting for it", retry_after_s=d)
             log.debug("rate limiter: waiting %.2f s (used %d of %d)", d, self.used, self.limit)
             self.sleep(d)
             total += d

@@ -96,6 +96,23 @@ class ExchangeFeed:
         self.start()
         return out
 
+    def backfill(self, symbol: str, after_open_ms: int) -> list[Candle]:
+        """Every closed bar after ``after_open_ms`` up to the last closed one, over REST (paged by 1000):
+        what the venue traded while the worker was down. The stream continues after the last of them."""
+        out: list[Candle] = []
+        start = after_open_ms + self._step
+        while True:
+            rows = self.rest.klines(symbol, self.interval, start_ms=start, limit=1000)
+            closed = [c for c in rows if c.close_time < time.time() * 1000]
+            out.extend(closed)
+            if len(rows) < 1000 or not closed:
+                break
+            start = closed[-1].open_time + self._step
+        if out:
+            with self._lock:
+                self._last_open[symbol] = max(self._last_open.get(symbol, 0), out[-1].open_time)
+        return out
+
     def next_batch(self, stop: threading.Event) -> list[Candle] | None:
         """The next closed bar(s): the earliest open_time waiting, every symbol that has it
         (waiting up to batch_grace_s for the others). None when stopped or closed."""
@@ -234,7 +251,7 @@ class ExchangeFeed:
             return
         try:
             c = Candle(sym, int(k["t"]), float(k["o"]), float(k["h"]), float(k["l"]), float(k["c"]), float(k["v"]),
-                       self.interval)
+                       self.interval, self.market)
         except (KeyError, TypeError, ValueError):
             return
         self._last_price[sym] = c.close

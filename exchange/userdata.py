@@ -1,10 +1,15 @@
 """The venue's user-data stream for live trading: order updates (and so fills) as they happen.
 
+The events are parsed in exchange/userdata_events.py (re-exported here):
 * `OrderEvent` / `parse_event`: one spot ``executionReport`` or USD-M ``ORDER_TRADE_UPDATE``
   (reference/binance-api.md §8) as a typed, Decimal record; `OrderEvent.trade()` gives the
-  `exchange.client.VenueTrade` of a fill, the same type REST polling produces.
+  `exchange.client.VenueTrade` of a fill, the same type REST polling produces. An OCO leg's
+  update carries its ``order_list_id``.
 * `FundingEvent` / `parse_funding_event`: a USD-M ``ACCOUNT_UPDATE`` with reason FUNDING_FEE
   (a funding payment), handed to the optional `on_funding` callback.
+* `ListStatusEvent` / `AlgoUpdateEvent` (`parse_protective_event`): a spot order list's
+  ``listStatus`` and a USD-M ``ALGO_UPDATE``, handed to the optional `on_protective` callback
+  (protective orders: exchange/protective.py).
 * `UserDataStream`: a background thread with its own asyncio loop that keeps one user-data
   subscription open through python-binance (URLs from exchange.venues, like exchange/marketdata.py):
   spot over the WebSocket API (``BinanceSocketManager.user_socket()`` ->
@@ -28,14 +33,15 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from binance.exceptions import ReadLoopClosed
 
-from exchange.client import VenueTrade
-from exchange.rules import ZERO, Market, dec
+from exchange.rules import Market
+from exchange.userdata_events import (  # noqa: F401  (re-exported: callers import the events from here)
+    AlgoUpdateEvent, FundingEvent, ListLeg, ListStatusEvent, OrderEvent, parse_event, parse_funding_event,
+    parse_protective_event,
+)
 from exchange.venues import VenueUrls, async_client_class, force_close, socket_manager_class
 
 log = logging.getLogger(__name__)
@@ -47,120 +53,6 @@ TEARDOWN_TIMEOUT_S = 2.0
 MAX_BACKOFF_S = 30.0
 # Events after which the subscription is gone although the socket may still be open.
 _STREAM_ENDED = frozenset({"listenKeyExpired", "eventStreamTerminated", "serverShutdown"})
-
-
-@dataclass(frozen=True, slots=True)
-class OrderEvent:
-    """One order update from the user-data stream (spot executionReport / USD-M ORDER_TRADE_UPDATE)."""
-
-    market: str  # "spot" | "futures"
-    symbol: str
-    client_order_id: str  # for a cancel on spot: the ORIGINAL client id (executionReport field C when x == CANCELED, else c)
-    order_id: int
-    side: str  # BUY | SELL
-    order_type: str  # LIMIT, MARKET, ...
-    status: str  # X: NEW PARTIALLY_FILLED FILLED CANCELED EXPIRED REJECTED ...
-    exec_type: str  # x: NEW TRADE CANCELED EXPIRED ...
-    orig_qty: Decimal
-    price: Decimal
-    cum_qty: Decimal  # z
-    cum_quote: Decimal  # Z on spot; on futures ap*z
-    last_qty: Decimal  # l
-    last_price: Decimal  # L
-    commission: Decimal  # n (0 when absent)
-    commission_asset: str  # N ("" when absent)
-    trade_id: int  # t (-1 when there is no trade)
-    event_time: int  # E (ms)
-    trade_time: int  # T (ms)
-    reduce_only: bool  # futures R; False on spot
-    realized_pnl: Decimal  # futures rp; 0 on spot
-
-    @property
-    def is_trade(self) -> bool:
-        return self.exec_type == "TRADE" and self.last_qty > 0
-
-    def trade(self) -> VenueTrade | None:
-        """The fill this update reports, as REST would give it (None if it reports none)."""
-        if not self.is_trade:
-            return None
-        return VenueTrade(self.symbol, self.trade_id, self.order_id, self.side, self.last_price, self.last_qty,
-                          self.commission, self.commission_asset, self.trade_time, self.realized_pnl)
-
-
-@dataclass(frozen=True, slots=True)
-class FundingEvent:
-    """A USD-M funding settlement on the user-data stream (ACCOUNT_UPDATE, reason FUNDING_FEE).
-
-    Binance sends one per funded position: for a cross position only the balance (so no symbol;
-    ask ``ExchangeClient.funding_income`` for the per-symbol amounts), for an isolated one the
-    balance and that position."""
-
-    asset: str
-    amount: Decimal  # the balance change: > 0 received, < 0 paid (bc)
-    wallet_balance: Decimal  # wb after the payment
-    symbol: str | None  # the isolated position's symbol; None for cross
-    event_time: int  # E (ms)
-    funding_time: int  # T (ms)
-
-
-def parse_funding_event(msg: dict[str, Any]) -> list[FundingEvent]:
-    """The funding payments in an ACCOUNT_UPDATE with reason FUNDING_FEE (one per balance entry);
-    [] for any other event. Raises KeyError/ValueError on a malformed funding event."""
-    if not isinstance(msg, dict) or msg.get("e") != "ACCOUNT_UPDATE":
-        return []
-    a = msg.get("a")
-    if not isinstance(a, dict) or a.get("m") != "FUNDING_FEE":
-        return []
-    positions = a.get("P") or []
-    symbol = str(positions[0]["s"]) if len(positions) == 1 else None
-    return [FundingEvent(str(b["a"]), _d(b.get("bc")), _d(b.get("wb")), symbol, _i(msg.get("E")), _i(msg.get("T")))
-            for b in a.get("B") or []]
-
-
-def _d(v: Any) -> Decimal:
-    # Binance sends "" / null for some absent numbers (e.g. N, n before any fill).
-    return ZERO if v is None or v == "" else dec(v)
-
-
-def _i(v: Any, default: int = 0) -> int:
-    return default if v is None or v == "" else int(v)
-
-
-def parse_event(market: str, msg: dict[str, Any]) -> OrderEvent | None:
-    """Accepts the raw event or the WS-API wrapper {"subscriptionId", "event": {...}}; None for other events
-    (and for an order event of the other market). Raises KeyError/ValueError on a malformed order event."""
-    if not isinstance(msg, dict):
-        return None
-    ev = msg["event"] if isinstance(msg.get("event"), dict) else msg
-    kind = ev.get("e")
-    if kind == "executionReport" and market == "spot":
-        exec_type = str(ev.get("x", ""))
-        # On a cancel Binance puts the cancel request's id in c and the order's own id in C.
-        cid = ev.get("C") if exec_type == "CANCELED" and ev.get("C") else ev.get("c")
-        return OrderEvent(
-            market="spot", symbol=str(ev["s"]), client_order_id=str(cid or ""), order_id=int(ev["i"]),
-            side=str(ev.get("S", "")), order_type=str(ev.get("o", "")), status=str(ev.get("X", "")),
-            exec_type=exec_type, orig_qty=_d(ev.get("q")), price=_d(ev.get("p")), cum_qty=_d(ev.get("z")),
-            cum_quote=_d(ev.get("Z")), last_qty=_d(ev.get("l")), last_price=_d(ev.get("L")),
-            commission=_d(ev.get("n")), commission_asset=str(ev.get("N") or ""), trade_id=_i(ev.get("t"), -1),
-            event_time=_i(ev.get("E")), trade_time=_i(ev.get("T")), reduce_only=False, realized_pnl=ZERO,
-        )
-    if kind == "ORDER_TRADE_UPDATE" and market == "futures" and isinstance(ev.get("o"), dict):
-        o = ev["o"]
-        cum_qty, avg = _d(o.get("z")), _d(o.get("ap"))
-        trade_id = _i(o.get("t"), -1)
-        return OrderEvent(
-            market="futures", symbol=str(o["s"]), client_order_id=str(o.get("c") or ""), order_id=int(o["i"]),
-            side=str(o.get("S", "")), order_type=str(o.get("o", "")), status=str(o.get("X", "")),
-            exec_type=str(o.get("x", "")), orig_qty=_d(o.get("q")), price=_d(o.get("p")), cum_qty=cum_qty,
-            cum_quote=avg * cum_qty, last_qty=_d(o.get("l")), last_price=_d(o.get("L")),
-            commission=_d(o.get("n")), commission_asset=str(o.get("N") or ""),
-            # USD-M sends t=0 on updates without a fill; trade ids proper are positive
-            trade_id=trade_id if trade_id > 0 else -1,
-            event_time=_i(ev.get("E")), trade_time=_i(o.get("T"), _i(ev.get("T"))),
-            reduce_only=bool(o.get("R", False)), realized_pnl=_d(o.get("rp")),
-        )
-    return None
 
 
 class UserDataStream:
@@ -175,7 +67,8 @@ class UserDataStream:
                  on_event: Callable[[OrderEvent], None],
                  on_resync: Callable[[], None] | None = None,
                  reconnect_delay_s: float = 0.5,
-                 on_funding: Callable[[FundingEvent], None] | None = None) -> None:
+                 on_funding: Callable[[FundingEvent], None] | None = None,
+                 on_protective: Callable[[ListStatusEvent | AlgoUpdateEvent], None] | None = None) -> None:
         if market not in ("spot", "futures"):
             raise ValueError(f"unknown market {market!r}")
         self.urls = urls
@@ -183,6 +76,7 @@ class UserDataStream:
         self.on_event = on_event
         self.on_resync = on_resync
         self.on_funding = on_funding  # USD-M funding payments, in stream order with the order events
+        self.on_protective = on_protective  # listStatus / ALGO_UPDATE, in stream order with the order events
         self.reconnect_delay_s = reconnect_delay_s
         self._api_key = api_key
         self._api_secret = api_secret
@@ -354,19 +248,19 @@ class UserDataStream:
         try:
             order = parse_event(self.market, ev)
             funding = parse_funding_event(ev) if self.on_funding is not None else []
+            protective = parse_protective_event(ev) if self.on_protective is not None else None
         except (KeyError, TypeError, ValueError) as e:
             log.warning("user-data stream (%s): unreadable %s event skipped (%s)", self.market, kind, e)
             return False
-        for payment in funding:
+        calls: list[tuple[str, Callable[[Any], None] | None, Any]] = [("on_funding", self.on_funding, p) for p in funding]
+        calls += [("on_protective", self.on_protective, protective), ("on_event", self.on_event, order)]
+        for name, handler, item in calls:
+            if handler is None or item is None:
+                continue
             try:
-                self.on_funding(payment)  # type: ignore[misc]
+                handler(item)
             except Exception:  # noqa: BLE001 - a consumer bug must not kill the stream
-                log.exception("user-data on_funding handler failed")
-        if order is not None:
-            try:
-                self.on_event(order)
-            except Exception:  # noqa: BLE001 - a consumer bug must not kill the stream
-                log.exception("user-data on_event handler failed")
+                log.exception("user-data %s handler failed", name)
         return False
 
     async def _teardown(self, client: Any, sock: Any, dropped: bool) -> None:

@@ -113,7 +113,9 @@ class LiveExecutor:
                                                   dec(ref_price), reduce_only=order.reduce_only)
         except ExchangeError as e:  # exchangeInfo unreachable / unknown symbol: nothing sent
             return self._refuse(order, fmt(dec(order.quantity)), f"not sent: {e}")
-        rec = self._intent(order, prepared.quantity_text)
+        # sent as MARKET whatever the bot called it (a take-profit exit is decided at its level but goes
+        # out at market): recovery resolves market orders, a LiveBook its resting ones
+        rec = self._intent(order, prepared.quantity_text, order_type="MARKET")
         if not prepared.ok:
             return self._refuse(order, prepared.quantity_text, "filters: " + "; ".join(prepared.problems), rec)
         if not self.store.create(rec):  # another path recorded it meanwhile: never send twice
@@ -146,8 +148,8 @@ class LiveExecutor:
         out: list[Recovered] = []
         now = self.now_ms()
         for rec in self.store.open(bot):
-            if now - rec.created_at < min_age_ms or rec.order_type == "LIMIT":
-                continue  # resting orders belong to the bot's LiveBook, which refreshes them
+            if now - rec.created_at < min_age_ms or rec.order_type != "MARKET":
+                continue  # resting orders belong to the bot's LiveBook, protective ones to its VenueProtection
             trades = self._resolve(rec, "recovery", attempts=1)
             fills = [self._fill(rec, t) for t in trades]
             out.append(Recovered(rec, fills))
@@ -194,7 +196,20 @@ class LiveExecutor:
             rec.reason, rec.updated_at = f"venue: {e}", self.now_ms()
             self.store.update(rec)
             return rec, []
-        return rec, self._merge(rec, vo, list(vo.trades))
+        return rec, self._merge(rec, vo, self._trades_of(rec, vo))
+
+    def _trades_of(self, rec: IntentRecord, vo: VenueOrder) -> list[VenueTrade]:
+        """The order's trades: those in the answer, else — when it executed more than they and the record
+        hold (a USD-M answer carries none) — asked for; [] when the venue cannot say now (the next poll
+        or the user-data stream brings them)."""
+        trades: list[VenueTrade] = list(vo.trades)
+        if vo.executed_qty > _fills_qty(rec) + sum((t.qty for t in trades), ZERO):
+            try:
+                trades = self.client.trades(rec.symbol, vo.order_id)
+            except ExchangeError as e:
+                log.warning("trades of %s: %s", rec.client_order_id, e)
+                return []
+        return trades
 
     def refresh(self, rec: IntentRecord, cause: str = "poll", attempts: int = 1) -> list[VenueTrade]:
         """REST: the venue's state of a resting order and any trades not yet recorded (the fallback
@@ -206,14 +221,7 @@ class LiveExecutor:
                 log.warning("refresh %s: %s", rec.client_order_id, e)
                 return []  # unknown for now: the next poll tries again
             if vo is not None:
-                trades: list[VenueTrade] = list(vo.trades)
-                if vo.executed_qty > _fills_qty(rec):
-                    try:
-                        trades = self.client.trades(rec.symbol, vo.order_id)
-                    except ExchangeError as e:  # state now, trades on the next poll
-                        log.warning("trades of %s: %s", rec.client_order_id, e)
-                        trades = []
-                return self._merge(rec, vo, trades)
+                return self._merge(rec, vo, self._trades_of(rec, vo))
             if i + 1 < attempts:
                 self.sleep(self.resolve_delay_s)
         if rec.status == "INTENT":
@@ -254,11 +262,13 @@ class LiveExecutor:
     def fill_of(self, rec: IntentRecord, trades: list[VenueTrade]) -> list[Fill]:
         return [self._fill(rec, t) for t in trades]
 
-    def _intent(self, order: Order, qty_text: str, price_text: str = "", tag: str = "") -> IntentRecord:
+    def _intent(self, order: Order, qty_text: str, price_text: str = "", tag: str = "",
+                order_type: str | None = None) -> IntentRecord:
         """The record of an order about to be sent (or refused before sending), as rounded."""
         return IntentRecord(client_order_id=order.client_order_id, bot=order.bot, venue=self.venue,
                             market=self.client.market, symbol=order.symbol, side=order.side.value,
-                            order_type=order.order_type.value, quantity=qty_text, price=price_text, tag=tag,
+                            order_type=order_type or order.order_type.value, quantity=qty_text, price=price_text,
+                            tag=tag,
                             reduce_only=order.reduce_only, purpose=order.purpose.value, created_at=self.now_ms())
 
     def _merge(self, rec: IntentRecord, vo: VenueOrder, trades: list[VenueTrade]) -> list[VenueTrade]:
@@ -309,6 +319,17 @@ class LiveExecutor:
     def _fill(self, rec: IntentRecord, t: VenueTrade) -> Fill:
         return Fill(rec.client_order_id, rec.bot, rec.symbol, Side(rec.side), float(t.qty), float(t.price),
                     float(t.commission), t.commission_asset, t.time)
+
+    def unbooked(self, bot: str, since_ms: int) -> list[Fill]:
+        """Fills of market orders that became final with fills after ``since_ms`` (the bot's last saved
+        books): a crash between the venue's answer and the commit of the books left them recorded on the
+        intent but never booked. Resting orders (tagged) are the LiveBook's; open ones ``recover``'s."""
+        out: list[Fill] = []
+        for rec in self.store.all(bot):
+            # became final after the books were built: its fills cannot be in them
+            if rec.final and rec.fills and not rec.tag and rec.order_type == "MARKET" and rec.updated_at > since_ms:
+                out.extend(self._fill(rec, trade_of(rec, f)) for f in rec.fills)
+        return out
 
     def _transition(self, rec: IntentRecord, status: str, vo: VenueOrder | None = None, reason: str = "") -> None:
         changed = _advance(rec, status)
@@ -419,3 +440,8 @@ class LiveExecutor:
                 return trades
             self.sleep(self.poll_every_s)
 
+
+def trade_of(rec: IntentRecord, f: IntentFill) -> VenueTrade:
+    """A fill recorded on an intent, as the venue's trade."""
+    return VenueTrade(rec.symbol, f.trade_id, rec.order_id or 0, rec.side, dec(f.price), dec(f.qty),
+                      dec(f.commission), f.commission_asset, f.time)

@@ -25,7 +25,7 @@ from core.order_status import RESTING
 from core.types import Candle, Fill, Order, OrderPurpose, OrderType, Side
 from exchange.client import VenueTrade
 from exchange.rules import ZERO, dec
-from executors.live import LiveExecutor
+from executors.live import LiveExecutor, trade_of
 from executors.venue import RestingOrder
 from state.intents import IntentRecord
 
@@ -129,7 +129,7 @@ class LiveBook:
                 self.book[coid], self._recs[coid] = order, rec
                 # Trades already recorded but never handed to the bot are booked again from the record
                 # (the snapshot that would have removed the order was not written).
-                self._trades[coid] = [_trade(rec, f) for f in rec.fills]
+                self._trades[coid] = [trade_of(rec, f) for f in rec.fills]
                 queued = len(self._pending)
                 self._absorb(coid, self.executor.refresh(rec, "restart") if not rec.final else [])
                 if coid not in self.book and len(self._pending) == queued:
@@ -209,7 +209,3 @@ class LiveBook:
         self._trades.pop(coid, None)
         if acc and self.wake is not None:
             self.wake()
-
-def _trade(rec: IntentRecord, f: object) -> VenueTrade:
-    return VenueTrade(rec.symbol, f.trade_id, rec.order_id or 0, rec.side, dec(f.price), dec(f.qty),  # type: ignore[attr-defined]
-                      dec(f.commission), f.commission_asset, f.time)  # type: ignore[attr-defined]

@@ -7,13 +7,14 @@ time. `SyntheticFeed` paces a `SyntheticMarket` in (sped-up) real time for ghost
 """
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from core.clock import Clock, WallClock
-from core.types import INTERVAL_MS, Candle
+from core.types import INTERVAL_MS, Candle, candle_key, split_key
 from market.replay import iter_merged
 from market.synthetic import SyntheticMarket
 from market.validate import CandleValidator
@@ -254,3 +255,77 @@ class ReplayFeed:
     def last_price(self, symbol: str) -> float | None:
         c = self._last.get(symbol)
         return c.close if c is not None else None
+
+
+class MergedFeed:
+    """Several feeds as one (the venue's spot klines and its USD-M klines for futures bots): warm-up and
+    batches keyed by each candle's series key (``Candle.key``), each child read on its own thread."""
+
+    def __init__(self, feeds: Sequence[Feed]) -> None:
+        self.feeds = list(feeds)
+        self.interval = self.feeds[0].interval
+        self.symbols: tuple[str, ...] = tuple(candle_key(s, getattr(f, "market", "spot"))
+                                              for f in self.feeds for s in f.symbols)
+        self._q: "queue.Queue[list[Candle] | None]" = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._done = 0
+
+    @property
+    def stale(self) -> bool:
+        return any(getattr(f, "stale", False) for f in self.feeds)
+
+    def warmup(self, n: int) -> dict[str, list[Candle]]:
+        out: dict[str, list[Candle]] = {}
+        for f in self.feeds:
+            for rows in f.warmup(n).values():
+                for c in rows:
+                    out.setdefault(c.key, []).append(c)
+        return out
+
+    def backfill(self, key: str, after_open_ms: int) -> list[Candle]:
+        symbol, market = split_key(key)
+        for f in self.feeds:
+            if getattr(f, "market", "spot") == market and symbol in f.symbols and hasattr(f, "backfill"):
+                return f.backfill(symbol, after_open_ms)  # type: ignore[no-any-return]
+        return []
+
+    def next_batch(self, stop: threading.Event) -> list[Candle] | None:
+        if not self._threads:
+            for f in self.feeds:
+                t = threading.Thread(target=self._pump, args=(f,), name="feed", daemon=True)
+                t.start()
+                self._threads.append(t)
+        while not stop.is_set():
+            try:
+                batch = self._q.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if batch is None:
+                self._done += 1
+                if self._done == len(self.feeds):
+                    return None
+                continue
+            return batch
+        return None
+
+    def _pump(self, feed: Feed) -> None:
+        while not self._stop.is_set():
+            batch = feed.next_batch(self._stop)
+            self._q.put(batch)
+            if batch is None:
+                return
+
+    def last_price(self, symbol: str) -> float | None:
+        for f in self.feeds:
+            p = f.last_price(symbol)
+            if p is not None:
+                return p
+        return None
+
+    def close(self) -> None:
+        self._stop.set()
+        for f in self.feeds:
+            closer = getattr(f, "close", None)
+            if callable(closer):
+                closer()

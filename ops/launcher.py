@@ -1,6 +1,6 @@
-"""`make run`: start Redis, the local exchange, the worker and the dashboard; keep them running (a
-process that dies is restarted with backoff, the others stay up, every restart is logged); stop them
-all on Ctrl-C.
+"""`make run`: start Redis, the local exchange, the worker, the dashboard, the REST API and the notifier;
+keep them running (a process that dies is restarted with backoff, the others stay up, every restart is
+logged); stop them all on Ctrl-C.
 
 Checks the config and the ports first and says clearly what is wrong (which key, which port).
 Logs go to var/log/ (BOT_VAR moves var/); the worker's log is also shown in this terminal.
@@ -199,6 +199,12 @@ def main() -> int:
         dash = Child("dashboard", lambda: run(dashboard_command(app.dashboard.port), "dashboard"))
         children.append(dash)
         dash.launch()
+        # operator reach (issue 13): the REST API and the notifier (ops/reach.py), supervised like the rest
+        from ops.reach import reach_processes
+
+        for name, cmd in reach_processes():
+            children.append(Child(name, lambda cmd=cmd, name=name: run(cmd, name)))
+            children[-1].launch()
         url = f"http://127.0.0.1:{app.dashboard.port}"
         assert dash.proc is not None
         if _wait_http(url + "/_stcore/health", 60, dash.proc):

@@ -23,7 +23,7 @@ __all__ = ["ALLOW", "Decision", "MarketStatus", "PortfolioView", "RiskContext", 
 class MarketStatus:
     """Market and system health the order depends on (filled by the worker / adapter)."""
 
-    price_time_ms: int | None = None
+    price_age_s: float | None = None  # since the last candle arrived, on the wall clock
     spread_bps: float | None = None
     api_errors_last_minute: int = 0
     stream_up: bool = True
@@ -194,8 +194,8 @@ class RiskEngine:
     def _market_rules(self, ctx: RiskContext) -> Decision | None:
         lim = self.limits
         m = ctx.market
-        if lim.max_price_age_s is not None and m.price_time_ms is not None:
-            age = (ctx.now_ms - m.price_time_ms) / 1000
+        if lim.max_price_age_s is not None and m.price_age_s is not None:
+            age = m.price_age_s
             if age > lim.max_price_age_s:
                 return Decision(False, "stale_price", f"last price {age:.1f} s old > {lim.max_price_age_s:g} s")
         if lim.max_spread_bps is not None and m.spread_bps is not None and m.spread_bps > lim.max_spread_bps:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from ops.redis_server import free_port, stop  # noqa: E402
 from state.connection import connect  # noqa: E402
 
-TABS = ["Paper", "Ghost", "Live", "DCA", "Backtest", "Reports"]
+TABS = ["Paper", "Ghost", "Live", "DCA", "Backtest", "Reports", "Audit"]
 SIZES = [(1440, 900), (390, 844)]
 
 

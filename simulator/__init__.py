@@ -11,7 +11,10 @@ Modules, one concept each:
     klines       candle history built from price bars, aggregated to any interval
     book         the synthetic order book around the current price
     accounts     spot balances (free/locked)
+    spot_orders  spot order and trade records, the stop-trigger rule, the order-list hook
     matching     spot orders: book walk, resting limit orders, trade-through fills, fees
+    order_lists  spot order lists (OCO): two legs that cancel each other
+    order_list_params   the OCO endpoints' parameters (orderList/oco and the older order/oco)
     responses    spot JSON shapes (orders, trades, account)
     futures      USD-M positions, margin, wallet and LIMIT/MARKET matching
     futures_specs   USD-M symbol specs and their exchangeInfo filters
@@ -27,6 +30,7 @@ Modules, one concept each:
     state        SimExchange: all of the above plus the two clocks and the market loop
     registry     the REST endpoint table and shared parameter helpers
     spot_api     /api/v3/* handlers
+    order_list_api      /api/v3/orderList/oco, order/oco, orderList, openOrderList, allOrderList
     futures_market_api  /fapi/* market data and funding handlers
     futures_api  /fapi/* trading and account handlers (income included)
     futures_algo_api    /fapi/v1/algoOrder & co.
@@ -35,7 +39,7 @@ Modules, one concept each:
     ws_events    the stream events' JSON, diff depth
     user_stream  user-data streams (spot WS-API, futures listenKey socket)
     admin        loopback-only /admin routes
-    state_file/  the accounts on disk (--state-file): codec, document, funding section, saver
+    state_file/  the accounts on disk (--state-file): codec, document, funding and order-list sections, saver
     server       the aiohttp app and the request pipeline
     __main__     the CLI
 """

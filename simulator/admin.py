@@ -138,6 +138,7 @@ async def admin_state(request: web.Request) -> web.Response:
         "prices": {s: fmt8(ex.engine.price(s)) for s in ex.specs},
         "faults": ex.faults.as_dict(),
         "openOrders": len(ex.engine.open_orders()),
+        "openOrderLists": len(ex.order_lists.open_lists()),
         "funding": {"nextFundingTime": ex.funding.next_ms,
                     "premiums": {s: str(v) for s, v in ex.funding.premiums.items()},
                     "estimatedRates": {s: fmt8(ex.funding.estimate(s)) for s in ex.futures_specs}},

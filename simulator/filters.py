@@ -56,6 +56,7 @@ class SymbolSpec:
     ask_multiplier_up: Decimal = Decimal("5")
     ask_multiplier_down: Decimal = Decimal("0.2")
     max_num_orders: int = 200
+    max_num_algo_orders: int = 5  # open STOP_LOSS*/TAKE_PROFIT* orders per symbol (Binance's BTCUSDT: 5)
     base_precision: int = 8
     quote_precision: int = 8
 
@@ -117,7 +118,7 @@ class SymbolSpec:
                 }
             )
         out.append({"filterType": "MAX_NUM_ORDERS", "maxNumOrders": self.max_num_orders})
-        out.append({"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5})
+        out.append({"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": self.max_num_algo_orders})
         return out
 
     def check_price(self, price: Decimal) -> None:

@@ -15,10 +15,8 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable
-import secrets
 
 from simulator import errors
 from simulator.accounts import Account
@@ -26,74 +24,12 @@ from simulator.book import BookConfig, Level, SyntheticBook, floor_to
 from simulator.filters import SymbolSpec
 from simulator.params import NewOrder
 from simulator.prices import Bar
+from simulator.spot_orders import (  # noqa: F401  (re-exported: the engine's records live there)
+    CONDITIONAL_TYPES, OPEN_STATUSES, Contingency, SpotOrder, TradeRecord, generate_client_id, stop_fires,
+)
 
 ZERO = Decimal(0)
-OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
-CONDITIONAL_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
-
-
-def stop_fires(otype: str, side: str, stop: Decimal, low: Decimal, high: Decimal) -> bool:
-    """§5: STOP_LOSS BUY / TAKE_PROFIT SELL fire when the price rises to the stop; STOP_LOSS SELL /
-    TAKE_PROFIT BUY when it falls to it."""
-    if otype not in CONDITIONAL_TYPES:
-        return False
-    rising = (otype.startswith("STOP_LOSS") and side == "BUY") or (otype.startswith("TAKE_PROFIT") and side == "SELL")
-    return high >= stop if rising else low <= stop
-
-
-@dataclass(slots=True)
-class TradeRecord:
-    symbol: str
-    id: int
-    order_id: int
-    price: Decimal
-    qty: Decimal
-    quote_qty: Decimal
-    commission: Decimal
-    commission_asset: str
-    time: int
-    is_buyer: bool
-    is_maker: bool
-
-
-@dataclass(slots=True)
-class SpotOrder:
-    symbol: str
-    order_id: int
-    client_order_id: str
-    side: str
-    type: str
-    time_in_force: str
-    price: Decimal
-    orig_qty: Decimal
-    orig_quote_qty: Decimal
-    time: int
-    executed_qty: Decimal = ZERO
-    cum_quote: Decimal = ZERO
-    status: str = "NEW"
-    update_time: int = 0
-    working_time: int = -1
-    locked: Decimal = ZERO  # what this order still holds locked (quote for BUY, base for SELL)
-    fills: list[TradeRecord] = field(default_factory=list)
-    orig_client_order_id: str | None = None  # set on cancel
-    cancel_client_id: str | None = None  # the clientOrderId of the cancel request
-    stop_price: Decimal = ZERO
-    pending: bool = False  # a stop/take-profit order waiting for its trigger
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.orig_qty - self.executed_qty
-
-
 Listener = Callable[[SpotOrder, TradeRecord | None], None]
-
-
-def generate_client_id() -> str:
-    return "web_" + secrets.token_hex(12)
 
 
 class SpotEngine:
@@ -118,6 +54,7 @@ class SpotEngine:
         self._next_order_id: dict[str, int] = {s: 1 for s in specs}
         self._next_trade_id: dict[str, int] = {s: 1 for s in specs}
         self.listeners: list[Listener] = []
+        self.contingency: Contingency | None = None  # the order lists (order_lists.py), when served
 
     # -- prices and the book ------------------------------------------------------------------
 
@@ -136,8 +73,10 @@ class SpotEngine:
         for listener in self.listeners:
             listener(order, trade)
 
-    def check(self, req: NewOrder) -> SpotOrder:
-        """Every rule except balances (what /api/v3/order/test does). Returns a draft order."""
+    def check(self, req: NewOrder, placed_legs: tuple[str, ...] = ()) -> SpotOrder:
+        """Every rule except balances (what /api/v3/order/test does). Returns a draft order.
+        ``placed_legs``: the types of an order list's legs checked before this one (they count
+        toward MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS as if open)."""
         spec = self.specs.get(req.symbol)
         if spec is None:
             raise errors.invalid_symbol()
@@ -148,9 +87,13 @@ class SpotEngine:
             qty=req.quantity,
             price=req.price,
             avg_price=avg,
-            open_orders=len(self.open[req.symbol]) if not req.is_market else 0,
+            open_orders=len(self.open[req.symbol]) + len(placed_legs) if not req.is_market else 0,
             notional_price=req.stop_price if req.price is None else None,
         )
+        if req.type in CONDITIONAL_TYPES:  # Binance's "algo" orders: stop loss and take profit, per symbol
+            algo = sum(1 for o in self.open[req.symbol] if o.type in CONDITIONAL_TYPES)
+            if algo + sum(1 for t in placed_legs if t in CONDITIONAL_TYPES) >= spec.max_num_algo_orders:
+                raise errors.filter_failure("MAX_NUM_ALGO_ORDERS")
         if req.quote_order_qty is not None:
             spec.check_notional(req.quote_order_qty, market=True)
         if req.client_order_id is not None:
@@ -200,6 +143,21 @@ class SpotEngine:
         self._register(order)
         self._run_limit(order, spec)
         return order
+
+    def add_leg(self, order: SpotOrder, pending: bool) -> None:
+        """Put one leg of an order list on the book (``order_list_id`` set and funds locked by the
+        list): a stop/take-profit leg waits for its trigger, a LIMIT_MAKER leg rests at once."""
+        order.pending = pending
+        if not pending:
+            order.working_time = order.time
+        self._register(order)
+        self.open[order.symbol].append(order)
+
+    def lock_amount(self, order: SpotOrder) -> Decimal:
+        """What ``order`` locks while it rests: quote at its price (or stop price) for BUY, base for SELL."""
+        if order.side == "BUY":
+            return (order.price if order.price > 0 else order.stop_price) * order.orig_qty
+        return order.orig_qty
 
     def _run_market(
         self, order: SpotOrder, spec: SymbolSpec, qty: Decimal | None, quote_qty: Decimal | None, reject: bool
@@ -270,13 +228,8 @@ class SpotEngine:
                 raise errors.insufficient_balance()
 
     def _lock_for(self, order: SpotOrder, spec: SymbolSpec) -> None:
-        now = order.time
-        if order.side == "BUY":
-            amount = (order.price if order.price > 0 else order.stop_price) * order.orig_qty
-            self.account.lock(spec.quote_asset, amount, now)
-        else:
-            amount = order.orig_qty
-            self.account.lock(spec.base_asset, amount, now)
+        amount = self.lock_amount(order)
+        self.account.lock(spec.quote_asset if order.side == "BUY" else spec.base_asset, amount, order.time)
         order.locked = amount
 
     def _register(self, order: SpotOrder) -> None:
@@ -330,6 +283,8 @@ class SpotEngine:
         order.status = "FILLED" if order.remaining <= 0 else "PARTIALLY_FILLED"
         self.trades[order.symbol].append(trade)
         self._emit(order, trade)
+        if order.order_list_id >= 0 and self.contingency is not None:
+            self.contingency.after_fill(order)
         return trade
 
     def _finish(self, order: SpotOrder, now: int) -> None:
@@ -356,23 +311,45 @@ class SpotEngine:
     def cancel(
         self, symbol: str, order_id: int | None, client_order_id: str | None, new_client_order_id: str | None = None
     ) -> SpotOrder:
+        """Cancel one open order; a leg of a working order list cancels the whole list (Binance)."""
         order = self.find(symbol, order_id, client_order_id)
         if order is None or not order.is_open:
             raise errors.unknown_order_cancel()
+        if order.order_list_id >= 0 and self.contingency is not None:
+            if self.contingency.cancel_leg(order, new_client_order_id):
+                return order
+        self.cancel_open(order, new_client_order_id)
+        return order
+
+    def cancel_open(self, order: SpotOrder, new_client_order_id: str | None = None) -> None:
+        """Cancel ``order`` (open) alone: status CANCELED, funds released, the event emitted."""
         now = self.clock()
         order.status = "CANCELED"
         order.update_time = now
         order.orig_client_order_id = order.client_order_id
         order.cancel_client_id = new_client_order_id or generate_client_id()
         self._finish(order, now)
-        return order
+
+    def expire(self, order: SpotOrder) -> None:
+        """End ``order`` (open) as EXPIRED: the other leg of an order list once one leg went off."""
+        now = self.clock()
+        order.status = "EXPIRED"
+        order.update_time = now
+        order.pending = False
+        self._finish(order, now)
 
     def cancel_all(self, symbol: str) -> list[SpotOrder]:
-        """Cancel every open order of ``symbol``; -2011 when there is none (as Binance does)."""
+        """Cancel every open order of ``symbol`` (an order list's legs with their list); -2011 when
+        there is none (as Binance does)."""
         orders = list(self.open.get(symbol, []))
         if not orders:
             raise errors.unknown_order_cancel()
-        return [self.cancel(symbol, o.order_id, None) for o in orders]
+        out = []
+        for o in orders:
+            if o.is_open:  # the other leg of a list canceled just before is gone already
+                self.cancel(symbol, o.order_id, None)
+                out.append(o)
+        return out
 
     def open_orders(self, symbol: str | None = None) -> list[SpotOrder]:
         if symbol is not None:
@@ -403,7 +380,11 @@ class SpotEngine:
         out: list[TradeRecord] = []
         triggered: set[int] = set()
         for order in [o for o in self.open[bar.symbol] if o.pending]:
+            if not order.pending:  # the other leg of an order list that triggered before it in this bar
+                continue
             if stop_fires(order.type, order.side, order.stop_price, bar.low, bar.high):
+                if order.order_list_id >= 0 and self.contingency is not None:
+                    self.contingency.before_trigger(order)  # the other leg expires; its lock moves here
                 fills_before = len(order.fills)
                 self._trigger(order, spec)
                 triggered.add(order.order_id)

@@ -70,10 +70,10 @@ class _Window:
     def retry_after_s(self, now_ms: int) -> int:
         return _ceil_s((now_ms // self.size_ms + 1) * self.size_ms - now_ms)
 
-    def add(self, now_ms: int) -> int:
+    def add(self, now_ms: int, n: int = 1) -> int:
         if self.index != now_ms // self.size_ms:
             self.index, self.count = now_ms // self.size_ms, 0
-        self.count += 1
+        self.count += n
         return self.count
 
 
@@ -121,19 +121,19 @@ class RateLimiter:
             self._orders[scope] = (_Window(TEN_S_MS), _Window(long_ms))
         return self._orders[scope]
 
-    def charge_order(self, now_ms: int, scope: str = "api") -> tuple[int, int]:
-        """Count one new order; return (count in the 10 s window, count in the long window:
+    def charge_order(self, now_ms: int, scope: str = "api", n: int = 1) -> tuple[int, int]:
+        """Count ``n`` new orders (an OCO is 2); return (count in the 10 s window, count in the long window:
         1 day spot / 1 minute futures) or raise -1015."""
         short, long_ = self._order_windows(scope)
         if scope == "fapi":
             lim_s, lim_l, name_l = self.limits.futures_orders_per_10s, self.limits.futures_orders_per_minute, "1 MINUTE"
         else:
             lim_s, lim_l, name_l = self.limits.orders_per_10s, self.limits.orders_per_day, "1 DAY"
-        if short.current(now_ms) + 1 > lim_s:
+        if short.current(now_ms) + n > lim_s:
             raise errors.too_many_orders(lim_s, "10 SECOND", short.retry_after_s(now_ms))
-        if long_.current(now_ms) + 1 > lim_l:
+        if long_.current(now_ms) + n > lim_l:
             raise errors.too_many_orders(lim_l, name_l, long_.retry_after_s(now_ms))
-        return short.add(now_ms), long_.add(now_ms)
+        return short.add(now_ms, n), long_.add(now_ms, n)
 
     def reset(self) -> None:
         self._ips.clear()

@@ -30,6 +30,7 @@ class Endpoint:
     order_change: bool = False  # subject to the status_unknown_next fault
     new_order: bool = False  # counts toward the ORDERS limits
     futures: bool = False  # futures weight bucket and order-count headers
+    order_count: int = 1  # orders a request counts for (an OCO counts as 2)
 
     def weight_of(self, params: Params) -> int:
         return self.weight(params) if callable(self.weight) else self.weight
@@ -46,10 +47,12 @@ def endpoint(
     key_only: bool = False,
     order_change: bool = False,
     new_order: bool = False,
+    order_count: int = 1,
 ) -> Callable[[Handler], Handler]:
     def deco(fn: Handler) -> Handler:
         ENDPOINTS.append(
-            Endpoint(method, path, fn, weight, signed, key_only, order_change, new_order, path.startswith("/fapi/"))
+            Endpoint(method, path, fn, weight, signed, key_only, order_change, new_order, path.startswith("/fapi/"),
+                     order_count)
         )
         return fn
 

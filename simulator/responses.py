@@ -17,7 +17,7 @@ def order_ack(o: SpotOrder) -> dict[str, object]:
     return {
         "symbol": o.symbol,
         "orderId": o.order_id,
-        "orderListId": -1,
+        "orderListId": o.order_list_id,
         "clientOrderId": o.client_order_id,
         "transactTime": o.time,
     }
@@ -68,7 +68,7 @@ def order_query(o: SpotOrder) -> dict[str, object]:
     return {
         "symbol": o.symbol,
         "orderId": o.order_id,
-        "orderListId": -1,
+        "orderListId": o.order_list_id,
         "clientOrderId": o.client_order_id,
         "price": fmt8(o.price),
         "origQty": fmt8(o.orig_qty),
@@ -94,7 +94,7 @@ def order_canceled(o: SpotOrder, now: int) -> dict[str, object]:
         "symbol": o.symbol,
         "origClientOrderId": o.orig_client_order_id or o.client_order_id,
         "orderId": o.order_id,
-        "orderListId": -1,
+        "orderListId": o.order_list_id,
         "clientOrderId": o.cancel_client_id or o.client_order_id,
         "transactTime": now,
         "price": fmt8(o.price),
@@ -110,12 +110,12 @@ def order_canceled(o: SpotOrder, now: int) -> dict[str, object]:
     }
 
 
-def my_trade(t: TradeRecord) -> dict[str, object]:
+def my_trade(t: TradeRecord, order_list_id: int = -1) -> dict[str, object]:
     return {
         "symbol": t.symbol,
         "id": t.id,
         "orderId": t.order_id,
-        "orderListId": -1,
+        "orderListId": order_list_id,
         "price": fmt8(t.price),
         "qty": fmt8(t.qty),
         "quoteQty": fmt8(t.quote_qty),

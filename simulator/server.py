@@ -78,7 +78,7 @@ def _make_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamR
             elif ep.key_only:
                 api_key_only(ex.keys, api_key)
             if ep.new_order:
-                n_short, n_long = ex.limiter.charge_order(now, scope)
+                n_short, n_long = ex.limiter.charge_order(now, scope, ep.order_count)
                 if ep.futures:
                     headers["X-MBX-ORDER-COUNT-10S"], headers["X-MBX-ORDER-COUNT-1M"] = str(n_short), str(n_long)
                 else:

@@ -7,6 +7,7 @@ from simulator import errors, responses
 from simulator.book import Level
 from simulator.filters import fmt8
 from simulator.klines import valid_interval
+from simulator.order_list_api import order_list_canceled
 from simulator.params import int_param, parse_new_order, str_param
 from simulator.registry import Params, endpoint, limit_param, symbol_param, symbols_list
 from simulator.state import SimExchange
@@ -40,7 +41,7 @@ def _symbol_info(ex: SimExchange, sym: str) -> dict[str, object]:
         "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
                        "TAKE_PROFIT_LIMIT"],
         "icebergAllowed": False,
-        "ocoAllowed": False,
+        "ocoAllowed": True,
         "otoAllowed": False,
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False,
@@ -254,10 +255,20 @@ def open_orders(ex: SimExchange, params: Params) -> object:
 
 @endpoint("DELETE", "/api/v3/openOrders", weight=1, signed=True, order_change=True)
 def cancel_open_orders(ex: SimExchange, params: Params) -> object:
+    """Every open order of the symbol; a working order list comes back once, as a list (Binance)."""
     sym = symbol_param(ex, params)
     assert sym is not None
     now = ex.now_ms()
-    return [responses.order_canceled(o, now) for o in ex.engine.cancel_all(sym)]
+    working = {lst.order_list_id: lst for lst in ex.order_lists.open_lists() if lst.symbol == sym}
+    out: list[object] = []
+    listed: set[int] = set()
+    for o in ex.engine.cancel_all(sym):
+        if o.order_list_id not in working:
+            out.append(responses.order_canceled(o, now))
+        elif o.order_list_id not in listed:
+            listed.add(o.order_list_id)
+            out.append(order_list_canceled(ex, working[o.order_list_id]))
+    return out
 
 
 @endpoint("GET", "/api/v3/allOrders", weight=20, signed=True)
@@ -296,4 +307,5 @@ def my_trades(ex: SimExchange, params: Params) -> object:
     if end is not None:
         trades = [t for t in trades if t.time <= end]
     trades = trades[:limit] if from_id is not None or start is not None else trades[-limit:]
-    return [responses.my_trade(t) for t in trades]
+    orders = ex.engine.orders
+    return [responses.my_trade(t, orders[(sym, t.order_id)].order_list_id) for t in trades]

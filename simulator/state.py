@@ -1,5 +1,5 @@
-"""The simulator's state in one object: price source, klines, book, account, engines, funding,
-the public tape, limits, faults.
+"""The simulator's state in one object: price source, klines, book, account, engines (spot orders and
+order lists, USD-M, algo), funding, the public tape, limits, faults.
 
 ``SimExchange`` is what the HTTP layer talks to. It owns two clocks (reference/binance-api.md §0.7):
 wall-clock ``now_ms()`` for auth, order and trade times, and the market clock of the price source
@@ -28,6 +28,7 @@ from simulator.futures import FuturesEngine, FuturesSpec, futures_spec_for
 from simulator.listenkeys import ListenKeys
 from simulator.klines import MINUTE_MS, KlineStore
 from simulator.matching import SpotEngine
+from simulator.order_lists import OrderListBook
 from simulator.prices import Bar, PriceSource, RandomWalkSource
 from simulator.ratelimit import Limits, RateLimiter
 from simulator.tape import Tape
@@ -82,6 +83,7 @@ class SimExchange:
         self.engine = SpotEngine(self.specs, self.account, wall_ms, cfg.book, cfg.participation)
         for sym in self.specs:
             self.engine.set_price(sym, self.klines.last_close(sym) or Decimal(1))
+        self.order_lists = OrderListBook(self.engine, wall_ms)  # spot OCOs; the engine calls it for their legs
         self.futures_specs: dict[str, FuturesSpec] = {
             s: futures_spec_for(s, self.engine.price(s)) for s in self.specs
         }

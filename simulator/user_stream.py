@@ -3,8 +3,9 @@
 * Spot: ``/ws-api/v3``. python-binance 1.0.37 sends ``userDataStream.subscribe.signature`` with
   ``apiKey``, ``timestamp`` and ``signature`` = HMAC(urlencode(sorted params)); the answer is
   ``{"id", "status": 200, "result": {"subscriptionId": N}}`` and events then arrive as
-  ``{"subscriptionId": N, "event": {...}}``: ``executionReport`` for every order update and
-  ``outboundAccountPosition`` after each fill. Also answered: ``ping``, ``time``,
+  ``{"subscriptionId": N, "event": {...}}``: ``executionReport`` for every order update (``g`` =
+  the order list of a leg, else -1), ``outboundAccountPosition`` after each fill, and
+  ``listStatus`` when an order list (OCO) starts and when it ends. Also answered: ``ping``, ``time``,
   ``userDataStream.unsubscribe``. Other WS-API methods (order placement etc.) get an error.
 * USD-M: ``/private/ws?listenKey=<key>`` (or ``/ws/<key>``) with the key from
   ``POST /fapi/v1/listenKey``; raw ``ORDER_TRADE_UPDATE`` events, then ``ACCOUNT_UPDATE``
@@ -33,6 +34,7 @@ from simulator.filters import fmt8
 from simulator.funding import FundingPayment, Settlement
 from simulator.futures import FuturesOrder, FuturesTrade, Position
 from simulator.matching import SpotOrder, TradeRecord
+from simulator.order_lists import OrderList
 from simulator.state import SimExchange
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class UserStreams:
         self.futures_conns: set[_Conn] = set()
         self._next_subscription = 0
         ex.engine.listeners.append(self.on_spot)
+        ex.order_lists.listeners.append(self.on_order_list)
         ex.futures.listeners.append(self.on_futures)
         ex.algo.listeners.append(self.on_algo)
         ex.funding.listeners.append(self.on_funding)
@@ -82,7 +85,7 @@ class UserStreams:
             "e": "executionReport", "E": now, "s": o.symbol,
             "c": (o.cancel_client_id or o.client_order_id) if canceled else o.client_order_id,
             "S": o.side, "o": o.type, "f": o.time_in_force, "q": fmt8(o.orig_qty), "p": fmt8(o.price),
-            "P": fmt8(o.stop_price), "F": fmt8(ZERO), "g": -1, "C": o.client_order_id if canceled else "",
+            "P": fmt8(o.stop_price), "F": fmt8(ZERO), "g": o.order_list_id, "C": o.client_order_id if canceled else "",
             "x": _exec_type(o.status, t), "X": o.status, "r": "NONE", "i": o.order_id,
             "l": fmt8(t.qty if t else ZERO), "z": fmt8(o.executed_qty), "L": fmt8(t.price if t else ZERO),
             "n": fmt8(t.commission if t else ZERO), "N": t.commission_asset if t else None,
@@ -106,10 +109,26 @@ class UserStreams:
         spec = self.ex.specs[order.symbol]
         if trade is not None or order.status in ("NEW", "CANCELED", "EXPIRED") and order.type != "MARKET":
             events.append(self.account_position([spec.base_asset, spec.quote_asset]))
+        self._push_spot(events)
+
+    def _push_spot(self, events: list[dict[str, object]]) -> None:
         for conn in list(self.spot_conns):
             for sub in conn.subscriptions:
                 for ev in events:
                     conn.push({"subscriptionId": sub, "event": ev})
+
+    def list_status(self, lst: OrderList) -> dict[str, object]:
+        legs = self.ex.order_lists.legs(lst)
+        return {
+            "e": "listStatus", "E": self.ex.now_ms(), "s": lst.symbol, "g": lst.order_list_id,
+            "c": lst.contingency_type, "l": lst.list_status_type, "L": lst.list_order_status, "r": "NONE",
+            "C": lst.list_client_order_id, "T": lst.transaction_time,
+            "O": [{"s": o.symbol, "i": o.order_id, "c": o.client_order_id} for o in legs],
+        }
+
+    def on_order_list(self, lst: OrderList) -> None:
+        if self.spot_conns:
+            self._push_spot([self.list_status(lst)])
 
     # -- futures events --------------------------------------------------------------------------
 

@@ -14,6 +14,10 @@ HEARTBEAT = PREFIX + "worker:heartbeat"
 LEASE = PREFIX + "worker:lease"
 FENCE = PREFIX + "worker:fence"
 LEASE_SEQ = PREFIX + "worker:lease_seq"
+# Market and venue health as the worker saw it last (engine/health.py): STRING JSON, rewritten every second.
+HEALTH = PREFIX + "worker:health"
+# The live account's guard (engine/account_guard.py): STRING JSON {equity, time, monitor state}.
+ACCOUNT_GUARD = PREFIX + "live:account"
 # The last heartbeat, kept when the worker dies (no TTL): the dashboard says "down since" its time.
 LAST_HEARTBEAT = PREFIX + "worker:last_heartbeat"
 # The configured bots: HASH name -> JSON BotMeta (rewritten at every worker start).
@@ -24,7 +28,16 @@ COMMAND_GROUP = "worker"
 # Audit trail of every command and its effect: STREAM.
 AUDIT = PREFIX + "audit"
 # Nonces of applied commands: HASH nonce -> stream entry id (idempotency).
-APPLIED = PREFIX + "commands:applied"
+APPLIED = PREFIX + "commands:applied"  # (before wave 2: one HASH that grew forever; read for old nonces)
+
+
+def applied(nonce: str) -> str:
+    """An applied command's nonce: STRING stream entry id, expiring after APPLIED_KEEP_S (a duplicate
+    posted later than that is a new command; the command stream itself keeps ~10,000 entries)."""
+    return f"{PREFIX}commands:applied:{nonce}"
+
+
+APPLIED_KEEP_S = 7 * 24 * 3600
 # Rejected input (malformed commands, bad candles): STREAM.
 REJECTS = PREFIX + "rejects"
 # Bots created or edited from the dashboard: HASH name -> JSON bot config (loaded at start).
@@ -110,6 +123,11 @@ def open_intents(bot: str) -> str:
     return f"{PREFIX}intents:open:{bot}"
 
 
+def final_intents(bot: str) -> str:
+    """ZSET client order id -> time it became final; what ``RedisIntentStore.prune`` trims by."""
+    return f"{PREFIX}intents:final:{bot}"
+
+
 def intent_events(bot: str) -> str:
     """Every intent state transition of a bot, in order: STREAM (field `data`: JSON IntentEvent)."""
     return f"{PREFIX}intents:events:{bot}"
@@ -143,14 +161,23 @@ def backtest_result(result_id: str) -> str:
     return f"{PREFIX}backtest:{result_id}"
 
 
+# ---- operator reach (issue 13): events for alerts and the audit view, the notifier ----
+# (state/events.py writes and reads the events, state/notifier_store.py the notifier's key)
+
+# What happened, for people: STREAM `MAXLEN ~ events.EVENTS_KEEP`, field `data`: JSON Event.
+EVENTS = PREFIX + "events"
+# The notifier's consumer group on EVENTS (created at '$': events before its first start are not sent).
+NOTIFIER_GROUP = "notifier"
+# The notifier's own key: HASH `status` -> JSON NotifierStatus, `sent:{event id}` -> the targets that
+# already have that event (only while it is unacknowledged: a restart sends it to the others only).
+NOTIFIER = PREFIX + "notifier"
+
+
 # ---- records, reports and the operator's view (issue 17; docs/records.md) ----
 
 # The archiver's status (records.archiver, a process of its own): STRING JSON ArchiverStatus, TTL.
 ARCHIVER_STATUS = PREFIX + "records:archiver"
-# The worker's market and venue health view, rewritten every second: STRING JSON
-# state.telemetry.HealthView. On main engine/health.py writes this same key as keys.HEALTH (keep one
-# name when merging); the health panel also reads the loop latency and feed figures proposed there.
-WORKER_HEALTH = PREFIX + "worker:health"
+# (the worker's health view is keys.HEALTH, read as state.telemetry.HealthView by the health panel)
 # Each live bot's paper shadow (same signals, paper fills): HASH live bot -> shadow bot name, written
 # by the worker at start. The shadow writes the usual record streams under its own name.
 SHADOWS = PREFIX + "shadows"

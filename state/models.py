@@ -4,6 +4,7 @@ pydantic models so both sides validate what they read; the worker builds them fr
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -127,6 +128,9 @@ class BotSnapshot(_M):
     symbol: str
     strategy: str
     updated_at: int
+    # Wall-clock ms when these books were built: every order booked in them was recorded (its intent)
+    # before it; an intent that became final after it is not in them (the crash-recovery watermark)
+    books_at: int = 0
     last_candle_time: int = 0
     last_price: float = 0.0
     candles_seen: int = 0
@@ -161,6 +165,10 @@ class BotSnapshot(_M):
     risk: RiskView = Field(default_factory=RiskView)
     positions: list[PositionView] = Field(default_factory=list)  # every open position (DCA: one per pair)
     dca: dict[str, object] | None = None  # DCA bots: active deals, resting orders, counters
+    # Venue signal bots: the protective orders resting on the exchange (one line), and the trade ids of
+    # theirs already booked, by client id (saved with the books: a restart books the rest, once)
+    protection: str = ""
+    protective_booked: dict[str, list[int]] = Field(default_factory=dict)
 
     @property
     def open_positions(self) -> list[PositionView]:
@@ -281,8 +289,8 @@ class CandleRecord(_M):
     def of(cls, c: Candle) -> "CandleRecord":
         return cls(t=c.open_time, o=c.open, h=c.high, l=c.low, c=c.close, v=c.volume)
 
-    def to_candle(self, symbol: str, interval: str = "1m") -> Candle:
-        return Candle(symbol, self.t, self.o, self.h, self.l, self.c, self.v, interval)
+    def to_candle(self, symbol: str, interval: str = "1m", market: str = "spot") -> Candle:
+        return Candle(symbol, self.t, self.o, self.h, self.l, self.c, self.v, interval, market)
 
 
 class Heartbeat(_M):
@@ -319,3 +327,25 @@ class AuditRecord(_M):
     detail: str
     entry_id: str = ""
     nonce: str = ""
+
+
+@dataclass(slots=True)
+class BotUpdate:
+    """Everything one bot produced since the last commit."""
+
+    snapshot: BotSnapshot
+    orders: list[OrderRecord] = field(default_factory=list)
+    fills: list[FillRecord] = field(default_factory=list)
+    trades: list[TradeRecord] = field(default_factory=list)
+    signals: list[SignalRecord] = field(default_factory=list)
+    equity: list[EquityRecord] = field(default_factory=list)
+    risk: list[RiskDecisionRecord] = field(default_factory=list)
+    deals: list[dict[str, object]] = field(default_factory=list)  # closed DCA deals
+
+
+@dataclass(slots=True)
+class ControlChange:
+    scope: str
+    target: str
+    record: ControlRecord
+    old: TradingState | None = None  # the state it replaced (for the state_changed event)

@@ -4,6 +4,7 @@ Nothing here writes; the dashboard's one write is state.commands.post_command().
 """
 from __future__ import annotations
 
+import json
 from typing import TypeVar
 
 import redis
@@ -45,6 +46,11 @@ class StateReader:
         """The last heartbeat the worker wrote, also after it died (None: never started here)."""
         raw = self.r.get(keys.LAST_HEARTBEAT)
         return Heartbeat.model_validate_json(raw) if raw else None
+
+    def health(self) -> dict[str, object] | None:
+        """The worker's last market and venue health view (engine/health.py)."""
+        raw = self.r.get(keys.HEALTH)
+        return json.loads(raw) if raw else None
 
     def bots(self) -> dict[str, BotMeta]:
         raw = self.r.hgetall(keys.BOTS)

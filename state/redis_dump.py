@@ -19,7 +19,7 @@ import redis
 from state import keys
 from state.connection import connect
 
-LIVENESS = frozenset({keys.HEARTBEAT, keys.LEASE, keys.WORKER_HEALTH, keys.ARCHIVER_STATUS})
+LIVENESS = frozenset({keys.HEARTBEAT, keys.LEASE, keys.HEALTH, keys.ARCHIVER_STATUS})
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 records the worker writes for the dashboard's health panel, the symbols' display precision and the
 paper shadows of live bots (docs/records.md, "What the worker writes") — and their readers.
 
-* ``keys.WORKER_HEALTH``: ``HealthView``, every second (engine/health.py on main writes its first
+* ``keys.HEALTH``: ``HealthView``, every second (engine/health.py on main writes its first
   fields; the loop latency and market-feed figures are to be added there);
 * ``keys.SYMBOLS``: ``SymbolFacts`` per symbol, at start (``queue_symbols``);
 * ``keys.SHADOWS``: live bot -> its paper shadow's name, at start (``queue_shadows``). The shadow is a
@@ -91,7 +91,7 @@ def queue_shadows(pipe: redis.client.Pipeline, shadows: dict[str, str]) -> None:
 
 
 def health(r: redis.Redis) -> HealthView | None:
-    raw = r.get(keys.WORKER_HEALTH)
+    raw = r.get(keys.HEALTH)
     return HealthView.model_validate_json(raw) if raw else None
 
 

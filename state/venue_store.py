@@ -23,6 +23,13 @@ class VenueStore:
     def save_view(self, bot: str, view: dict[str, Any]) -> None:
         self.r.set(keys.venue_view(bot), json.dumps(view, default=str))
 
+    def save_account(self, data: dict[str, Any]) -> None:
+        self.r.set(keys.ACCOUNT_GUARD, json.dumps(data, default=str))
+
+    def load_account(self) -> dict[str, Any] | None:
+        raw = self.r.get(keys.ACCOUNT_GUARD)
+        return json.loads(raw) if raw else None
+
     def baseline(self, bot: str, key: str) -> Decimal | None:
         """The bot's baseline for an asset (spot) or a symbol (futures); None when never fixed."""
         raw = self.r.hget(keys.recon_baseline(bot), key)

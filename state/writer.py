@@ -6,53 +6,35 @@ or after a candle's effects, never half way. The dashboard never writes through 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import redis
 
-from core.types import Candle
+from core.types import Candle, split_key
 from state import keys
+from state.events import (
+    Event,
+    ensure_notifier_group,
+    events_of_audit,
+    events_of_update,
+    queue_event,
+    state_changed,
+)
 from state.lease import LeaseLost
 from state.models import (
     AuditRecord,
     BotMeta,
     BotSnapshot,
+    BotUpdate,
     CandleRecord,
     CommandResult,
+    ControlChange,
     ControlRecord,
-    EquityRecord,
-    FillRecord,
     Heartbeat,
-    OrderRecord,
-    RiskDecisionRecord,
-    SignalRecord,
-    TradeRecord,
 )
 
 CANDLES_KEPT = 600
 RESULT_TTL_S = 24 * 3600
-
-
-@dataclass(slots=True)
-class BotUpdate:
-    """Everything one bot produced since the last commit."""
-
-    snapshot: BotSnapshot
-    orders: list[OrderRecord] = field(default_factory=list)
-    fills: list[FillRecord] = field(default_factory=list)
-    trades: list[TradeRecord] = field(default_factory=list)
-    signals: list[SignalRecord] = field(default_factory=list)
-    equity: list[EquityRecord] = field(default_factory=list)
-    risk: list[RiskDecisionRecord] = field(default_factory=list)
-    deals: list[dict[str, object]] = field(default_factory=list)  # closed DCA deals
-
-
-@dataclass(slots=True)
-class ControlChange:
-    scope: str
-    target: str
-    record: ControlRecord
 
 
 def _s(entry_id: object) -> str:
@@ -107,9 +89,11 @@ class StateWriter:
         raw = self.r.get(keys.snapshot(bot))
         return BotSnapshot.model_validate_json(raw) if raw else None
 
-    def recent_candles(self, symbol: str, n: int = CANDLES_KEPT) -> list[Candle]:
-        rows = self.r.lrange(keys.candles(symbol), -n, -1)
-        return [CandleRecord.model_validate_json(row).to_candle(symbol) for row in rows]
+    def recent_candles(self, key: str, n: int = CANDLES_KEPT, interval: str = "1m") -> list[Candle]:
+        """The stored series ``key`` (a symbol, or ``SYMBOL:futures``: core.types.candle_key), oldest first."""
+        symbol, market = split_key(key)
+        rows = self.r.lrange(keys.candles(key), -n, -1)
+        return [CandleRecord.model_validate_json(row).to_candle(symbol, interval, market) for row in rows]
 
     # ---- per batch ------------------------------------------------------------------------
     def _queue_update(self, pipe: redis.client.Pipeline, u: BotUpdate) -> None:
@@ -128,6 +112,8 @@ class StateWriter:
         for deal in u.deals:
             pipe.xadd(keys.deals(name), {"data": json.dumps(deal)}, maxlen=keep, approximate=True)
         pipe.set(keys.snapshot(name), u.snapshot.model_dump_json())
+        for e in events_of_update(u):  # what people are told, in the same transaction as the change
+            queue_event(pipe, e)
 
     def commit(self, updates: Iterable[BotUpdate], candles: Iterable[Candle] = (),
                candle_rejects: dict[str, int] | None = None, rejections: Iterable[object] = (),
@@ -143,11 +129,11 @@ class StateWriter:
         for ch in controls:
             self._queue_control(pipe, ch)
         for a in audits:
-            pipe.xadd(keys.AUDIT, {"data": a.model_dump_json()}, maxlen=100_000, approximate=True)
+            self._queue_audit(pipe, a)
         touched: set[str] = set()
         for c in candles:
-            pipe.rpush(keys.candles(c.symbol), CandleRecord.of(c).model_dump_json())
-            touched.add(c.symbol)
+            pipe.rpush(keys.candles(c.key), CandleRecord.of(c).model_dump_json())
+            touched.add(c.key)
         for sym in touched:
             pipe.ltrim(keys.candles(sym), -CANDLES_KEPT, -1)
         for u in updates:
@@ -164,12 +150,33 @@ class StateWriter:
         pipe.hset(keys.control(ch.scope, ch.target),
                   mapping={k: "" if v is None else str(v.value if hasattr(v, "value") else v)
                            for k, v in ch.record.model_dump().items()})
+        rec = ch.record
+        if ch.old is not None and ch.old is not rec.state:
+            queue_event(pipe, state_changed(ch.scope, ch.target, ch.old.value, rec.state.value, rec.set_by, rec.reason,
+                                            now_ms=rec.set_at or None))
+
+    @staticmethod
+    def _queue_audit(pipe: redis.client.Pipeline, a: AuditRecord) -> None:
+        pipe.xadd(keys.AUDIT, {"data": a.model_dump_json()}, maxlen=100_000, approximate=True)
+        for e in events_of_audit(a):
+            queue_event(pipe, e)
+
+    def open_events(self) -> None:
+        """At start, before the first event: the notifier's group exists from here on."""
+        ensure_notifier_group(self.r)
+
+    def publish(self, event: Event) -> None:
+        """An event on its own (worker started or stopped, the daily summary)."""
+        self._transaction(lambda pipe: queue_event(pipe, event))
 
     def dynamic_bots(self) -> dict[str, str]:
         return {_s(k): _s(v) for k, v in self.r.hgetall(keys.DYNAMIC_BOTS).items()}
 
     def load_limits(self, bot: str) -> dict[str, object]:
         return {_s(k): json.loads(v) for k, v in self.r.hgetall(keys.limits(bot)).items()}
+
+    def health(self, view: dict[str, object]) -> None:
+        self.r.set(keys.HEALTH, json.dumps(view, default=str))
 
     def heartbeat(self, hb: Heartbeat, ttl_s: int) -> None:
         data = hb.model_dump_json()
@@ -220,7 +227,7 @@ class StateWriter:
         return []
 
     def already_applied(self, nonce: str) -> str | None:
-        v = self.r.hget(keys.APPLIED, nonce)
+        v = self.r.get(keys.applied(nonce)) or self.r.hget(keys.APPLIED, nonce)
         return _s(v) if v is not None else None
 
     def finish_command(
@@ -255,9 +262,9 @@ class StateWriter:
         for u in updates:
             self._queue_update(pipe, u)
         if result.status in ("applied", "pending"):
-            pipe.hset(keys.APPLIED, result.nonce, entry_id)
+            pipe.set(keys.applied(result.nonce), entry_id, ex=keys.APPLIED_KEEP_S)
         for a in (audit, *more_audits):
-            pipe.xadd(keys.AUDIT, {"data": a.model_dump_json()}, maxlen=100_000, approximate=True)
+            self._queue_audit(pipe, a)
         if result.nonce and result.status != "duplicate":  # keep the first answer
             pipe.set(keys.command_result(result.nonce), result.model_dump_json(), ex=RESULT_TTL_S)
         pipe.xack(keys.COMMANDS, keys.COMMAND_GROUP, entry_id)

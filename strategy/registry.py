@@ -12,8 +12,10 @@ from pydantic import BaseModel
 
 from strategy.base import Strategy
 from strategy.crossover import CrossoverStrategy, EmaCrossoverParams, SmaCrossoverParams
+from strategy.ml_classifier import MlClassifierParams, MlClassifierStrategy
 from strategy.momentum import MomentumParams, MomentumStrategy
 from strategy.rsi_reversion import RsiReversionParams, RsiReversionStrategy
+from strategy.webhook import WebhookParams, WebhookStrategy
 
 __all__ = ["STRATEGIES", "build_strategy", "params_model", "strategy_names"]
 
@@ -31,6 +33,9 @@ STRATEGIES: dict[str, tuple[type[BaseModel], Callable[[BaseModel], Strategy]]] =
     "ema_crossover": (EmaCrossoverParams, _factory(CrossoverStrategy)),
     "momentum": (MomentumParams, _factory(MomentumStrategy)),
     "rsi_reversion": (RsiReversionParams, _factory(RsiReversionStrategy)),
+    # reads its model file once when built (strategy/ml_classifier.py says why there)
+    "ml_classifier": (MlClassifierParams, _factory(MlClassifierStrategy)),
+    "webhook": (WebhookParams, _factory(WebhookStrategy)),  # signals from POST /webhook/{bot} (api/)
 }
 
 

@@ -37,3 +37,14 @@ def _keep_main_module():
     yield
     if main is not None:
         sys.modules["__main__"] = main
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Studies and models of the developer's var/ never leak into tests (nor tests into var/): every
+    test process, and every worker or dashboard it starts, gets empty folders unless a test sets its own."""
+    import os
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="bot-tests-research-"))
+    os.environ.setdefault("BOT_OPTIMIZE_DIR", str(base / "optimize"))
+    os.environ.setdefault("BOT_MODELS_DIR", str(base / "models"))

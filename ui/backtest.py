@@ -24,6 +24,7 @@ from backtest.service import BacktestRequest
 from state.commands import new_command, post_command
 from state.models import BotMeta
 from ui.common import get_redis, reader, redis_url, short_ts
+from ui.optimize import render as render_research
 
 CONFIG_DATA = "(config default: replay files or synthetic market)"
 POLICY_HELP = ("optimistic: a touch fills; realistic: price must trade through, volume-capped; "
@@ -263,3 +264,4 @@ def render(metas: list[BotMeta], data_choices: list[str], refresh_s: float = 2.0
                 _show(doc)
 
     results()
+    render_research()  # hyperopt studies and ML models (ui/optimize.py)

@@ -10,7 +10,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from records import report
+import records.report as report
 from records.paths import records_dir
 from records.periods import PeriodRow
 from records.store import RecordStore

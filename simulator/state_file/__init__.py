@@ -7,7 +7,8 @@ Prices are *not* stored here: the market continues through ``--resume`` / ``--st
 restored resting orders simply match against the bars that follow.
 
 File format (JSON, UTF-8): ``{"format": FORMAT, "version": VERSION, "saved_at": ms, "spot": ...,
-"futures": ..., "algo": ..., "funding": ...}`` (``funding`` is optional, see ``funding_section.py``).
+"futures": ..., "algo": ..., "funding": ..., "order_lists": ...}`` (``funding`` and ``order_lists`` are
+optional, see ``funding_section.py`` and ``order_lists_section.py``).
 Every Decimal is a string (``str(Decimal)``, exact). Trades are stored once per engine and orders
 name their fills by trade id, so a restored order and the trade history share the same records,
 as they do in memory. Listen keys are dropped (clients
@@ -23,7 +24,8 @@ or the new file, never half of one). The state is captured on the event loop bet
 order halfway through matching; encoding and writing it happen on a worker thread, one at a time.
 
 Modules: ``codec`` (dataclasses <-> JSON, strict decoding), ``document`` (capture, render, restore),
-``funding_section`` (funding times, rates and the income ledger), ``saver`` (atomic files, load,
+``funding_section`` (funding times, rates and the income ledger), ``order_lists_section`` (spot
+OCOs), ``saver`` (atomic files, load,
 ``StateSaver``).
 """
 from simulator.state_file.codec import StateFileError

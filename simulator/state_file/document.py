@@ -15,6 +15,7 @@ from simulator.state_file.codec import (
 )
 
 from simulator.state_file.funding_section import capture_funding, decode_funding, render_funding
+from simulator.state_file.order_lists_section import capture_order_lists, decode_order_lists, render_order_lists
 
 if TYPE_CHECKING:
     from simulator.state import SimExchange
@@ -56,6 +57,7 @@ def capture(ex: SimExchange, saved_at: int | None = None) -> dict[str, Any]:
             "orders": [_ALGO.values(a) for a in algo.orders.values()],
         },
         "funding": capture_funding(ex),
+        "order_lists": capture_order_lists(ex),
     }
 
 
@@ -90,6 +92,7 @@ def render(cap: dict[str, Any]) -> dict[str, Any]:
             "orders": [_ALGO.encode(a) for a in algo["orders"]],
         },
         "funding": render_funding(cap["funding"]),
+        "order_lists": render_order_lists(cap["order_lists"]),
     }
 
 
@@ -117,17 +120,19 @@ def restore(ex: SimExchange, doc: object) -> None:
     for key in ("spot", "futures", "algo"):
         if key not in top:
             raise _Bad(f"missing section {key!r}")
-    spot = _decode_spot(ex, _obj(top["spot"], "spot"))
+    spot, spot_orders = _decode_spot(ex, _obj(top["spot"], "spot"))
     futures = _decode_futures(ex, _obj(top["futures"], "futures"))
     algo = _decode_algo(ex, _obj(top["algo"], "algo"))
     funding = decode_funding(ex, top.get("funding"))  # optional: files from before funding lack it
+    order_lists = decode_order_lists(ex, top.get("order_lists"), spot_orders)  # optional, as funding
     spot()
     futures()
     algo()
     funding()
+    order_lists()
 
 
-def _decode_spot(ex: SimExchange, raw: dict[str, Any]) -> Callable[[], None]:
+def _decode_spot(ex: SimExchange, raw: dict[str, Any]) -> tuple[Callable[[], None], dict[tuple[str, int], Any]]:
     specs = ex.engine.specs
     balances = {}
     for asset, b in _obj(raw.get("balances"), "spot.balances").items():
@@ -152,7 +157,7 @@ def _decode_spot(ex: SimExchange, raw: dict[str, Any]) -> Callable[[], None]:
         eng.trades, eng.orders, eng.by_client_id, eng.open = h.trades, h.orders, h.by_client, h.open
         eng._next_order_id, eng._next_trade_id = next_order, next_trade
 
-    return apply
+    return apply, h.orders
 
 
 @dataclass

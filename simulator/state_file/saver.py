@@ -92,6 +92,7 @@ class StateSaver:
         self._pending: asyncio.Future[None] | None = None  # the background write in progress
         self._trailing: dict[int, tuple[bool, Decimal]] = {}  # open trailing stop -> (activated, extreme) seen
         ex.engine.listeners.append(lambda order, trade: self.mark())
+        ex.order_lists.listeners.append(lambda order_list: self.mark())
         ex.futures.listeners.append(lambda order, trade: self.mark())
         # a settlement changes wallets and the rate history; the premium samples of a bar do not
         # mark the state dirty (they are saved with the next change or on exit)

@@ -17,7 +17,7 @@ def paper_panel(app: Page):
 
 def test_three_tabs_load(app: Page):
     tabs = app.get_by_test_id("stTabs").get_by_role("tab")
-    expect(tabs).to_have_text(["Paper", "Ghost", "Live", "DCA", "Backtest", "Reports"])
+    expect(tabs).to_have_text(["Paper", "Ghost", "Live", "DCA", "Backtest", "Reports", "Audit"])
     expect(metric_value(paper_panel(app), "Starting capital")).to_have_text("20,000.00")
     app.get_by_role("tab", name="Ghost").click()
     ghost = app.get_by_role("tabpanel", name="Ghost")

@@ -22,7 +22,7 @@ from ops.redis_server import free_port, stop
 from support import ROOT, heartbeat, wait_for
 from state.connection import connect
 
-TABS = ["Paper", "Ghost", "Live", "DCA", "Backtest", "Reports"]
+TABS = ["Paper", "Ghost", "Live", "DCA", "Backtest", "Reports", "Audit"]
 
 
 def shipped_bots() -> list[str]:

@@ -82,9 +82,17 @@ def test_real_money_needs_the_environment_switch_and_keys(env_switch: bool, keys
         venue.check_switch(app.bots[0])  # both switches and keys: allowed to go on to pre-flight
 
 
-def test_the_local_venue_needs_no_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_local_venue_needs_no_switch(monkeypatch: pytest.MonkeyPatch, sim: SimProcess) -> None:
     monkeypatch.delenv("BOT_LIVE_TRADING", raising=False)
-    app = _live_app("local", False)
+    app = _live_app("local", False).model_copy(update={"exchange": _live_app("local", False).exchange.model_copy(
+        update={"local_url": sim.url})})
     venue = LiveVenue(app, fakeredis.FakeRedis(), Secrets())
     assert not venue.real_money
     venue.check_switch(app.bots[0])  # the local exchange's public default keys, no switch
+
+
+def test_a_local_venue_that_does_not_answer_as_the_local_exchange_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BOT_LIVE_TRADING", raising=False)
+    app = _live_app("local", False)  # nothing listens on the default port here
+    with pytest.raises(LiveRefused, match="does not prove to be the local exchange"):
+        LiveVenue(app, fakeredis.FakeRedis(), Secrets()).check_switch(app.bots[0])

@@ -25,8 +25,8 @@ class FakeClock:
         self.t += s
 
 
-def limiter(clock: FakeClock, limit: int = 1000) -> RateLimiter:
-    return RateLimiter(limit=limit, slow_at=0.8, clock=clock, sleep=clock.sleep)
+def limiter(clock: FakeClock, limit: int = 1000, max_wait_s: float = 120.0) -> RateLimiter:
+    return RateLimiter(limit=limit, slow_at=0.8, clock=clock, sleep=clock.sleep, max_wait_s=max_wait_s)
 
 
 def api(status: int, code: int, headers: dict[str, str] | None = None) -> BinanceAPIException:
@@ -156,3 +156,16 @@ def test_gives_up_after_the_attempts() -> None:
     with pytest.raises(RetryableError):
         call_with_retry(fn, safe=True, policy=RetryPolicy(attempts=3), sleep=c.sleep, rng=random.Random(1))
     assert n == 3 and len(c.slept) == 2
+
+
+def test_a_long_wait_is_refused_at_once_not_slept_through() -> None:
+    """A ban or the rest of a minute's window would hold the worker's trading lock (and a kill switch
+    behind it): beyond max_wait_s the limiter raises a typed error instead of sleeping."""
+    from exchange.errors import RateLimitedError
+
+    c = FakeClock()
+    lim = limiter(c, max_wait_s=2.0)
+    lim.penalise(30)
+    with pytest.raises(RateLimitedError, match="next request in 30 s") as info:
+        lim.acquire(1)
+    assert info.value.retry_after_s == pytest.approx(30) and not c.slept

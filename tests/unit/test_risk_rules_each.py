@@ -27,7 +27,7 @@ CASES = [
     ("symbol_whitelist", {"symbol_whitelist": ("ETHUSDT",)}, {}, "BTCUSDT not in ['ETHUSDT']"),
     ("blackout_hours", {"blackout_hours_utc": (11, 13)}, {}, "entries are off 11:00-13:00 UTC"),
     ("blackout_hours", {"blackout_hours_utc": (22, 13)}, {}, "entries are off 22:00-13:00 UTC"),  # wraps midnight
-    ("stale_price", {"max_price_age_s": 10.0}, {"market": MarketStatus(price_time_ms=T_NOON - 30_000)},
+    ("stale_price", {"max_price_age_s": 10.0}, {"market": MarketStatus(price_age_s=30.0)},
      "last price 30.0 s old > 10 s"),
     ("wide_spread", {"max_spread_bps": 20.0}, {"market": MarketStatus(spread_bps=35.0)}, "spread 35.0 bps > 20 bps"),
     ("api_errors", {"max_api_errors_per_minute": 3}, {"market": MarketStatus(api_errors_last_minute=4)},

@@ -169,7 +169,8 @@ def test_pause_bot_sets_control_with_who_when_why_and_audits(env: Env) -> None:
         "alice", "pause", "p-btc", "applied", entry_id, "nonce-0001", now)
     stored = env.reader.command_result("nonce-0001")
     assert stored is not None and stored.status == "applied"
-    assert env.r.hget(keys.APPLIED, "nonce-0001") == entry_id.encode()
+    assert env.r.get(keys.applied("nonce-0001")) == entry_id.encode()
+    assert 0 < env.r.ttl(keys.applied("nonce-0001")) <= keys.APPLIED_KEEP_S  # kept a week, not forever
     s = env.snap("p-btc")
     assert s.control.state is TradingState.PAUSED and s.effective_state is TradingState.PAUSED
     assert s.control.set_by == "alice" and s.control.reason == "maintenance"
@@ -314,7 +315,7 @@ def test_malformed_command_is_rejected_recorded_and_worker_continues(env: Env) -
         "rejected", "mallory", "explode", "p-btc", entry_id, "bad-cmd-01")
     stored = env.reader.command_result("bad-cmd-01")
     assert stored is not None and stored.status == "rejected"
-    assert env.r.hget(keys.APPLIED, "bad-cmd-01") is None
+    assert env.r.get(keys.applied("bad-cmd-01")) is None
     assert env.control("bot", "p-btc") == {}  # nothing applied
     # the worker still works
     _, ok = env.send(cmd="pause", target="p-btc")
@@ -337,7 +338,7 @@ def test_unknown_bot_target_is_rejected_naming_the_bot(env: Env) -> None:
     assert res.message == "target: no bot named 'nobody'; bots: p-btc, p-eth, g-btc"  # type: ignore[attr-defined]
     assert env.reader.audit()[0].result == "rejected" and env.reader.audit()[0].target == "nobody"
     assert env.r.xlen(keys.REJECTS) == 1
-    assert env.r.hget(keys.APPLIED, "nonce-0001") is None
+    assert env.r.get(keys.applied("nonce-0001")) is None
     assert not env.r.keys(keys.control("bot", "*"))
 
 
