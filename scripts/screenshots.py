@@ -92,7 +92,7 @@ def main() -> int:
                 page = browser.new_page(viewport={"width": w, "height": 6000 if args.full_page else h})
                 page.goto(url)
                 wait_for_app(page)
-                page.get_by_text("Worker up").first.wait_for(timeout=60_000)
+                page.locator(".st-key-health").get_by_text("Worker up").wait_for(timeout=60_000)
                 for tab in TABS:
                     page.get_by_role("tab", name=tab).click()
                     wait_for_app(page)

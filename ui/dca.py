@@ -10,6 +10,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from core.validation import error_lines
+from settings import BotConfig
 from strategy.dca_settings import DcaConfig
 from state.models import BotMeta
 from strategy.dca import ladder
@@ -45,7 +46,9 @@ FIELDS = [
     ("n", "max_safety_orders", "Max safety orders", int, 4),
     ("a", "active_safety_orders", "Active safety orders", int, 2),
     ("tp", "take_profit_pct", "Take profit %", float, 1.0),
-    ("sl", "stop_loss_pct", "Stop loss % (0 = none)", float, 0.0),
+    # a stop by default: without one a safety order is judged at its whole notional and the default
+    # per-trade loss limit (1 % of the balance) refuses the default ladder (settings.BotConfig.dca_problem)
+    ("sl", "stop_loss_pct", "Stop loss % (0 = none)", float, 10.0),
     ("cd", "cooldown_s", "Cooldown (s)", float, 300.0),
 ]
 NAME_RULE = "letters, digits, '-' and '_' only, 1 to 40 characters"
@@ -100,13 +103,30 @@ def name_error(name: str, existing: dict[str, BotMeta], others: set[str], is_new
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _paper_balance() -> float:
+def _paper_account() -> tuple[float, float, float]:
+    """(starting balance, fee %, slippage bps) of the paper account: what the worker judges a new
+    DCA bot against (engine.fleet.Fleet.dynamic_config)."""
     from settings import ConfigError, load_config
 
     try:
-        return float(load_config().paper.starting_balance)
+        paper = load_config().paper
+        return float(paper.starting_balance), float(paper.fee_pct), float(paper.slippage_bps)
     except ConfigError:
-        return 10_000.0
+        return 10_000.0, 0.1, 5.0
+
+
+def _paper_balance() -> float:
+    return _paper_account()[0]
+
+
+def placement_problem(name: str, payload: str) -> str:
+    """Why the worker would refuse this bot as sent (its base order or SO1 could never pass the
+    per-trade loss limit, or the bot as a whole is not valid), by the worker's own rule; '' when none."""
+    try:
+        cfg = BotConfig.model_validate({**json.loads(payload), "name": name})
+    except ValidationError as exc:
+        return "\n\n".join(error_lines(exc))
+    return cfg.dca_problem(*_paper_account()) or ""
 
 
 def funds_warnings(cfg: DcaConfig, equity: float, risk: dict[str, object], quote: str) -> tuple[list[str], bool]:
@@ -201,7 +221,11 @@ def editor(metas: list[BotMeta], symbols: list[str], all_bots: dict[str, BotMeta
         shown = ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k} {v}"
                           for k, v in dca.items())
         summary = f"{side} {pair} in {mode}: {shown}; {totals}"
-        st.button("Save DCA bot", key="dca_save", type="primary", on_click=_open, disabled=bad_name != "" or not ack,
+        refused = "" if bad_name else placement_problem(name, payload)
+        if refused:  # the worker would refuse it: say why here, before anything is sent
+            st.error(f"The worker would refuse this bot: {refused}")
+        st.button("Save DCA bot", key="dca_save", type="primary", on_click=_open,
+                  disabled=bad_name != "" or not ack or refused != "",
                   args=("upsert_dca_bot", "bot", name, payload, summary))
 
 

@@ -87,7 +87,17 @@ def test_create_form_previews_the_ladder_and_confirm_creates_the_bot(dca_app: Pa
     assert abs(float(rows[1][3]) - price * 0.99) < 0.01 * price / 100, rows[1]  # SO1 1 % below
 
     before = r.xlen(keys.COMMANDS)
-    editor.locator(key("dca_save")).get_by_role("button", name="Save DCA bot").click()
+    save = editor.locator(key("dca_save")).get_by_role("button", name="Save DCA bot")
+    # Without a stop, SO1 is judged at its whole notional: 100 + fees > the 1 % per-trade loss limit of
+    # the 10,000 balance. The worker would refuse the bot, so the form says why and Save stays disabled.
+    set_number(dca_app, f"dca_sl_{NEW}", 0)
+    refused = editor.get_by_test_id("stAlertContentError").filter(has_text="The worker would refuse this bot")
+    expect(refused).to_contain_text("SO1 of 100 would risk")
+    expect(save).to_be_disabled()
+    set_number(dca_app, f"dca_sl_{NEW}", 5)
+    expect(refused).to_have_count(0)
+    expect(save).to_be_enabled()
+    save.click()
     dialog = dca_app.get_by_test_id("stDialog")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text(f"{name} will be created")
@@ -107,7 +117,7 @@ def test_create_form_previews_the_ladder_and_confirm_creates_the_bot(dca_app: Pa
     stored = json.loads(r.hget(keys.DYNAMIC_BOTS, name))
     assert stored["kind"] == "dca" and stored["mode"] == "paper"
     assert stored["dca"]["base_order"] == 50 and stored["dca"]["safety_order"] == 100
-    assert stored["dca"]["take_profit_pct"] == 2
+    assert stored["dca"]["take_profit_pct"] == 2 and stored["dca"]["stop_loss_pct"] == 5
     note = dca_app.get_by_text(re.compile(rf"{name} applied: DCA bot {name} created"))
     expect(note.first).to_be_visible(timeout=5_000)
     # The new bot shows up in the DCA tab: its state line and its kill switches. The reload is needed

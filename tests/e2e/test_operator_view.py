@@ -13,7 +13,7 @@ import re
 import pyarrow.parquet as pq
 from playwright.sync_api import Frame, Page, expect
 
-from conftest import wait_for_app_run
+from conftest import wait_for_app_run, worker_line
 from state import backtest_store, keys
 from support import snapshots, wait_for
 from test_shipped_config import TABS, launched, no_exception  # noqa: F401 - the module's stack
@@ -23,7 +23,7 @@ def open_tab(page: Page, url: str, tab: str, width: int = 1440, height: int = 18
     page.set_viewport_size({"width": width, "height": height})
     page.goto(url)
     wait_for_app_run(page)
-    page.get_by_text("Worker up").first.wait_for(timeout=60_000)
+    worker_line(page, "Worker up").wait_for(timeout=60_000)
     page.get_by_role("tab", name=tab).click()
     wait_for_app_run(page)
 
