@@ -71,9 +71,10 @@ def health() -> None:
     with st.container(key="venue_status"):
         venue_status(r.health(), hb is not None)
     with st.container(key="closes_pending"):  # on every session, until the venue confirms them flat
-        for s in r.snapshots().values():
-            if s.control.state is TradingState.FLATTEN:
-                st.error(close_pending_text(s.name, s.control.set_at, s.control.then))
+        # the bots' control records only: the snapshots (positions, ladders, ...) are the tabs' business
+        for name, control in sorted(r.bot_controls().items()):
+            if control.state is TradingState.FLATTEN:
+                st.error(close_pending_text(name, control.set_at, control.then))
     last_command_note(r)
 
 
