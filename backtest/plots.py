@@ -130,7 +130,8 @@ def monthly_figure_of(d: dict[str, Any]) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=z, x=["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
                                        "Dec"], y=m["years"], text=text, texttemplate="%{text}",
                                colorscale="RdYlGn", zmid=0, colorbar={"title": "%"}))
-    fig.update_layout(title=f"{d['name']}: monthly returns", height=200 + 40 * len(m["years"]))
+    fig.update_layout(title=f"{d['name']}: monthly returns", height=200 + 40 * len(m["years"]),
+                      yaxis={"type": "category"})  # years as labels, not a numeric axis with 2,023.5 ticks
     return fig
 
 

@@ -2,8 +2,8 @@
 records the worker writes for the dashboard's health panel, the symbols' display precision and the
 paper shadows of live bots (docs/records.md, "What the worker writes") — and their readers.
 
-* ``keys.HEALTH``: ``HealthView``, every second (engine/health.py on main writes its first
-  fields; the loop latency and market-feed figures are to be added there);
+* ``keys.HEALTH``: ``HealthView``, every second (engine/health.py; the market feed's stream figures are
+  not written yet);
 * ``keys.SYMBOLS``: ``SymbolFacts`` per symbol, at start (``queue_symbols``);
 * ``keys.SHADOWS``: live bot -> its paper shadow's name, at start (``queue_shadows``). The shadow is a
   paper bot on the same config and candles whose orders, fills, trades and equity go to the usual
@@ -49,8 +49,8 @@ class VenueMarketHealth(_M):
 
 
 class HealthView(_M):
-    """The worker's health view (engine/health.py writes it every second; fields after ``held`` are the
-    ones the health panel also needs and the worker does not write yet — see docs/records.md).
+    """The worker's health view (engine/health.py writes it every second; ``market_stream`` is not
+    written yet — the panel says so).
 
     market_data_age_s: per symbol, wall seconds since its last market data. loop_ms_p50 / loop_ms_p99:
     the trading loop's step time (candle batch in → Redis commit done) over the last ``loop_samples``

@@ -101,7 +101,8 @@ def pnl_by_day(equity: dict[str, list[EquityRecord]], trades: list[TradeRecord])
         d["wins"] += 1 if t.pnl > 0 else 0
     out = pd.DataFrame([{"day": k, **v} for k, v in sorted(rows.items(), reverse=True)])
     if not out.empty:
-        out["win rate %"] = (100.0 * out["wins"] / out["trades"]).where(out["trades"] > 0).round(1)
+        rate = (100.0 * out["wins"] / out["trades"]).round(1)
+        out["win rate %"] = [f"{x:g}" if n else "—" for x, n in zip(rate, out["trades"])]  # no trades: no rate
         out = out.round({"equity change": 2, "realized": 2})
     return out
 
@@ -150,7 +151,7 @@ def history(r: StateReader, names: list[str], tab: str, quote: str = "USDT", sta
         if tf.empty:
             st.caption("No closed trades yet.")
         else:
-            st.dataframe(tf, hide_index=True, height=260, key=f"{tab}_trades_table")
+            st.dataframe(tf, hide_index=True, key=f"{tab}_trades_table")  # as tall as its rows (up to 10, then scrolls)
         st.markdown("**P&L by day** (market days, UTC)")
         days = pnl_by_day({n: r.equity(n, EQUITY_POINTS) for n in names}, trades)
         if days.empty:

@@ -22,8 +22,8 @@ def panel(names: list[str], quote: str = "USDT") -> None:
         st.markdown("**Paper ↔ live drift** (each live order against its paper shadow's on the same signal)")
         missing = [n for n in names if n not in links]
         if missing:
-            st.caption(f"No paper shadow for {', '.join(missing)} yet: the worker runs one per live bot once it "
-                       "writes bot:shadows (docs/records.md). Until then there is nothing to compare.")
+            st.caption(f"Not measured for {', '.join(missing)}: this worker runs no paper shadow of its live bots "
+                       "yet, so there is nothing to compare their fills with (docs/records.md).")
         for name in names:
             if name not in links:
                 continue

@@ -23,6 +23,7 @@ FORMATS = {"return %": "%+.2f", "buy & hold %": "%+.2f", "P&L": "%+,.2f", "reali
 COLUMNS = {"period": "period", "return_pct": "return %", "benchmark_pct": "buy & hold %", "pnl": "P&L",
            "realized_pnl": "realized", "fees": "fees", "trades": "trades", "win_rate_pct": "win rate %",
            "max_drawdown_pct": "max DD %", "end_equity": "equity at end"}
+TEXT = ("buy & hold %", "win rate %")  # may be missing: shown as text
 
 
 @st.cache_data(ttl=20, show_spinner="Reading the records…")
@@ -35,7 +36,10 @@ def frame(rows: list[PeriodRow], total: PeriodRow | None) -> pd.DataFrame:
     df = pd.DataFrame([r.dump() for r in [*rows, *([total] if total else [])]])
     if df.empty:
         return df
-    return df[list(COLUMNS)].rename(columns=COLUMNS)
+    df = df[list(COLUMNS)].rename(columns=COLUMNS)
+    for col in TEXT:  # a period with no trades has no win rate (no candles: no buy & hold): "—", not "None"
+        df[col] = [FORMATS[col] % v if v is not None and v == v else "—" for v in df[col]]
+    return df
 
 
 def _show(rep: report.Report, key: str) -> None:
@@ -53,7 +57,8 @@ def _show(rep: report.Report, key: str) -> None:
                        + (f" · total return {cr.total.return_pct:+.2f}% vs buy & hold "
                           f"{cr.total.benchmark_pct:+.2f}%" if cr.total and cr.total.benchmark_pct is not None else ""))
             st.dataframe(frame(cr.rows, cr.total), hide_index=True, key=f"{key}_{title}_{cr.name}",
-                         column_config={c: st.column_config.NumberColumn(c, format=f) for c, f in FORMATS.items()})
+                         column_config={c: st.column_config.NumberColumn(c, format=f) for c, f in FORMATS.items()
+                                        if c not in TEXT})
     st.download_button("Download the report (HTML)", report.to_html(rep),
                        file_name=f"report-{time.strftime('%Y%m%d-%H%M', time.gmtime())}.html", mime="text/html",
                        key=f"{key}_html", on_click="ignore")
