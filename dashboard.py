@@ -14,7 +14,7 @@ import streamlit as st
 from core.types import TradingState
 from ui import audit as audit_tab
 from ui import backtest as backtest_tab
-from ui import dca, ghost, live, paper
+from ui import dca, ghost, health_panel, layout, live, paper, reports
 from ui.common import reader, short_ts, ts
 from ui.controls import close_pending_text, global_controls, last_command_note
 
@@ -71,9 +71,10 @@ def health() -> None:
     with st.container(key="venue_status"):
         venue_status(r.health(), hb is not None)
     with st.container(key="closes_pending"):  # on every session, until the venue confirms them flat
-        for s in r.snapshots().values():
-            if s.control.state is TradingState.FLATTEN:
-                st.error(close_pending_text(s.name, s.control.set_at, s.control.then))
+        # the bots' control records only: the snapshots (positions, ladders, ...) are the tabs' business
+        for name, control in sorted(r.bot_controls().items()):
+            if control.state is TradingState.FLATTEN:
+                st.error(close_pending_text(name, control.set_at, control.then))
     last_command_note(r)
 
 
@@ -131,7 +132,9 @@ def main() -> None:
     st.title("Trading bot")
     if not password_gate():
         return
+    layout.apply()
     health()
+    health_panel.panel(REFRESH_S)
     r = reader()
     global_controls(r)
     try:
@@ -142,20 +145,31 @@ def main() -> None:
     signal_bots = [b for b in metas if b.kind != "dca"]
     by_mode = {m: [b for b in signal_bots if b.mode == m] for m in ("paper", "ghost", "live")}
     symbols, data_choices = _config_view()
-    tab_paper, tab_ghost, tab_live, tab_dca, tab_bt, tab_audit = st.tabs(["Paper", "Ghost", "Live", "DCA", "Backtest",
-                                                                          "Audit"])
+    # Only the open tab runs (and refreshes): seven tabs of panels and charts each second would keep the
+    # server busy for nothing.
+    tab_paper, tab_ghost, tab_live, tab_dca, tab_bt, tab_rep, tab_audit = st.tabs(
+        ["Paper", "Ghost", "Live", "DCA", "Backtest", "Reports", "Audit"], key="tab", on_change="rerun")
     with tab_paper:
-        paper.render(by_mode["paper"], REFRESH_S)
+        if tab_paper.open:
+            paper.render(by_mode["paper"], REFRESH_S)
     with tab_ghost:
-        ghost.render(by_mode["ghost"], REFRESH_S)
+        if tab_ghost.open:
+            ghost.render(by_mode["ghost"], REFRESH_S)
     with tab_live:  # every bot on real orders, DCA included: its venue state and kill switches belong here
-        live.render([b for b in metas if b.mode == "live"], REFRESH_S)
+        if tab_live.open:
+            live.render([b for b in metas if b.mode == "live"], REFRESH_S)
     with tab_dca:
-        dca.render([b for b in metas if b.kind == "dca"], symbols, REFRESH_S)
+        if tab_dca.open:
+            dca.render([b for b in metas if b.kind == "dca"], symbols, REFRESH_S)
     with tab_bt:
-        backtest_tab.render(metas, data_choices, REFRESH_S)
+        if tab_bt.open:
+            backtest_tab.render(metas, data_choices, REFRESH_S)
+    with tab_rep:
+        if tab_rep.open:
+            reports.render(metas)
     with tab_audit:  # commands and their results, events, the notifier's status
-        audit_tab.render(metas, REFRESH_S)
+        if tab_audit.open:
+            audit_tab.render(metas, REFRESH_S)
 
 
 main()

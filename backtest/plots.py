@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from backtest.result import BotResult
+from core import metrics
 from core.types import PositionSide
 
 MAX_POINTS = 4000
@@ -68,7 +69,24 @@ def plot_data(r: BotResult, max_points: int = MAX_POINTS, max_candles: int = MAX
                    for t in r.trades if t.symbol == d.symbol],  # the trades on the candles drawn
         "monthly": {"years": [str(y) for y in table.index],
                     "values": [[None if np.isnan(v) else float(v) for v in row] for row in table.to_numpy(float)]},
+        # risk events that moved the bot's state (a HALT marks the rest of the run on both figures)
+        "events": [{"t": e.time, "state": e.state, "rule": e.rule, "reason": e.reason} for e in r.risk_events],
+        "end": int(r.times[-1]) if len(r.times) else 0,
     }
+
+
+def _mark_events(fig: go.Figure, d: dict[str, Any], rows: bool = False) -> None:
+    """A dashed line at each risk event, and the time after the state the run ended in shaded, named."""
+    events = d.get("events") or []
+    kw: dict[str, Any] = {"row": "all", "col": 1} if rows else {}
+    for e in events:
+        fig.add_vline(x=_ts([e["t"]])[0], line_color="#d62728", line_dash="dash", **kw)
+    last = events[-1] if events else None
+    if last is not None and last["state"] != "ACTIVE" and d.get("end"):
+        first = next(e for e in events if e["state"] == last["state"])
+        fig.add_vrect(x0=_ts([first["t"]])[0], x1=_ts([d["end"]])[0], fillcolor="#d62728", opacity=0.08,
+                      line_width=0, annotation_text=f"{first['state']} by {first['rule']}: no trading from here",
+                      annotation_position="top left", annotation_font_color="#d62728", **kw)
 
 
 def _ts(ms: Any) -> pd.DatetimeIndex:
@@ -82,6 +100,7 @@ def equity_figure_of(d: dict[str, Any]) -> go.Figure:
         fig.add_trace(go.Scatter(x=_ts(c["t"]), y=c["v"], name=name, mode="lines",
                                  fill="tozeroy" if row == 2 else None), row=row, col=1)
     fig.update_layout(title=f"{d['name']}: equity and drawdown", height=650, hovermode="x unified")
+    _mark_events(fig, d, rows=True)
     return fig
 
 
@@ -100,6 +119,7 @@ def trades_figure_of(d: dict[str, Any]) -> go.Figure:
             name="exit", text=[f"{t['exit_reason']}: {t['pnl']:+.2f}" for t in trades],
             marker={"symbol": "x", "size": 8, "color": ["#2ca02c" if t["pnl"] > 0 else "#d62728" for t in trades]}))
     fig.update_layout(title=f"{d['name']}: trades on {d['symbol']}", height=650, xaxis_rangeslider_visible=False)
+    _mark_events(fig, d)
     return fig
 
 
@@ -110,19 +130,17 @@ def monthly_figure_of(d: dict[str, Any]) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=z, x=["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
                                        "Dec"], y=m["years"], text=text, texttemplate="%{text}",
                                colorscale="RdYlGn", zmid=0, colorbar={"title": "%"}))
-    fig.update_layout(title=f"{d['name']}: monthly returns", height=200 + 40 * len(m["years"]))
+    fig.update_layout(title=f"{d['name']}: monthly returns", height=200 + 40 * len(m["years"]),
+                      yaxis={"type": "category"})  # years as labels, not a numeric axis with 2,023.5 ticks
     return fig
 
 
 def monthly_returns(r: BotResult) -> pd.DataFrame:
-    """Percent return per calendar month (rows: years, columns: 1..12), from month-end equity."""
-    s = pd.Series(r.equity, index=pd.to_datetime(r.times, unit="ms", utc=True))
-    month_end = s.groupby([s.index.year, s.index.month]).last()
-    prev = month_end.shift(1)
-    prev.iloc[0] = r.starting_balance
-    ret = 100.0 * (month_end / prev - 1.0)
-    table = ret.unstack()
-    return table.reindex(columns=range(1, 13))
+    """Percent return per calendar month (rows: years, columns: 1..12), from month-end equity
+    (``core.metrics.period_returns``, the one formula running bots' reports use too)."""
+    rows = metrics.period_returns(r.times, r.equity, r.starting_balance, "month")
+    ret = pd.Series({(int(k[:4]), int(k[5:7])): pct for k, _, _, pct in rows}, dtype=float)
+    return ret.unstack().reindex(columns=range(1, 13))
 
 
 def write_plots(r: BotResult, out_dir: str | Path) -> list[Path]:

@@ -22,6 +22,7 @@ import numpy as np
 from backtest.data import iso
 from backtest.result import BotResult
 from core import metrics
+import records.periods as periods
 from core.types import INTERVAL_MS, EquityPoint, Trade
 
 if TYPE_CHECKING:
@@ -179,6 +180,11 @@ def build_report(r: BotResult, include_trades: bool = True) -> dict[str, Any]:
         },
         "exit_reasons": _count(t.exit_reason for t in r.trades),
         "trading_state": r.trading_state,
+        "halt": halt_summary(r),
+        # the monthly report (records.periods): the same rows a running bot's report has
+        "periods": [row.dump() for row in periods.table(
+            r.times, eq, [(t.exit_time, t.pnl, t.fees) for t in r.trades], None, (r.times, r.closes),
+            r.starting_balance, "month")],
         "risk_events": [{"time": iso(e.time), "rule": e.rule, "state": e.state, "reason": e.reason,
                          "flattened": e.flattened} for e in r.risk_events],
     })
@@ -189,6 +195,24 @@ def build_report(r: BotResult, include_trades: bool = True) -> dict[str, Any]:
     if include_trades:
         out["trade_list"] = [trade_row(t) for t in r.trades]
     return json_safe(out)
+
+
+def halt_summary(r: BotResult) -> str | None:
+    """When a risk rule stopped the bot during the run, say so plainly: the state, when, which rule and
+    why, and how much of the run was left without trading (None when it traded to the end)."""
+    if r.trading_state == "ACTIVE" or not r.risk_events or r.bars == 0:
+        return None
+    e = next((x for x in r.risk_events if x.state == r.trading_state), r.risk_events[-1])
+    months = metrics.period_keys(r.times, "month")
+    after = months[r.times >= e.time - INTERVAL_MS[r.interval]]
+    total, left = len(set(months.tolist())), len(set(after.tolist()))
+    bars_left = int((r.times >= e.time).sum())
+    what = {"HALTED": "no orders at all", "PAUSED": "no new entries",
+            "REDUCE_ONLY": "only orders that shrink the position"}.get(r.trading_state, "restricted")
+    return (f"{r.trading_state} on {iso(e.time)} by {e.rule} ({e.reason})"
+            + (", position flattened" if e.flattened else "")
+            + f": {what} for the rest of the run — it traded {total - left + 1} of {total} month"
+              f"{'s' if total > 1 else ''} ({100.0 * (r.bars - bars_left) / r.bars:.0f}% of the bars)")
 
 
 def _count(items: Any) -> dict[str, int]:
@@ -222,6 +246,8 @@ def summary_text(rep: dict[str, Any]) -> str:
         f"  buy & hold: return {f(bh.get('total_return_pct'))} %  max drawdown {f(bh.get('max_drawdown_pct'))} %"
         + (f" (equal parts of {', '.join(bh['pairs'])})" if len(bh.get("pairs") or []) > 1 else ""),
     ]
+    if rep.get("halt"):
+        lines.insert(1, f"  !! {rep['halt']}")
     ds = rep.get("deals_summary")
     if ds is not None:
         lines.append(

@@ -43,6 +43,8 @@ __all__ = [
     "exposure_time_pct",
     "max_drawdown",
     "payoff_ratio",
+    "period_keys",
+    "period_returns",
     "profit_factor",
     "sharpe",
     "sortino",
@@ -204,6 +206,49 @@ def daily_returns(equity_points: Sequence[EquityPoint]) -> list[float]:
     for _, e in days:
         out.append(e / base - 1.0 if base > 0 else 0.0)
         base = e
+    return out
+
+
+def period_keys(times_ms: Sequence[int] | np.ndarray, period: str = "month") -> np.ndarray:
+    """The calendar period of each time (UTC): 'YYYY-MM' for ``month``, the ISO week 'YYYY-Www' (weeks
+    start on Monday) for ``week``."""
+    t = np.asarray(times_ms, dtype="datetime64[ms]")
+    if period == "month":
+        return np.datetime_as_string(t.astype("datetime64[M]"), unit="M")
+    if period == "week":
+        # numpy weeks start on Thursday (1970-01-01); +3 days moves the boundary to Monday
+        monday = ((t + np.timedelta64(3, "D")).astype("datetime64[W]") - np.timedelta64(3, "D")).astype("datetime64[D]")
+        uniq, inverse = np.unique(monday, return_inverse=True)
+        labels = np.array([f"{d.isocalendar()[0]}-W{d.isocalendar()[1]:02d}" for d in uniq.astype(object)])
+        return labels[inverse]
+    raise ValueError(f"period must be 'month' or 'week', got {period!r}")
+
+
+def period_returns(times_ms: Sequence[int] | np.ndarray, equity: Sequence[float] | np.ndarray,
+                   start_equity: float | None = None, period: str = "month") -> list[tuple[str, float, float, float]]:
+    """Return of each calendar period from period-end equity, in percent:
+
+        E_end(p)  = the last equity of period p (points in time order)
+        R(p)      = 100 * (E_end(p) / E_end(p-1) - 1),   E_end(first - 1) = start_equity
+                    (default: the first point's equity)
+
+    Periods without a point are absent. Returns [(period key, start equity, end equity, R), ...]
+    (``period_keys`` for the keys); a non-positive start equity gives R = 0.0.
+    """
+    t = np.asarray(times_ms, dtype=np.int64)
+    e = np.asarray(equity, dtype=float)
+    if len(t) == 0:
+        return []
+    order = np.argsort(t, kind="stable")
+    t, e = t[order], e[order]
+    keys = period_keys(t, period)
+    last = np.flatnonzero(np.append(keys[1:] != keys[:-1], True))
+    prev = float(e[0]) if start_equity is None else float(start_equity)
+    out = []
+    for i in last.tolist():
+        end = float(e[i])
+        out.append((str(keys[i]), prev, end, 100.0 * (end / prev - 1.0) if prev > 0 else 0.0))
+        prev = end
     return out
 
 

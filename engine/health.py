@@ -11,6 +11,7 @@ data on the wall clock.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,24 @@ STREAM_GRACE_S = 30.0  # a user-data stream may reconnect this long before bots 
 ERROR_BURST = 10  # API errors in one minute
 
 
+class LoopTimes:
+    """The trading loop's step times (a candle batch in -> its Redis commit done), the newest ``keep``:
+    the health view's p50/p99, so a slow Redis or a slow bot shows before candles pile up."""
+
+    def __init__(self, keep: int = 500) -> None:
+        self.ms: deque[float] = deque(maxlen=keep)
+
+    def add(self, ms: float) -> None:
+        self.ms.append(ms)
+
+    def view(self) -> dict[str, Any]:
+        if not self.ms:
+            return {"loop_ms_p50": None, "loop_ms_p99": None, "loop_samples": 0}
+        s = sorted(self.ms)
+        at = lambda q: s[min(len(s) - 1, int(q * len(s)))]  # noqa: E731 - nearest rank
+        return {"loop_ms_p50": round(at(0.5), 2), "loop_ms_p99": round(at(0.99), 2), "loop_samples": len(s)}
+
+
 class HealthWatch:
     def __init__(self, app: AppConfig, fleet: "Fleet", controls: TradingControls, env: "WorkerRiskEnv",
                  venue: "LiveVenue | None", wall: Callable[[], float] = time.time) -> None:
@@ -42,6 +61,7 @@ class HealthWatch:
         self.stale_after_s = max(app.exchange.stale_after_s, 3 * cadence_s)
         self._stream_down_since: dict[str, float] = {}
         self.started = wall()
+        self.loop = LoopTimes()
 
     def problems(self) -> tuple[dict[str, list[str]], dict[str, Any]]:
         """(bot -> what is wrong for it, the view for the dashboard)."""
@@ -83,7 +103,7 @@ class HealthWatch:
                 out[name] = issues
         view = {"time": int(now * 1000), "stale_after_s": self.stale_after_s,
                 "market_data_age_s": {s: (round(a, 1) if a is not None else None) for s, a in ages.items()},
-                "markets": markets, "held": out}
+                "markets": markets, "held": out, **self.loop.view()}
         return out, view
 
     def check(self, now_ms: int) -> tuple[list[ControlChange], list[AuditRecord], dict[str, Any]]:

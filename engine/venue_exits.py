@@ -109,5 +109,6 @@ class VenueExits:
         now = self.last_candle_time + self.interval_ms
         self._book_venue_exits(g.load(self._protective_saved, self.saved_at))
         self._protect(now)
-        self._mark(now)
+        if self.last_candle_time:  # a fresh bot has no market time yet: its first equity point comes with a candle
+            self._mark(now)
 

@@ -274,6 +274,7 @@ class Worker:
         batch = [c for c in batch if c.open_time > self._last_open.get(c.key, -1)]
         if not batch:
             return
+        started = time.perf_counter()
         with self.lock:
             for c in batch:
                 self._last_open[c.key] = c.open_time
@@ -290,6 +291,7 @@ class Worker:
             self._pending.extend(b.drain(now) for b in self.bots.values())
             self._pending_candles.extend(batch)
             self._flush()
+        self.health.loop.add(1000 * (time.perf_counter() - started))  # the health panel's loop latency
 
     def _flush(self) -> None:
         rejects: dict[str, int] = {}

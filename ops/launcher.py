@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from ops.redis_server import port_in_use, port_of, start_redis, stop
+from records.paths import exchange_state_file, var_dir
 from settings import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +46,11 @@ def dashboard_command(port: int) -> list[str]:
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         "--client.toolbarMode", "viewer",
     ]
+
+
+def archiver_command(redis_url: str, store: Path) -> list[str]:
+    """The records archiver (records.archiver): the Redis record streams into the long-term store."""
+    return [sys.executable, "-m", "records.archiver", "--redis-url", redis_url, "--dir", str(store)]
 
 
 def needs_local_exchange(app) -> bool:  # type: ignore[no-untyped-def]
@@ -82,11 +88,6 @@ def stored_market(url: str, symbols: list[str]) -> dict[str, tuple[int, float]]:
         if last:
             out[s] = (last[-1].open_time, last[-1].close)
     return out
-
-
-def var_dir() -> Path:
-    """Where `make run` keeps logs, the exchange's accounts and (by default) Redis' data: BOT_VAR or var/."""
-    return Path(os.environ.get("BOT_VAR") or ROOT / "var")
 
 
 @dataclass
@@ -181,7 +182,7 @@ def main() -> int:
             port = app.exchange.local_port
             print(f"starting the local Binance-compatible exchange on 127.0.0.1:{port} (log: var/log/exchange.log)")
             exch = Child("exchange", lambda: run(exchange_command(app, stored_market(app.redis.url, app.market.symbols),
-                                                                  var / "exchange-state.json"), "exchange"))
+                                                                  exchange_state_file()), "exchange"))
             children.append(exch)
             exch.launch()
             assert exch.proc is not None
@@ -190,6 +191,9 @@ def main() -> int:
                 return 1
         print("starting the worker (log: var/log/worker.log)")
         children.append(Child("worker", lambda: run([sys.executable, str(ROOT / "bot_manager.py"), "run"], "worker")))
+        children[-1].launch()
+        print("starting the archiver: every record into var/records/ (log: var/log/archiver.log)")
+        children.append(Child("archiver", lambda: run(archiver_command(app.redis.url, var / "records"), "archiver")))
         children[-1].launch()
         print("starting the dashboard (log: var/log/dashboard.log)")
         dash = Child("dashboard", lambda: run(dashboard_command(app.dashboard.port), "dashboard"))

@@ -14,9 +14,10 @@ import redis
 NOT_UTF8 = "\ufffd"  # what an undecodable byte becomes
 
 
-def connect(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
-    """A client for ``url`` (``redis://host:port/db``): str replies, a socket timeout, health checks."""
-    return redis.Redis.from_url(url, decode_responses=True, encoding_errors="replace", socket_timeout=timeout_s,
+def connect(url: str, *, timeout_s: float = 5.0, decode: bool = True) -> redis.Redis:
+    """A client for ``url`` (``redis://host:port/db``): str replies, a socket timeout, health checks.
+    ``decode=False``: bytes replies, for binary payloads (DUMP/RESTORE in ``state.redis_dump``)."""
+    return redis.Redis.from_url(url, decode_responses=decode, encoding_errors="replace", socket_timeout=timeout_s,
                                 socket_connect_timeout=timeout_s, health_check_interval=30)
 
 

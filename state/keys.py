@@ -174,3 +174,16 @@ NOTIFIER_GROUP = "notifier"
 # The notifier's own key: HASH `status` -> JSON NotifierStatus, `sent:{event id}` -> the targets that
 # already have that event (only while it is unacknowledged: a restart sends it to the others only).
 NOTIFIER = PREFIX + "notifier"
+
+
+# ---- records, reports and the operator's view (issue 17; docs/records.md) ----
+
+# The archiver's status (records.archiver, a process of its own): STRING JSON ArchiverStatus, TTL.
+ARCHIVER_STATUS = PREFIX + "records:archiver"
+# (the worker's health view is keys.HEALTH, read as state.telemetry.HealthView by the health panel)
+# Each live bot's paper shadow (same signals, paper fills): HASH live bot -> shadow bot name, written
+# by the worker at start. The shadow writes the usual record streams under its own name.
+SHADOWS = PREFIX + "shadows"
+# Display facts of each traded symbol (base and quote asset, tick and step size from the venue's
+# filters): HASH symbol -> JSON state.telemetry.SymbolFacts, written by the worker at start.
+SYMBOLS = PREFIX + "symbols"

@@ -64,6 +64,16 @@ class StateReader:
         raws = self.r.mget([keys.snapshot(n) for n in names])
         return {n: BotSnapshot.model_validate_json(raw) for n, raw in zip(names, raws) if raw}
 
+    def bot_controls(self) -> dict[str, ControlRecord]:
+        """Every bot's control record (state, who, when, what after a close): one pipelined HGETALL a
+        bot, without their snapshots (what a once-a-second check of the trading states needs)."""
+        names = [_s(n) for n in self.r.hkeys(keys.BOTS)]
+        pipe = self.r.pipeline(transaction=False)
+        for n in names:
+            pipe.hgetall(keys.control("bot", n))
+        return {n: ControlRecord.model_validate({_s(k): _s(v) for k, v in raw.items()}) if raw else ControlRecord()
+                for n, raw in zip(names, pipe.execute())}
+
     def control(self, scope: str, target: str = "") -> ControlRecord:
         raw = self.r.hgetall(keys.control(scope, target))
         return ControlRecord.model_validate({_s(k): _s(v) for k, v in raw.items()}) if raw else ControlRecord()

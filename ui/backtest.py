@@ -46,7 +46,8 @@ def _post(req: BacktestRequest) -> None:
     entry = post_command(get_redis(redis_url()), command)
     st.session_state["last_sent"] = {"nonce": command.nonce, "label": f"Backtest {req.bot}", "entry": entry,
                                      "at": int(time.time() * 1000)}
-    st.session_state["backtest_pick"] = command.nonce  # show this result once it is there
+    st.session_state["backtest_pick"] = command.nonce  # show this result, and nothing older meanwhile
+    st.session_state["backtest_jump"] = True
 
 
 def _offered(metas: list[BotMeta]) -> list[BotMeta]:
@@ -122,6 +123,8 @@ def _results_table(metas: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _metrics(rep: dict[str, Any]) -> None:
+    if rep.get("halt"):  # a rule stopped the bot during the run: the first thing to know about it
+        st.error(f"**{rep['halt']}**")
     dd = rep.get("max_drawdown") or {}
     bh = rep.get("buy_and_hold") or {}
     c = st.columns(6)
@@ -203,6 +206,12 @@ def _show(doc: dict[str, Any]) -> None:
                 language="json")
 
 
+def _picked() -> None:
+    """The operator chose a result: that one stays shown (a later run is shown once it is sent)."""
+    st.session_state["backtest_pick"] = st.session_state.get("bt_pick_box")
+    st.session_state.pop("backtest_jump", None)
+
+
 def render(metas: list[BotMeta], data_choices: list[str], refresh_s: float = 2.0) -> None:
     """The tab. ``metas``: the bots the worker registered (``StateReader.bots()``, signal and DCA);
     ``data_choices``: candle files to offer (``backtest.service.data_choices(app)``)."""
@@ -231,10 +240,17 @@ def render(metas: list[BotMeta], data_choices: list[str], refresh_s: float = 2.0
         ids = [m["id"] for m in lines]
         by_id = {m["id"]: m for m in lines}
         want = st.session_state.get("backtest_pick")
-        pick = st.selectbox("Result", ids, index=ids.index(want) if want in ids else 0, key="bt_pick_box",
+        if want and want not in ids and st.session_state.get("backtest_jump"):
+            # sent, not registered by the worker yet: say so rather than show an older run
+            st.info("The backtest just sent is waiting for the worker to start it…")
+            return
+        if want in ids and st.session_state.pop("backtest_jump", False):
+            st.session_state["bt_pick_box"] = want  # the run just started is the one shown
+        if st.session_state.get("bt_pick_box") not in ids:
+            st.session_state["bt_pick_box"] = ids[0]
+        pick = st.selectbox("Result", ids, key="bt_pick_box", on_change=_picked,
                             format_func=lambda i: f"{by_id[i]['bot']} · {by_id[i]['status']} · "
                                                   f"{short_ts(by_id[i].get('created_at', 0))}")
-        st.session_state["backtest_pick"] = pick
         m = by_id[pick]
         if m["status"] == "running":
             st.info(f"**{m['bot']}** is running in its own process…")

@@ -12,6 +12,7 @@ from core.types import TradingState
 from state.connection import connect
 from state.models import PositionView
 from state.reader import StateReader
+from ui.fmt import columns, price
 
 STATE_COLOURS = {
     TradingState.ACTIVE: "green",
@@ -58,9 +59,10 @@ def ts(ms: int) -> str:
 
 
 def short_ts(ms: int) -> str:
+    """Minutes, with the year (a date without its year is ambiguous in a record that lasts)."""
     if not ms:
         return "—"
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%m-%d %H:%M")
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
 def duration(ms: int) -> str:
@@ -92,8 +94,9 @@ def tranche_details(rows: list[tuple[str, PositionView]], key: str) -> None:
         if not p.tranches:
             continue
         title = (f"Tranches · {bot} · {p.symbol} {p.side}: {len(p.tranches)} held, "
-                 f"avg entry {p.avg_entry:,.8g}")
+                 f"avg entry {price(p.avg_entry, p.symbol, True)}")
         with st.expander(title, expanded=False):
-            st.dataframe(tranche_frame(p), hide_index=True, key=f"{key}_tranches_{bot}_{p.symbol}_{p.side}")
+            st.dataframe(tranche_frame(p), hide_index=True, key=f"{key}_tranches_{bot}_{p.symbol}_{p.side}",
+                         column_config=columns(p.symbol, prices=["price"], qtys=["quantity"]))
             if p.realized_pnl:
                 st.caption(f"realized by partial exits so far: {p.realized_pnl:+,.2f}")

@@ -5,8 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from state.models import BotMeta, BotSnapshot, PositionView, SignalRecord, TradeRecord, TrancheView
+from ui import bot_view, fmt, records_panel, risk
 from ui.common import reader, short_ts, tranche_details
-from ui import risk
 from ui.controls import bot_controls, state_lines
 
 
@@ -28,7 +28,8 @@ def signal_outcomes(signals: list[SignalRecord], trades: list[TradeRecord], snap
             ret = round(100.0 * open_pnl / (qty * entry), 3) if entry else 0.0
         else:
             outcome, pnl, ret = s.note or "not taken", None, None
-        rows.append({"time": short_ts(s.time), "bot": s.bot, "symbol": s.symbol, "signal": s.side, "price": s.price,
+        rows.append({"time": short_ts(s.time), "bot": s.bot, "symbol": s.symbol, "signal": s.side,
+                     "price": fmt.price(s.price, s.symbol),
                      "confidence": round(s.confidence, 2), "outcome": outcome, "would have made": pnl,
                      "return %": ret, "reason": s.reason})
     return pd.DataFrame(rows)
@@ -77,7 +78,8 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                 st.caption(f"{name}: waiting for the first candle…")
                 continue
             q = s.signal_stats
-            st.markdown(f"**{name}** · {s.symbol} · {s.strategy} · hypothetical, no fees, places nothing")
+            st.markdown(f"**{name}** · {s.symbol} · {s.strategy} · hypothetical, no fees, places nothing · amounts in "
+                        f"{s.quote_asset}")
             with st.container(key=f"ghost_stats_{name}"):
                 c = st.columns(8)
                 c[0].metric("Signals", f"{q.total_signals}")
@@ -97,7 +99,8 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
         if pos.empty:
             st.caption("No open hypothetical trades.")
         else:
-            st.dataframe(pos, hide_index=True)
+            st.dataframe(fmt.texts(pos, prices=("avg entry", "mark"), qtys=("quantity",), amounts=("would make now",)),
+                         hide_index=True, key="ghost_positions_table")
             tranche_details([(x.name, p) for x in present for p in hypothetical_positions(x)], "ghost")
         st.markdown("**Recent signals** (newest first) and what each would have made")
         frames = [signal_outcomes(r.signals(n, 100), r.trades(n, 300), snaps.get(n)) for n in names]
@@ -105,8 +108,11 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
         if df.empty:
             st.caption("No signals yet.")
         else:
-            st.dataframe(df.sort_values("time", ascending=False), hide_index=True, height=320)
+            st.dataframe(df.sort_values("time", ascending=False), hide_index=True, height=320, key="ghost_signals_table")
 
     panel()
     st.markdown("**Kill switches**")
     bot_controls(metas, "ghost")
+    st.markdown("**Charts** (signals: filled circle buy, open circle sell; hypothetical entries and exits)")
+    bot_view.charts(metas, "ghost", refresh_s)
+    records_panel.exports(names, "ghost", kinds=("signals", "trades", "equity", "risk"))

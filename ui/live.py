@@ -6,10 +6,38 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from state.models import BotMeta
-from ui import risk
+from state.models import BotMeta, BotSnapshot
+from state.telemetry import intents
+from ui import bot_view, drift, fmt, records_panel, risk
 from ui.common import reader, short_ts, tranche_details, ts
 from ui.controls import _open, bot_controls, state_lines
+
+
+def venue_fills(rows: list[dict[str, object]], symbol: str, n: int = 20) -> pd.DataFrame:
+    """The venue's own trades of a bot's orders (its intents), newest first: the fee in the asset the
+    venue charged (BTC on a spot buy), the time on the venue's clock."""
+    out = []
+    for rec in rows:
+        for f in rec.get("fills") or []:  # type: ignore[union-attr]
+            out.append({"_t": int(f["time"]), "time (venue clock, UTC)": fmt.when(int(f["time"]), True),  # type: ignore[index]
+                        "side": rec.get("side"), "quantity": fmt.qty(float(f["qty"]), symbol),  # type: ignore[index]
+                        "price": fmt.price(float(f["price"]), symbol),  # type: ignore[index]
+                        "fee (as charged)": fmt.fee(float(f["commission"]), str(f["commission_asset"])),  # type: ignore[index]
+                        "for": rec.get("tag") or rec.get("purpose"), "order": rec.get("client_order_id")})
+    out.sort(key=lambda x: x["_t"], reverse=True)
+    return pd.DataFrame(out[:n]).drop(columns=["_t"]) if out else pd.DataFrame()
+
+
+def summary(s: BotSnapshot) -> None:
+    """A live bot's numbers at a glance, with its currency."""
+    c = st.columns(5)
+    c[0].metric(f"Equity ({s.quote_asset})", f"{s.equity:,.2f}")
+    c[1].metric(f"P&L ({s.quote_asset})", f"{s.pnl:+,.2f}", f"{s.pnl_pct:+.2f}%")
+    c[2].metric("Win rate", f"{s.win_rate_pct:.1f}%" if s.trade_count else "—", help=f"{s.wins} of {s.trade_count}")
+    c[3].metric("Closed trades", f"{s.trade_count}")
+    pos = s.open_positions
+    c[4].metric("Position", " + ".join(f"{fmt.qty(abs(p.quantity), p.symbol)}" for p in pos) if pos else "flat",
+                help=" · ".join(f"{p.side} avg {fmt.price(p.avg_entry, p.symbol, True)}" for p in pos) or None)
 
 
 def render(metas: list[BotMeta], refresh_s: float) -> None:
@@ -24,6 +52,7 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
         return
     names = [m.name for m in metas]
     kinds = {m.name: m.kind for m in metas}
+    metas_by_name = {m.name: m for m in metas}
 
     @st.fragment(run_every=max(refresh_s, 1.0))
     def panel() -> None:
@@ -38,12 +67,20 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                     st.error(f"**REAL MONEY** · {name} trades on Binance **{venue}** with real funds.")
                 else:
                     st.info(f"**{name}** trades on the **{venue}** venue: real orders, no real money.")
+            s = snaps.get(name)
+            if s is not None:
+                with st.container(key=f"live_summary_{name}"):
+                    summary(s)
             if pre is not None:
                 ok = pre.get("ok")
+                checks = pre.get("checks", []) or []
                 with st.container(key=f"preflight_{name}"):
-                    st.markdown(f"**Pre-flight** {':green-badge[passed]' if ok else ':red-badge[FAILED: the bot is halted]'}")
-                    st.dataframe(pd.DataFrame([{"check": c["name"], "ok": "✓" if c["ok"] else "✗", "detail": c["reason"]}
-                                               for c in pre.get("checks", [])]), hide_index=True)  # type: ignore[union-attr]
+                    st.markdown(f"**Pre-flight** {':green-badge[passed]' if ok else ':red-badge[FAILED: the bot is halted]'}"
+                                f" · {len(checks)} checks")  # type: ignore[arg-type]
+                    with st.expander("Pre-flight checks", expanded=not ok):
+                        st.dataframe(pd.DataFrame([{"check": c["name"], "ok": "✓" if c["ok"] else "✗",
+                                                    "detail": c["reason"]} for c in checks]),  # type: ignore[union-attr]
+                                     hide_index=True, key=f"preflight_table_{name}")
             with st.container(key=f"recon_{name}"):
                 if view.get("ok") is False:
                     st.error(f"**Reconciliation drift** (checked {short_ts(int(view.get('time', 0)))}): "
@@ -59,7 +96,7 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                     c[2].button("Close all positions", key=f"recon_flatten_{name}", on_click=_open,
                                 args=("flatten", "bot", name))
                 elif view:
-                    st.caption(f"Reconciliation: no drift (checked {ts(int(view.get('time', 0)))})")
+                    st.caption(f"Reconciliation: no drift (checked {ts(int(view.get('time', 0)))}, wall clock)")
                 us = view.get("user_stream")
                 if isinstance(us, dict):
                     if us.get("connected"):
@@ -68,13 +105,13 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                     else:
                         st.warning("User-data stream **down**: fills are found by REST polling until it reconnects "
                                    "(booked late, never lost).")
-            s = snaps.get(name)
             cols = st.columns(2)
             with cols[0]:
                 st.markdown("**Venue balances**")
                 bal = view.get("balances") or {}
-                st.dataframe(pd.DataFrame([{"asset": a, "total": v} for a, v in bal.items()]),  # type: ignore[union-attr]
-                             hide_index=True) if bal else st.caption("—")
+                st.dataframe(pd.DataFrame([{"asset": a, "total": fmt.qty(float(v), asset=a)}  # type: ignore[arg-type]
+                                           for a, v in bal.items()]),  # type: ignore[union-attr]
+                             hide_index=True, key=f"live_balances_{name}") if bal else st.caption("—")
                 vpos = view.get("positions") or []
                 if vpos:
                     st.markdown("**Venue positions** (futures)")
@@ -97,31 +134,41 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
             with cols[1]:
                 st.markdown("**Bot position**")
                 if s is not None and s.open_positions:
-                    st.dataframe(pd.DataFrame([{"symbol": p.symbol, "side": p.side, "quantity": p.quantity,
-                                                "tranches": p.tranche_count, "avg entry": p.avg_entry, "mark": p.mark,
-                                                "unrealized P&L": round(p.unrealized_pnl, 4), "stop": p.stop_loss}
-                                               for p in s.open_positions]), hide_index=True)
+                    st.dataframe(pd.DataFrame([{"symbol": p.symbol, "side": p.side,
+                                                "quantity": fmt.qty(abs(p.quantity), p.symbol),
+                                                "tranches": p.tranche_count, "avg entry": fmt.price(p.avg_entry, p.symbol),
+                                                "mark": fmt.price(p.mark, p.symbol),
+                                                "unrealized P&L": fmt.money(p.unrealized_pnl, s.quote_asset, signed=True),
+                                                "stop": fmt.price(p.stop_loss, p.symbol),
+                                                "take profit": fmt.price(p.take_profit, p.symbol)}
+                                               for p in s.open_positions]), hide_index=True, key=f"live_position_{name}")
                     tranche_details([(name, p) for p in s.open_positions], "live")
                 else:
                     st.caption("Flat.")
                 if s is not None:
-                    st.caption(f"equity {s.equity:,.2f} · realized {s.realized_pnl:+,.2f} · trades {s.trade_count}")
+                    st.caption(f"realized {fmt.money(s.realized_pnl, s.quote_asset, signed=True)} · fees "
+                               f"{fmt.money(s.fees_paid, s.quote_asset)} · as of {short_ts(s.last_candle_time)} (market)")
                 if s is not None and s.dca and s.dca.get("deals"):
                     for d in s.dca["deals"]:  # type: ignore[union-attr]
-                        st.caption(f"Deal {d.get('id')} on {d.get('symbol')}: {d.get('status')} · "
-                                   f"safety orders filled {d.get('safety_filled')} · "
-                                   f"average {float(d.get('cost', 0)) / float(d.get('quantity') or 1):,.2f} · "
-                                   "ladder and chart on the DCA tab")
-            fills = r.fills(name, 20)
-            if fills:
-                st.markdown("**Fills** (from the venue, newest first)")
-                st.dataframe(pd.DataFrame([{"time": ts(f.time), "side": f.side, "quantity": f.quantity,
-                                            "price": f.price, "fee": round(f.fee, 6), "fee asset": f.fee_asset,
-                                            "order": f.client_order_id} for f in fills]), hide_index=True,
-                             key=f"fills_{name}")
+                        sym = str(d.get("symbol"))
+                        st.caption(f"Deal {d.get('id')} on {sym}: {d.get('status')} · "
+                                   f"safety orders filled {d.get('safety_filled')} · average "
+                                   f"{fmt.price(float(d.get('cost', 0)) / float(d.get('quantity') or 1), sym, True)} · "
+                                   "its ladder is on the chart below")
+            fills = venue_fills(intents(r.r, name), metas_by_name[name].symbol)
+            if not fills.empty:
+                st.markdown("**Fills** (the venue's trades of this bot's orders, newest first; fee in the asset "
+                            "the venue charged)")
+                st.dataframe(fills, hide_index=True, key=f"fills_{name}")
         state_lines(list(snaps.values()), "live")
         risk.panel(list(snaps.values()), r, "live")
 
     panel()
+    bot_view.history_panel(names, "live")
+    drift.panel(names)
     st.markdown("**Kill switches** — Close all positions sends market orders to the venue (reduce-only on futures)")
     bot_controls(metas, "live")
+    st.markdown("**Charts** (trades, stops, take-profits and the DCA ladder on the venue)")
+    bot_view.charts(metas, "live", refresh_s)
+    records_panel.exports(names, "live", kinds=("trades", "fills", "orders", "equity", "signals", "drift"),
+                          audit=True)

@@ -5,10 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from state.models import BotMeta, BotSnapshot
-from state.reader import StateReader
-from ui.charts import candles_with_trades
-from ui.common import duration, reader, short_ts, tranche_details
-from ui import risk
+from ui import bot_view, fmt, records_panel, risk
+from ui.common import reader, short_ts, tranche_details
 from ui.controls import bot_controls, state_lines
 
 
@@ -26,6 +24,7 @@ def summary(snaps: list[BotSnapshot]) -> dict[str, float]:
 
 
 def positions_frame(snaps: list[BotSnapshot]) -> pd.DataFrame:
+    """Open positions; the numbers stay numbers (``position_text`` is how the page writes them)."""
     rows = [{
         "bot": s.name, "symbol": p.symbol, "side": p.side, "quantity": abs(p.quantity), "tranches": p.tranche_count,
         "avg entry": p.avg_entry, "mark": p.mark, "unrealized P&L": round(p.unrealized_pnl, 2), "stop": p.stop_loss, "take profit": p.take_profit,
@@ -34,14 +33,10 @@ def positions_frame(snaps: list[BotSnapshot]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def trades_frame(r: StateReader, names: list[str], n: int = 100) -> pd.DataFrame:
-    trades = sorted((t for name in names for t in r.trades(name, n)), key=lambda t: t.exit_time, reverse=True)[:n]
-    return pd.DataFrame([{
-        "bot": t.bot, "symbol": t.symbol, "side": t.side, "quantity": t.quantity, "entry": t.entry_price,
-        "exit": t.exit_price, "entry time": short_ts(t.entry_time), "exit time": short_ts(t.exit_time),
-        "duration": duration(t.exit_time - t.entry_time),
-        "P&L": round(t.pnl, 2), "return %": round(t.return_pct, 3), "fees": round(t.fees, 4), "exit reason": t.exit_reason,
-    } for t in trades])
+def position_text(df: pd.DataFrame) -> pd.DataFrame:
+    """``positions_frame`` as the page shows it (symbol precision, currencies named)."""
+    return fmt.texts(df, prices=("avg entry", "mark", "stop", "take profit"), qtys=("quantity",),
+                     amounts=("unrealized P&L",))
 
 
 def render(metas: list[BotMeta], refresh_s: float) -> None:
@@ -57,18 +52,20 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
         s = summary(snaps)
         with st.container(key="paper_summary"):
             c = st.columns(6)
-            c[0].metric("Starting capital", f"{s['start']:,.2f}")
-            c[1].metric("Current value", f"{s['value']:,.2f}")
-            c[2].metric("P&L", f"{s['pnl']:+,.2f}", f"{s['pnl_pct']:+.2f}%")
+            quote = snaps[0].quote_asset if snaps else "USDT"
+            c[0].metric("Starting capital", f"{s['start']:,.2f}", help=f"in {quote}")
+            c[1].metric("Current value", f"{s['value']:,.2f}", help=f"in {quote}, positions marked to market")
+            c[2].metric(f"P&L ({quote})", f"{s['pnl']:+,.2f}", f"{s['pnl_pct']:+.2f}%")
             c[3].metric("Win rate", f"{s['win_rate']:.1f}%")
             c[4].metric("Completed trades", f"{s['trades']}")
             c[5].metric("Open positions", f"{s['open']}")
         st.dataframe(pd.DataFrame([{
-            "bot": x.name, "symbol": x.symbol, "strategy": x.strategy, "equity": round(x.equity, 2),
-            "P&L": round(x.pnl, 2), "P&L %": round(x.pnl_pct, 3), "trades": x.trade_count,
-            "win rate %": round(x.win_rate_pct, 1), "fees": round(x.fees_paid, 2), "last price": x.last_price,
+            "bot": x.name, "symbol": x.symbol, "strategy": x.strategy, "equity": fmt.money(x.equity, x.quote_asset),
+            "P&L": fmt.money(x.pnl, x.quote_asset, signed=True), "P&L %": round(x.pnl_pct, 3), "trades": x.trade_count,
+            "win rate %": round(x.win_rate_pct, 1), "fees": fmt.money(x.fees_paid, x.quote_asset),
+            "last price": fmt.price(x.last_price, x.symbol), "as of (market)": short_ts(x.last_candle_time),
             "last signal": x.last_signal,
-        } for x in snaps]), hide_index=True)
+        } for x in snaps]), hide_index=True, key="paper_bots_table")
         st.markdown("**Trading state**")
         state_lines(snaps, "paper")
         risk.panel(snaps, r, "paper")
@@ -77,34 +74,13 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
         if pos.empty:
             st.caption("No open positions: every paper bot is flat.")
         else:
-            st.dataframe(pos, hide_index=True)
+            st.dataframe(position_text(pos), hide_index=True, key="paper_positions_table")
             tranche_details([(x.name, p) for x in snaps for p in x.open_positions], "paper")
-        st.markdown("**Trade history** (round trips, newest first)")
-        tf = trades_frame(r, names)
-        if tf.empty:
-            st.caption("No completed trades yet.")
-        else:
-            st.dataframe(tf, hide_index=True, height=260)
 
     panel()
+    bot_view.history_panel(names, "paper", stats=False)
     st.markdown("**Kill switches**")
     bot_controls(metas, "paper")
-    st.markdown("**Chart**")
-    bot_name = st.selectbox("Bot", names, key="paper_chart_bot")
-    meta = next(m for m in metas if m.name == bot_name)
-
-    @st.fragment(run_every=max(refresh_s, 2.0))
-    def chart() -> None:
-        r = reader()
-        candles = r.candles(meta.symbol, 240)
-        snap = r.snapshots([meta.name]).get(meta.name)
-        open_entry = None
-        if snap and snap.position:
-            open_entry = (snap.position.opened_at, snap.position.avg_entry, snap.position.side)
-        if candles:
-            st.plotly_chart(candles_with_trades(meta.symbol, candles, r.trades(meta.name, 200), open_entry),
-                            key=f"chart_{meta.name}")
-        else:
-            st.caption("No candles yet.")
-
-    chart()
+    st.markdown("**Charts**")
+    bot_view.charts(metas, "paper", refresh_s)
+    records_panel.exports(names, "paper")

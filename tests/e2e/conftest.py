@@ -81,8 +81,14 @@ def open_dashboard(page: Page, url: str, height: int = 1800) -> Page:
     page.goto(url)
     page.wait_for_selector("[data-testid='stAppViewContainer']", state="attached", timeout=30_000)
     wait_for_app_run(page)
-    page.get_by_text("Worker up").wait_for(timeout=30_000)
+    worker_line(page, "Worker up").wait_for(timeout=30_000)
     return page
+
+
+def worker_line(page: Page, text: str) -> Locator:
+    """``text`` in the worker's health line at the top of the page (not, say, the Audit tab's notifier
+    line, which says "worker up" too)."""
+    return page.locator(".st-key-health").get_by_text(text)
 
 
 @pytest.fixture

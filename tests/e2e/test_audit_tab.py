@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 
 from conftest import metric_value, wait_for_app_run
 from state.commands import new_command, post_command
-from state.events import publish_event, risk_breach, stale_data
+from state.events import publish_event, read_events, risk_breach, stale_data
 from support import result_of, wait_for
 
 
@@ -37,9 +37,23 @@ def test_a_rejected_command_stands_out_and_downloads(app: Page, stack, tmp_path:
     expect(err).to_contain_text("REJECTED: set_limit paper-mom-btc by telegram:4242")
     expect(err).to_contain_text("raising limits needs a restart")
     expect(panel.locator(".st-key-notifier_status")).to_contain_text("Notifier not running")
-    expect(metric_value(panel, "Critical")).to_have_text("1")
-    expect(metric_value(panel, "Warning")).to_have_text("1")
     expect(panel.get_by_test_id("stDataFrame")).to_have_count(2)
+    # The worker publishes events of its own meanwhile (the pause above: kill_switch_applied and
+    # state_changed, both warnings; risk refusals, trades), so the count to check is of the kinds this
+    # test published, and of those Redis holds exactly the two above.
+    mine = ("risk_breach", "stale_data")
+    assert sorted(e.kind for e in read_events(r, kinds=mine)) == sorted(mine)
+    assert len(read_events(r, min_severity="warning")) > 1  # the kinds filter has something to narrow
+    kinds = panel.get_by_test_id("stMultiSelect").filter(has_text="Event kinds").locator("input")
+    for kind in mine:
+        kinds.click()
+        kinds.fill(kind)  # typing narrows the (long, scrolled) list to the one
+        app.get_by_role("option", name=kind, exact=True).click()
+        wait_for_app_run(app)
+    app.keyboard.press("Escape")
+    expect(metric_value(panel, "Critical")).to_have_text("1", timeout=10_000)
+    expect(metric_value(panel, "Warning")).to_have_text("1", timeout=10_000)
+    expect(metric_value(panel, "Info")).to_have_text("0")
 
     with app.expect_download() as dl:
         panel.get_by_role("button", name="Download commands (CSV)").click()
@@ -54,7 +68,7 @@ def test_a_rejected_command_stands_out_and_downloads(app: Page, stack, tmp_path:
     app.get_by_role("option", name="critical").click()
     expect(metric_value(panel, "Warning")).to_have_text("0", timeout=10_000)
     expect(metric_value(panel, "Critical")).to_have_text("1")
-    for tab in ("Paper", "Ghost", "Live", "DCA", "Backtest", "Audit"):
+    for tab in ("Paper", "Ghost", "Live", "DCA", "Backtest", "Reports", "Audit"):
         app.get_by_role("tab", name=tab).click()
         wait_for_app_run(app)
     expect(app.get_by_test_id("stException")).to_have_count(0)

@@ -6,7 +6,7 @@ import time
 
 from playwright.sync_api import Page, expect
 
-from conftest import button, metric_value, wait_for_app_run
+from conftest import button, metric_value, wait_for_app_run, worker_line
 from state import keys
 from support import snapshots, wait_for
 
@@ -17,7 +17,7 @@ def paper_panel(app: Page):
 
 def test_three_tabs_load(app: Page):
     tabs = app.get_by_test_id("stTabs").get_by_role("tab")
-    expect(tabs).to_have_text(["Paper", "Ghost", "Live", "DCA", "Backtest", "Audit"])
+    expect(tabs).to_have_text(["Paper", "Ghost", "Live", "DCA", "Backtest", "Reports", "Audit"])
     expect(metric_value(paper_panel(app), "Starting capital")).to_have_text("20,000.00")
     app.get_by_role("tab", name="Ghost").click()
     ghost = app.get_by_role("tabpanel", name="Ghost")
@@ -99,5 +99,5 @@ def test_bot_kill_switch_confirmation_says_what_happens_and_cancel_sends_nothing
 def test_zz_worker_down_turns_the_badge_red(app: Page, stack):
     """Runs last in this module: it kills the session's worker."""
     stack.worker.kill9()
-    expect(app.get_by_text("Worker down")).to_be_visible(timeout=15_000)
-    expect(app.get_by_text("Worker up")).to_have_count(0)
+    expect(worker_line(app, "Worker down")).to_be_visible(timeout=15_000)
+    expect(worker_line(app, "Worker up")).to_have_count(0)

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from conftest import button, wait_for_app_run, wait_until
+from conftest import wait_for_app_run, wait_until
 from dca_support import DCA_BOT, dca_app, dca_panel, dca_stack, key, open_editor, set_number, set_text  # noqa: F401
 from strategy.dca_settings import DcaConfig
 from state import keys
@@ -45,8 +45,9 @@ def test_dca_tab_shows_the_config_bot_and_its_active_deal(dca_app: Page, dca_sta
              "the first deal in Redis")
     # (.first: while the panel fragment refreshes, the old chart may still be in the page beside the new one)
     expect(panel.get_by_text(f"deal {DCA_BOT}-1").first).to_be_visible(timeout=10_000)
-    expect(panel.get_by_text("BO filled").first).to_be_visible()
-    expect(panel.get_by_text(re.compile(r"^SO\d resting$")).first).to_be_visible()
+    chart = panel.frame_locator("iframe").first  # the chart keeps its frame (and zoom) across refreshes
+    expect(chart.get_by_text("BO filled").first).to_be_visible(timeout=10_000)
+    expect(chart.get_by_text(re.compile(r"^SO\d resting$")).first).to_be_visible()
     summary = panel.get_by_text(re.compile(r"active deals 1 · closed deals 0 · resting orders \d"))
     expect(summary.first).to_be_visible()
     # The editor is collapsed when DCA bots exist, and offers the config bot for editing.
@@ -86,7 +87,17 @@ def test_create_form_previews_the_ladder_and_confirm_creates_the_bot(dca_app: Pa
     assert abs(float(rows[1][3]) - price * 0.99) < 0.01 * price / 100, rows[1]  # SO1 1 % below
 
     before = r.xlen(keys.COMMANDS)
-    editor.locator(key("dca_save")).get_by_role("button", name="Save DCA bot").click()
+    save = editor.locator(key("dca_save")).get_by_role("button", name="Save DCA bot")
+    # Without a stop, SO1 is judged at its whole notional: 100 + fees > the 1 % per-trade loss limit of
+    # the 10,000 balance. The worker would refuse the bot, so the form says why and Save stays disabled.
+    set_number(dca_app, f"dca_sl_{NEW}", 0)
+    refused = editor.get_by_test_id("stAlertContentError").filter(has_text="The worker would refuse this bot")
+    expect(refused).to_contain_text("SO1 of 100 would risk")
+    expect(save).to_be_disabled()
+    set_number(dca_app, f"dca_sl_{NEW}", 5)
+    expect(refused).to_have_count(0)
+    expect(save).to_be_enabled()
+    save.click()
     dialog = dca_app.get_by_test_id("stDialog")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text(f"{name} will be created")
@@ -106,7 +117,7 @@ def test_create_form_previews_the_ladder_and_confirm_creates_the_bot(dca_app: Pa
     stored = json.loads(r.hget(keys.DYNAMIC_BOTS, name))
     assert stored["kind"] == "dca" and stored["mode"] == "paper"
     assert stored["dca"]["base_order"] == 50 and stored["dca"]["safety_order"] == 100
-    assert stored["dca"]["take_profit_pct"] == 2
+    assert stored["dca"]["take_profit_pct"] == 2 and stored["dca"]["stop_loss_pct"] == 5
     note = dca_app.get_by_text(re.compile(rf"{name} applied: DCA bot {name} created"))
     expect(note.first).to_be_visible(timeout=5_000)
     # The new bot shows up in the DCA tab: its state line and its kill switches. The reload is needed
@@ -134,18 +145,18 @@ def test_invalid_settings_name_the_field_and_send_nothing(dca_app: Page, dca_sta
     expect(err).to_contain_text("max_safety_orders")
     expect(preview_caption(editor)).to_have_count(0)
     expect(editor.get_by_test_id("stDataFrame")).to_have_count(0)
-    expect(editor.locator(key("dca_save"))).to_have_count(0)   # nothing to save: no command possible
+    save = editor.locator(key("dca_save")).get_by_role("button", name="Save DCA bot")
+    expect(save).to_be_disabled()   # nothing to save: no command possible
     # More resting safety orders than safety orders.
     set_number(dca_app, f"dca_dev_{NEW}", 1)
     expect(err).to_have_count(0)
     expect(preview_caption(editor)).to_be_visible()
     set_number(dca_app, f"dca_n_{NEW}", 1)
     expect(err).to_contain_text("active_safety_orders")
-    expect(editor.locator(key("dca_save"))).to_have_count(0)
+    expect(save).to_be_disabled()
     wait_for_app_run(dca_app)
     assert r.xlen(keys.COMMANDS) == before
     assert not r.hexists(keys.BOTS, "dca-e2e-bad") and not r.hexists(keys.DYNAMIC_BOTS, "dca-e2e-bad")
-    assert button(dca_app, "Save DCA bot").count() == 0
 
 
 

@@ -8,6 +8,7 @@ import optuna
 import pytest
 from playwright.sync_api import Page, expect
 
+from conftest import worker_line
 from ops.redis_server import stop
 from support import ROOT, RedisServer, fast_config, start_dashboard, start_worker, write_config
 
@@ -53,7 +54,7 @@ def test_backtest_tab_shows_the_study(page: Page, research_stack):
     wait = {"timeout": 60_000}  # nothing here is a speed check
     page.set_viewport_size({"width": 1500, "height": 3000})
     page.goto(url)
-    page.get_by_text("Worker up").wait_for(**wait)
+    worker_line(page, "Worker up").wait_for(**wait)
     app = page
     app.get_by_role("tab", name="Backtest").click(**wait)
     panel = app.get_by_role("tabpanel", name="Backtest")

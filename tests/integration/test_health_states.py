@@ -56,6 +56,12 @@ def test_a_silent_feed_holds_every_bot_on_it_in_reduce_only_and_releases_them(st
     r, sim, w = stack
     wait_for(lambda: view(r).get("market_data_age_s", {}).get("BTCUSDT") is not None, 30, "market data")
     assert control(r, LIVE)[0] == "ACTIVE" and control(r, PAPER)[0] == "ACTIVE"
+    # the trading loop's latency for the health panel (a candle batch in -> committed), measured as it runs
+    loop = wait_for(lambda: (v := view(r)).get("loop_samples") and v, 10, "the loop latency in the view")
+    assert 0 < loop["loop_ms_p50"] <= loop["loop_ms_p99"], loop
+    # a fresh live bot's equity points are at market times (none at time 0 before its first candle)
+    times = [json.loads(f[b"data"])["time"] for _, f in r.xrange(keys.equity(LIVE))]
+    assert times and min(times) > 10**12, times[:3]
     sim.admin("POST", "/admin/speed", {"speed": 0})  # the market stops: no more candles
     wait_for(lambda: control(r, LIVE) == ("REDUCE_ONLY", "health") and control(r, PAPER) == ("REDUCE_ONLY", "health"),
              20, "both bots held by health")

@@ -75,6 +75,8 @@ def test_a_close_that_cannot_happen_is_pending_shown_and_retried_until_it_does(r
     assert env.state("d") is TradingState.FLATTEN and env.w.bots["d"].exposure
     snap = StateReader(r).snapshots()["d"]
     assert snap.control.state is TradingState.FLATTEN and snap.control.then is TradingState.PAUSED
+    control = StateReader(r).bot_controls()["d"]  # what the dashboard's health line reads each second
+    assert control.state is TradingState.FLATTEN and control.then is TradingState.PAUSED
     out = subprocess.run([sys.executable, str(ROOT / "bot_manager.py"), "status", "--redis-url", redis_server.url],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert "close NOT confirmed yet" in out.stdout, out.stdout + out.stderr

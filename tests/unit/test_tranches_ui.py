@@ -65,5 +65,5 @@ def _app() -> None:
 def test_detail_renders_an_expander_per_position_with_tranches() -> None:
     at = AppTest.from_function(_app).run()
     assert not at.exception
-    assert [e.label for e in at.expander] == ["Tranches · p1 · BTCUSDT LONG: 2 held, avg entry 85"]
+    assert [e.label for e in at.expander] == ["Tranches · p1 · BTCUSDT LONG: 2 held, avg entry 85.00 USDT"]
     assert len(at.dataframe) == 1 and "partial exits so far: +1.50" in at.caption[0].value
