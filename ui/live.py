@@ -143,6 +143,14 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                                                 "take profit": fmt.price(p.take_profit, p.symbol)}
                                                for p in s.open_positions]), hide_index=True, key=f"live_position_{name}")
                     tranche_details([(name, p) for p in s.open_positions], "live")
+                    # what rests on the exchange itself while the worker is down (executors/protection.py)
+                    if s.protection and "not protected" in s.protection:
+                        st.warning(f"On the venue: {s.protection}")
+                    elif s.protection:
+                        st.caption(f"Protected on the venue: {s.protection}")
+                    elif not s.dca:
+                        st.caption("No stop rests on the venue (the position has no stop, or protective orders are "
+                                   "off): it is watched by the worker only.")
                 else:
                     st.caption("Flat.")
                 if s is not None:
