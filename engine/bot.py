@@ -135,7 +135,10 @@ class Bot(Ledger):
         sig = NO_SIGNAL
         if len(self.history) >= self.strategy.warmup:
             step = self.stepper
-            sig = step.signal(self.history) if step is not None else self.strategy.evaluate(tuple(self.history))
+            if step is not None and step.strategy is self.strategy:
+                sig = step.signal(self.history)
+            else:
+                sig = self.strategy.evaluate(tuple(self.history))
         self.apply(c, sig, now)
 
     def on_event(self, c: Candle, sig: Signal, skipped: int = 0) -> None:

@@ -171,3 +171,12 @@ NOTIFIER_GROUP = "notifier"
 # The notifier's own key: HASH `status` -> JSON NotifierStatus, `sent:{event id}` -> the targets that
 # already have that event (only while it is unacknowledged: a restart sends it to the others only).
 NOTIFIER = PREFIX + "notifier"
+
+
+# ---- write what changed (issue 19): engine/snapshot_policy.py, state/writer.py ----
+
+# The last closed candle each bot processed, written in the same transaction as the candles of every
+# trading step: HASH bot -> open_time (epoch ms). A bot's snapshot is written only when something the
+# dashboard or a restart needs changed, its marks at most every dashboard.refresh_s; at start the
+# stored candles after the snapshot's and up to this cursor are run through the bot again.
+SNAPSHOT_CURSORS = PREFIX + "snapshot:cursors"

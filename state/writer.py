@@ -117,11 +117,22 @@ class StateWriter:
 
     def commit(self, updates: Iterable[BotUpdate], candles: Iterable[Candle] = (),
                candle_rejects: dict[str, int] | None = None, rejections: Iterable[object] = (),
-               controls: Iterable[ControlChange] = (), audits: Iterable[AuditRecord] = ()) -> None:
-        """Write one batch atomically: new candles, each bot's events and snapshot, and the state
-        changes the risk monitor made during the batch (with their audit records)."""
-        self._transaction(lambda pipe: self._queue_commit(pipe, updates, candles, candle_rejects, rejections,
-                                                          controls, audits))
+               controls: Iterable[ControlChange] = (), audits: Iterable[AuditRecord] = (),
+               cursors: dict[str, int] | None = None) -> None:
+        """Write one batch atomically: new candles, each bot's events and snapshot (``updates`` holds
+        the bots whose snapshot is due: engine.snapshot_policy), the last candle each bot processed
+        (``cursors``), and the state changes the risk monitor made during the batch (with their audit
+        records)."""
+        def build(pipe: redis.client.Pipeline) -> None:
+            self._queue_commit(pipe, updates, candles, candle_rejects, rejections, controls, audits)
+            if cursors:
+                pipe.hset(keys.SNAPSHOT_CURSORS, mapping=cursors)
+
+        self._transaction(build)
+
+    def load_cursors(self) -> dict[str, int]:
+        """bot -> the last closed candle it processed (keys.SNAPSHOT_CURSORS)."""
+        return {_s(k): int(v) for k, v in self.r.hgetall(keys.SNAPSHOT_CURSORS).items()}
 
     def _queue_commit(self, pipe: redis.client.Pipeline, updates: Iterable[BotUpdate], candles: Iterable[Candle],
                       candle_rejects: dict[str, int] | None, rejections: Iterable[object],
