@@ -5,8 +5,8 @@ a step. The trading loop writes it only when:
 
 * the bot produced records since its last drain (orders, fills, trades, signals, risk decisions,
   closed deals: ``Ledger.has_records``), or
-* something else the dashboard or a restart reads changed (``fingerprint``: its effective and own
-  state, breaches, position, balances, counters of orders and trades), or
+* something else the dashboard or a restart reads changed (``fingerprint``: its own state record,
+  breaches, position, balances, counters of orders and trades), or
 * the bot trades on a venue (live, or paper on the testnet): its snapshot is written with every
   candle, as before, or
 * its marks (last price, equity, unrealized P&L, high-water, daily equity) moved and the last write is
@@ -39,12 +39,13 @@ AnyBot = Bot | DcaBot
 
 
 def fingerprint(bot: AnyBot) -> tuple[object, ...]:
-    """What of a bot, besides its records and marks, a change of must reach Redis at once."""
+    """What of a bot, besides its records and marks, a change of must reach Redis at once. Its state is
+    seen through its own control record (every state change of a bot passes there or through a command,
+    which writes its bots itself) and its breaches."""
     pf = bot.portfolio
-    positions = tuple((s, p.quantity, p.avg_entry, p.stop_loss, p.take_profit)
-                      for s, p in pf.positions.items() if p.quantity)
-    return (bot.state(), bot.control.state, bot.control.reason, len(bot.breaches), bot.breaches[-1:],
-            pf.quote, pf.realized_pnl, bot.trade_count, bot.orders_sent, positions,
+    b = bot.breaches
+    return (bot.control, len(b), b[-1] if b else "", pf.quote, pf.realized_pnl, bot.trade_count, bot.orders_sent,
+            [(s, p.quantity, p.avg_entry, p.stop_loss, p.take_profit) for s, p in pf.positions.items() if p.quantity],
             getattr(bot, "signals_total", 0), getattr(bot, "deal_seq", 0), len(getattr(bot, "deals", ())))
 
 
