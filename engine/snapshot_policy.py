@@ -84,8 +84,10 @@ class SnapshotPolicy:
             if self._cursor_sent.get(name) != lct:
                 self._cursor_due[name] = lct
             if self.enabled and name not in forced and not self.always(name) and not bot.has_records():
-                fp = fingerprint(bot)
                 last = self._marked.get(name)
+                if last is not None and last[0] == lct:
+                    continue  # no candle since its last write (what other paths change, they write)
+                fp = fingerprint(bot)
                 if fp == self._fp.get(name) and last is not None and (
                         last[0] == lct or now_ms - last[1] < self.marks_every_ms):
                     bot.drop_marks()

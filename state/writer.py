@@ -34,6 +34,10 @@ from state.models import (
 )
 
 CANDLES_KEPT = 600
+# A symbol's candle list is trimmed back to CANDLES_KEPT once this many candles were added since its last
+# trim (not with every candle: one command a candle less; readers take the newest n, so a list up to
+# CANDLES_KEPT + TRIM_EVERY long reads the same).
+TRIM_EVERY = 60
 RESULT_TTL_S = 24 * 3600
 
 
@@ -47,6 +51,7 @@ class StateWriter:
         self.keep = keep
         # the worker's lease token (state/lease.py): set, every batch commits only while it still holds
         self.fence: int | None = None
+        self._untrimmed: dict[str, int] = {}  # candle series -> candles added since its last LTRIM
 
     def _transaction(self, build: Callable[[redis.client.Pipeline], None]) -> None:
         """One MULTI/EXEC of what ``build`` queues; fenced (all or nothing, and only while this worker
@@ -141,12 +146,17 @@ class StateWriter:
             self._queue_control(pipe, ch)
         for a in audits:
             self._queue_audit(pipe, a)
-        touched: set[str] = set()
+        added: dict[str, int] = {}
         for c in candles:
             pipe.rpush(keys.candles(c.key), CandleRecord.of(c).model_dump_json())
-            touched.add(c.key)
-        for sym in touched:
-            pipe.ltrim(keys.candles(sym), -CANDLES_KEPT, -1)
+            added[c.key] = added.get(c.key, 0) + 1
+        for sym, n in added.items():
+            # counted when queued: a failed transaction only trims a little later
+            since = self._untrimmed.get(sym, TRIM_EVERY) + n  # a fresh writer trims each series once first
+            if since >= TRIM_EVERY:
+                pipe.ltrim(keys.candles(sym), -CANDLES_KEPT, -1)
+                since = 0
+            self._untrimmed[sym] = since
         for u in updates:
             self._queue_update(pipe, u)
         if candle_rejects:
