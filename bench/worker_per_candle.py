@@ -1,21 +1,30 @@
 #!/usr/bin/env python3
-"""Benchmark: the worker's cost per candle per bot, with 1, 10 and 100 paper bots.
+"""Benchmark: the worker's cost per candle per bot, before and after issue 19, in the same run.
 
-Each run feeds N_CANDLES seeded synthetic 1m candles through Worker.step(): every bot
-evaluates its strategy, passes the risk check, fills on paper, and the whole batch is
-written to a real redis-server in one MULTI/EXEC, exactly as in `make run`.
+Each run feeds seeded synthetic 1m candles through Worker.step(): every bot evaluates its strategy,
+passes the risk check, fills on paper, and the batch is written to a real redis-server in one
+MULTI/EXEC, exactly as in `make run` (replayed as fast as the worker goes).
 
-Reference (same process): the bare strategy call, SmaCrossover.evaluate() on the same
-candles with no risk, no executor and no Redis. The ratio says what the rest costs.
-Numbers, not asserts: run it with `make bench`.
+Two configurations of the same code, run one after the other on the same candles:
+
+* before (the named reference): every bot's strategy recomputes its indicators with evaluate()
+  (``strategy.incremental.ENABLED = False``) and every bot's full snapshot is written on every step
+  (``SnapshotPolicy.enabled = False``) — what the worker did before;
+* after: incremental indicators and write-what-changed (marks at most once a dashboard refresh, 1 s).
+
+Scenarios: 1, 10, 100 paper SMA(3/8) bots on one symbol, and 200 bots (SMA, EMA, momentum, RSI) over
+50 symbols, one batch of 50 candles a step. Printed: µs per candle per bot (wall), bot-candles per
+second of one core (process CPU time; redis-server runs in its own process), Redis commands per
+candle per bot (INFO commandstats), and the ratio before/after. Numbers, not asserts: `make bench`.
 """
 from __future__ import annotations
 
-import statistics
+import argparse
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -27,65 +36,122 @@ from market.feed import ReplayFeed  # noqa: E402
 from market.synthetic import SyntheticMarket  # noqa: E402
 from ops.redis_server import free_port, start_redis, stop  # noqa: E402
 from settings import AppConfig  # noqa: E402
+from strategy import incremental  # noqa: E402
 from strategy.registry import build_strategy  # noqa: E402
 
-N_CANDLES = 1500
 WARMUP = 60
 PARAMS = {"fast": 3, "slow": 8}
+RISK = {"max_position_pct": 100, "max_loss_per_trade_pct": None, "daily_loss_pct": None, "max_drawdown_pct": None}
+MIX = [("sma_crossover", {"fast": 3, "slow": 8}), ("ema_crossover", {"fast": 5, "slow": 20}),
+       ("momentum", {"window": 10, "threshold_pct": 0.3}), ("rsi_reversion", {"period": 14})]
 
 
-def candles() -> list:
-    market = SyntheticMarket({"BTCUSDT": 65_000.0}, seed=3)
+def candles(symbols: list[str], steps: int) -> list:
+    market = SyntheticMarket({s: 100.0 + 10 * i for i, s in enumerate(symbols)}, seed=3)
     t0 = 1_700_000_000_000 - 1_700_000_000_000 % 60_000
-    return [market.step(t0 + i * 60_000)[0] for i in range(N_CANDLES + WARMUP)]
+    out = []
+    for i in range(steps + WARMUP):
+        out.extend(market.step(t0 + i * 60_000))
+    return out
 
 
-def reference_us(series: list) -> float:
+def reference_us(series: list, stepper: bool) -> float:
+    """The bare strategy call: SMA(3/8) evaluate() (or its stepper) on a bot's window, nothing else."""
+    from collections import deque
+
+    from strategy.base import history_window
+
     strat = build_strategy("sma_crossover", PARAMS)
-    window = 50
+    step = strat.stepper() if stepper else None  # type: ignore[attr-defined]
+    h: deque = deque(maxlen=history_window(strat))
+    n = 0
     t = time.perf_counter()
-    for i in range(WARMUP, len(series)):
-        strat.evaluate(series[i - window + 1: i + 1])
-    return (time.perf_counter() - t) / (len(series) - WARMUP) * 1e6
+    for c in series:
+        h.append(c)
+        if len(h) >= strat.warmup:
+            n += 1
+            step.signal(h) if step is not None else strat.evaluate(tuple(h))
+    return (time.perf_counter() - t) / n * 1e6
 
 
-def worker_us(url: str, n_bots: int, series: list) -> tuple[float, float]:
+def commands(r: redis.Redis) -> int:
+    return sum(v["calls"] for v in r.info("commandstats").values())
+
+
+def run(url: str, bots: list[dict[str, Any]], symbols: list[str], series: list, after: bool) -> dict[str, float]:
     r = redis.Redis.from_url(url)
     r.flushall()
-    app = AppConfig(
-        redis={"url": url, "embedded": False},
-        market={"symbols": ["BTCUSDT"], "warmup_candles": WARMUP},
-        bots=[{"name": f"b{i:03d}", "mode": "paper", "symbol": "BTCUSDT", "strategy": "sma_crossover",
-               "params": PARAMS, "sizing": {"kind": "percent_equity", "value": 20},
-               "risk": {"max_position_pct": 100, "max_loss_per_trade_pct": None, "daily_loss_pct": None,
-                        "max_drawdown_pct": None}} for i in range(n_bots)],
-    )
+    incremental.ENABLED = after
+    app = AppConfig(redis={"url": url, "embedded": False},
+                    market={"symbols": symbols, "warmup_candles": WARMUP}, bots=bots)
     worker = Worker(app, r, ReplayFeed(series))
+    worker.snapshots.enabled = after
     worker.start()
-    live = series[WARMUP:]
-    t = time.perf_counter()
-    for c in live:
-        worker.step([c])
-    per_candle = (time.perf_counter() - t) / len(live) * 1e6
+    n_sym = len(symbols)
+    live = series[WARMUP * n_sym:]
+    batches = [live[i:i + n_sym] for i in range(0, len(live), n_sym)]
+    bot_candles = sum(len(worker.fleet.by_symbol.get(c.key, ())) for c in live)
+    c0 = commands(r)
+    t, cpu = time.perf_counter(), time.process_time()
+    for b in batches:
+        worker.step(b)
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    calls = commands(r) - c0 - 1  # the second INFO itself
     trades = sum(b.trade_count for b in worker.bots.values())
-    return per_candle, trades / n_bots
+    incremental.ENABLED = True
+    return {"us": wall / bot_candles * 1e6, "cpu_us": cpu / bot_candles * 1e6, "per_s": bot_candles / cpu,
+            "cmds": calls / bot_candles, "trades": trades / len(bots), "written": worker.snapshots.written}
+
+
+def sma_bots(n: int) -> list[dict[str, Any]]:
+    return [{"name": f"b{i:03d}", "mode": "paper", "symbol": "BTCUSDT", "strategy": "sma_crossover",
+             "params": PARAMS, "sizing": {"kind": "percent_equity", "value": 20}, "risk": RISK} for i in range(n)]
+
+
+def mixed_bots(n: int, symbols: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        name, params = MIX[i % len(MIX)]
+        out.append({"name": f"m{i:03d}", "mode": "paper", "symbol": symbols[i % len(symbols)], "strategy": name,
+                    "params": params, "sizing": {"kind": "percent_equity", "value": 20}, "risk": RISK})
+    return out
+
+
+def line(label: str, res: dict[str, float]) -> str:
+    return (f"{label:<28} {res['us']:>9.1f} {res['cpu_us']:>9.1f} {res['per_s']:>12,.0f} {res['cmds']:>10.2f} "
+            f"{res['trades']:>8.1f}")
 
 
 def main() -> None:
-    series = candles()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--candles", type=int, default=1500, help="candles per symbol, one-symbol scenarios")
+    ap.add_argument("--steps", type=int, default=300, help="steps of 50 candles, 200 bots / 50 symbols")
+    args = ap.parse_args()
+    one = candles(["BTCUSDT"], args.candles)
+    symbols = [f"S{i:02d}USDT" for i in range(50)]
+    many = candles(symbols, args.steps)
+    head = (f"{'':<28} {'µs/bc':>9} {'cpu µs/bc':>9} {'bc/s 1 core':>12} {'redis/bc':>10} {'trd/bot':>8}")
     with tempfile.TemporaryDirectory() as d:
         port = free_port()
         proc = start_redis(port, Path(d), appendfsync="everysec")
         try:
             url = f"redis://127.0.0.1:{port}/0"
-            ref = statistics.median(reference_us(series) for _ in range(3))
-            print(f"worker per-candle cost, {N_CANDLES} candles, paper bots, real redis-server (AOF everysec)")
-            print(f"reference: bare SMA(3/8) strategy evaluate = {ref:.1f} µs per candle")
-            print(f"{'bots':>5} {'µs/candle':>11} {'µs/candle/bot':>14} {'× reference':>12} {'trades/bot':>11}")
-            for n in (1, 10, 100):
-                per_candle, trades = worker_us(url, n, series)
-                per_bot = per_candle / n
-                print(f"{n:>5} {per_candle:>11.1f} {per_bot:>14.1f} {per_bot / ref:>12.1f} {trades:>11.1f}")
+            ref = min(reference_us(one, False) for _ in range(3))
+            inc = min(reference_us(one, True) for _ in range(3))
+            print("worker per-candle cost, paper bots, real redis-server (AOF everysec); bc = bot-candle")
+            print(f"bare strategy, SMA(3/8): evaluate() {ref:.1f} µs, incremental stepper {inc:.1f} µs "
+                  f"(× {ref / inc:.1f})")
+            print(head)
+            scenarios = [(f"{n} bot(s), 1 symbol", sma_bots(n), ["BTCUSDT"], one) for n in (1, 10, 100)]
+            scenarios.append(("200 bots, 50 symbols", mixed_bots(200, symbols), symbols, many))
+            for label, bots, syms, series in scenarios:
+                before = run(url, bots, syms, series, after=False)
+                after = run(url, bots, syms, series, after=True)
+                print(line(label + " before", before))
+                print(line(label + " after", after))
+                print(f"{'':<28} × {before['us'] / after['us']:.1f} faster, "
+                      f"× {before['cmds'] / max(after['cmds'], 1e-9):.1f} fewer Redis commands; "
+                      f"same trades: {before['trades'] == after['trades']}")
         finally:
             stop(proc)
 

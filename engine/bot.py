@@ -40,6 +40,7 @@ from risk.monitor import RiskMonitor
 from risk.sizing import SizingInputs, SizingPolicy, size_quote
 from state.models import BotSnapshot, PositionView, SignalRecord, TrancheView
 from strategy.base import Strategy, history_window
+from strategy.incremental import stepper_for
 
 if TYPE_CHECKING:
     from executors.base import Executor
@@ -104,6 +105,7 @@ class Bot(VenueExits, Ledger):
         self.exit_check = exit_check
         self.signal_log: list[tuple[int, Side, bool]] = []  # backtests: (candle open_time, side, acted)
         self.history: deque[Candle] = deque(maxlen=history_window(strategy))
+        self.stepper = stepper_for(strategy)  # opt-in running indicators (strategy.incremental), else evaluate()
         self.last_price = 0.0
         self.last_candle_time = 0
         self.candles_seen = 0
@@ -132,7 +134,11 @@ class Bot(VenueExits, Ledger):
         now = self._open_bar(c)
         sig = NO_SIGNAL
         if len(self.history) >= self.strategy.warmup:
-            sig = self.strategy.evaluate(tuple(self.history))
+            step = self.stepper
+            if step is not None and step.strategy is self.strategy:
+                sig = step.signal(self.history)
+            else:
+                sig = self.strategy.evaluate(tuple(self.history))
         self.apply(c, sig, now)
 
     def on_event(self, c: Candle, sig: Signal, skipped: int = 0) -> None:

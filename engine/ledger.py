@@ -363,6 +363,15 @@ class Ledger:
     def snapshot(self, now_ms: int) -> BotSnapshot:
         raise NotImplementedError
 
+    def has_records(self) -> bool:
+        """Anything besides marks produced since the last drain (engine.snapshot_policy writes it at once)."""
+        o = self._out
+        return bool(o.orders or o.fills or o.trades or o.signals or o.risk or o.deals)
+
+    def drop_marks(self) -> None:
+        """This step's marks are not written (engine.snapshot_policy): the next snapshot written carries them."""
+        self._out.equity.clear()
+
     def drain(self, now_ms: int) -> BotUpdate:
         """Everything produced since the last drain, with a fresh snapshot (one Redis transaction)."""
         out = self._out

@@ -30,6 +30,7 @@ from engine.account_guard import AccountGuard
 from engine.health import HealthWatch
 from engine.live import LiveVenue
 from engine.risk_env import WorkerRiskEnv
+from engine.snapshot_policy import SnapshotPolicy, resume
 from engine.supervisor import VenueSupervisor
 from market.feed import Feed
 from settings import AppConfig, BotConfig
@@ -65,6 +66,8 @@ class Worker:
         self.lease = Lease(r, app.worker.heartbeat_ttl_s)
         self.lease_lost = False
         self.fleet = Fleet(app, self.writer, self.controls)
+        # which bots' snapshots a trading step writes (marks at most once a dashboard refresh)
+        self.snapshots = SnapshotPolicy(int(app.dashboard.refresh_s * 1000), self.fleet.on_venue)
         self.venue: LiveVenue | None = None
         self.supervisor: VenueSupervisor | None = None
         if any(b.mode == "live" for b in app.bots) or app.paper.venue == "testnet" or app.market.source == "exchange":
@@ -126,6 +129,7 @@ class Worker:
         # Stored candles win (they continue the market the bots already saw); the feed's own
         # warm-up history fills symbols Redis has never seen.
         warm = self.feed.warmup(self.app.market.warmup_candles)
+        cursors = self.writer.load_cursors()
         fresh: list[Candle] = []
         backfill = getattr(self.feed, "backfill", None)
         for key in self.feed.symbols:
@@ -147,7 +151,10 @@ class Worker:
             for c in history:
                 self.risk_env.observe(c)
             for bot in self.fleet.by_symbol.get(key, ()):
-                bot.warm(history)
+                # the stored candles a restored bot processed after its last written snapshot run again
+                resume(bot, stored, cursors.get(bot.name, 0), bot.name not in self.fleet.fresh)
+                if len(history) > len(stored):
+                    bot.warm(history[len(stored):])
         now = self.clock.now_ms()
         self.writer.commit([b.drain(now) for b in self.bots.values()], fresh)
         self._day_marks = self._marks()
@@ -249,6 +256,7 @@ class Worker:
             if batch is None:
                 if not stop.is_set():
                     log.info("feed exhausted; the worker keeps serving commands")
+                    self.write_marks()
                     stop.wait()
                 break
             if batch:
@@ -287,13 +295,13 @@ class Worker:
                     except Exception:  # one bad bot must not stop the others
                         log.exception("bot %s failed on candle %s %s", bot.name, c.symbol, c.open_time)
             now = self.clock.now_ms()
-            self.retry_closes(now)
-            self._pending.extend(b.drain(now) for b in self.bots.values())
+            retried = self.retry_closes(now)
+            self._pending.extend(self.snapshots.drain(self.bots.values(), now, force=retried))
             self._pending_candles.extend(batch)
-            self._flush()
+            self._flush(self.snapshots.cursors())
         self.health.loop.add(1000 * (time.perf_counter() - started))  # the health panel's loop latency
 
-    def _flush(self) -> None:
+    def _flush(self, cursors: dict[str, int] | None = None) -> None:
         rejects: dict[str, int] = {}
         new_rejections = []
         validator = getattr(self.feed, "validator", None)
@@ -308,7 +316,7 @@ class Worker:
             self._rejects_seen = Counter(validator.rejected)
         try:
             self.writer.commit(self._pending, self._pending_candles, rejects or None, new_rejections,
-                               self._pending_controls, self._pending_audits)
+                               self._pending_controls, self._pending_audits, cursors)
         except LeaseLost as exc:
             self.lose_lease(str(exc))
             return
@@ -319,6 +327,8 @@ class Worker:
             self._pending_controls.clear()
             self._pending_audits.clear()
             return
+        if cursors:
+            self.snapshots.committed(cursors)
         for rej in new_rejections:
             log.warning("candle rejected: %s %s: %s", rej.symbol, rej.open_time, rej.reason)
         try:
@@ -382,6 +392,14 @@ class Worker:
             except Exception:  # noqa: BLE001 - the next wake-up or poll tries again
                 log.exception("booking venue fills failed")
 
+    def write_marks(self) -> None:
+        """The marks the snapshot policy held back (a burst of candles within a refresh), written now."""
+        with self.lock:
+            behind = self.snapshots.behind(self.bots.values(), self.clock.now_ms())
+            if behind:
+                self._pending.extend(behind)
+                self._flush()
+
     def _commit_bots(self, bots: list[AnyBot]) -> None:
         """Settle and write what these bots did outside a candle step (lock held)."""
         now = self.clock.now_ms()
@@ -427,6 +445,7 @@ class Worker:
                         self.writer.commit([b.drain(now) for b in self.bots.values() if b.name in
                                             {c.target for c in changes}], controls=changes, audits=audits)
                 self.writer.health(view)
+                self.write_marks()
             except LeaseLost as exc:
                 self.lose_lease(str(exc))
             except Exception:  # noqa: BLE001 - the next check tries again

@@ -187,3 +187,11 @@ SHADOWS = PREFIX + "shadows"
 # Display facts of each traded symbol (base and quote asset, tick and step size from the venue's
 # filters): HASH symbol -> JSON state.telemetry.SymbolFacts, written by the worker at start.
 SYMBOLS = PREFIX + "symbols"
+
+# ---- write what changed (issue 19): engine/snapshot_policy.py, state/writer.py ----
+
+# The last closed candle each bot processed, written in the same transaction as the candles of every
+# trading step: HASH bot -> open_time (epoch ms). A bot's snapshot is written only when something the
+# dashboard or a restart needs changed, its marks at most every dashboard.refresh_s; at start the
+# stored candles after the snapshot's and up to this cursor are run through the bot again.
+SNAPSHOT_CURSORS = PREFIX + "snapshot:cursors"

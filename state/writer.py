@@ -36,6 +36,10 @@ from state.models import (
 
 CANDLES_KEPT = 600
 _Batch = tuple[list[BotUpdate], list[Candle], list[ControlChange], list[AuditRecord]]
+# A symbol's candle list is trimmed back to CANDLES_KEPT once this many candles were added since its last
+# trim (not with every candle: one command a candle less; readers take the newest n, so a list up to
+# CANDLES_KEPT + TRIM_EVERY long reads the same).
+TRIM_EVERY = 60
 RESULT_TTL_S = 24 * 3600
 
 
@@ -53,6 +57,7 @@ class StateWriter:
         # one whose outcome is unknown (see _with_kept)
         self._kept: _Batch = ([], [], [], [])
         self._unsure: tuple[str, tuple[int, ...]] | None = None
+        self._untrimmed: dict[str, int] = {}  # candle series -> candles added since its last LTRIM
 
     def _transaction(self, build: Callable[[redis.client.Pipeline], None]) -> None:
         """One MULTI/EXEC of what ``build`` queues; fenced (all or nothing, and only while this worker
@@ -129,12 +134,25 @@ class StateWriter:
 
     def commit(self, updates: Iterable[BotUpdate], candles: Iterable[Candle] = (),
                candle_rejects: dict[str, int] | None = None, rejections: Iterable[object] = (),
-               controls: Iterable[ControlChange] = (), audits: Iterable[AuditRecord] = ()) -> None:
-        """Write one batch atomically: new candles, each bot's events and snapshot, and the state
-        changes the risk monitor made during the batch (with their audit records). If Redis cannot
-        take it, it is kept here and written first by the next write (``_kept``): the caller drops it."""
+               controls: Iterable[ControlChange] = (), audits: Iterable[AuditRecord] = (),
+               cursors: dict[str, int] | None = None) -> None:
+        """Write one batch atomically: new candles, each bot's events and snapshot (``updates`` holds
+        the bots whose snapshot is due: engine.snapshot_policy), the last candle each bot processed
+        (``cursors``), and the state changes the risk monitor made during the batch (with their audit
+        records). If Redis cannot take it, it is kept here and written first by the next write
+        (``_kept``): the caller drops it (cursors excepted: the caller passes them until committed)."""
         batch = self._with_kept(updates, candles, controls, audits)
-        self._write(batch, lambda pipe: self._queue_commit(pipe, *batch[:2], candle_rejects, rejections, *batch[2:]))
+
+        def queue(pipe: redis.client.Pipeline) -> None:
+            self._queue_commit(pipe, *batch[:2], candle_rejects, rejections, *batch[2:])
+            if cursors:
+                pipe.hset(keys.SNAPSHOT_CURSORS, mapping=cursors)
+
+        self._write(batch, queue)
+
+    def load_cursors(self) -> dict[str, int]:
+        """bot -> the last closed candle it processed (keys.SNAPSHOT_CURSORS)."""
+        return {_s(k): int(v) for k, v in self.r.hgetall(keys.SNAPSHOT_CURSORS).items()}
 
     # ---- what a failed write leaves: kept, and written once ---------------------------------------
     # A write that fails is kept (its bookings, candles, state changes and audits) and written first
@@ -185,12 +203,17 @@ class StateWriter:
             self._queue_control(pipe, ch)
         for a in audits:
             self._queue_audit(pipe, a)
-        touched: set[str] = set()
+        added: dict[str, int] = {}
         for c in candles:
             pipe.rpush(keys.candles(c.key), CandleRecord.of(c).model_dump_json())
-            touched.add(c.key)
-        for sym in touched:
-            pipe.ltrim(keys.candles(sym), -CANDLES_KEPT, -1)
+            added[c.key] = added.get(c.key, 0) + 1
+        for sym, n in added.items():
+            # counted when queued: a failed transaction only trims a little later
+            since = self._untrimmed.get(sym, TRIM_EVERY) + n  # a fresh writer trims each series once first
+            if since >= TRIM_EVERY:
+                pipe.ltrim(keys.candles(sym), -CANDLES_KEPT, -1)
+                since = 0
+            self._untrimmed[sym] = since
         for u in updates:
             self._queue_update(pipe, u)
         if candle_rejects:

@@ -32,6 +32,7 @@ from strategy.base import (
     fmt_price,
     tail,
 )
+from strategy.incremental import EmaCrossStepper, SmaCrossStepper, Stepper
 from strategy.indicators import FloatArray, ema_last, sma, sma_last
 
 __all__ = [
@@ -129,6 +130,10 @@ class CrossoverStrategy:
             stop_loss=stop,
             take_profit=take,
         )
+
+    def stepper(self) -> Stepper:
+        """Opt-in running state (strategy.incremental): evaluate()'s answers in O(1) per candle."""
+        return SmaCrossStepper(self) if self.params.kind == "sma" else EmaCrossStepper(self)
 
     def signals(self, opens: FloatArray, highs: FloatArray, lows: FloatArray, closes: FloatArray,
                 volumes: FloatArray) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 
 from core.types import Candle, Side, Signal
 from strategy.base import MAX_WINDOW, SIDE_BUY, SIDE_SELL, ExitParams, closes, exit_arrays, exit_prices, tail
+from strategy.incremental import MomentumStepper, Stepper
 from strategy.indicators import FloatArray, roc, roc_last
 
 __all__ = ["MomentumParams", "MomentumStrategy"]
@@ -73,6 +74,10 @@ class MomentumStrategy:
             stop_loss=stop,
             take_profit=take,
         )
+
+    def stepper(self) -> Stepper:
+        """Opt-in running state (strategy.incremental): evaluate()'s answers in O(1) per candle."""
+        return MomentumStepper(self)
 
     def signals(self, opens: FloatArray, highs: FloatArray, lows: FloatArray, closes: FloatArray,
                 volumes: FloatArray) -> np.ndarray:

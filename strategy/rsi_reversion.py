@@ -21,6 +21,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from core.types import Candle, Side, Signal
 from strategy.base import MAX_WINDOW, ExitParams, closes, exit_prices, tail
+from strategy.incremental import RsiStepper, Stepper
 from strategy.indicators import rsi
 
 __all__ = ["RSI_SEED_PERIODS", "RsiReversionParams", "RsiReversionStrategy"]
@@ -91,3 +92,7 @@ class RsiReversionStrategy:
             stop_loss=stop,
             take_profit=take,
         )
+
+    def stepper(self) -> Stepper:
+        """Opt-in running state (strategy.incremental): evaluate()'s answers in O(1) per candle."""
+        return RsiStepper(self)
