@@ -171,3 +171,17 @@ NOTIFIER_GROUP = "notifier"
 # The notifier's own key: HASH `status` -> JSON NotifierStatus, `sent:{event id}` -> the targets that
 # already have that event (only while it is unacknowledged: a restart sends it to the others only).
 NOTIFIER = PREFIX + "notifier"
+
+
+# ---- going live (issue 14): go-live stages per live bot, sign-in and TOTP state per dashboard user ----
+# (state/golive_store.py and state/auth_store.py; the worker writes both, the dashboard reads them)
+
+
+def golive(bot: str) -> str:
+    """A live bot's go-live stage and its history: STRING (JSON GoLiveRecord)."""
+    return f"{PREFIX}golive:{bot}"
+
+
+def auth_state(user: str) -> str:
+    """A dashboard user's failures, lock and last accepted TOTP step: HASH (never a secret)."""
+    return f"{PREFIX}auth:{user}"
