@@ -21,13 +21,16 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from engine.commands import Outcome, Runtime, handler
 from engine.controls import TradingControls
-from engine.live_auth import LiveAuth
+from engine.fleet import UnknownTarget
+from engine.live_auth import CodeRefused, LiveAuth
 from risk.limits import parse_limit, tighten
 from risk.stages import LOSS_RULES, Stage, StageGate, cap_of, effective_cap, requirements
 from settings import AppConfig, BotConfig
 from state import golive_store as store
 from state.golive_store import GoLiveRecord, fingerprint
+from state.commands import Command
 from state.models import AuditRecord
 from state.writer import StateWriter
 
@@ -55,6 +58,10 @@ class GoLive:
         self.bots: dict[str, "Ledger"] = {}
         self.auth = LiveAuth(writer)
         controls.breach_hooks.append(self.on_breach)
+
+    def authorize(self, rt: Any, cmd: Command) -> tuple[str | None, list[Write]]:
+        """engine.live_auth's check of who sent ``cmd`` (and a live action's code); CodeRefused."""
+        return self.auth.authorize(rt, self, cmd)
 
     # ---- which bots --------------------------------------------------------------------------
     def enforced(self, cfg: BotConfig) -> bool:
@@ -192,3 +199,36 @@ def raise_limit(bot: "Ledger", cfg: BotConfig, limit: str, raw: str) -> object:
     if bot.monitor is not None:
         bot.monitor.limits = checked
     return getattr(checked, limit)
+
+
+# ---- the commands (registered in engine.commands' table) ---------------------------------------
+@handler("golive")
+def handle_golive(rt: Runtime, cmd: Command, now: int) -> Outcome:
+    golive: GoLive = rt.golive  # type: ignore[attr-defined]
+    bot = rt.fleet.scope("bot", cmd.target)[0]
+    try:
+        msg, write = golive.move(bot, cmd.user, cmd.value, cmd.payload, cmd.reason)  # type: ignore[arg-type]
+    except StageRefused as exc:
+        raise UnknownTarget(str(exc)) from None
+    return Outcome([], [bot], msg, writes=[write])
+
+
+@handler("auth")
+def handle_auth(rt: Runtime, cmd: Command, now: int) -> Outcome:
+    golive: GoLive = rt.golive  # type: ignore[attr-defined]
+    try:
+        return Outcome([], [], golive.auth.event(cmd))
+    except CodeRefused as exc:  # a refused sign-in: recorded as rejected, with the reason
+        raise UnknownTarget(str(exc)) from None
+
+
+@handler("raise_limit")
+def handle_raise_limit(rt: Runtime, cmd: Command, now: int) -> Outcome:
+    """``set_limit`` raising a limit of a bot under the protocol, its TOTP code already checked."""
+    bot = rt.fleet.scope("bot", cmd.target)[0]
+    try:
+        value = raise_limit(bot, rt.fleet.configs[bot.name], cmd.limit, cmd.value)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise UnknownTarget(str(exc)) from None
+    return Outcome([], [bot], f"{bot.name}: {cmd.limit} raised to {value!r} by {cmd.user} (TOTP), in effect now",
+                   [(bot.name, cmd.limit, value)])

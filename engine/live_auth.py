@@ -31,8 +31,6 @@ from state.writer import StateWriter
 
 Write = Callable[[Any], None]
 SOURCES = ("dashboard", "cli")  # senders whose user names are dashboard users
-LOGIN_FAILURES = ("login_failed",)
-AUTH_EVENTS = ("login_ok", "login_failed", "logout", "session_refused", "totp_enrolled")
 
 
 class CodeRefused(ValueError):
@@ -73,7 +71,7 @@ def live_action(rt: Any, golive: Any, cmd: Command) -> str | None:
         return f"approving go-live stage {cmd.value} for {cmd.target}" if up else None
     if cmd.cmd == "set_limit":
         bot = rt.fleet.bots.get(cmd.target)
-        if bot is None:
+        if bot is None or not golive.guarded(cmd.target):  # other bots: raising needs a restart, as ever
             return None
         try:
             tighten(bot.risk.limits, {cmd.limit: parse_limit(cmd.limit, cmd.value)})
@@ -106,11 +104,11 @@ class LiveAuth:
         self.writer.transaction(lambda pipe: auth_store.queue(pipe, name, new))
         return new
 
-    def authorize(self, rt: Any, golive: Any, cmd: Command) -> list[Write]:
-        """Check who sent ``cmd`` and, for a live action, its TOTP code. Raises CodeRefused; returns the
-        writes to commit with the command (the code consumed)."""
+    def authorize(self, rt: Any, golive: Any, cmd: Command) -> tuple[str | None, list[Write]]:
+        """Check who sent ``cmd`` and, for a live action, its TOTP code. Raises CodeRefused; returns (why
+        it is a live action or None, the writes to commit with the command: the code consumed)."""
         if cmd.cmd == "auth":
-            return []
+            return None, []
         source, name = user_of(cmd.user)
         users = self._users()
         user: User | None = None
@@ -126,7 +124,7 @@ class LiveAuth:
                 raise CodeRefused(f"user: {name} is a {user.role}: viewers send no commands")
         why = live_action(rt, golive, cmd)
         if why is None:
-            return []
+            return None, []
         need = f"{why} is a live action: it needs a fresh TOTP code of a live-operator"
         if users is None:
             raise CodeRefused(f"{need}, and the worker has no users file (BOT_USERS_FILE)")
@@ -150,7 +148,7 @@ class LiveAuth:
             raise CodeRefused(f"{why}: TOTP refused: {res.reason} ({new.failures} of "
                               f"{auth_store.MAX_FAILURES} failures){lock}")
         ok = state.after_success(res.step)
-        return [lambda pipe: auth_store.queue(pipe, name, ok)]
+        return why, [lambda pipe: auth_store.queue(pipe, name, ok)]
 
     def event(self, cmd: Command) -> str:
         """An ``auth`` command (the dashboard's sign-in events): the audit's text; failures raise
