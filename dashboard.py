@@ -14,7 +14,8 @@ import streamlit as st
 from core.types import TradingState
 from ui import audit as audit_tab
 from ui import backtest as backtest_tab
-from ui import dca, ghost, live, paper
+from ui import dca, ghost, live, login, paper
+from ui import golive as golive_ui
 from ui.common import reader, short_ts, ts
 from ui.controls import close_pending_text, global_controls, last_command_note
 
@@ -129,8 +130,10 @@ def _config_view() -> tuple[list[str], list[str]]:
 
 def main() -> None:
     st.title("Trading bot")
-    if not password_gate():
+    if not login.gate() or not password_gate():  # users and sessions (ui.login); the old shared password
         return
+    login.account_bar()
+    golive_ui.enrolment()
     health()
     r = reader()
     global_controls(r)

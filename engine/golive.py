@@ -104,6 +104,7 @@ class GoLive:
                 rec = rec.model_copy(update={"fingerprint": fp, "fingerprint_since": now})
                 why = "strategy, parameters, symbols or market changed since the approval"
         rec.enforced = self.enforced(cfg)
+        rec.configured_cap = bot.risk.limits.max_position_value
         audits = []
         if why and why != "first seen" and rec.stage is not Stage.UNAPPROVED:
             rec = rec.moved(Stage.UNAPPROVED, "golive", why, "", now, 0)

@@ -38,10 +38,10 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> bool:
     return False
 
 
-def dashboard_command(port: int) -> list[str]:
+def dashboard_command(port: int, address: str = "127.0.0.1") -> list[str]:
     return [
         sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         "--client.toolbarMode", "viewer",
     ]
@@ -146,6 +146,14 @@ def main() -> int:
     if taken:
         print("cannot start:\n  " + "\n  ".join(taken), file=sys.stderr)
         return 1
+    from auth.users import default_path, users_path
+
+    if users_path() is None and default_path().exists():  # `bot_manager.py user add` wrote the default file
+        os.environ["BOT_USERS_FILE"] = str(default_path())
+    if users_path() is None and app.dashboard.address not in ("127.0.0.1", "localhost", "::1"):
+        print(f"cannot start: dashboard.address is {app.dashboard.address} but there is no users file: add a user "
+              "(bot_manager.py user add NAME --role ROLE) or bind 127.0.0.1", file=sys.stderr)
+        return 2
 
     stopping = False
 
@@ -192,7 +200,7 @@ def main() -> int:
         children.append(Child("worker", lambda: run([sys.executable, str(ROOT / "bot_manager.py"), "run"], "worker")))
         children[-1].launch()
         print("starting the dashboard (log: var/log/dashboard.log)")
-        dash = Child("dashboard", lambda: run(dashboard_command(app.dashboard.port), "dashboard"))
+        dash = Child("dashboard", lambda: run(dashboard_command(app.dashboard.port, app.dashboard.address), "dashboard"))
         children.append(dash)
         dash.launch()
         # operator reach (issue 13): the REST API and the notifier (ops/reach.py), supervised like the rest

@@ -57,6 +57,7 @@ class GoLiveRecord(BaseModel):
     real_money: bool = False
     venue_since: int = 0
     cap: float | None = 0.0  # the position cap in force (stage cap and configured limit together)
+    configured_cap: float | None = None  # the bot's configured max_position_value (a stage cap only lowers it)
     prior_tests: list[KillSwitchTest] = Field(default_factory=list)  # kill switches tested on earlier venues
     history: list[Transition] = Field(default_factory=list)
 

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from state.models import BotMeta
-from ui import risk
+from ui import golive, login, risk
 from ui.common import reader, short_ts, tranche_details, ts
 from ui.controls import _open, bot_controls, state_lines
 
@@ -49,15 +49,18 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                     st.error(f"**Reconciliation drift** (checked {short_ts(int(view.get('time', 0)))}): "
                              f"{view.get('summary')}. The bot is paused. Choose what is true:")
                     c = st.columns(3)
-                    if kinds.get(name) == "dca":  # a DCA position belongs to deals: no adopting it
+                    if not login.can_operate():
+                        c[0].caption("A viewer sees this; an operator chooses.")
+                    elif kinds.get(name) == "dca":  # a DCA position belongs to deals: no adopting it
                         c[0].caption("DCA bot: its position belongs to deals, so it cannot adopt the venue's.")
                     else:
                         c[0].button("Adopt the venue's position", key=f"adopt_{name}", on_click=_open,
                                     args=("adopt", "bot", name))
-                    c[1].button("Ignore the difference", key=f"ignore_{name}", on_click=_open,
-                                args=("ignore_drift", "bot", name))
-                    c[2].button("Close all positions", key=f"recon_flatten_{name}", on_click=_open,
-                                args=("flatten", "bot", name))
+                    if login.can_operate():
+                        c[1].button("Ignore the difference", key=f"ignore_{name}", on_click=_open,
+                                    args=("ignore_drift", "bot", name))
+                        c[2].button("Close all positions", key=f"recon_flatten_{name}", on_click=_open,
+                                    args=("flatten", "bot", name))
                 elif view:
                     st.caption(f"Reconciliation: no drift (checked {ts(int(view.get('time', 0)))})")
                 us = view.get("user_stream")
@@ -125,3 +128,4 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
     panel()
     st.markdown("**Kill switches** — Close all positions sends market orders to the venue (reduce-only on futures)")
     bot_controls(metas, "live")
+    golive.render(metas)  # go-live stages, their evidence and the approval steps (ui.golive)
