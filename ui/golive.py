@@ -169,7 +169,13 @@ def _actions(m: BotMeta, rec: golive_store.GoLiveRecord, nxt: Stage | None, cfg:
 # ---- TOTP enrolment -------------------------------------------------------------------------
 def enrolment() -> None:
     """For a signed-in user: set up (or replace) their authenticator. The secret lives in this session
-    only until a code proves it."""
+    only until a code proves it. One container, so what shows inside never shifts the tabs below
+    (Streamlit resets the selected tab when the elements before it change)."""
+    with st.container(key="totp_box"):
+        _enrolment()
+
+
+def _enrolment() -> None:
     who = login.current()
     path = users_path()
     if not who.name or path is None:
@@ -178,6 +184,8 @@ def enrolment() -> None:
     user = users.get(who.name)
     if user is None:
         return
+    if st.session_state.pop("totp_done", False):
+        st.success("Two-factor enrolled: live actions now ask for a code from your app.")
     label = "Replace two-factor authenticator (TOTP)" if user.totp_secret else "Set up two-factor (TOTP)"
     with st.expander(label, expanded=not user.totp_secret and who.role == "live-operator"):
         pending = st.session_state.get("totp_pending")
@@ -204,5 +212,3 @@ def enrolment() -> None:
                 pass
             st.session_state["totp_done"] = True
             st.rerun()
-    if st.session_state.pop("totp_done", False):
-        st.success("Two-factor enrolled: live actions now ask for a code from your app.")
