@@ -164,6 +164,19 @@ def main() -> int:
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Redis ACL (ops.redis_acl): each process signs in as its own user; the exchange keys go to the worker only
+    urls: dict[str, str] = {}
+    acl_file: Path | None = None
+    worker_auth: tuple[str, str] | None = None
+    if app.redis.embedded and os.environ.get("BOT_REDIS_ACL", "1") != "0":
+        from ops.redis_acl import passwords, url_for, write_acl
+
+        pw = passwords()
+        acl_file = write_acl(pw)
+        worker_auth = ("worker", pw["worker"])
+        urls = {name: url_for(app.redis.url, user, pw[user]) for name, user in
+                (("worker", "worker"), ("exchange", "worker"), ("dashboard", "dashboard"), ("api", "api"),
+                 ("notify", "notifier"))}
     launcher_log = open(logs / "launcher.log", "a")
 
     def log(msg: str) -> None:
@@ -173,7 +186,10 @@ def main() -> int:
         launcher_log.flush()
 
     def run(cmd: list[str], name: str) -> "subprocess.Popen[bytes]":
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(logs / f"{name}.log", "ab"),
+        mine = {k: v for k, v in env.items() if name == "worker" or not k.startswith("BOT_BINANCE_")}
+        if name in urls:
+            mine["BOT_REDIS__URL"] = urls[name]
+        return subprocess.Popen(cmd, cwd=ROOT, env=mine, stdout=open(logs / f"{name}.log", "ab"),
                                 stderr=subprocess.STDOUT)
 
     children: list[Child] = []
@@ -183,12 +199,12 @@ def main() -> int:
             data = Path(app.redis.data_dir)
             data = data if data.is_absolute() else ROOT / data
             children.append(Child("redis", lambda: start_redis(redis_port, data, app.redis.appendfsync,
-                                                               logs / "redis.log")))
+                                                               logs / "redis.log", acl_file, worker_auth)))
             children[-1].launch()
         if needs_local_exchange(app):
             port = app.exchange.local_port
             print(f"starting the local Binance-compatible exchange on 127.0.0.1:{port} (log: var/log/exchange.log)")
-            exch = Child("exchange", lambda: run(exchange_command(app, stored_market(app.redis.url, app.market.symbols),
+            exch = Child("exchange", lambda: run(exchange_command(app, stored_market(urls.get("worker", app.redis.url), app.market.symbols),
                                                                   var / "exchange-state.json"), "exchange"))
             children.append(exch)
             exch.launch()
