@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from state import auth_store, golive_store, keys
 from state.commands import new_command, post_command
 from state.events import read_audit
 from state.reader import StateReader
-from support import fast_config, result_of, start_worker, wait_for, write_config
+from support import ROOT, fast_config, result_of, start_worker, wait_for, write_config
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -101,6 +103,13 @@ def test_the_dashboard_connection_reads_and_posts_but_cannot_write_state(locked,
         notifier.hset(keys.NOTIFIER, "status", "{}")
         with pytest.raises(redis.exceptions.NoPermissionError):
             notifier.hset(keys.control("global"), "state", "ACTIVE")
+        # the shell's kill switch finds make run's passwords and signs in as the dashboard user
+        out = subprocess.run([sys.executable, str(ROOT / "bot_manager.py"), "send", "flatten", "--bot",
+                              "paper-mom-btc", "--redis-url", base], capture_output=True, text=True, timeout=60,
+                             env=os.environ.copy())
+        assert out.returncode == 0, out.stderr
+        nonce = out.stdout.split("nonce ")[1].rstrip(")\n")
+        assert wait_for(lambda: result_of(dash, nonce), 20, "the answer to the CLI's flatten").status == "applied"
         assert w.alive()
     finally:
         w.stop()
