@@ -61,8 +61,9 @@ def config(tmp_path: Path, redis_url: str, venue_url: str) -> Path:
 
 
 def send(r: redis.Redis, cmd: str, user: str, *, value: str = "", payload: str = "", otp: str = "",
-         scope: str = "bot", target: str = BOT, reason: str = ""):
-    c = new_command(cmd, scope, target, user=user, value=value, payload=payload, otp=otp, reason=reason)  # type: ignore[arg-type]
+         scope: str = "bot", target: str = BOT, reason: str = "", limit: str = ""):
+    c = new_command(cmd, scope, target, user=user, value=value, payload=payload, otp=otp, reason=reason,  # type: ignore[arg-type]
+                    limit=limit)
     post_command(r, c)
     return wait_for(lambda: result_of(r, c.nonce), 30, f"the worker's answer to {cmd}")
 
@@ -156,6 +157,13 @@ def test_a_live_bot_goes_through_the_stages_only_with_evidence_and_fresh_codes(r
         wait_for(lambda: held(r) > 0, 20, "the first live position")
         res = buy(r, "b2")
         assert "denied: stage first_trade" in res.message and "stage cap 50.00" in res.message, res
+
+        # a loss-limit breach drops the bot back one stage (lowering a limit needs no code)
+        assert send(r, "set_limit", "dashboard:bob", limit="daily_loss_value", value="0.0001").status == "applied"
+        wait_for(lambda: golive_store.load(r, BOT).stage.value == "unapproved", 30, "the drop back a stage")
+        back = golive_store.load(r, BOT).history[-1]
+        assert back.who == "golive" and back.from_stage == "first_trade" and "daily_loss breached" in back.reason
+        assert any(a.who == "golive" and "first_trade -> unapproved" in a.detail for a in read_audit(r, bot=BOT))
 
         # five failures in a row lock the user: then even a right code is refused
         for i in range(5):
