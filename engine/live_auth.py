@@ -1,7 +1,8 @@
 """Who may do what, checked by the worker on every command before it is applied.
 
 * A command from a dashboard user (``user`` = ``dashboard:<name>``, with a users file): the name must be
-  a user, and a viewer sends nothing.
+  a user, and a viewer sends nothing. Unnamed local senders (``dashboard`` in its no-users 127.0.0.1
+  mode, ``cli``) are taken as the machine's operator, as before; the ACL decides who may post at all.
 * A **live action** needs a fresh TOTP code (``otp``) of a live-operator, whoever sends it (dashboard
   ``dashboard:<name>``, shell ``cli:<name>``): resuming a live bot under the go-live protocol (by name,
   or by a global / mode / resume-all command that would lift it), adopting or ignoring its drift,
@@ -117,7 +118,7 @@ class LiveAuth:
                 user = users.get(name)
             except UsersFileError as exc:
                 raise CodeRefused(f"user: {exc}") from None
-        if source == "dashboard" and users is not None:
+        if source == "dashboard" and users is not None and name is not None:  # plain "dashboard": no-users mode
             if user is None:
                 raise CodeRefused(f"user: {cmd.user!r} is not a dashboard user (users file {users.path})")
             if not user.can_operate:
