@@ -6,7 +6,8 @@ loads holding only their SHA-256 hashes.
                 no administration (no FLUSHALL, FLUSHDB, CONFIG, ACL, SHUTDOWN, DEBUG, KEYS ...).
 * ``dashboard`` and ``api``: read every key, write only the command stream (XADD): a kill switch or any
                 other change reaches state through the worker, never around it.
-* ``notifier``  reads; writes only its own status key and its consumer group on the event stream.
+* ``notifier``  reads; writes only its own status key, its consumer group on the event stream and (its
+                Telegram chat control) the command stream.
 * ``default``   off: a process without a password gets nothing.
 
 Each process gets its own ``BOT_REDIS__URL`` with its user and password in its environment (never in
@@ -31,8 +32,9 @@ RULES = {
     "worker": f"~* &* {_SAFE} +acl|log",  # ACL LOG: the refused commands of the others, to read
     "dashboard": f"{_READ} %W~{keys.COMMANDS} resetchannels -@all +@read {_CONN} +xadd",
     "api": f"{_READ} %W~{keys.COMMANDS} resetchannels -@all +@read {_CONN} +xadd",
-    "notifier": f"{_READ} %W~{keys.NOTIFIER}* %W~{keys.EVENTS} resetchannels -@all +@read {_CONN} +@stream "
-                "-xadd -xdel -xtrim -xsetid +hset +hdel +set +del +expire",
+    # its consumer group on the events; XADD only onto the command stream (Telegram chat control runs here)
+    "notifier": f"{_READ} %W~{keys.NOTIFIER}* %W~{keys.EVENTS} %W~{keys.COMMANDS} resetchannels -@all +@read {_CONN} "
+                "+@stream -xdel -xtrim -xsetid +hset +hdel +set +del +expire",
 }
 
 

@@ -101,6 +101,12 @@ def test_the_dashboard_connection_reads_and_posts_but_cannot_write_state(locked,
         # the notifier writes only its own key
         notifier = client(base, pw, "notifier")
         notifier.hset(keys.NOTIFIER, "status", "{}")
+        got = notifier.xreadgroup(keys.NOTIFIER_GROUP, "acl-test", {keys.EVENTS: ">"}, count=1)
+        for _stream, entries in (got.items() if isinstance(got, dict) else got):
+            for entry_id, _fields in entries:
+                notifier.xack(keys.EVENTS, keys.NOTIFIER_GROUP, entry_id)
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            notifier.xadd(keys.AUDIT, {"who": "forged"})
         with pytest.raises(redis.exceptions.NoPermissionError):
             notifier.hset(keys.control("global"), "state", "ACTIVE")
         # the shell's kill switch finds make run's passwords and signs in as the dashboard user
