@@ -35,7 +35,8 @@ def _open(cmd: str, scope: str, target: str = "", payload: str = "", summary: st
 
 
 def _close() -> None:
-    st.session_state.pop("confirm", None)
+    for k in ("confirm", "live_ack", "live_code"):  # a used TOTP code is not offered again
+        st.session_state.pop(k, None)
 
 
 def _position_text(s: BotSnapshot | None) -> str:
