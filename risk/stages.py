@@ -171,7 +171,7 @@ def requirements(target: Stage, ev: Evidence, cfg: GoLiveConfig) -> list[Require
             Requirement("backtest report", bt is not None,
                         f"{bt.get('trades')} trades, return {float(bt.get('total_return_pct') or 0):+.2f}%, max "
                         f"drawdown {float(bt.get('max_drawdown_pct') or 0):.2f}%" if bt else
-                        "no finished backtest of these exact parameters (run one: Backtest tab or the button here)"),
+                        "no finished backtest of these exact parameters (run one on the Backtest tab)"),
             Requirement("ghost signals", ev.ghost_signals >= cfg.min_ghost_signals,
                         f"{ev.ghost_signals} signals from {', '.join(ev.ghost_bots) or 'no ghost bot'}"
                         + (f", {ev.ghost_accuracy_pct:.1f}% accurate" if ev.ghost_accuracy_pct is not None else "")
