@@ -75,3 +75,65 @@ def test_local_exchange_bots_are_recorded_not_gated_unless_stages_on() -> None:
     assert not golive_store.load(r, "lv").enforced and bot.risk.gate is None
     g, bot = start(r, app(venue="local", stages="on"))
     assert golive_store.load(r, "lv").enforced and bot.risk.gate is not None
+
+
+DAY = 86_400_000
+
+
+def trade(r, t_exit: int, pnl: float) -> None:  # noqa: ANN001
+    from state.models import TradeRecord
+
+    rec = TradeRecord(bot="lv", symbol="BTCUSDT", side="BUY", quantity=0.0005, entry_price=60000, exit_price=60000,
+                      entry_time=t_exit - 60_000, exit_time=t_exit, pnl=pnl, return_pct=0.1, fees=0.01)
+    r.xadd(golive_store.keys.trades("lv"), {"data": rec.model_dump_json()})
+
+
+def test_scaling_needs_three_winning_round_trips_and_full_a_profitable_week() -> None:
+    from engine.golive import StageRefused
+
+    r = fakeredis.FakeRedis(decode_responses=True)
+    g, bot = start(r, app())
+    t0 = 1_000 * DAY
+    bot.last_candle_time = t0
+    rec = g.records["lv"].moved(Stage.FIRST_TRADE, "dashboard:alice", "approved", "", 1, t0)
+    g.records["lv"] = rec
+    ask = '{"confirm": "lv", "max_loss": 40}'  # scaling's 100 lowered to the configured 40
+    trade(r, t0 + 60_000, 1.0)
+    trade(r, t0 + 120_000, -0.5)
+    trade(r, t0 + 180_000, 2.0)
+    bot.last_candle_time = t0 + 200_000
+    try:
+        g.move(bot, "dashboard:alice", "scaling", ask, "")  # type: ignore[arg-type]
+        raise AssertionError("moved without three winning round trips")
+    except StageRefused as exc:
+        assert "2 winning of 3" in str(exc)
+    with_full_skip = None
+    try:
+        g.move(bot, "dashboard:alice", "full", ask, "")  # type: ignore[arg-type]
+    except StageRefused as exc:
+        with_full_skip = str(exc)
+    assert with_full_skip and "the next stage is scaling" in with_full_skip
+    trade(r, t0 + 240_000, 0.5)
+    msg, write = g.move(bot, "dashboard:alice", "scaling", ask, "")  # type: ignore[arg-type]
+    assert "first_trade -> scaling" in msg and g.records["lv"].stage is Stage.SCALING and bot.risk.gate.cap == 100
+
+    # full: 7 days in scaling (market time) and a profitable last week
+    bot.last_candle_time = t0 + 240_000 + 3 * DAY
+    try:
+        g.move(bot, "dashboard:alice", "full", ask, "")  # type: ignore[arg-type]
+        raise AssertionError("full after 3 days")
+    except StageRefused as exc:
+        assert "a week in scaling" in str(exc)
+    trade(r, t0 + 240_000 + 7 * DAY, -3.0)
+    bot.last_candle_time = t0 + 240_000 + 8 * DAY
+    try:
+        g.move(bot, "dashboard:alice", "full", ask, "")  # type: ignore[arg-type]
+        raise AssertionError("full after a losing week")
+    except StageRefused as exc:
+        assert "profitable week" in str(exc)
+    trade(r, t0 + 240_000 + 8 * DAY - 1, 5.0)
+    msg, _ = g.move(bot, "dashboard:alice", "full", ask, "")  # type: ignore[arg-type]
+    assert g.records["lv"].stage is Stage.FULL and bot.risk.gate is not None and bot.risk.gate.cap is None
+    # down is always allowed, with no evidence
+    g.move(bot, "dashboard:bob", "first_trade", "", "lowered")  # type: ignore[arg-type]
+    assert g.records["lv"].stage is Stage.FIRST_TRADE
