@@ -49,10 +49,12 @@ def _now() -> int:
     return int(time.time() * 1000)
 
 
-def _event(user: str, event: str, detail: str = "") -> None:
-    """An ``auth`` command: the worker records it (and counts a failed password)."""
+def _event(user: str, event: str, detail: str = "", signed_in: bool = False) -> None:
+    """An ``auth`` command: the worker records it (and counts a failed password). ``signed_in``: sent
+    as the user themself (a sign-in that succeeded, a sign-out), else as the anonymous dashboard."""
+    sender = f"dashboard:{user}" if signed_in else "dashboard"
     try:
-        post_command(get_redis(redis_url()), new_command("auth", "bot", user[:64] or "?", user="dashboard",
+        post_command(get_redis(redis_url()), new_command("auth", "bot", user[:64] or "?", user=sender[:64],
                                                          value=event, reason=detail[:300]))
     except Exception:  # noqa: BLE001 - Redis down: the page says so elsewhere; signing in still works
         pass
@@ -144,7 +146,7 @@ def _form(path: object) -> None:
     st.session_state["who"] = Who(user.name, user.role)
     st.session_state["cookie_seen"] = cookie
     _set_cookie(cookie, _book().ttl_ms // 1000)
-    _event(user.name, "login_ok", f"role {user.role}")
+    _event(user.name, "login_ok", f"role {user.role}", signed_in=True)
     st.rerun()
 
 
@@ -154,7 +156,7 @@ def sign_out() -> None:
     if sid:
         _book().end(sid)
     if who is not None:
-        _event(who.name, "logout")
+        _event(who.name, "logout", signed_in=True)
     st.session_state["signed_out"] = True
 
 

@@ -138,6 +138,8 @@ def test_sign_in_enrol_and_approve_a_live_bot_through_the_stages(page: Page, sta
     # the session survives a reload (the signed cookie), then alice enrols TOTP from the page's secret
     sign_in(page, url, "alice")
     expect(page.get_by_text("Signed in as alice (live-operator)")).to_be_visible()
+    wait_for(lambda: any(a.command == "auth" and a.who == "dashboard:alice" and a.result == "applied"
+                         for a in read_audit(r, limit=50)), 10, "alice's sign-in in the audit, in her name")
     page.reload()
     wait_for_app_run(page)
     expect(page.get_by_text("Signed in as alice (live-operator)")).to_be_visible()
