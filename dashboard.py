@@ -14,7 +14,8 @@ import streamlit as st
 from core.types import TradingState
 from ui import audit as audit_tab
 from ui import backtest as backtest_tab
-from ui import dca, ghost, health_panel, layout, live, paper, reports
+from ui import dca, ghost, health_panel, layout, live, login, paper, reports
+from ui import golive as golive_ui
 from ui.common import reader, short_ts, ts
 from ui.controls import close_pending_text, global_controls, last_command_note
 
@@ -130,9 +131,11 @@ def _config_view() -> tuple[list[str], list[str]]:
 
 def main() -> None:
     st.title("Trading bot")
-    if not password_gate():
+    if not login.gate() or not password_gate():  # users and sessions (ui.login); the old shared password
         return
     layout.apply()
+    login.account_bar()
+    golive_ui.enrolment()
     health()
     health_panel.panel(REFRESH_S)
     r = reader()

@@ -32,6 +32,7 @@ from core.types import INTERVAL_MS, Mode
 from core.validation import StrictNumbers, error_lines, format_errors
 from risk.limits import EXECUTION_FACTS, CeilingViolation, RiskLimits, resolve
 from risk.sizing import SizingPolicy
+from risk.stages import GoLiveConfig
 from strategy.dca_settings import DcaConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.yaml"
@@ -240,6 +241,8 @@ class WorkerConfig(_Model):
 
 class DashboardConfig(_Model):
     port: int = Field(8502, ge=1024, le=65535)
+    address: str = Field("127.0.0.1", description="where make run binds the dashboard; anything but loopback "
+                                                  "needs a users file (BOT_USERS_FILE)")
     refresh_s: float = Field(1.0, ge=0.5, le=2.0)
 
 
@@ -262,6 +265,7 @@ class AppConfig(BaseSettings):
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
+    golive: GoLiveConfig = Field(default_factory=GoLiveConfig)
     exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
     bots: list[BotConfig] = Field(default_factory=list)
 

@@ -2,6 +2,8 @@
 simulated venue, the fill model's fees and a ``BacktestControl`` as their trading state."""
 from __future__ import annotations
 
+import os
+
 from backtest.fills import BacktestExecutor, FillModel
 from backtest.result import AnyBot, BacktestControl
 from engine.assembly import SimParts, build_bot
@@ -43,7 +45,7 @@ def build_sim_bot(cfg: BotConfig, app: AppConfig, model: FillModel, interval: st
     market = app.market.model_copy(update={"interval": interval})
     sim_app = app.model_copy(update={"paper": sim_paper, "market": market})
     control = control or BacktestControl()
-    limits = cfg.limits()
+    limits = cfg.limits(allow_raise=bool(os.environ.get("BOT_RISK_OVERRIDE")))  # as the worker runs it
     bot = build_bot(cfg, sim_app, control.state_of, sim=sim, limits=limits,
                     monitored=needs_monitor(limits, cfg.sizing if cfg.kind != "dca" else None))
     bot.control_sim = control  # type: ignore[union-attr]  # read back by the runners and the result

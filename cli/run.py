@@ -32,7 +32,9 @@ def main(argv: list[str]) -> int:
     try:
         wait_for_redis(r, timeout_s=10)
     except redis.ConnectionError as exc:
-        print(f"cannot reach Redis at {app.redis.url}: {exc}", file=sys.stderr)
+        from ops.redis_acl import shown  # never the password of a make run ACL user
+
+        print(f"cannot reach Redis at {shown(app.redis.url)}: {exc}", file=sys.stderr)
         return 1
     install_loader()  # ml_classifier bots read their model files once, when built
     stop = threading.Event()

@@ -25,6 +25,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--reason", default="")
     p.add_argument("--limit", default="", help="set_limit: the limit to lower, e.g. max_position_pct")
     p.add_argument("--value", default="", help="set_limit: its new, lower value")
+    p.add_argument("--otp", default="", help="a live action's TOTP code (with --user cli:NAME, a live-operator)")
     p.add_argument("--config", help="config file to take redis.url from (default: $BOT_CONFIG or config.yaml)")
     p.add_argument("--redis-url", help="default: $BOT_REDIS__URL, else redis.url of the config file")
     args = p.parse_args(argv)
@@ -40,7 +41,7 @@ def main(argv: list[str]) -> int:
         scope, target = "global", ""
     try:  # the worker's own validation, before anything is posted
         command = new_command(args.cmd, scope, target, user=args.user, reason=args.reason, limit=args.limit,
-                              value=args.value)
+                              value=args.value, otp=args.otp)
     except ValidationError as exc:
         print(f"bot_manager.py send: not posted: {format_errors(exc)}", file=sys.stderr)
         return 2

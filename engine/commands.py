@@ -12,12 +12,13 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.types import Side, Signal, TradingState
 from engine.controls import MODES, TradingControls
 from engine.dca_bot import DcaBot
 from engine.fleet import AnyBot, Fleet, UnknownTarget, meta
+from engine.live_auth import CodeRefused
 from risk.limits import parse_limit
 from settings import AppConfig
 from state.commands import ALL_COMMANDS, Command, CommandRejected, parse_command, signal_payload
@@ -42,6 +43,7 @@ class Outcome:
     dynamic_bots: list[tuple[str, str]] = field(default_factory=list)
     metas: list[BotMeta] = field(default_factory=list)
     pending: bool = False  # applied, but not complete (a close not confirmed yet)
+    writes: list[Callable[[Any], None]] = field(default_factory=list)  # another state module's writes
 
 
 class Runtime(Protocol):
@@ -327,10 +329,16 @@ def handle(rt: Runtime, entry_id: str, fields: dict[str, str], now: int) -> Comm
                                    message="already applied; nothing done again", time=now)
             rt.writer.finish_command(entry_id, result, _audit(cmd, entry_id, "duplicate", result.message, now))
             return result
-        fn = HANDLERS.get(cmd.cmd)
-        if fn is None:
-            return reject(rt, entry_id, fields, f"cmd: {cmd.cmd!r} has no handler in this worker", now)
+        golive = getattr(rt, "golive", None)  # who sent it, and a live action's TOTP code (engine.live_auth)
         with rt.lock:
+            try:
+                live, consumed = golive.authorize(rt, cmd) if golive is not None else (None, [])
+            except CodeRefused as exc:
+                return reject(rt, entry_id, fields, str(exc), now)
+            # a limit raised on a bot under the go-live protocol (its code checked): engine.golive's handler
+            fn = HANDLERS.get("raise_limit" if cmd.cmd == "set_limit" and live else cmd.cmd)
+            if fn is None:
+                return reject(rt, entry_id, fields, f"cmd: {cmd.cmd!r} has no handler in this worker", now)
             try:
                 outcome = fn(rt, cmd, now)
             except UnknownTarget as exc:
@@ -342,7 +350,7 @@ def handle(rt: Runtime, entry_id: str, fields: dict[str, str], now: int) -> Comm
                                    time=now)
             rt.writer.finish_command(entry_id, result, _audit(cmd, entry_id, status, outcome.message, now),
                                      outcome.controls + controls, updates, outcome.limit_changes,
-                                     outcome.dynamic_bots, outcome.metas, audits)
+                                     outcome.dynamic_bots, outcome.metas, audits, [*consumed, *outcome.writes])
     except LeaseLost:
         raise  # another worker holds the lease: it answers this entry
     except Exception as exc:  # noqa: BLE001 - whatever failed, answer it: an unanswered entry stalls the stream
@@ -362,7 +370,7 @@ def reject(rt: Runtime, entry_id: str, fields: dict[str, str], why: str, now: in
     audit = AuditRecord(time=now, who=fields.get("user", "?")[:64], command=fields.get("cmd", "?")[:64],
                         target=fields.get("target", "")[:64], result="rejected", detail=why,
                         entry_id=entry_id, nonce=nonce)
-    rt.writer.record_reject("command", why, {k[:64]: v[:500] for k, v in fields.items()})
+    rt.writer.record_reject("command", why, {k[:64]: v[:500] for k, v in fields.items() if k != "otp"})
     rt.writer.finish_command(entry_id, result, audit)
     log.warning("command %s rejected: %s", entry_id, why)
     return result

@@ -9,7 +9,7 @@ state (``tighten``); loosening is an operator's command.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from core.types import TradingState
@@ -33,6 +33,8 @@ class TradingControls:
         self.records: dict[tuple[str, str], ControlRecord] = {}
         self.fenced_out = False  # this worker lost its lease: no bot may place anything
         self.on_bot_change = lambda name, rec: None  # the fleet mirrors a bot's record onto the bot
+        # called with (bot, rule, now) on every risk breach (engine.golive drops a live bot back a stage)
+        self.breach_hooks: list[Callable[[str, str, int], None]] = []
 
     def load(self, writer: StateWriter, bots: Iterable[str] = ()) -> None:
         self.records[("global", "")] = writer.load_control("global")
@@ -94,6 +96,8 @@ class TradingControls:
                ) -> tuple[ControlChange | None, AuditRecord]:
         """A risk rule tripped on ``bot``: its state tightened (never loosened) and the audit record."""
         change = self.tighten(bot, state, "risk", reason, now)
+        for hook in self.breach_hooks:
+            hook(bot, rule, now)
         applied = change.record.state if change else self.get("bot", bot).state
         audit = AuditRecord(time=now, who="risk", command=rule, target=bot, result="applied",
                             detail=f"{applied.value}: {reason}")

@@ -26,6 +26,7 @@ from engine.controls import TradingControls
 from engine.bot import Bot
 from engine.dca_bot import DcaBot
 from engine.fleet import AnyBot, Fleet, meta
+from engine.golive import GoLive
 from engine.account_guard import AccountGuard
 from engine.health import HealthWatch
 from engine.live import LiveVenue
@@ -68,6 +69,7 @@ class Worker:
         self.fleet = Fleet(app, self.writer, self.controls)
         # which bots' snapshots a trading step writes (marks at most once a dashboard refresh)
         self.snapshots = SnapshotPolicy(int(app.dashboard.refresh_s * 1000), self.fleet.on_venue)
+        self.golive = GoLive(app, self.writer, self.controls)  # live bots' go-live stages and live actions' codes
         self.venue: LiveVenue | None = None
         self.supervisor: VenueSupervisor | None = None
         if any(b.mode == "live" for b in app.bots) or app.paper.venue == "testnet" or app.market.source == "exchange":
@@ -179,6 +181,7 @@ class Worker:
 
     def add_bot(self, cfg: BotConfig) -> AnyBot:
         bot = self.fleet.add(cfg, self.risk_env, self.venue)
+        self.golive.attach(bot, cfg)  # type: ignore[arg-type]
         if self.supervisor is not None and self.fleet.on_venue(cfg.name):
             self.supervisor.start(bot, cfg)
         return bot

@@ -39,10 +39,10 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> bool:
     return False
 
 
-def dashboard_command(port: int) -> list[str]:
+def dashboard_command(port: int, address: str = "127.0.0.1") -> list[str]:
     return [
         sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         "--client.toolbarMode", "viewer",
     ]
@@ -147,6 +147,14 @@ def main() -> int:
     if taken:
         print("cannot start:\n  " + "\n  ".join(taken), file=sys.stderr)
         return 1
+    from auth.users import default_path, users_path
+
+    if users_path() is None and default_path().exists():  # `bot_manager.py user add` wrote the default file
+        os.environ["BOT_USERS_FILE"] = str(default_path())
+    if users_path() is None and app.dashboard.address not in ("127.0.0.1", "localhost", "::1"):
+        print(f"cannot start: dashboard.address is {app.dashboard.address} but there is no users file: add a user "
+              "(bot_manager.py user add NAME --role ROLE) or bind 127.0.0.1", file=sys.stderr)
+        return 2
 
     stopping = False
 
@@ -157,6 +165,19 @@ def main() -> int:
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Redis ACL (ops.redis_acl): each process signs in as its own user; the exchange keys go to the worker only
+    urls: dict[str, str] = {}
+    acl_file: Path | None = None
+    worker_auth: tuple[str, str] | None = None
+    if app.redis.embedded and os.environ.get("BOT_REDIS_ACL", "1") != "0":
+        from ops.redis_acl import passwords, url_for, write_acl
+
+        pw = passwords()
+        acl_file = write_acl(pw)
+        worker_auth = ("worker", pw["worker"])
+        urls = {name: url_for(app.redis.url, user, pw[user]) for name, user in
+                (("worker", "worker"), ("exchange", "worker"), ("dashboard", "dashboard"), ("api", "api"),
+                 ("notify", "notifier"), ("archiver", "archiver"))}
     launcher_log = open(logs / "launcher.log", "a")
 
     def log(msg: str) -> None:
@@ -166,7 +187,10 @@ def main() -> int:
         launcher_log.flush()
 
     def run(cmd: list[str], name: str) -> "subprocess.Popen[bytes]":
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(logs / f"{name}.log", "ab"),
+        mine = {k: v for k, v in env.items() if name == "worker" or not k.startswith("BOT_BINANCE_")}
+        if name in urls:
+            mine["BOT_REDIS__URL"] = urls[name]
+        return subprocess.Popen(cmd, cwd=ROOT, env=mine, stdout=open(logs / f"{name}.log", "ab"),
                                 stderr=subprocess.STDOUT)
 
     children: list[Child] = []
@@ -176,12 +200,13 @@ def main() -> int:
             data = Path(app.redis.data_dir)
             data = data if data.is_absolute() else ROOT / data
             children.append(Child("redis", lambda: start_redis(redis_port, data, app.redis.appendfsync,
-                                                               logs / "redis.log")))
+                                                               logs / "redis.log", acl_file, worker_auth)))
             children[-1].launch()
         if needs_local_exchange(app):
             port = app.exchange.local_port
             print(f"starting the local Binance-compatible exchange on 127.0.0.1:{port} (log: var/log/exchange.log)")
-            exch = Child("exchange", lambda: run(exchange_command(app, stored_market(app.redis.url, app.market.symbols),
+            exch = Child("exchange", lambda: run(exchange_command(app, stored_market(urls.get("worker", app.redis.url),
+                                                                                     app.market.symbols),
                                                                   exchange_state_file()), "exchange"))
             children.append(exch)
             exch.launch()
@@ -193,10 +218,10 @@ def main() -> int:
         children.append(Child("worker", lambda: run([sys.executable, str(ROOT / "bot_manager.py"), "run"], "worker")))
         children[-1].launch()
         print("starting the archiver: every record into var/records/ (log: var/log/archiver.log)")
-        children.append(Child("archiver", lambda: run(archiver_command(app.redis.url, var / "records"), "archiver")))
+        children.append(Child("archiver", lambda: run(archiver_command(urls.get("archiver", app.redis.url), var / "records"), "archiver")))
         children[-1].launch()
         print("starting the dashboard (log: var/log/dashboard.log)")
-        dash = Child("dashboard", lambda: run(dashboard_command(app.dashboard.port), "dashboard"))
+        dash = Child("dashboard", lambda: run(dashboard_command(app.dashboard.port, app.dashboard.address), "dashboard"))
         children.append(dash)
         dash.launch()
         # operator reach (issue 13): the REST API and the notifier (ops/reach.py), supervised like the rest

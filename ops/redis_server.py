@@ -38,15 +38,16 @@ def port_of(url: str) -> int:
     return urlparse(url).port or 6379
 
 
-def start_redis(port: int, data_dir: Path, appendfsync: str = "always", log_file: Path | None = None
-                ) -> subprocess.Popen[bytes]:
-    """Run redis-server in the foreground as our child (so we own its pid) and wait for PING."""
+def start_redis(port: int, data_dir: Path, appendfsync: str = "always", log_file: Path | None = None,
+                acl_file: Path | None = None, auth: tuple[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Run redis-server in the foreground as our child (so we own its pid) and wait for PING.
+    ``acl_file``: its users (ops.redis_acl); ``auth``: (user, password) the PING signs in with."""
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
         redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
         "--dir", str(data_dir.resolve()), "--appendonly", "yes", "--appendfsync", appendfsync,
         "--save", "", "--daemonize", "no",
-    ]
+    ] + (["--aclfile", str(acl_file)] if acl_file is not None else [])
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL
     proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 15
@@ -57,7 +58,8 @@ def start_redis(port: int, data_dir: Path, appendfsync: str = "always", log_file
             import redis
 
             try:
-                if redis.Redis(port=port, socket_timeout=1).ping():
+                user, password = auth or (None, None)
+                if redis.Redis(port=port, socket_timeout=1, username=user, password=password).ping():
                     return proc
             except redis.RedisError:
                 pass

@@ -118,6 +118,9 @@ class RiskEngine:
         self.limits = limits
         self.explain = explain
         self._recent: deque[int] = deque()
+        # A live bot's go-live stage (risk.stages.StageGate): judged on entries before the other limits;
+        # it can only refuse. None: no stage applies (every other bot, backtests).
+        self.gate: Callable[[Order, RiskContext], Decision | None] | None = None
 
     @property
     def limits(self) -> RiskLimits:
@@ -167,6 +170,10 @@ class RiskEngine:
             return Decision(False, "trading_state", f"state {ctx.state.value} allows no entries")
         if order.quantity <= 0 or ctx.price <= 0:
             return Decision(False, "bad_order", f"quantity {order.quantity} at price {ctx.price}")
+        if self.gate is not None:
+            d = self.gate(order, ctx)
+            if d is not None:
+                return d
         if self._gate_symbol:
             d = self._symbol_rules(order, ctx)
             if d is not None:

@@ -25,7 +25,7 @@ from state import keys
 from state.models import CommandResult
 
 CommandName = Literal["pause", "flatten", "resume", "reduce_only", "halt", "set_limit", "upsert_dca_bot",
-                      "adopt", "ignore_drift", "backtest", "emergency_stop", "resume_all", "signal"]
+                      "adopt", "ignore_drift", "backtest", "emergency_stop", "resume_all", "signal", "golive", "auth"]
 Scope = Literal["bot", "mode", "global"]
 MODES = ("ghost", "paper", "live")
 # What a worker acts on unless it says more. `signal` needs the worker's webhook-bot handler: a
@@ -33,6 +33,7 @@ MODES = ("ghost", "paper", "live")
 # answered) instead of mistaking it for another command.
 ALL_COMMANDS: frozenset[str] = frozenset(CommandName.__args__)  # type: ignore[attr-defined]
 WORKER_COMMANDS: frozenset[str] = ALL_COMMANDS - {"signal"}
+AUTH_EVENTS = ("login_ok", "login_failed", "logout", "session_refused", "totp_enrolled")
 
 
 class SignalPayload(BaseModel):
@@ -116,6 +117,12 @@ class Command(BaseModel):
     resume_all     global and every bot back to ACTIVE
     signal         bot: a trading signal from a webhook (`payload`: JSON SignalPayload), acted on by a bot
                    with `strategy: webhook` through its risk engine and executor like its own signals
+    golive         bot (live): move to go-live stage `value` (up: `payload` {"confirm": bot name, "max_loss":
+                   the stage's cap} and a TOTP code in `otp`; down: always)
+    auth           a dashboard sign-in event for user `target` (`value`: login_ok, login_failed, logout,
+                   session_refused, totp_enrolled), recorded in the audit
+
+    `otp`: a TOTP code; live actions (engine.live_auth) need a fresh one of a live-operator.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -130,10 +137,16 @@ class Command(BaseModel):
     limit: str = Field("", max_length=64)
     value: str = Field("", max_length=64)
     payload: str = Field("", max_length=8000)
+    otp: str = Field("", max_length=12)
 
     @model_validator(mode="after")
     def _target(self) -> "Command":
-        if self.cmd in ("emergency_stop", "resume_all"):
+        if self.cmd == "auth":
+            if self.value not in AUTH_EVENTS or not self.target:
+                raise ValueError(f"auth needs the user in 'target' and 'value' one of {', '.join(AUTH_EVENTS)}")
+        elif self.cmd == "golive" and (self.scope != "bot" or not self.target or not self.value):
+            raise ValueError("golive needs scope 'bot', the bot in 'target' and the stage in 'value'")
+        elif self.cmd in ("emergency_stop", "resume_all"):
             if self.scope != "global":
                 raise ValueError(f"{self.cmd} is always global (scope must be 'global')")
         elif self.cmd == "set_limit" and (self.scope != "bot" or not self.target or not self.limit or not self.value):
@@ -160,7 +173,7 @@ class Command(BaseModel):
         return self
 
     def fields(self) -> dict[str, str]:
-        return {k: str(v) for k, v in self.model_dump().items()}
+        return {k: str(v) for k, v in self.model_dump().items() if k != "otp" or v}
 
     @property
     def label(self) -> str:
@@ -186,12 +199,12 @@ def parse_command(fields: dict[str, str], handles: Collection[str] = WORKER_COMM
 
 def new_command(cmd: CommandName, scope: Scope = "bot", target: str = "", user: str = "dashboard",
                 reason: str = "", limit: str = "", value: str = "", payload: str = "",
-                nonce: str | None = None) -> Command:
+                nonce: str | None = None, otp: str = "") -> Command:
     """A validated command (ValidationError naming the field otherwise). ``nonce``: a sender that
     may post the same thing twice (an API retry, a replayed webhook alert) derives it from what
     it sends, so the worker applies it once; otherwise a random one."""
     return Command(cmd=cmd, scope=scope, target=target, nonce=nonce or uuid.uuid4().hex, user=user,
-                   ts=int(time.time() * 1000), reason=reason, limit=limit, value=value, payload=payload)
+                   ts=int(time.time() * 1000), reason=reason, limit=limit, value=value, payload=payload, otp=otp)
 
 
 def post_command(r: redis.Redis, command: Command) -> str:

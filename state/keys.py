@@ -195,3 +195,16 @@ SYMBOLS = PREFIX + "symbols"
 # dashboard or a restart needs changed, its marks at most every dashboard.refresh_s; at start the
 # stored candles after the snapshot's and up to this cursor are run through the bot again.
 SNAPSHOT_CURSORS = PREFIX + "snapshot:cursors"
+
+# ---- going live (issue 14): go-live stages per live bot, sign-in and TOTP state per dashboard user ----
+# (state/golive_store.py and state/auth_store.py; the worker writes both, the dashboard reads them)
+
+
+def golive(bot: str) -> str:
+    """A live bot's go-live stage and its history: STRING (JSON GoLiveRecord)."""
+    return f"{PREFIX}golive:{bot}"
+
+
+def auth_state(user: str) -> str:
+    """A dashboard user's failures, lock and last accepted TOTP step: HASH (never a secret)."""
+    return f"{PREFIX}auth:{user}"

@@ -84,7 +84,15 @@ class StateWriter:
                     raise LeaseLost("the lease moved during a write; nothing was written") from None
                 raise redis.ConnectionError("the connection dropped during a write; its outcome is unknown") from None
 
-    # ---- start-up -------------------------------------------------------------------------
+    def transaction(self, build: Callable[[redis.client.Pipeline], None], audits: Iterable[AuditRecord] = ()) -> None:
+        """What ``build`` queues (a module of ``state`` that owns the keys) and ``audits``, in one fenced
+        MULTI/EXEC (the go-live stages, the sign-in records)."""
+        def all_of(pipe: redis.client.Pipeline) -> None:
+            build(pipe)
+            for a in audits:
+                self._queue_audit(pipe, a)
+        self._transaction(all_of)
+
     # ---- start-up -------------------------------------------------------------------------
     def register_bots(self, metas: Iterable[BotMeta]) -> None:
         mapping = {m.name: m.model_dump_json() for m in metas}
@@ -319,13 +327,21 @@ class StateWriter:
         dynamic_bots: Iterable[tuple[str, str]] = (),
         metas: Iterable[BotMeta] = (),
         more_audits: Iterable[AuditRecord] = (),
+        extra: Iterable[Callable[[redis.client.Pipeline], None]] = (),
     ) -> None:
         """Effect + audit + answer + XACK in one transaction (``more_audits``: what the command's
-        effect set off, e.g. a risk rule tripped by a losing close)."""
+        effect set off, e.g. a risk rule tripped by a losing close; ``extra``: writes queued by another
+        ``state`` module, e.g. a go-live stage moved, a TOTP code consumed)."""
         # the effect is kept if Redis cannot take it (the entry is delivered again and answered then)
         batch = self._with_kept(updates, (), controls, more_audits)
-        self._write(batch, lambda pipe: self._queue_finish(pipe, entry_id, result, audit, batch[2], batch[0],
-                                                           limit_changes, dynamic_bots, metas, batch[3], batch[1]))
+
+        def build(pipe: redis.client.Pipeline) -> None:
+            for write in extra:
+                write(pipe)
+            self._queue_finish(pipe, entry_id, result, audit, batch[2], batch[0], limit_changes, dynamic_bots, metas,
+                               batch[3], batch[1])
+
+        self._write(batch, build)
 
     def _queue_finish(self, pipe: redis.client.Pipeline, entry_id: str, result: CommandResult, audit: AuditRecord,
                       controls: Iterable[ControlChange], updates: Iterable[BotUpdate],

@@ -22,6 +22,7 @@ from state import backtest_store as store
 from backtest.plots import equity_figure_of, monthly_figure_of, trades_figure_of
 from backtest.service import BacktestRequest
 from state.commands import new_command, post_command
+from ui import login
 from state.models import BotMeta
 from ui.common import get_redis, reader, redis_url, short_ts
 from ui.optimize import render as render_research
@@ -41,7 +42,7 @@ def _fmt(x: Any, spec: str = ",.2f", suffix: str = "") -> str:
 
 
 def _post(req: BacktestRequest) -> None:
-    command = new_command("backtest", "bot", req.bot, user="dashboard", payload=req.payload(),
+    command = new_command("backtest", "bot", req.bot, user=login.sender(), payload=req.payload(),
                           reason="dashboard backtest")
     entry = post_command(get_redis(redis_url()), command)
     st.session_state["last_sent"] = {"nonce": command.nonce, "label": f"Backtest {req.bot}", "entry": entry,

@@ -14,6 +14,7 @@ from core.types import TradingState
 from state.commands import new_command, post_command
 from state.models import AUTOMATIC, BotMeta, BotSnapshot
 from state.reader import StateReader
+from ui import golive, login
 from ui.common import get_redis, redis_url, short_ts, state_badge, ts
 
 LABELS = {
@@ -34,7 +35,8 @@ def _open(cmd: str, scope: str, target: str = "", payload: str = "", summary: st
 
 
 def _close() -> None:
-    st.session_state.pop("confirm", None)
+    for k in ("confirm", "live_ack", "live_code"):  # a used TOTP code is not offered again
+        st.session_state.pop(k, None)
 
 
 def _position_text(s: BotSnapshot | None) -> str:
@@ -102,9 +104,11 @@ def _confirm_dialog(reader: StateReader) -> None:
     label = LABELS[c["cmd"]]
     st.markdown(f"### {label}{' — ' + c['target'] if c['target'] else ''}")
     st.markdown(describe(c["cmd"], c["scope"], c["target"], reader, c.get("summary", "")))
+    ready, otp = golive.code_steps(c, reader)  # a live action: the risk acknowledged and a TOTP code
     left, right = st.columns(2)
-    if left.button(f"Yes, {label.lower()}", key="confirm_send", type="primary"):
-        command = new_command(c["cmd"], c["scope"], c["target"], user="dashboard", payload=c.get("payload", ""))
+    if left.button(f"Yes, {label.lower()}", key="confirm_send", type="primary", disabled=not ready):
+        command = new_command(c["cmd"], c["scope"], c["target"], user=login.sender(), payload=c.get("payload", ""),
+                              otp=otp)
         entry = post_command(get_redis(redis_url()), command)
         st.session_state["last_sent"] = {"nonce": command.nonce, "label": f"{label} {c['target']}".strip(),
                                          "entry": entry, "at": int(time.time() * 1000)}
@@ -116,6 +120,8 @@ def _confirm_dialog(reader: StateReader) -> None:
 
 
 def global_controls(reader: StateReader) -> None:
+    if not login.can_operate():  # a viewer: no kill switches (the worker refuses a viewer's commands too)
+        return
     cols = st.columns([1.2, 1, 4])
     cols[0].button("Emergency stop", key="emergency_stop", type="primary", on_click=_open,
                    args=("emergency_stop", "global"), help="Close every position in every mode and pause all bots")
@@ -127,6 +133,8 @@ def global_controls(reader: StateReader) -> None:
 def bot_controls(metas: list[BotMeta], tab: str) -> None:
     """One row of kill switches per bot (the state itself is shown in the refreshing panel). A bot may
     be drawn on two tabs (a live DCA bot: Live and DCA), so every key carries the tab's name."""
+    if not login.can_operate():
+        return
     for m in metas:
         with st.container(key=f"{tab}_controls_{m.name}", horizontal=True, vertical_alignment="center"):
             st.markdown(f"**{m.name}** · {m.symbol} · {m.strategy}")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from state.models import BotMeta, BotSnapshot
 from state.telemetry import intents
-from ui import bot_view, drift, fmt, records_panel, risk
+from ui import bot_view, drift, fmt, golive, login, records_panel, risk
 from ui.common import reader, short_ts, tranche_details, ts
 from ui.controls import _open, bot_controls, state_lines
 
@@ -86,15 +86,18 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
                     st.error(f"**Reconciliation drift** (checked {short_ts(int(view.get('time', 0)))}): "
                              f"{view.get('summary')}. The bot is paused. Choose what is true:")
                     c = st.columns(3)
-                    if kinds.get(name) == "dca":  # a DCA position belongs to deals: no adopting it
+                    if not login.can_operate():
+                        c[0].caption("A viewer sees this; an operator chooses.")
+                    elif kinds.get(name) == "dca":  # a DCA position belongs to deals: no adopting it
                         c[0].caption("DCA bot: its position belongs to deals, so it cannot adopt the venue's.")
                     else:
                         c[0].button("Adopt the venue's position", key=f"adopt_{name}", on_click=_open,
                                     args=("adopt", "bot", name))
-                    c[1].button("Ignore the difference", key=f"ignore_{name}", on_click=_open,
-                                args=("ignore_drift", "bot", name))
-                    c[2].button("Close all positions", key=f"recon_flatten_{name}", on_click=_open,
-                                args=("flatten", "bot", name))
+                    if login.can_operate():
+                        c[1].button("Ignore the difference", key=f"ignore_{name}", on_click=_open,
+                                    args=("ignore_drift", "bot", name))
+                        c[2].button("Close all positions", key=f"recon_flatten_{name}", on_click=_open,
+                                    args=("flatten", "bot", name))
                 elif view:
                     st.caption(f"Reconciliation: no drift (checked {ts(int(view.get('time', 0)))}, wall clock)")
                 us = view.get("user_stream")
@@ -180,3 +183,4 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
     bot_view.charts(metas, "live", refresh_s)
     records_panel.exports(names, "live", kinds=("trades", "fills", "orders", "equity", "signals", "drift"),
                           audit=True)
+    golive.render(metas)  # go-live stages, their evidence and the approval steps (ui.golive)

@@ -7,6 +7,7 @@ Only the ports and the data directory differ from a user's `make run` (so the te
 with one): the launcher reads them from the environment, as the README says."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import yaml
 from playwright.sync_api import Page, expect
 
 from conftest import wait_for_app_run, worker_line
+from ops.redis_acl import url_for
 from ops.redis_server import free_port, stop
 from support import ROOT, heartbeat, wait_for
 from state.connection import connect
@@ -35,11 +37,17 @@ def launched(tmp_path_factory):  # type: ignore[no-untyped-def]
     redis_port, exchange_port, dash_port = free_port(), free_port(), free_port()
     env = {**os.environ, "BOT_VAR": str(tmp / "var"), "BOT_REDIS__URL": f"redis://127.0.0.1:{redis_port}/0",
            "BOT_REDIS__DATA_DIR": str(tmp / "var" / "redis"), "BOT_EXCHANGE__LOCAL_PORT": str(exchange_port),
-           "BOT_DASHBOARD__PORT": str(dash_port), "PYTHONUNBUFFERED": "1"}
+           "BOT_DASHBOARD__PORT": str(dash_port), "PYTHONUNBUFFERED": "1",
+           # make run's secrets (its Redis users' passwords) in the test's folder; no users file: no login
+           "BOT_SECRETS_DIR": str(tmp / "secrets")}
     env.pop("BOT_CONFIG", None)  # the shipped config.yaml
+    env.pop("BOT_USERS_FILE", None)
     proc = subprocess.Popen([sys.executable, "-m", "ops.launcher"], cwd=ROOT, env=env,
                             stdout=open(tmp / "launcher.out", "ab"), stderr=subprocess.STDOUT)
-    r = connect(env["BOT_REDIS__URL"])
+    # Redis is locked down (ops.redis_acl): read it as the dashboard does, with its user
+    wait_for(lambda: (tmp / "secrets" / "redis-users.json").exists(), 60, "make run's Redis passwords")
+    pw = json.loads((tmp / "secrets" / "redis-users.json").read_text())["dashboard"]
+    r = connect(url_for(env["BOT_REDIS__URL"], "dashboard", pw))
     try:
         wait_for(lambda: _up(r), 120, "the launched worker's heartbeat", every=0.5)
         yield f"http://127.0.0.1:{dash_port}", r, tmp / "var"

@@ -65,8 +65,8 @@ def test_bad_nonce(nonce: str) -> None:
 def test_unknown_cmd() -> None:
     msg = rejected(fields(cmd="liquidate"))
     assert msg.startswith("cmd: Input should be 'pause', 'flatten', 'resume', 'reduce_only', 'halt', 'set_limit', "
-                          "'upsert_dca_bot', 'adopt', 'ignore_drift', 'backtest', 'emergency_stop', 'resume_all' or "
-                          "'signal'")
+                          "'upsert_dca_bot', 'adopt', 'ignore_drift', 'backtest', 'emergency_stop', 'resume_all', "
+                          "'signal', 'golive' or 'auth'")
 
 
 def test_scope_bot_without_target() -> None:
