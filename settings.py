@@ -143,6 +143,8 @@ class BotConfig(_Model):
     max_tranches: int = Field(3, ge=1, description="signal bots: entries one position may hold; a same-direction "
                                                    "signal adds one while fewer are held (1: ignore it)")
     enabled: bool = True
+    shard: int | None = Field(None, ge=0, description="the shard this bot is traded in (default: a stable hash "
+                                                      "of its name modulo worker.shards)")
 
     @field_validator("name")
     @classmethod
@@ -236,6 +238,8 @@ class WorkerConfig(_Model):
     heartbeat_ttl_s: int = Field(5, ge=2, le=300)
     heartbeat_every_s: float = Field(1.0, gt=0, le=60)
     history_keep: int = Field(5000, ge=100, description="approximate length of each history stream")
+    shards: int = Field(1, ge=1, le=64, description="bots are spread over this many shards, each traded by the "
+                                                   "worker holding its lease (docs/architecture.md, shards)")
 
 
 class DashboardConfig(_Model):
@@ -281,6 +285,8 @@ class AppConfig(BaseSettings):
             raise ValueError(f"exchange.local_url: {ex.local_url} is a Binance host while exchange.venue is 'local' "
                              "(no real-money switch); use exchange.venue: testnet or mainnet (two-key switch) instead")
         for i, bot in enumerate(self.bots):
+            if bot.shard is not None and bot.shard >= self.worker.shards:
+                raise ValueError(f"bots.{i}.shard: {bot.shard} must be below worker.shards ({self.worker.shards})")
             if bot.mode == "live" and self.exchange.venue == "mainnet" and not self.live.enabled:
                 raise ValueError(f"bots.{i}: a live bot on mainnet needs live.enabled: true (and BOT_LIVE_TRADING=1)")
             problem = bot.dca_problem(self.paper.starting_balance, self.paper.fee_pct, self.paper.slippage_bps)

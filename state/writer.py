@@ -32,6 +32,7 @@ from state.models import (
     ControlRecord,
     Heartbeat,
 )
+from state.shards import Route
 
 CANDLES_KEPT = 600
 RESULT_TTL_S = 24 * 3600
@@ -47,20 +48,24 @@ class StateWriter:
         self.keep = keep
         # the worker's lease token (state/lease.py): set, every batch commits only while it still holds
         self.fence: int | None = None
+        # with shards (state/shards.py): fence key -> token of every shard the worker holds, all checked
+        self.fences: dict[str, int] = {}
 
     def _transaction(self, build: Callable[[redis.client.Pipeline], None]) -> None:
         """One MULTI/EXEC of what ``build`` queues; fenced (all or nothing, and only while this worker
         still holds the lease) when ``fence`` is set."""
-        if self.fence is None:
+        fences = self.fences or ({keys.FENCE: self.fence} if self.fence is not None else {})
+        if not fences:
             pipe = self.r.pipeline(transaction=True)
             build(pipe)
             pipe.execute()
             return
         with self.r.pipeline(transaction=True) as pipe:
-            pipe.watch(keys.FENCE)
-            current = pipe.get(keys.FENCE)
-            if current is None or int(current) != self.fence:
-                raise LeaseLost(f"the lease moved to token {current!r}; this worker's ({self.fence}) writes nothing")
+            pipe.watch(*fences)
+            for key, current in zip(fences, pipe.mget(list(fences))):
+                if current is None or int(current) != fences[key]:
+                    raise LeaseLost(f"the lease moved to token {current!r}; this worker's ({fences[key]}) writes "
+                                    "nothing")
             pipe.multi()
             build(pipe)
             try:
@@ -226,8 +231,8 @@ class StateWriter:
                 return entries
         return []
 
-    def already_applied(self, nonce: str) -> str | None:
-        v = self.r.get(keys.applied(nonce)) or self.r.hget(keys.APPLIED, nonce)
+    def already_applied(self, nonce: str, route: Route | None = None) -> str | None:
+        v = self.r.get(route.applied_key(nonce) if route else keys.applied(nonce)) or self.r.hget(keys.APPLIED, nonce)
         return _s(v) if v is not None else None
 
     def finish_command(
@@ -241,16 +246,19 @@ class StateWriter:
         dynamic_bots: Iterable[tuple[str, str]] = (),
         metas: Iterable[BotMeta] = (),
         more_audits: Iterable[AuditRecord] = (),
+        route: Route | None = None,
     ) -> None:
         """Effect + audit + answer + XACK in one transaction (``more_audits``: what the command's
-        effect set off, e.g. a risk rule tripped by a losing close)."""
+        effect set off, e.g. a risk rule tripped by a losing close; ``route``: the shard's stream it
+        came from, state/shards.py)."""
         self._transaction(lambda pipe: self._queue_finish(pipe, entry_id, result, audit, controls, updates,
-                                                          limit_changes, dynamic_bots, metas, more_audits))
+                                                          limit_changes, dynamic_bots, metas, more_audits,
+                                                          route or Route()))
 
     def _queue_finish(self, pipe: redis.client.Pipeline, entry_id: str, result: CommandResult, audit: AuditRecord,
                       controls: Iterable[ControlChange], updates: Iterable[BotUpdate],
                       limit_changes: Iterable[tuple[str, str, object]], dynamic_bots: Iterable[tuple[str, str]],
-                      metas: Iterable[BotMeta], more_audits: Iterable[AuditRecord]) -> None:
+                      metas: Iterable[BotMeta], more_audits: Iterable[AuditRecord], route: Route) -> None:
         for ch in controls:
             self._queue_control(pipe, ch)
         for bot, limit, value in limit_changes:
@@ -262,12 +270,12 @@ class StateWriter:
         for u in updates:
             self._queue_update(pipe, u)
         if result.status in ("applied", "pending"):
-            pipe.set(keys.applied(result.nonce), entry_id, ex=keys.APPLIED_KEEP_S)
+            pipe.set(route.applied_key(result.nonce), entry_id, ex=keys.APPLIED_KEEP_S)
         for a in (audit, *more_audits):
             self._queue_audit(pipe, a)
         if result.nonce and result.status != "duplicate":  # keep the first answer
-            pipe.set(keys.command_result(result.nonce), result.model_dump_json(), ex=RESULT_TTL_S)
-        pipe.xack(keys.COMMANDS, keys.COMMAND_GROUP, entry_id)
+            route.queue_result(pipe, result, RESULT_TTL_S)
+        pipe.xack(route.stream, keys.COMMAND_GROUP, entry_id)
 
 
 def _entries(resp: object) -> list[tuple[str, dict[str, str]]]:
