@@ -1,0 +1,157 @@
+"""Bots sharded over several workers: real worker processes (`bot_manager.py run --shards N`), one real
+redis-server and, for the live bots, the real local exchange over HTTP/WebSocket.
+
+A worker that dies (SIGKILL — here right after the venue filled its order and before it booked it) has
+its shard taken over by another once its lease expired: the open intent is resolved by asking the venue
+(booked once, never sent again), the bot continues on the new worker with the venue's position, and an
+emergency stop posted once flattens and pauses the bots of every worker.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sim_process import SimProcess
+from state import keys
+from state import shards as shard_store
+from state.commands import await_result, new_command, post_command
+from state.intents import RedisIntentStore
+from state.connection import connect
+from state.lease import holder
+from state.venue_store import VenueStore
+from support import LOOSE_RISK, PY, ROOT, WorkerProcess, snapshots, wait_for, write_config
+
+OVERRIDE = {"BOT_RISK_OVERRIDE": "shards test: no blackout hours"}
+
+
+class ShardWorker(WorkerProcess):
+    """`bot_manager.py run --shards ...` as a real process."""
+
+    def __init__(self, config: Path, log: Path, args: list[str], env: dict[str, str] | None = None) -> None:
+        super().__init__(config, log, env)
+        self.args = args
+
+    def start(self) -> "ShardWorker":
+        env = {**os.environ, **self.env, "BOT_CONFIG": str(self.config), "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen([PY, str(ROOT / "bot_manager.py"), "run", *self.args], cwd=ROOT, env=env,
+                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+        return self
+
+
+def holder_pid(r, shard: int) -> int | None:  # type: ignore[no-untyped-def]
+    h = holder(r, shard)
+    return h.pid if h is not None else None
+
+
+def paper_bot(name: str, symbol: str, shard: int) -> dict[str, Any]:
+    return {"name": name, "mode": "paper", "symbol": symbol, "strategy": "momentum", "shard": shard,
+            "params": {"window": 5, "threshold_pct": 0.05}, "sizing": {"kind": "percent_equity", "value": 20},
+            "risk": LOOSE_RISK}
+
+
+def live_bot(name: str, symbol: str, shard: int) -> dict[str, Any]:
+    return {"name": name, "mode": "live", "symbol": symbol, "strategy": "momentum", "shard": shard,
+            "params": {"window": 2, "threshold_pct": 0.01, "stop_loss_pct": 2.0},
+            "sizing": {"kind": "fixed_quote", "value": 30},
+            "risk": {"blackout_hours_utc": None, "min_entry_interval_s": 0}}
+
+
+@pytest.fixture
+def venue(tmp_path: Path):  # type: ignore[no-untyped-def]
+    sim = SimProcess(tmp_path / "exchange.log", "--source", "synthetic", "--symbols", "BTCUSDT,ETHUSDT", "--seed",
+                     "5", "--speed", "600", "--warmup", "60")
+    yield sim
+    sim.close()
+
+
+def held(sim: SimProcess, asset: str) -> Decimal:
+    b = sim.client().balances().get(asset)
+    return b.total if b is not None else Decimal(0)
+
+
+def test_a_killed_workers_shard_is_taken_over_its_intent_resolved_once_and_one_stop_reaches_every_worker(
+        r, venue, redis_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = write_config(tmp_path / "config.yaml", {
+        "redis": {"url": redis_server.url, "embedded": False},
+        "market": {"source": "exchange", "symbols": ["BTCUSDT", "ETHUSDT"], "warmup_candles": 30, "speed": 600},
+        "exchange": {"venue": "local", "local_url": venue.url, "reconcile_every_s": 2},
+        "worker": {"heartbeat_ttl_s": 3, "heartbeat_every_s": 0.3, "shards": 3},
+        "bots": [live_bot("live-btc", "BTCUSDT", 0), paper_bot("paper-0", "BTCUSDT", 0),
+                 live_bot("live-eth", "ETHUSDT", 1), paper_bot("paper-1", "ETHUSDT", 1),
+                 paper_bot("paper-2", "BTCUSDT", 2)],
+    })
+    # A trades shard 0 and kills itself (SIGKILL) right after the venue filled live-btc's first order,
+    # before booking it; B and C trade shards 1 and 2 and may take over.
+    a = ShardWorker(cfg, tmp_path / "a.log", ["--shards", "0", "--no-takeover"],
+                    {**OVERRIDE, "BOT_CHAOS": "kill_after_send"}).start()
+    b = ShardWorker(cfg, tmp_path / "b.log", ["--shards", "1"], OVERRIDE).start()
+    c = ShardWorker(cfg, tmp_path / "c.log", ["--shards", "2"], OVERRIDE).start()
+    workers = [a, b, c]
+    try:
+        wait_for(lambda: holder_pid(r, 1) == b.proc.pid and holder_pid(r, 2) == c.proc.pid, 60,  # type: ignore[union-attr]
+                 "B and C holding shards 1 and 2")
+        wait_for(lambda: a.proc.poll() is not None, 90, "A to die right after its first order")  # type: ignore[union-attr]
+        store = RedisIntentStore(r)
+        first = min(store.all("live-btc"), key=lambda i: i.created_at)
+        assert first.status == "INTENT"  # sent and filled, never booked: the dead worker's open intent
+        assert [o["status"] for o in venue.client().raw.get_all_orders(symbol="BTCUSDT")] == ["FILLED"]
+
+        taker = wait_for(lambda: holder_pid(r, 0) in (b.proc.pid, c.proc.pid) and holder_pid(r, 0), 30,  # type: ignore[union-attr]
+                         "shard 0 taken over by B or C")
+        resolved = wait_for(lambda: (i := store.get("live-btc", first.client_order_id)) and i.final and i, 30,
+                            "the dead worker's open intent resolved by asking the venue")
+        assert resolved.status == "FILLED"
+        snap = wait_for(lambda: (s := snapshots(r).get("live-btc")) and s.position and s.position.quantity > 0 and s,
+                        30, "the recovered fill booked on the new worker")
+        assert abs(snap.position.quantity - float(held(venue, "BTC"))) < 1e-5  # the venue's position, not lost
+        taker_log = (b if taker == b.proc.pid else c).log()  # type: ignore[union-attr]
+        assert "SHARD 0 TAKEN OVER" in taker_log and "recovered 1 fill(s) of " + first.client_order_id in taker_log
+
+        # It trades on there: new orders, each client order id once on the venue.
+        wait_for(lambda: len(store.all("live-btc")) >= 3, 90, "live-btc trading on after the takeover")
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            ids = [o["clientOrderId"] for o in venue.client().raw.get_all_orders(symbol=symbol)]
+            assert len(ids) == len(set(ids)), f"duplicate orders on the venue: {ids}"
+        assert [o["clientOrderId"] for o in venue.client().raw.get_all_orders(symbol="BTCUSDT")].count(
+            first.client_order_id) == 1  # never sent again
+        rows = {row.shard: row for row in shard_store.holders(r)}
+        assert rows[0].holder is not None and rows[0].holder.pid == taker and rows[0].bots == ["live-btc", "paper-0"]
+        assert rows[1].holder.pid == b.proc.pid and rows[2].holder.pid == c.proc.pid  # type: ignore[union-attr]
+
+        # One emergency stop, posted once: every bot on every worker flat and paused.
+        cmd = new_command("emergency_stop", scope="global", user="test")
+        post_command(r, cmd)
+        answer = wait_for(lambda: (res := await_result(r, cmd.nonce, 1)) and res.status != "pending" and res, 60,
+                          "every shard's answer")
+        assert answer.status == "applied", answer.message
+        assert all(f"shard {n}: EMERGENCY STOP" in answer.message for n in range(3)), answer.message
+
+        def all_flat() -> bool:
+            snaps = snapshots(r)
+            return len(snaps) == 5 and all(not s.position or not s.position.quantity for s in snaps.values())
+
+        wait_for(all_flat, 60, "every bot flat")
+        for name in ("live-btc", "paper-0", "live-eth", "paper-1", "paper-2"):
+            assert r.hget(keys.control("bot", name), "state") == b"PAUSED", name
+        assert r.hget(keys.control("global"), "state") == b"PAUSED"
+    finally:
+        for w in workers:
+            w.stop()
+    # After a clean stop nothing moves: each bot's (zero) position is what the venue holds, beside the
+    # lot-size dust its exits wrote off to its reconciliation baseline.
+    for bot, asset, symbol in (("live-btc", "BTC", "BTCUSDT"), ("live-eth", "ETH", "ETHUSDT")):
+        snap = snapshots(r)[bot]
+        qty = snap.position.quantity if snap.position else 0.0
+        dust = VenueStore(connect(redis_server.url)).baseline(bot, asset) or Decimal(0)
+        assert abs(held(venue, asset) - dust - Decimal(str(qty))) < Decimal("1e-8"), \
+            f"{bot}: venue holds {held(venue, asset)} ({dust} of it dust), the bot {qty}"
+        ids = [o["clientOrderId"] for o in venue.client().raw.get_all_orders(symbol=symbol)]
+        assert len(ids) == len(set(ids))
+        filled = {i.client_order_id for i in RedisIntentStore(r).all(bot) if i.status == "FILLED"}
+        assert filled == {o["clientOrderId"] for o in venue.client().raw.get_all_orders(symbol=symbol)
+                          if o["status"] == "FILLED"}
