@@ -186,6 +186,8 @@ class ShardHost(Protocol):
 
     def lose_lease(self, why: str) -> None: ...
 
+    def handle_command(self, entry_id: str, fields: dict[str, str], shard: int = 0) -> object: ...
+
 
 def shard_loop(w: ShardHost, stop: threading.Event) -> None:
     """The worker's shards thread: take over a shard whose worker died (lease expired, free one TTL)."""
@@ -232,6 +234,11 @@ def take_over(w: ShardHost, shard: int) -> list[AnyBot]:
         w.writer.commit([b.drain(now) for b in added], audits=[AuditRecord(
             time=now, who=f"worker {w.consumer}", command="takeover", target=f"shard {shard}", result="applied",
             detail=f"shard {shard} had no live holder for {s.ttl_s} s after its lease expired; now trading {names}")])
+        # What was posted to the shard while it had no worker (a kill switch) is applied before its bots
+        # see another candle.
+        while entries := store.read(w.r, w.consumer, [shard], block_ms=None):
+            for _, entry_id, fields in entries:
+                w.handle_command(entry_id, fields, shard)
     venue_markets = {c.market for c in w.configs.values() if w.fleet.on_venue(c.name)}
     if w.venue is not None and venue_markets:
         w.venue.start_streams(venue_markets)

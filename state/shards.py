@@ -146,10 +146,11 @@ def claim_pending(r: redis.Redis, shard: int, consumer: str) -> int:
             return n
 
 
-def read(r: redis.Redis, consumer: str, shards: Iterable[int], block_ms: int
+def read(r: redis.Redis, consumer: str, shards: Iterable[int], block_ms: int | None
          ) -> list[tuple[int, str, dict[str, str]]]:
     """(shard, entry id, fields): own pending entries first (left by a crash or a takeover), then new
-    ones (blocking). Entries idle for 30 s under another consumer of a held shard are taken over too."""
+    ones (blocking up to ``block_ms``; None: not at all). Entries idle for 30 s under another consumer
+    of a held shard are taken over too."""
     streams = {keys.shard_commands(s): s for s in shards}
     if not streams:
         return []

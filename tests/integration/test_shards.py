@@ -155,3 +155,53 @@ def test_a_killed_workers_shard_is_taken_over_its_intent_resolved_once_and_one_s
         filled = {i.client_order_id for i in RedisIntentStore(r).all(bot) if i.status == "FILLED"}
         assert filled == {o["clientOrderId"] for o in venue.client().raw.get_all_orders(symbol=symbol)
                           if o["status"] == "FILLED"}
+
+
+def test_a_stop_posted_while_a_shard_has_no_worker_is_applied_when_its_shard_is_taken_over(
+        r, redis_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = write_config(tmp_path / "config.yaml", {
+        "redis": {"url": redis_server.url, "embedded": False},
+        "market": {"symbols": ["BTCUSDT", "ETHUSDT"], "seed": 11, "speed": 1200, "warmup_candles": 60},
+        "worker": {"heartbeat_ttl_s": 3, "heartbeat_every_s": 0.3, "shards": 2},
+        "bots": [{**paper_bot("paper-0", "BTCUSDT", 0), "max_hold_candles": 30},
+                 {**paper_bot("paper-1", "ETHUSDT", 1), "max_hold_candles": 30}],
+    })
+    a = ShardWorker(cfg, tmp_path / "a.log", ["--shards", "0"]).start()
+    b = ShardWorker(cfg, tmp_path / "b.log", ["--shards", "1"]).start()
+    try:
+        wait_for(lambda: holder_pid(r, 0) == a.proc.pid and holder_pid(r, 1) == b.proc.pid, 60,  # type: ignore[union-attr]
+                 "A and B holding shards 0 and 1")
+        # A shard another worker holds is refused, naming that worker.
+        third = subprocess.run([PY, str(ROOT / "bot_manager.py"), "run", "--shards", "1"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=60, env={**os.environ, "BOT_CONFIG": str(cfg)})
+        assert third.returncode == 3 and f"shard 1's bots: worker pid {b.proc.pid}" in third.stderr, third.stderr[-2000:]  # type: ignore[union-attr]
+        wait_for(lambda: (s := snapshots(r).get("paper-0")) and s.position and s.position.quantity, 60,
+                 "paper-0 (shard 0, worker A) in a position")
+        a.kill9()
+        cmd = new_command("emergency_stop", scope="global", user="test")
+        post_command(r, cmd)
+        # Shard 1 answers at once; shard 0 has no worker: the answer says so and stays pending.
+        part = wait_for(lambda: (res := await_result(r, cmd.nonce, 1)) and res, 10, "shard 1's answer")
+        assert part.status == "pending" and "shard 1: EMERGENCY STOP" in part.message, part.message
+        assert "not answered yet by shard 0" in part.message
+        assert (s := snapshots(r)["paper-0"]).position and s.position.quantity  # nobody closed it yet
+        # B takes shard 0 over once A's lease has expired (3 s) and stayed free one more TTL, and applies it.
+        wait_for(lambda: holder_pid(r, 0) == b.proc.pid, 30, "B taking shard 0 over")  # type: ignore[union-attr]
+        done = wait_for(lambda: (res := await_result(r, cmd.nonce, 1)) and res.status != "pending" and res, 30,
+                        "shard 0's answer")
+        assert done.status == "applied" and "shard 0: EMERGENCY STOP" in done.message, done.message
+        snap = wait_for(lambda: (s := snapshots(r)["paper-0"]) and not (s.position and s.position.quantity) and s, 10,
+                        "paper-0 flat")
+        assert r.hget(keys.control("bot", "paper-0"), "state") == b"PAUSED"
+        assert snap.trade_count >= 1
+        # B now writes the heartbeat (it holds shard 0) and is the only worker.
+        wait_for(lambda: (hb := r.get(keys.HEARTBEAT)) and f'"pid":{b.proc.pid}'.encode() in hb, 10,  # type: ignore[union-attr]
+                 "B's heartbeat")
+        # A worker that loses one of its shards stops trading at once.
+        token = r.incr(keys.LEASE_SEQ)
+        r.set(keys.shard_fence(1), token)
+        wait_for(lambda: not b.alive(), 15, "B to stop after losing shard 1")
+        assert b.proc.returncode == 3 and "LEASE LOST" in b.log()  # type: ignore[union-attr]
+    finally:
+        a.stop()
+        b.stop()
