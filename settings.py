@@ -28,6 +28,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from core.sharding import shard_of
 from core.types import INTERVAL_MS, Mode
 from core.validation import StrictNumbers, error_lines, format_errors
 from risk.limits import EXECUTION_FACTS, CeilingViolation, RiskLimits, resolve
@@ -287,6 +288,13 @@ class AppConfig(BaseSettings):
         for i, bot in enumerate(self.bots):
             if bot.shard is not None and bot.shard >= self.worker.shards:
                 raise ValueError(f"bots.{i}.shard: {bot.shard} must be below worker.shards ({self.worker.shards})")
+        live_shards = {b.name: shard_of(b.name, self.worker.shards, b.shard) for b in self.bots if b.mode == "live"}
+        if len(set(live_shards.values())) > 1:
+            # The live mode's cross-bot ceilings (mode exposure, open positions, correlation) and the account
+            # guard need every live bot in one worker's view: several workers would each allow the whole ceiling.
+            raise ValueError(f"bots: live bots must share one shard (give them the same 'shard:'); they are in "
+                             f"{', '.join(f'{n}: {s}' for n, s in sorted(live_shards.items()))}")
+        for i, bot in enumerate(self.bots):
             if bot.mode == "live" and self.exchange.venue == "mainnet" and not self.live.enabled:
                 raise ValueError(f"bots.{i}: a live bot on mainnet needs live.enabled: true (and BOT_LIVE_TRADING=1)")
             problem = bot.dca_problem(self.paper.starting_balance, self.paper.fee_pct, self.paper.slippage_bps)

@@ -17,22 +17,15 @@ answered).
 """
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import Iterable
 
 import redis
 
+from core.sharding import shard_of
 from state import keys
 from state.lease import Holder, holder
 from state.models import CommandResult
-
-
-def shard_of(name: str, count: int, explicit: int | None = None) -> int:
-    """The shard of the bot ``name``: ``explicit`` (its config's ``shard:``) or CRC-32 of the name mod ``count``."""
-    if explicit is not None:
-        return explicit
-    return zlib.crc32(name.encode()) % count if count > 1 else 0
 
 
 def count(r: redis.Redis) -> int:

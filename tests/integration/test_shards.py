@@ -27,6 +27,7 @@ from state.venue_store import VenueStore
 from support import LOOSE_RISK, PY, ROOT, WorkerProcess, snapshots, wait_for, write_config
 
 OVERRIDE = {"BOT_RISK_OVERRIDE": "shards test: no blackout hours"}
+LIVE = ("live-btc", "live-eth")
 
 
 class ShardWorker(WorkerProcess):
@@ -81,11 +82,12 @@ def test_a_killed_workers_shard_is_taken_over_its_intent_resolved_once_and_one_s
         "market": {"source": "exchange", "symbols": ["BTCUSDT", "ETHUSDT"], "warmup_candles": 30, "speed": 600},
         "exchange": {"venue": "local", "local_url": venue.url, "reconcile_every_s": 2},
         "worker": {"heartbeat_ttl_s": 3, "heartbeat_every_s": 0.3, "shards": 3},
-        "bots": [live_bot("live-btc", "BTCUSDT", 0), paper_bot("paper-0", "BTCUSDT", 0),
-                 live_bot("live-eth", "ETHUSDT", 1), paper_bot("paper-1", "ETHUSDT", 1),
+        # live bots share one shard (their cross-bot ceilings need one worker's view); paper bots anywhere
+        "bots": [live_bot("live-btc", "BTCUSDT", 0), live_bot("live-eth", "ETHUSDT", 0),
+                 paper_bot("paper-0", "BTCUSDT", 0), paper_bot("paper-1", "ETHUSDT", 1),
                  paper_bot("paper-2", "BTCUSDT", 2)],
     })
-    # A trades shard 0 and kills itself (SIGKILL) right after the venue filled live-btc's first order,
+    # A trades shard 0 and kills itself (SIGKILL) right after the venue filled its first live order,
     # before booking it; B and C trade shards 1 and 2 and may take over.
     a = ShardWorker(cfg, tmp_path / "a.log", ["--shards", "0", "--no-takeover"],
                     {**OVERRIDE, "BOT_CHAOS": "kill_after_send"}).start()
@@ -97,30 +99,35 @@ def test_a_killed_workers_shard_is_taken_over_its_intent_resolved_once_and_one_s
                  "B and C holding shards 1 and 2")
         wait_for(lambda: a.proc.poll() is not None, 90, "A to die right after its first order")  # type: ignore[union-attr]
         store = RedisIntentStore(r)
-        first = min(store.all("live-btc"), key=lambda i: i.created_at)
+        opened = [(bot, i) for bot in LIVE for i in store.all(bot)]
+        assert len(opened) == 1, opened
+        bot, first = opened[0]
         assert first.status == "INTENT"  # sent and filled, never booked: the dead worker's open intent
-        assert [o["status"] for o in venue.client().raw.get_all_orders(symbol="BTCUSDT")] == ["FILLED"]
+        orders = lambda: {sym: venue.client().raw.get_all_orders(symbol=sym) for sym in ("BTCUSDT", "ETHUSDT")}  # noqa: E731
+        assert [(o["clientOrderId"], o["status"]) for os_ in orders().values() for o in os_] == \
+            [(first.client_order_id, "FILLED")]
 
         taker = wait_for(lambda: holder_pid(r, 0) in (b.proc.pid, c.proc.pid) and holder_pid(r, 0), 30,  # type: ignore[union-attr]
                          "shard 0 taken over by B or C")
-        resolved = wait_for(lambda: (i := store.get("live-btc", first.client_order_id)) and i.final and i, 30,
+        resolved = wait_for(lambda: (i := store.get(bot, first.client_order_id)) and i.final and i, 30,
                             "the dead worker's open intent resolved by asking the venue")
         assert resolved.status == "FILLED"
-        snap = wait_for(lambda: (s := snapshots(r).get("live-btc")) and s.position and s.position.quantity > 0 and s,
+        snap = wait_for(lambda: (s := snapshots(r).get(bot)) and s.position and s.position.quantity > 0 and s,
                         30, "the recovered fill booked on the new worker")
-        assert abs(snap.position.quantity - float(held(venue, "BTC"))) < 1e-5  # the venue's position, not lost
-        taker_log = (b if taker == b.proc.pid else c).log()  # type: ignore[union-attr]
-        assert "SHARD 0 TAKEN OVER" in taker_log and "recovered 1 fill(s) of " + first.client_order_id in taker_log
+        asset = first.symbol.removesuffix("USDT")
+        assert abs(snap.position.quantity - float(held(venue, asset))) < 1e-5  # the venue's position, not lost
+        taker_log = wait_for(lambda: "SHARD 0 TAKEN OVER" in (t := (b if taker == b.proc.pid else c).log()) and t,  # type: ignore[union-attr]
+                             10, "the takeover logged")
+        assert "recovered 1 fill(s) of " + first.client_order_id in taker_log
 
-        # It trades on there: new orders, each client order id once on the venue.
-        wait_for(lambda: len(store.all("live-btc")) >= 3, 90, "live-btc trading on after the takeover")
-        for symbol in ("BTCUSDT", "ETHUSDT"):
-            ids = [o["clientOrderId"] for o in venue.client().raw.get_all_orders(symbol=symbol)]
+        # They trade on there: new orders, each client order id once on the venue, the first never again.
+        wait_for(lambda: sum(len(store.all(n)) for n in LIVE) >= 4, 90, "the live bots trading on after the takeover")
+        for placed in orders().values():
+            ids = [o["clientOrderId"] for o in placed]
             assert len(ids) == len(set(ids)), f"duplicate orders on the venue: {ids}"
-        assert [o["clientOrderId"] for o in venue.client().raw.get_all_orders(symbol="BTCUSDT")].count(
-            first.client_order_id) == 1  # never sent again
+        assert [o["clientOrderId"] for o in orders()[first.symbol]].count(first.client_order_id) == 1
         rows = {row.shard: row for row in shard_store.holders(r)}
-        assert rows[0].holder is not None and rows[0].holder.pid == taker and rows[0].bots == ["live-btc", "paper-0"]
+        assert rows[0].holder is not None and rows[0].holder.pid == taker and rows[0].bots == ["live-btc", "live-eth", "paper-0"]
         assert rows[1].holder.pid == b.proc.pid and rows[2].holder.pid == c.proc.pid  # type: ignore[union-attr]
 
         # One emergency stop, posted once: every bot on every worker flat and paused.

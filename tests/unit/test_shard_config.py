@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from cli.run import _shards
 from settings import AppConfig
-from state.shards import shard_of
+from core.sharding import shard_of
 
 
 def test_a_bots_shard_is_a_stable_hash_of_its_name_unless_given() -> None:
@@ -37,3 +37,14 @@ def test_run_shards_option() -> None:
         _shards("a,b", False, 3)
     with pytest.raises(ValueError, match="either --shards or --standby"):
         _shards("1", True, 3)
+
+
+def test_live_bots_share_one_shard() -> None:
+    """The live mode's cross-bot ceilings and the account guard need one worker's view of every live bot."""
+    def live(name: str, shard: int | None) -> dict[str, object]:
+        return {"name": name, "mode": "live", "symbol": "BTCUSDT", "strategy": "momentum", "shard": shard}
+
+    with pytest.raises(ValidationError, match=r"live bots must share one shard .* they are in a: 0, b: 1"):
+        AppConfig(worker={"shards": 2}, bots=[live("a", 0), live("b", 1)])
+    assert len(AppConfig(worker={"shards": 2}, bots=[live("a", 1), live("b", 1)]).bots) == 2
+    assert len(AppConfig(bots=[live("a", None), live("b", None)]).bots) == 2  # one shard: always
