@@ -14,7 +14,7 @@ import streamlit as st
 from core.types import TradingState
 from ui import audit as audit_tab
 from ui import backtest as backtest_tab
-from ui import dca, ghost, live, paper
+from ui import dca, ghost, live, paper, workers
 from ui.common import reader, short_ts, ts
 from ui.controls import close_pending_text, global_controls, last_command_note
 
@@ -70,6 +70,7 @@ def health() -> None:
                        "No bot opens a position until **Resume all**.")
     with st.container(key="venue_status"):
         venue_status(r.health(), hb is not None)
+    workers.render(r)  # several shards: which worker holds which bots
     with st.container(key="closes_pending"):  # on every session, until the venue confirms them flat
         for s in r.snapshots().values():
             if s.control.state is TradingState.FLATTEN:

@@ -29,6 +29,7 @@ import redis
 
 from core.clock import Clock
 from core.types import Candle
+from engine.account_guard import AccountGuard
 from engine.fleet import AnyBot, Fleet, UnknownTarget
 from engine.live import LiveVenue
 from settings import AppConfig, BotConfig
@@ -171,6 +172,7 @@ class ShardHost(Protocol):
     fleet: Fleet
     writer: StateWriter
     venue: LiveVenue | None
+    account: AccountGuard | None
     clock: Clock
     lease_lost: bool
 
@@ -239,6 +241,9 @@ def take_over(w: ShardHost, shard: int) -> list[AnyBot]:
         while entries := store.read(w.r, w.consumer, [shard], block_ms=None):
             for _, entry_id, fields in entries:
                 w.handle_command(entry_id, fields, shard)
+        if w.venue is not None and any(w.configs[b.name].mode == "live" for b in added):
+            # the account guard continues from the state the dead worker saved (high-water, day open)
+            w.account = AccountGuard(w.app, w.venue, w.fleet, w.venue.records)
     venue_markets = {c.market for c in w.configs.values() if w.fleet.on_venue(c.name)}
     if w.venue is not None and venue_markets:
         w.venue.start_streams(venue_markets)

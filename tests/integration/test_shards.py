@@ -20,28 +20,14 @@ from sim_process import SimProcess
 from state import keys
 from state import shards as shard_store
 from state.commands import await_result, new_command, post_command
-from state.intents import RedisIntentStore
 from state.connection import connect
+from state.intents import RedisIntentStore
 from state.lease import holder
 from state.venue_store import VenueStore
 from support import LOOSE_RISK, PY, ROOT, WorkerProcess, snapshots, wait_for, write_config
 
 OVERRIDE = {"BOT_RISK_OVERRIDE": "shards test: no blackout hours"}
 LIVE = ("live-btc", "live-eth")
-
-
-class ShardWorker(WorkerProcess):
-    """`bot_manager.py run --shards ...` as a real process."""
-
-    def __init__(self, config: Path, log: Path, args: list[str], env: dict[str, str] | None = None) -> None:
-        super().__init__(config, log, env)
-        self.args = args
-
-    def start(self) -> "ShardWorker":
-        env = {**os.environ, **self.env, "BOT_CONFIG": str(self.config), "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([PY, str(ROOT / "bot_manager.py"), "run", *self.args], cwd=ROOT, env=env,
-                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
-        return self
 
 
 def holder_pid(r, shard: int) -> int | None:  # type: ignore[no-untyped-def]
@@ -89,10 +75,10 @@ def test_a_killed_workers_shard_is_taken_over_its_intent_resolved_once_and_one_s
     })
     # A trades shard 0 and kills itself (SIGKILL) right after the venue filled its first live order,
     # before booking it; B and C trade shards 1 and 2 and may take over.
-    a = ShardWorker(cfg, tmp_path / "a.log", ["--shards", "0", "--no-takeover"],
-                    {**OVERRIDE, "BOT_CHAOS": "kill_after_send"}).start()
-    b = ShardWorker(cfg, tmp_path / "b.log", ["--shards", "1"], OVERRIDE).start()
-    c = ShardWorker(cfg, tmp_path / "c.log", ["--shards", "2"], OVERRIDE).start()
+    a = WorkerProcess(cfg, tmp_path / "a.log", {**OVERRIDE, "BOT_CHAOS": "kill_after_send"},
+                      args=["--shards", "0", "--no-takeover"]).start()
+    b = WorkerProcess(cfg, tmp_path / "b.log", args=["--shards", "1"], env=OVERRIDE).start()
+    c = WorkerProcess(cfg, tmp_path / "c.log", args=["--shards", "2"], env=OVERRIDE).start()
     workers = [a, b, c]
     try:
         wait_for(lambda: holder_pid(r, 1) == b.proc.pid and holder_pid(r, 2) == c.proc.pid, 60,  # type: ignore[union-attr]
@@ -173,8 +159,8 @@ def test_a_stop_posted_while_a_shard_has_no_worker_is_applied_when_its_shard_is_
         "bots": [{**paper_bot("paper-0", "BTCUSDT", 0), "max_hold_candles": 30},
                  {**paper_bot("paper-1", "ETHUSDT", 1), "max_hold_candles": 30}],
     })
-    a = ShardWorker(cfg, tmp_path / "a.log", ["--shards", "0"]).start()
-    b = ShardWorker(cfg, tmp_path / "b.log", ["--shards", "1"]).start()
+    a = WorkerProcess(cfg, tmp_path / "a.log", args=["--shards", "0"]).start()
+    b = WorkerProcess(cfg, tmp_path / "b.log", args=["--shards", "1"]).start()
     try:
         wait_for(lambda: holder_pid(r, 0) == a.proc.pid and holder_pid(r, 1) == b.proc.pid, 60,  # type: ignore[union-attr]
                  "A and B holding shards 0 and 1")
@@ -185,18 +171,21 @@ def test_a_stop_posted_while_a_shard_has_no_worker_is_applied_when_its_shard_is_
         wait_for(lambda: (s := snapshots(r).get("paper-0")) and s.position and s.position.quantity, 60,
                  "paper-0 (shard 0, worker A) in a position")
         a.kill9()
+        at_kill = snapshots(r)["paper-0"]  # nobody writes it from here until the takeover
         cmd = new_command("emergency_stop", scope="global", user="test")
         post_command(r, cmd)
         # Shard 1 answers at once; shard 0 has no worker: the answer says so and stays pending.
         part = wait_for(lambda: (res := await_result(r, cmd.nonce, 1)) and res, 10, "shard 1's answer")
         assert part.status == "pending" and "shard 1: EMERGENCY STOP" in part.message, part.message
         assert "not answered yet by shard 0" in part.message
-        assert (s := snapshots(r)["paper-0"]).position and s.position.quantity  # nobody closed it yet
+        assert snapshots(r)["paper-0"].updated_at == at_kill.updated_at  # nobody touched shard 0's bot yet
         # B takes shard 0 over once A's lease has expired (3 s) and stayed free one more TTL, and applies it.
         wait_for(lambda: holder_pid(r, 0) == b.proc.pid, 30, "B taking shard 0 over")  # type: ignore[union-attr]
         done = wait_for(lambda: (res := await_result(r, cmd.nonce, 1)) and res.status != "pending" and res, 30,
                         "shard 0's answer")
         assert done.status == "applied" and "shard 0: EMERGENCY STOP" in done.message, done.message
+        if at_kill.position and at_kill.position.quantity:  # (it may have closed just before the kill)
+            assert "shard 0: EMERGENCY STOP: closed 1 position(s) (paper-0" in done.message, done.message
         snap = wait_for(lambda: (s := snapshots(r)["paper-0"]) and not (s.position and s.position.quantity) and s, 10,
                         "paper-0 flat")
         assert r.hget(keys.control("bot", "paper-0"), "state") == b"PAUSED"
