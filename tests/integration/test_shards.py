@@ -9,6 +9,7 @@ emergency stop posted once flattens and pauses the bots of every worker.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -164,6 +165,11 @@ def test_a_stop_posted_while_a_shard_has_no_worker_is_applied_when_its_shard_is_
     try:
         wait_for(lambda: holder_pid(r, 0) == a.proc.pid and holder_pid(r, 1) == b.proc.pid, 60,  # type: ignore[union-attr]
                  "A and B holding shards 0 and 1")
+        status = subprocess.run([PY, str(ROOT / "bot_manager.py"), "status", "--redis-url", redis_server.url], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60).stdout
+        host = socket.gethostname()
+        assert f"shard 0: worker {a.proc.pid}@{host}: paper-0" in status, status  # type: ignore[union-attr]
+        assert f"shard 1: worker {b.proc.pid}@{host}: paper-1" in status, status  # type: ignore[union-attr]
         # A shard another worker holds is refused, naming that worker.
         third = subprocess.run([PY, str(ROOT / "bot_manager.py"), "run", "--shards", "1"], cwd=ROOT,
                                capture_output=True, text=True, timeout=60, env={**os.environ, "BOT_CONFIG": str(cfg)})
