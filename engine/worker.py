@@ -30,11 +30,11 @@ from engine.account_guard import AccountGuard
 from engine.health import HealthWatch
 from engine.live import LiveVenue
 from engine.risk_env import WorkerRiskEnv
+from engine.shards import ShardRuntime, ShardSet, shard_loop
 from engine.supervisor import VenueSupervisor
 from market.feed import Feed
 from settings import AppConfig, BotConfig
 from state.events import daily_summary, worker_started, worker_stopped
-from engine.shards import ShardRuntime, ShardSet, shard_loop
 from state.lease import LeaseLost
 from state.shards import read as read_commands, route
 from state.models import AuditRecord, CommandResult, Heartbeat
@@ -456,8 +456,12 @@ class Worker:
 
     def command_loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            held = self.shards.held()
+            if not held:  # a standby worker reads nothing until it takes a shard over
+                stop.wait(0.5)
+                continue
             try:
-                for shard, entry_id, fields in read_commands(self.r, self.consumer, self.shards.held(), block_ms=500):
+                for shard, entry_id, fields in read_commands(self.r, self.consumer, held, block_ms=500):
                     self.handle_command(entry_id, fields, shard)
             except redis.RedisError as exc:
                 log.error("command stream: %s", exc)

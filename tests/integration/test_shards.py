@@ -207,3 +207,34 @@ def test_a_stop_posted_while_a_shard_has_no_worker_is_applied_when_its_shard_is_
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_standby_worker_takes_over_the_single_worker(r, redis_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """One shard (the default config): a `--standby` worker holds nothing, then trades every bot once the
+    worker dies, continuing them from their snapshots."""
+    cfg = write_config(tmp_path / "config.yaml", {
+        "redis": {"url": redis_server.url, "embedded": False},
+        "market": {"symbols": ["BTCUSDT", "ETHUSDT"], "seed": 11, "speed": 1200, "warmup_candles": 60},
+        "worker": {"heartbeat_ttl_s": 3, "heartbeat_every_s": 0.3},
+        "bots": [paper_bot("paper-x", "BTCUSDT", 0), paper_bot("paper-y", "ETHUSDT", 0)],
+    })
+    a = WorkerProcess(cfg, tmp_path / "a.log").start()
+    s = WorkerProcess(cfg, tmp_path / "s.log", args=["--standby"]).start()
+    try:
+        wait_for(lambda: holder_pid(r, 0) == a.proc.pid and "worker started: 0 bots" in s.log(), 60,  # type: ignore[union-attr]
+                 "A trading, the standby started with no bots")
+        wait_for(lambda: all(x.candles_seen > 20 for x in snapshots(r).values()), 60, "candles")
+        assert r.get(keys.SHARD_COUNT) == b"1" and not r.keys(keys.COMMANDS + ":shard:*")
+        a.kill9()
+        seen = {n: x.candles_seen for n, x in snapshots(r).items()}
+        wait_for(lambda: holder_pid(r, 0) == s.proc.pid, 30, "the standby taking the shard over")  # type: ignore[union-attr]
+        wait_for(lambda: all(x.candles_seen > seen[n] + 10 for n, x in snapshots(r).items()), 30,
+                 "both bots trading on in the standby")
+        wait_for(lambda: (hb := r.get(keys.HEARTBEAT)) and f'"pid":{s.proc.pid}'.encode() in hb, 10,  # type: ignore[union-attr]
+                 "the standby's heartbeat")
+        cmd = new_command("pause", target="paper-y", user="test")
+        post_command(r, cmd)
+        assert wait_for(lambda: await_result(r, cmd.nonce, 1), 10, "the answer").status == "applied"
+    finally:
+        a.stop()
+        s.stop()
