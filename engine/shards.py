@@ -34,7 +34,7 @@ from engine.fleet import AnyBot, Fleet, UnknownTarget
 from engine.live import LiveVenue
 from settings import AppConfig, BotConfig
 from state import shards as store
-from state.lease import Holder, Lease, LeaseHeld, LeaseLost, holder
+from state.lease import Holder, Lease, LeaseHeld, LeaseLost, fence_key, holder
 from state.models import AuditRecord
 from state.writer import CANDLES_KEPT, StateWriter
 
@@ -93,8 +93,14 @@ class ShardSet:
         return got
 
     def acquire_wanted(self, wait_s: float) -> None:
-        for shard in self.wanted:
-            self.acquire(shard, wait_s)
+        """The shards asked for, all or none: one held by a live worker releases the others (LeaseHeld)."""
+        try:
+            for shard in self.wanted:
+                self.acquire(shard, wait_s)
+        except LeaseHeld:
+            self.release()
+            self.leases.clear()
+            raise
 
     def fences(self) -> dict[str, int]:
         return {lease.keys[1]: int(lease.token or 0) for lease in list(self.leases.values())}
@@ -102,9 +108,9 @@ class ShardSet:
     def fence_of(self, bot: str) -> tuple[str, int]:
         """The fence an order of ``bot`` is recorded under: its shard's, with this worker's token (0 —
         never a token — for a bot of a shard it does not hold, so nothing is recorded)."""
-        shard = self.of.get(bot, store.shard_of(bot, self.count))
-        lease = self.leases.get(shard)
-        return (lease.keys[1], int(lease.token or 0)) if lease else (Lease(self.r, 1, shard).keys[1], 0)
+        shard = self.of.get(bot)
+        lease = self.leases.get(shard) if shard is not None else None
+        return (lease.keys[1], int(lease.token or 0)) if lease else (fence_key(shard or 0), 0)
 
     def renew(self) -> bool:
         """Renew every held lease; False as soon as one was taken over."""

@@ -137,6 +137,10 @@ class Lease:
             raise LeaseLost("this worker's lease was taken by another worker")
 
 
+def fence_key(shard: int) -> str:
+    return keys.shard_fence(shard)
+
+
 def holder(r: redis.Redis, shard: int = 0) -> Holder | None:
     raw = r.get(keys.shard_lease(shard))
     return _holder(raw) if raw else None

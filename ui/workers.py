@@ -11,9 +11,9 @@ from ui.common import ts
 
 
 def render(r: StateReader) -> None:
-    rows = shards.holders(r.r)
-    if len(rows) < 2:
+    if shards.count(r.r) < 2:
         return
+    rows = shards.holders(r.r)
     with st.container(key="workers"):
         st.markdown("**Workers and shards**")
         for row in rows:
