@@ -20,9 +20,9 @@ from one shard's stream see only that shard's bots (``ShardRuntime``).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
-import threading
 from typing import Any, Callable, Protocol
 
 import redis
@@ -244,8 +244,10 @@ def take_over(w: ShardHost, shard: int) -> list[AnyBot]:
             detail=f"shard {shard} had no live holder for {s.ttl_s} s after its lease expired; now trading {names}")])
         # What was posted to the shard while it had no worker (a kill switch) is applied before its bots
         # see another candle.
-        while entries := store.read(w.r, w.consumer, [shard], block_ms=None):
+        applied: set[str] = set()  # an entry left unanswered (the lease lost meanwhile) is not read again
+        while entries := [e for e in store.read(w.r, w.consumer, [shard], block_ms=None) if e[1] not in applied]:
             for _, entry_id, fields in entries:
+                applied.add(entry_id)
                 w.handle_command(entry_id, fields, shard)
         if w.venue is not None and any(w.configs[b.name].mode == "live" for b in added):
             # the account guard continues from the state the dead worker saved (high-water, day open)
