@@ -197,10 +197,11 @@ def new_command(cmd: CommandName, scope: Scope = "bot", target: str = "", user: 
 
 def post_command(r: redis.Redis, command: Command) -> str:
     """XADD the command (the dashboard's only write) to the stream of each shard it concerns: a bot's
-    command to its shard, a mode- or global-scoped one (every kill switch for all bots) to every shard,
-    in one transaction (``state/shards.py``). Returns the stream entry id (the first shard's)."""
+    command to its shard, a mode- or global-scoped one (every kill switch for all bots) to every shard
+    (``state/shards.py``). Nothing but reads and XADDs, so a sender's Redis user needs no other right.
+    Returns the stream entry id (the first shard's)."""
     targets = shards.destinations(r, command.scope, command.target)
-    pipe = r.pipeline(transaction=True)
+    pipe = r.pipeline(transaction=False)  # one round trip; each shard's copy stands on its own
     for shard in targets:
         pipe.xadd(keys.shard_commands(shard), command.fields(), maxlen=10_000, approximate=True)
     entry_id = pipe.execute()[0]

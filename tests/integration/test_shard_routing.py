@@ -59,3 +59,20 @@ def test_the_answer_to_a_fanned_out_command_is_pending_until_every_shard_answere
     for s in range(3):
         answer(s, "applied", "ok")
     assert await_result(r, cmd.nonce, 1).status == "applied"  # type: ignore[union-attr]
+
+
+def test_a_sender_needs_no_right_but_reading_and_xadd(r, redis_server) -> None:  # type: ignore[no-untyped-def]
+    """The API runs as a Redis user that may write nothing but XADDs to the command streams."""
+    import redis as redis_lib
+
+    r.execute_command("ACL", "SETUSER", "sender", "reset", "on", ">sender-password-0123", "%R~*",
+                      f"%W~{keys.COMMANDS}*", "+@read", "+xadd", "+ping")
+    sender = redis_lib.Redis(host="127.0.0.1", port=redis_server.port, username="sender",
+                             password="sender-password-0123")
+    try:
+        shards.publish(r, {"b1": 1}, 2)
+        post_command(sender, new_command("emergency_stop", scope="global"))
+        post_command(sender, new_command("pause", target="b1"))
+        assert [_len(r, keys.shard_commands(s)) for s in range(2)] == [1, 2]
+    finally:
+        r.execute_command("ACL", "DELUSER", "sender")
