@@ -34,7 +34,7 @@ from engine.fleet import AnyBot, Fleet, UnknownTarget
 from engine.live import LiveVenue
 from settings import AppConfig, BotConfig
 from state import shards as store
-from state.lease import Holder, Lease, LeaseHeld, LeaseLost, fence_key, holder
+from state.lease import Holder, Lease, LeaseHeld, LeaseLost, fence_key, holder, orphaned
 from state.models import AuditRecord
 from state.writer import CANDLES_KEPT, StateWriter
 
@@ -121,7 +121,7 @@ class ShardSet:
             lease.release()
 
     def to_take(self, now: float | None = None) -> list[int]:
-        """Shards without a holder for one TTL (their worker died or stopped), if this worker takes over."""
+        """Shards whose worker died (``orphaned``) and stayed so for one TTL, if this worker takes over."""
         if not self.takeover:
             return []
         now = time.monotonic() if now is None else now
@@ -129,7 +129,7 @@ class ShardSet:
         for shard in range(self.count):
             if shard in self.leases:
                 continue
-            if holder(self.r, shard) is not None:
+            if not orphaned(self.r, shard):  # held, never held, or released by a clean stop
                 self._free_since.pop(shard, None)
                 continue
             since = self._free_since.setdefault(shard, now)

@@ -193,6 +193,12 @@ def shard_fence(shard: int) -> str:
     return FENCE if shard == 0 else f"{PREFIX}shard:{shard}:fence"
 
 
+def shard_released(shard: int) -> str:
+    """Set (to the last token) when a shard's worker stopped cleanly and released it; deleted when a worker
+    takes it. A released shard is not taken over: it waits for its worker."""
+    return f"{PREFIX}worker:released" if shard == 0 else f"{PREFIX}shard:{shard}:released"
+
+
 def shard_commands(shard: int) -> str:
     """A shard's command stream (consumer group COMMAND_GROUP); only its lease holder reads it."""
     return COMMANDS if shard == 0 else f"{PREFIX}commands:shard:{shard}"

@@ -35,6 +35,7 @@ local token = redis.call('INCR', KEYS[3])
 local value = string.gsub(ARGV[1], '"token": 0', '"token": ' .. token)
 redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
 redis.call('SET', KEYS[2], token)
+redis.call('DEL', KEYS[4])
 return {token, value}
 """
 _RENEW = """
@@ -45,7 +46,7 @@ if held then redis.call('PEXPIRE', KEYS[1], ARGV[2]) else redis.call('SET', KEYS
 return 1
 """
 _RELEASE = """
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[1]) redis.call('SET', KEYS[3], ARGV[1]) return 1 end
 return 0
 """
 
@@ -88,6 +89,7 @@ class Lease:
         self.r = r
         self.shard = shard
         self.keys = [keys.shard_lease(shard), keys.shard_fence(shard)]
+        self._released = keys.shard_released(shard)
         self.ttl_ms = int(ttl_s * 1000)
         self.token: int | None = None
         self.lost = threading.Event()
@@ -107,7 +109,8 @@ class Lease:
         while True:
             # the same process may take its own lease over (a worker rebuilt in-process; one process runs
             # one worker), a new token fencing out the old object
-            token, held = self._acquire(keys=[*self.keys, keys.LEASE_SEQ], args=[value, self.ttl_ms, same_process])
+            token, held = self._acquire(keys=[*self.keys, keys.LEASE_SEQ, self._released],
+                                        args=[value, self.ttl_ms, same_process])
             if int(token):
                 self.token, self._value = int(token), held.decode() if isinstance(held, bytes) else held
                 return _holder(self._value)
@@ -129,7 +132,7 @@ class Lease:
 
     def release(self) -> None:
         if self.token is not None and not self.lost.is_set():
-            self._release(keys=self.keys, args=[self.token])
+            self._release(keys=[*self.keys, self._released], args=[self.token])
 
     def check(self) -> None:
         """Raise LeaseLost when another worker took over (the in-memory flag; writes are fenced in Redis)."""
@@ -139,6 +142,16 @@ class Lease:
 
 def fence_key(shard: int) -> str:
     return keys.shard_fence(shard)
+
+
+def orphaned(r: redis.Redis, shard: int) -> bool:
+    """A shard whose worker died: no holder now, held before (its fence is set), and not released by a
+    clean stop (a stopped worker's shards wait for it). Only such a shard is taken over."""
+    pipe = r.pipeline(transaction=False)
+    for key in (keys.shard_lease(shard), keys.shard_fence(shard), keys.shard_released(shard)):
+        pipe.exists(key)
+    lease, fence, released = pipe.execute()
+    return not lease and bool(fence) and not released
 
 
 def holder(r: redis.Redis, shard: int = 0) -> Holder | None:

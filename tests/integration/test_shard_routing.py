@@ -76,3 +76,20 @@ def test_a_sender_needs_no_right_but_reading_and_xadd(r, redis_server) -> None: 
         assert [_len(r, keys.shard_commands(s)) for s in range(2)] == [1, 2]
     finally:
         r.execute_command("ACL", "DELUSER", "sender")
+
+
+def test_only_a_dead_workers_shard_is_orphaned(r) -> None:  # type: ignore[no-untyped-def]
+    """Taken over: a shard whose lease expired. Not: one never held, one released by a clean stop."""
+    import time
+
+    from state.lease import Lease, orphaned
+
+    assert not orphaned(r, 1)  # never held
+    lease = Lease(r, 0.3, shard=1)
+    lease.acquire()
+    assert not orphaned(r, 1)  # held
+    lease.release()
+    assert not orphaned(r, 1)  # a clean stop: it waits for its worker
+    lease.acquire()
+    time.sleep(0.5)  # the holder died: its lease expired
+    assert orphaned(r, 1)

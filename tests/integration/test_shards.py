@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -218,11 +219,14 @@ def test_a_standby_worker_takes_over_the_single_worker(r, redis_server, tmp_path
         "worker": {"heartbeat_ttl_s": 3, "heartbeat_every_s": 0.3},
         "bots": [paper_bot("paper-x", "BTCUSDT", 0), paper_bot("paper-y", "ETHUSDT", 0)],
     })
-    a = WorkerProcess(cfg, tmp_path / "a.log").start()
     s = WorkerProcess(cfg, tmp_path / "s.log", args=["--standby"]).start()
+    a = WorkerProcess(cfg, tmp_path / "a.log")
     try:
-        wait_for(lambda: holder_pid(r, 0) == a.proc.pid and "worker started: 0 bots" in s.log(), 60,  # type: ignore[union-attr]
-                 "A trading, the standby started with no bots")
+        wait_for(lambda: "worker started: 0 bots" in s.log(), 90, "the standby started with no bots")
+        time.sleep(3 * 3)  # three TTLs: a shard no worker ever held is not "orphaned": the standby leaves it
+        assert holder(r, 0) is None
+        a.start()
+        wait_for(lambda: holder_pid(r, 0) == a.proc.pid, 90, "A trading")  # type: ignore[union-attr]
         wait_for(lambda: all(x.candles_seen > 20 for x in snapshots(r).values()), 60, "candles")
         assert r.get(keys.SHARD_COUNT) == b"1" and not r.keys(keys.COMMANDS + ":shard:*")
         a.kill9()
