@@ -6,8 +6,8 @@ renews their leases with its heartbeat, and every write for those bots is fenced
 so a worker that lost a shard can write nothing more for its bots. A worker that loses any of its leases
 halts every bot in its process and exits (as the single worker does).
 
-A shard whose lease has expired — its worker died — and stayed free for one more TTL (time for a
-restarted worker to take its own shards back first) is taken over by a worker that may (``take_over``):
+A shard whose lease has expired — its worker died (not one never held, nor one a clean stop released) —
+and stayed so for one more TTL (time for a restarted worker to take its own shards back first) is taken over by a worker that may (``take_over``):
 its lease first (fencing the dead worker out), then its bots are built exactly as at a worker's start
 (``Worker.add_bot``: snapshot restored, a venue bot's open intents resolved by asking the venue and
 fills booked once, pre-flight, reconciliation — the one recovery path), warmed, and its command
