@@ -14,7 +14,7 @@ import streamlit as st
 from core.types import TradingState
 from ui import audit as audit_tab
 from ui import backtest as backtest_tab
-from ui import dca, ghost, health_panel, layout, live, login, paper, reports
+from ui import dca, ghost, health_panel, layout, live, login, paper, reports, workers
 from ui import golive as golive_ui
 from ui.common import reader, short_ts, ts
 from ui.controls import close_pending_text, global_controls, last_command_note
@@ -71,6 +71,7 @@ def health() -> None:
                        "No bot opens a position until **Resume all**.")
     with st.container(key="venue_status"):
         venue_status(r.health(), hb is not None)
+    workers.render(r)  # several shards: which worker holds which bots
     with st.container(key="closes_pending"):  # on every session, until the venue confirms them flat
         # the bots' control records only: the snapshots (positions, ladders, ...) are the tabs' business
         for name, control in sorted(r.bot_controls().items()):

@@ -28,6 +28,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from core.sharding import shard_of
 from core.types import INTERVAL_MS, Mode
 from core.validation import StrictNumbers, error_lines, format_errors
 from risk.limits import EXECUTION_FACTS, CeilingViolation, RiskLimits, resolve
@@ -144,6 +145,8 @@ class BotConfig(_Model):
     max_tranches: int = Field(3, ge=1, description="signal bots: entries one position may hold; a same-direction "
                                                    "signal adds one while fewer are held (1: ignore it)")
     enabled: bool = True
+    shard: int | None = Field(None, ge=0, description="the shard this bot is traded in (default: a stable hash "
+                                                      "of its name modulo worker.shards)")
 
     @field_validator("name")
     @classmethod
@@ -237,6 +240,8 @@ class WorkerConfig(_Model):
     heartbeat_ttl_s: int = Field(5, ge=2, le=300)
     heartbeat_every_s: float = Field(1.0, gt=0, le=60)
     history_keep: int = Field(5000, ge=100, description="approximate length of each history stream")
+    shards: int = Field(1, ge=1, le=64, description="bots are spread over this many shards, each traded by the "
+                                                   "worker holding its lease (docs/architecture.md, shards)")
 
 
 class DashboardConfig(_Model):
@@ -284,6 +289,15 @@ class AppConfig(BaseSettings):
         if ex.local_url and ex.venue == "local" and _binance_host(ex.local_url):
             raise ValueError(f"exchange.local_url: {ex.local_url} is a Binance host while exchange.venue is 'local' "
                              "(no real-money switch); use exchange.venue: testnet or mainnet (two-key switch) instead")
+        for i, bot in enumerate(self.bots):
+            if bot.shard is not None and bot.shard >= self.worker.shards:
+                raise ValueError(f"bots.{i}.shard: {bot.shard} must be below worker.shards ({self.worker.shards})")
+        live_shards = {b.name: shard_of(b.name, self.worker.shards, b.shard) for b in self.bots if b.mode == "live"}
+        if len(set(live_shards.values())) > 1:
+            # The live mode's cross-bot ceilings (mode exposure, open positions, correlation) and the account
+            # guard need every live bot in one worker's view: several workers would each allow the whole ceiling.
+            raise ValueError(f"bots: live bots must share one shard (give them the same 'shard:'); they are in "
+                             f"{', '.join(f'{n}: {s}' for n, s in sorted(live_shards.items()))}")
         for i, bot in enumerate(self.bots):
             if bot.mode == "live" and self.exchange.venue == "mainnet" and not self.live.enabled:
                 raise ValueError(f"bots.{i}: a live bot on mainnet needs live.enabled: true (and BOT_LIVE_TRADING=1)")

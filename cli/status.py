@@ -19,6 +19,12 @@ def main(argv: list[str]) -> int:
     reader = StateReader(redis_client(redis_url(args.redis_url, args.config)))
     hb = reader.heartbeat()
     print("worker:", f"up (pid {hb.pid}, {hb.bots} bots)" if hb else "DOWN (no heartbeat)")
+    from state.shards import holders
+
+    rows = holders(reader.r)
+    for row in rows if len(rows) > 1 else []:  # several shards: which worker holds which bots
+        who = f"worker {row.holder.worker}" if row.holder else "NO WORKER (its bots do not trade)"
+        print(f"  shard {row.shard}: {who}: {', '.join(row.bots) or 'no bots'}")
     g = reader.control("global")
     print(f"global state: {g.state.value} (by {g.set_by}: {g.reason})")
     for snap in reader.snapshots().values():

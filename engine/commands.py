@@ -26,6 +26,7 @@ from state.connection import NOT_UTF8
 from state.lease import LeaseLost
 from state.models import AUTOMATIC, AuditRecord, BotMeta, CommandResult
 from state.models import BotUpdate, ControlChange
+from state.shards import Route
 from state.writer import StateWriter
 
 if TYPE_CHECKING:
@@ -314,35 +315,37 @@ def handle_upsert_dca_bot(rt: Runtime, cmd: Command, now: int) -> Outcome:
 
 
 # ---- around them ---------------------------------------------------------------------------------
-def handle(rt: Runtime, entry_id: str, fields: dict[str, str], now: int) -> CommandResult:
+def handle(rt: Runtime, entry_id: str, fields: dict[str, str], now: int, route: Route | None = None) -> CommandResult:
     """Apply one command stream entry; every outcome (applied, duplicate, rejected) is answered,
-    audited and acknowledged."""
+    audited and acknowledged. ``route``: the shard's stream it came from (several shards: ``rt`` sees
+    that shard's bots only, engine/shards.py); its answer is that shard's part of the merged answer."""
     try:
         if any(NOT_UTF8 in k or NOT_UTF8 in v for k, v in fields.items()):
             raise CommandRejected("command: holds bytes that are not UTF-8 text")
         cmd = parse_command(fields, handles=ALL_COMMANDS)
     except CommandRejected as exc:
-        return reject(rt, entry_id, fields, str(exc), now)
+        return reject(rt, entry_id, fields, str(exc), now, route)
     try:
-        if rt.writer.already_applied(cmd.nonce):
+        if rt.writer.already_applied(cmd.nonce, route):
             result = CommandResult(nonce=cmd.nonce, entry_id=entry_id, status="duplicate",
                                    message="already applied; nothing done again", time=now)
-            rt.writer.finish_command(entry_id, result, _audit(cmd, entry_id, "duplicate", result.message, now))
+            rt.writer.finish_command(entry_id, result, _audit(cmd, entry_id, "duplicate", result.message, now),
+                                     route=route)
             return result
         golive = getattr(rt, "golive", None)  # who sent it, and a live action's TOTP code (engine.live_auth)
         with rt.lock:
             try:
                 live, consumed = golive.authorize(rt, cmd) if golive is not None else (None, [])
             except CodeRefused as exc:
-                return reject(rt, entry_id, fields, str(exc), now)
+                return reject(rt, entry_id, fields, str(exc), now, route)
             # a limit raised on a bot under the go-live protocol (its code checked): engine.golive's handler
             fn = HANDLERS.get("raise_limit" if cmd.cmd == "set_limit" and live else cmd.cmd)
             if fn is None:
-                return reject(rt, entry_id, fields, f"cmd: {cmd.cmd!r} has no handler in this worker", now)
+                return reject(rt, entry_id, fields, f"cmd: {cmd.cmd!r} has no handler in this worker", now, route)
             try:
                 outcome = fn(rt, cmd, now)
             except UnknownTarget as exc:
-                return reject(rt, entry_id, fields, str(exc), now)
+                return reject(rt, entry_id, fields, str(exc), now, route)
             controls, audits = rt.settle(outcome.bots, now)
             updates: list[BotUpdate] = [b.drain(now) for b in outcome.bots]
             status = "pending" if outcome.pending else "applied"
@@ -350,12 +353,12 @@ def handle(rt: Runtime, entry_id: str, fields: dict[str, str], now: int) -> Comm
                                    time=now)
             rt.writer.finish_command(entry_id, result, _audit(cmd, entry_id, status, outcome.message, now),
                                      outcome.controls + controls, updates, outcome.limit_changes,
-                                     outcome.dynamic_bots, outcome.metas, audits, [*consumed, *outcome.writes])
+                                     outcome.dynamic_bots, outcome.metas, audits, [*consumed, *outcome.writes], route)
     except LeaseLost:
         raise  # another worker holds the lease: it answers this entry
     except Exception as exc:  # noqa: BLE001 - whatever failed, answer it: an unanswered entry stalls the stream
         log.exception("command %s failed", entry_id)
-        return reject(rt, entry_id, fields, f"failed while applying: {type(exc).__name__}: {exc}", now)
+        return reject(rt, entry_id, fields, f"failed while applying: {type(exc).__name__}: {exc}", now, route)
     log.info("command %s by %s: %s", cmd.label, cmd.user, outcome.message)
     if cmd.cmd in REFRESH_VENUE and rt.supervisor is not None:
         with rt.lock:
@@ -363,7 +366,8 @@ def handle(rt: Runtime, entry_id: str, fields: dict[str, str], now: int) -> Comm
     return result
 
 
-def reject(rt: Runtime, entry_id: str, fields: dict[str, str], why: str, now: int) -> CommandResult:
+def reject(rt: Runtime, entry_id: str, fields: dict[str, str], why: str, now: int,
+           route: Route | None = None) -> CommandResult:
     nonce = fields.get("nonce", "")
     nonce = nonce if nonce.replace("-", "").replace("_", "").isalnum() and len(nonce) <= 64 else ""
     result = CommandResult(nonce=nonce, entry_id=entry_id, status="rejected", message=why, time=now)
@@ -371,7 +375,7 @@ def reject(rt: Runtime, entry_id: str, fields: dict[str, str], why: str, now: in
                         target=fields.get("target", "")[:64], result="rejected", detail=why,
                         entry_id=entry_id, nonce=nonce)
     rt.writer.record_reject("command", why, {k[:64]: v[:500] for k, v in fields.items() if k != "otp"})
-    rt.writer.finish_command(entry_id, result, audit)
+    rt.writer.finish_command(entry_id, result, audit, route=route)
     log.warning("command %s rejected: %s", entry_id, why)
     return result
 

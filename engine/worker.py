@@ -32,11 +32,13 @@ from engine.health import HealthWatch
 from engine.live import LiveVenue
 from engine.risk_env import WorkerRiskEnv
 from engine.snapshot_policy import SnapshotPolicy, resume
+from engine.shards import ShardRuntime, ShardSet, shard_loop
 from engine.supervisor import VenueSupervisor
 from market.feed import Feed
 from settings import AppConfig, BotConfig
 from state.events import daily_summary, worker_started, worker_stopped
-from state.lease import Lease, LeaseLost
+from state.lease import LeaseLost
+from state.shards import read as read_commands, route
 from state.models import AuditRecord, CommandResult, Heartbeat
 from state.models import BotUpdate, ControlChange
 from state.writer import StateWriter
@@ -49,7 +51,8 @@ BacktestLauncher = Callable[[str, str, AppConfig, str], str]
 
 class Worker:
     def __init__(self, app: AppConfig, r: redis.Redis, feed: Feed, clock: Clock | None = None,
-                 backtests: BacktestLauncher | None = None) -> None:
+                 backtests: BacktestLauncher | None = None, shards: list[int] | None = None,
+                 takeover: bool = True) -> None:
         self.app = app
         self.r = r
         self.feed = feed
@@ -64,7 +67,9 @@ class Worker:
         self.crashed_before = 0
         self._day_marks: tuple[str, dict[str, tuple[float, int]]] = ("", {})
         self.controls = TradingControls()
-        self.lease = Lease(r, app.worker.heartbeat_ttl_s)
+        # shards (engine/shards.py): the leases this worker holds (default: every shard), and whether it
+        # takes over a dead worker's shards
+        self.shards = ShardSet(app, r, self.consumer, shards, takeover)
         self.lease_lost = False
         self.fleet = Fleet(app, self.writer, self.controls)
         # which bots' snapshots a trading step writes (marks at most once a dashboard refresh)
@@ -107,18 +112,18 @@ class Worker:
         """Take the lease, load states and snapshots from Redis, build and warm the bots, register them.
         Raises LeaseHeld (naming the holder) when another worker trades these bots."""
         ttl = self.app.worker.heartbeat_ttl_s
-        self.lease.acquire(wait_s=ttl + 1.0)  # a dead predecessor's lease expires within its TTL
-        self.writer.fence = self.lease.token
-        if self.venue is not None:
-            self.venue.store.fence = self.lease.token
+        self.shards.acquire_wanted(wait_s=ttl + 1.0)  # a dead predecessor's lease expires within its TTL
+        self.fence()
         self.writer.ensure_group()
         self.writer.open_events()
         self.crashed_before = self.writer.crashed_before()
         if self.crashed_before:
             log.warning("the previous worker did not stop cleanly (last seen at %d)", self.crashed_before)
         self.controls.load(self.writer)
-        for cfg in self.fleet.configured():
-            self.add_bot(cfg)
+        configured = self.fleet.configured()
+        for cfg in configured:
+            if self.shards.owns(cfg):  # shards: the bots of the shards this worker holds
+                self.add_bot(cfg)
         now = self.clock.now_ms()
         overrides = self.fleet.risk_override_audits()
         for name, what in overrides:
@@ -127,7 +132,8 @@ class Worker:
             self.writer.commit([], audits=[AuditRecord(time=now, who="operator (BOT_RISK_OVERRIDE)",
                                                        command="risk_override", target=name, result="applied",
                                                        detail=what) for name, what in overrides])
-        self.writer.register_bots(meta(c) for c in self.fleet.configs.values())
+        self.shards.publish(configured)
+        self.writer.register_bots(meta(c) for c in configured)
         # Stored candles win (they continue the market the bots already saw); the feed's own
         # warm-up history fills symbols Redis has never seen.
         warm = self.feed.warmup(self.app.market.warmup_candles)
@@ -158,7 +164,7 @@ class Worker:
                 if len(history) > len(stored):
                     bot.warm(history[len(stored):])
         now = self.clock.now_ms()
-        self.writer.commit([b.drain(now) for b in self.bots.values()], fresh)
+        self.writer.commit([b.drain(now) for b in self.bots.values()], fresh if self.shards.primary else [])
         self._day_marks = self._marks()
         self.writer.publish(worker_started(os.getpid(), len(self.bots), VERSION))
         log.info("worker started: %d bots on %s", len(self.bots), ", ".join(self.fleet.by_symbol) or "no symbols")
@@ -180,6 +186,7 @@ class Worker:
         self.writer.publish(daily_summary(day, per_bot))
 
     def add_bot(self, cfg: BotConfig) -> AnyBot:
+        self.shards.of[cfg.name] = self.shards.shard(cfg)
         bot = self.fleet.add(cfg, self.risk_env, self.venue)
         self.golive.attach(bot, cfg)  # type: ignore[arg-type]
         if self.supervisor is not None and self.fleet.on_venue(cfg.name):
@@ -244,11 +251,15 @@ class Worker:
             threading.Thread(target=self.health_loop, args=(stop,), name="health", daemon=True),
         ]
         venue_bots = [c for c in self.configs.values() if self.fleet.on_venue(c.name)]
-        if self.supervisor is not None and venue_bots:
+        may_take = self.shards.takeover and len(self.shards.leases) < self.shards.count
+        if may_take:
+            threads.append(threading.Thread(target=shard_loop, args=(self, stop), name="shards", daemon=True))
+        if self.supervisor is not None and (venue_bots or may_take):
             threads.append(threading.Thread(target=self.venue_loop, args=(stop,), name="venue", daemon=True))
             assert self.venue is not None
             try:
-                self.venue.start_streams({c.market for c in venue_bots})
+                if venue_bots:
+                    self.venue.start_streams({c.market for c in venue_bots})
             except Exception as exc:  # noqa: BLE001 - REST polling (venue_loop) still books fills
                 log.error("user-data stream not started (%s); fills come from REST polling", exc)
             threads.append(threading.Thread(target=self.fills_loop, args=(stop,), name="fills", daemon=True))
@@ -274,8 +285,9 @@ class Worker:
         if not self.lease_lost:
             try:
                 self.writer.publish(worker_stopped(os.getpid(), "stopped cleanly", "info"))
-                self.writer.clear_heartbeat(self._heartbeat())
-                self.lease.release()
+                if self.shards.primary:
+                    self.writer.clear_heartbeat(self._heartbeat())
+                self.shards.release()
             except redis.RedisError:
                 pass
 
@@ -300,7 +312,7 @@ class Worker:
             now = self.clock.now_ms()
             retried = self.retry_closes(now)
             self._pending.extend(self.snapshots.drain(self.bots.values(), now, force=retried))
-            self._pending_candles.extend(batch)
+            self._pending_candles.extend(self.shards.market_candles(batch))
             self._flush(self.snapshots.cursors())
         self.health.loop.add(1000 * (time.perf_counter() - started))  # the health panel's loop latency
 
@@ -415,13 +427,21 @@ class Worker:
         cfg = self.app.worker
         while not stop.is_set():
             try:
-                if not self.lease.renew():
+                if not self.shards.renew():
                     self.lose_lease("another worker took the lease")
                     return
-                self.writer.heartbeat(self._heartbeat(), cfg.heartbeat_ttl_s)
+                if self.shards.primary:  # the worker of shard 0 is the one the heartbeat shows
+                    self.writer.heartbeat(self._heartbeat(), cfg.heartbeat_ttl_s)
             except redis.RedisError as exc:
                 log.error("heartbeat failed: %s", exc)
             stop.wait(cfg.heartbeat_every_s)
+
+    # ---- shards (engine/shards.py) -------------------------------------------------------------------
+    def fence(self) -> None:
+        """Every write from here on is fenced by the shards held now."""
+        self.writer.fences = self.shards.fences()
+        if self.venue is not None:
+            self.venue.store.fence_of = self.shards.fence_of
 
     def lose_lease(self, why: str) -> None:
         """Another worker holds the lease now: stop trading at once (every bot HALTED in this process,
@@ -447,7 +467,8 @@ class Worker:
                             log.warning("health: %s %s (%s)", ch.target, ch.record.state.value, ch.record.reason)
                         self.writer.commit([b.drain(now) for b in self.bots.values() if b.name in
                                             {c.target for c in changes}], controls=changes, audits=audits)
-                self.writer.health(view)
+                if self.shards.primary:
+                    self.writer.health(view)
                 self.write_marks()
             except LeaseLost as exc:
                 self.lose_lease(str(exc))
@@ -463,9 +484,13 @@ class Worker:
 
     def command_loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            held = self.shards.held()
+            if not held:  # a standby worker reads nothing until it takes a shard over
+                stop.wait(0.5)
+                continue
             try:
-                for entry_id, fields in self.writer.read_commands(self.consumer, block_ms=500):
-                    self.handle_command(entry_id, fields)
+                for shard, entry_id, fields in read_commands(self.r, self.consumer, held, block_ms=500):
+                    self.handle_command(entry_id, fields, shard)
             except redis.RedisError as exc:
                 log.error("command stream: %s", exc)
                 stop.wait(1.0)
@@ -473,11 +498,14 @@ class Worker:
                 log.exception("command loop error")
                 stop.wait(0.5)
 
-    def handle_command(self, entry_id: str, fields: dict[str, str]) -> CommandResult | None:
+    def handle_command(self, entry_id: str, fields: dict[str, str], shard: int = 0) -> CommandResult | None:
         if self.lease_lost:
             return None  # left pending: the worker holding the lease applies it
         try:
-            return commands.handle(self, entry_id, fields, self.clock.now_ms())
+            if self.shards.count == 1:
+                return commands.handle(self, entry_id, fields, self.clock.now_ms())
+            return commands.handle(ShardRuntime(self, shard), entry_id, fields, self.clock.now_ms(),  # type: ignore[arg-type]
+                                   route(shard, self.shards.count, fields.get("scope", "bot")))
         except LeaseLost as exc:
             self.lose_lease(str(exc))
             return None

@@ -1,7 +1,8 @@
 """Commands the dashboard posts to the worker, and their validation.
 
 The dashboard, the CLI, the REST API and the Telegram bot XADD a flat field map to
-``keys.COMMANDS``; the worker parses it with :func:`parse_command`. Anything that does not parse
+``keys.COMMANDS`` (with several shards: to the stream of each shard the command concerns,
+``post_command``); the worker parses it with :func:`parse_command`. Anything that does not parse
 is rejected with a reason, recorded and answered — never applied. :func:`await_result` waits for
 that answer (the worker's ``CommandResult``).
 
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from core.validation import format_errors
 from risk.limits import parse_limit
-from state import keys
+from state import keys, shards
 from state.models import CommandResult
 
 CommandName = Literal["pause", "flatten", "resume", "reduce_only", "halt", "set_limit", "upsert_dca_bot",
@@ -208,8 +209,15 @@ def new_command(cmd: CommandName, scope: Scope = "bot", target: str = "", user: 
 
 
 def post_command(r: redis.Redis, command: Command) -> str:
-    """XADD the command (the dashboard's only write). Returns the stream entry id."""
-    entry_id = r.xadd(keys.COMMANDS, command.fields(), maxlen=10_000, approximate=True)
+    """XADD the command (the dashboard's only write) to the stream of each shard it concerns: a bot's
+    command to its shard, a mode- or global-scoped one (every kill switch for all bots) to every shard
+    (``state/shards.py``). Nothing but reads and XADDs, so a sender's Redis user needs no other right.
+    Returns the stream entry id (the first shard's)."""
+    targets = shards.destinations(r, command.scope, command.target)
+    pipe = r.pipeline(transaction=False)  # one round trip; each shard's copy stands on its own
+    for shard in targets:
+        pipe.xadd(keys.shard_commands(shard), command.fields(), maxlen=10_000, approximate=True)
+    entry_id = pipe.execute()[0]
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Protocol
+from typing import Callable, Protocol
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field
@@ -126,12 +126,15 @@ class RedisIntentStore:
         # the worker's lease token (state/lease.py): set, an intent is recorded (and so an order sent)
         # only while this worker still holds the lease
         self.fence: int | None = None
+        # with shards (state/shards.py): bot -> (its shard's fence key, this worker's token for it)
+        self.fence_of: Callable[[str], tuple[str, int]] | None = None
 
     def create(self, rec: IntentRecord) -> bool:
         b = rec.bot
-        done = int(self._create(keys=[keys.intents(b), keys.open_intents(b), keys.intent_events(b), keys.FENCE],
+        fence_key, token = self.fence_of(b) if self.fence_of is not None else (keys.FENCE, self.fence)
+        done = int(self._create(keys=[keys.intents(b), keys.open_intents(b), keys.intent_events(b), fence_key],
                                 args=[rec.client_order_id, rec.model_dump_json(), _event(rec), self.keep_events,
-                                      "" if self.fence is None else str(self.fence)]))
+                                      "" if token is None else str(token)]))
         if done < 0:
             raise LeaseLost(f"order {rec.client_order_id} not recorded: this worker no longer holds the lease")
         return bool(done)

@@ -208,3 +208,44 @@ def golive(bot: str) -> str:
 def auth_state(user: str) -> str:
     """A dashboard user's failures, lock and last accepted TOTP step: HASH (never a secret)."""
     return f"{PREFIX}auth:{user}"
+
+# ---- shards (issue 19): bots spread over several workers (state/shards.py, state/lease.py) ----
+# Shard 0 keeps the single-worker names above (LEASE, FENCE, COMMANDS), so one worker with one shard
+# reads and writes exactly what it did before shards existed.
+
+# Which shard trades which bot: HASH bot name -> shard number (every worker writes it at start).
+SHARD_MAP = PREFIX + "shards"
+# How many shards the workers run: STRING int (senders fan kill switches out to every one).
+SHARD_COUNT = PREFIX + "shards:count"
+
+
+def shard_lease(shard: int) -> str:
+    """A shard's lease: STRING JSON {token, host, pid, since, shard} with a TTL renewed by its holder."""
+    return LEASE if shard == 0 else f"{PREFIX}shard:{shard}:lease"
+
+
+def shard_fence(shard: int) -> str:
+    """The token of the worker that last took a shard (no TTL): checked by every write for its bots."""
+    return FENCE if shard == 0 else f"{PREFIX}shard:{shard}:fence"
+
+
+def shard_released(shard: int) -> str:
+    """Set (to the last token) when a shard's worker stopped cleanly and released it; deleted when a worker
+    takes it. A released shard is not taken over: it waits for its worker."""
+    return f"{PREFIX}worker:released" if shard == 0 else f"{PREFIX}shard:{shard}:released"
+
+
+def shard_commands(shard: int) -> str:
+    """A shard's command stream (consumer group COMMAND_GROUP); only its lease holder reads it."""
+    return COMMANDS if shard == 0 else f"{PREFIX}commands:shard:{shard}"
+
+
+def shard_applied(nonce: str, shard: int) -> str:
+    """A fanned-out command's nonce applied by one shard: STRING entry id, TTL APPLIED_KEEP_S."""
+    return applied(nonce) if shard == 0 else f"{applied(nonce)}:shard:{shard}"
+
+
+def command_parts(nonce: str) -> str:
+    """The shards' answers to a fanned-out command: HASH shard -> JSON CommandResult (TTL as the result);
+    ``command_result(nonce)`` holds them merged."""
+    return f"{PREFIX}cmdresult:{nonce}:shards"

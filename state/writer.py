@@ -33,6 +33,7 @@ from state.models import (
     ControlRecord,
     Heartbeat,
 )
+from state.shards import Route
 
 CANDLES_KEPT = 600
 _Batch = tuple[list[BotUpdate], list[Candle], list[ControlChange], list[AuditRecord]]
@@ -58,20 +59,24 @@ class StateWriter:
         self._kept: _Batch = ([], [], [], [])
         self._unsure: tuple[str, tuple[int, ...]] | None = None
         self._untrimmed: dict[str, int] = {}  # candle series -> candles added since its last LTRIM
+        # with shards (state/shards.py): fence key -> token of every shard the worker holds, all checked
+        self.fences: dict[str, int] = {}
 
     def _transaction(self, build: Callable[[redis.client.Pipeline], None]) -> None:
         """One MULTI/EXEC of what ``build`` queues; fenced (all or nothing, and only while this worker
         still holds the lease) when ``fence`` is set."""
-        if self.fence is None:
+        fences = self.fences or ({keys.FENCE: self.fence} if self.fence is not None else {})
+        if not fences:
             pipe = self.r.pipeline(transaction=True)
             build(pipe)
             pipe.execute()
             return
         with self.r.pipeline(transaction=True) as pipe:
-            pipe.watch(keys.FENCE)
-            current = pipe.get(keys.FENCE)
-            if current is None or int(current) != self.fence:
-                raise LeaseLost(f"the lease moved to token {current!r}; this worker's ({self.fence}) writes nothing")
+            pipe.watch(*fences)
+            for key, current in zip(fences, pipe.mget(list(fences))):
+                if current is None or int(current) != fences[key]:
+                    raise LeaseLost(f"the lease moved to token {current!r}; this worker's ({fences[key]}) writes "
+                                    "nothing")
             pipe.multi()
             build(pipe)
             try:
@@ -79,8 +84,8 @@ class StateWriter:
             except redis.WatchError:
                 # redis-py also raises WatchError when the connection drops while watching (Redis
                 # killed or restarted): only a changed fence means another worker has the lease
-                current = self.r.get(keys.FENCE)  # Redis still away: ConnectionError, the caller keeps the batch
-                if current is None or int(current) != self.fence:
+                now = self.r.mget(list(fences))  # Redis still away: ConnectionError, the writer keeps the batch
+                if any(cur is None or int(cur) != fences[key] for key, cur in zip(fences, now)):
                     raise LeaseLost("the lease moved during a write; nothing was written") from None
                 raise redis.ConnectionError("the connection dropped during a write; its outcome is unknown") from None
 
@@ -312,8 +317,8 @@ class StateWriter:
                 return entries
         return []
 
-    def already_applied(self, nonce: str) -> str | None:
-        v = self.r.get(keys.applied(nonce)) or self.r.hget(keys.APPLIED, nonce)
+    def already_applied(self, nonce: str, route: Route | None = None) -> str | None:
+        v = self.r.get(route.applied_key(nonce) if route else keys.applied(nonce)) or self.r.hget(keys.APPLIED, nonce)
         return _s(v) if v is not None else None
 
     def finish_command(
@@ -328,10 +333,12 @@ class StateWriter:
         metas: Iterable[BotMeta] = (),
         more_audits: Iterable[AuditRecord] = (),
         extra: Iterable[Callable[[redis.client.Pipeline], None]] = (),
+        route: Route | None = None,
     ) -> None:
         """Effect + audit + answer + XACK in one transaction (``more_audits``: what the command's
         effect set off, e.g. a risk rule tripped by a losing close; ``extra``: writes queued by another
-        ``state`` module, e.g. a go-live stage moved, a TOTP code consumed)."""
+        ``state`` module, e.g. a go-live stage moved, a TOTP code consumed; ``route``: the shard's
+        stream it came from, state/shards.py)."""
         # the effect is kept if Redis cannot take it (the entry is delivered again and answered then)
         batch = self._with_kept(updates, (), controls, more_audits)
 
@@ -339,14 +346,14 @@ class StateWriter:
             for write in extra:
                 write(pipe)
             self._queue_finish(pipe, entry_id, result, audit, batch[2], batch[0], limit_changes, dynamic_bots, metas,
-                               batch[3], batch[1])
+                               batch[3], route or Route(), batch[1])
 
         self._write(batch, build)
 
     def _queue_finish(self, pipe: redis.client.Pipeline, entry_id: str, result: CommandResult, audit: AuditRecord,
                       controls: Iterable[ControlChange], updates: Iterable[BotUpdate],
                       limit_changes: Iterable[tuple[str, str, object]], dynamic_bots: Iterable[tuple[str, str]],
-                      metas: Iterable[BotMeta], more_audits: Iterable[AuditRecord],
+                      metas: Iterable[BotMeta], more_audits: Iterable[AuditRecord], route: Route,
                       candles: Iterable[Candle] = ()) -> None:
         self._queue_commit(pipe, (), candles, None, (), (), ())  # candles a failed batch left
         for ch in controls:
@@ -360,12 +367,12 @@ class StateWriter:
         for u in updates:
             self._queue_update(pipe, u)
         if result.status in ("applied", "pending"):
-            pipe.set(keys.applied(result.nonce), entry_id, ex=keys.APPLIED_KEEP_S)
+            pipe.set(route.applied_key(result.nonce), entry_id, ex=keys.APPLIED_KEEP_S)
         for a in (audit, *more_audits):
             self._queue_audit(pipe, a)
         if result.nonce and result.status != "duplicate":  # keep the first answer
-            pipe.set(keys.command_result(result.nonce), result.model_dump_json(), ex=RESULT_TTL_S)
-        pipe.xack(keys.COMMANDS, keys.COMMAND_GROUP, entry_id)
+            route.queue_result(pipe, result, RESULT_TTL_S)
+        pipe.xack(route.stream, keys.COMMAND_GROUP, entry_id)
 
 
 def _entries(resp: object) -> list[tuple[str, dict[str, str]]]:

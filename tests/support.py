@@ -70,14 +70,15 @@ class RedisServer:
 class WorkerProcess:
     """`python bot_manager.py run` as a real subprocess, its output in a log file."""
 
-    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None) -> None:
-        # ``env``: extra environment for this worker only (BOT_RISK_OVERRIDE, BOT_CHAOS, ...)
-        self.config, self.log_path, self.env = config, log, dict(env or {})
+    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
+        # ``env``: extra environment for this worker only (BOT_RISK_OVERRIDE, BOT_CHAOS, ...); ``args``: more
+        # `run` options (--shards 0,1)
+        self.config, self.log_path, self.env, self.args = config, log, dict(env or {}), list(args or [])
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "WorkerProcess":
         env = {**os.environ, **self.env, "BOT_CONFIG": str(self.config), "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([PY, str(ROOT / "bot_manager.py"), "run"], cwd=ROOT, env=env,
+        self.proc = subprocess.Popen([PY, str(ROOT / "bot_manager.py"), "run", *self.args], cwd=ROOT, env=env,
                                      stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
         return self
 
