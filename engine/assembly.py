@@ -13,11 +13,12 @@ import redis
 
 from core.exits import ExitCheck, touch_exit_check
 from core.portfolio import Portfolio
-from core.types import Mode
+from core.types import Mode, candle_key
 from engine.bot import Bot
 from engine.dca_bot import DcaBot
 from engine.ledger import RiskEnv, StateOf
 from executors.base import Executor
+from executors.fills import paper_model
 from executors.ghost import GhostExecutor
 from executors.paper import PaperExecutor
 from executors.venue import SimVenue
@@ -65,7 +66,12 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
         executor = GhostExecutor(quote_asset=app.paper.quote_asset)
         fee = 0.0
     else:
-        executor = PaperExecutor(app.paper.fee_pct, app.paper.slippage_bps, app.paper.quote_asset)
+        # Paper fills with the backtest's fill model (config paper.fills); the volume cap reads the candle
+        # the worker handed the bots last (its risk environment's), by the bot's candle key.
+        model = paper_model(app.paper)
+        candle_of = getattr(env, "candle", None)
+        executor = PaperExecutor(quote_asset=app.paper.quote_asset, model=model, bar_of=None if candle_of is None
+                                 else lambda sym, m=cfg.market: candle_of(candle_key(sym, m)))
         fee = app.paper.fee_pct
     if sim is not None and sim.executor is not None:
         executor = sim.executor
@@ -84,8 +90,10 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
             resting = sim.resting
         elif on_venue:
             resting = venue.book(cfg.name, cfg.market)  # type: ignore[union-attr]
+        elif mode is Mode.GHOST:
+            resting = SimVenue(maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=True)
         else:
-            resting = SimVenue(maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=mode is Mode.GHOST)
+            resting = SimVenue(quote_asset=app.paper.quote_asset, model=paper_model(app.paper))
         strategy = build_strategy(cfg.strategy, cfg.params) if cfg.strategy else None
         dca_bot = DcaBot(cfg.name, label, cfg.symbols, cfg.dca, strategy, executor, resting, risk, portfolio,
                          state_of, app.market.interval, monitor=monitor, env=env)
@@ -98,7 +106,8 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
                                                                                                    cfg.params),
         executor=executor, risk=risk, portfolio=portfolio, sizing=cfg.sizing, state_of=state_of,
         allow_short=allow_short, max_hold_candles=max_hold, interval=app.market.interval,
-        exit_check=sim.exit_check if sim is not None and sim.exit_check is not None else touch_exit_check,
+        exit_check=sim.exit_check if sim is not None and sim.exit_check is not None else (
+            executor.model.exit_check if isinstance(executor, PaperExecutor) and executor.model else touch_exit_check),
         records=sim.records if sim is not None else True, monitor=monitor, env=env, max_tranches=cfg.max_tranches,
     )
     bot.reduce_only_exits = on_venue and cfg.market == "futures"
