@@ -218,5 +218,5 @@ def run_dca(bot: DcaBot, params: dict[str, object], data: dict[str, SymbolData],
         open_since=pos.opened_at if pos else 0, orders_sent=bot.orders_sent, orders_expired=0,
         denials=dict(bot.denials), fill_model=model, data=main, trading_state=control.state.value,
         risk_events=list(control.events), kind="dca", symbols=list(bot.symbols), deals=rows,
-        dca_settings=bot.settings.model_dump(), notes=notes,
+        dca_settings=bot.settings.model_dump(), notes=notes, funding=bot.portfolio.funding,
     )

@@ -19,6 +19,7 @@ from engine.dca_bot import DcaBot
 from engine.ledger import RiskEnv, StateOf
 from executors.base import Executor
 from executors.fills import paper_model
+from executors.funding import FundingModel
 from executors.ghost import GhostExecutor
 from executors.paper import PaperExecutor
 from executors.venue import SimVenue
@@ -71,7 +72,7 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
         model = paper_model(app.paper)
         candle_of = getattr(env, "candle", None)
         executor = PaperExecutor(quote_asset=app.paper.quote_asset, model=model, bar_of=None if candle_of is None
-                                 else lambda sym, m=cfg.market: candle_of(candle_key(sym, m)))
+                                 else lambda sym: candle_of(series_key(cfg, app, sym)))
         fee = app.paper.fee_pct
     if sim is not None and sim.executor is not None:
         executor = sim.executor
@@ -98,6 +99,7 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
         dca_bot = DcaBot(cfg.name, label, cfg.symbols, cfg.dca, strategy, executor, resting, risk, portfolio,
                          state_of, app.market.interval, monitor=monitor, env=env)
         dca_bot.reduce_only_exits = on_venue and cfg.market == "futures"
+        dca_bot.funding_model = simulated_funding(cfg, app, mode, on_venue)
         return dca_bot
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
     bot = Bot(
@@ -111,9 +113,24 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
         records=sim.records if sim is not None else True, monitor=monitor, env=env, max_tranches=cfg.max_tranches,
     )
     bot.reduce_only_exits = on_venue and cfg.market == "futures"
+    bot.funding_model = simulated_funding(cfg, app, mode, on_venue)
     if on_venue and app.exchange.protective_orders and mode is not Mode.GHOST:
         bot.guard = venue.protection(cfg.name, cfg.market, cfg.symbol)  # type: ignore[union-attr]
     return bot
+
+
+def series_key(cfg: BotConfig, app: AppConfig, symbol: str) -> str:
+    """The candle series a bot reads for ``symbol``: the venue's futures klines for a USD-M bot when the
+    market comes from the venue, else the symbol's one series."""
+    return candle_key(symbol, "futures") if cfg.market == "futures" and app.market.source == "exchange" else symbol
+
+
+def simulated_funding(cfg: BotConfig, app: AppConfig, mode: Mode, on_venue: bool) -> FundingModel | None:
+    """USD-M paper and backtest bots pay funding at ``paper.funding_rate_pct`` (executors.funding); a bot on a
+    venue is charged by the venue, a ghost bot pays nothing."""
+    if cfg.market != "futures" or mode is not Mode.PAPER or on_venue or not app.paper.funding_rate_pct:
+        return None
+    return FundingModel(app.paper.funding_rate_pct)
 
 
 def build_feed(app: AppConfig, r: redis.Redis) -> Feed:

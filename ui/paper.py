@@ -66,7 +66,8 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
         st.dataframe(pd.DataFrame([{
             "bot": x.name, "symbol": x.symbol, "strategy": x.strategy, "equity": round(x.equity, 2),
             "P&L": round(x.pnl, 2), "P&L %": round(x.pnl_pct, 3), "trades": x.trade_count,
-            "win rate %": round(x.win_rate_pct, 1), "fees": round(x.fees_paid, 2), "last price": x.last_price,
+            "win rate %": round(x.win_rate_pct, 1), "fees": round(x.fees_paid, 2),
+            "funding": round(x.funding, 2), "last price": x.last_price,
             "last signal": x.last_signal,
         } for x in snaps]), hide_index=True)
         st.markdown("**Trading state**")
