@@ -106,14 +106,22 @@ _LIMIT, _BUY, _ENTRY = OrderType.LIMIT, Side.BUY, OrderPurpose.ENTRY
 _EXPIRED = OrderStatus.EXPIRED
 
 
-def fill_model(app: AppConfig, policy: str = "realistic", fill_at: str = "close", intrabar: str = "stop_first",
+_PAPER = object()  # fill_model's "not given": the config's paper.fills value
+
+
+def fill_model(app: AppConfig, policy: str | None = None, fill_at: str = "close", intrabar: str | None = None,
                taker_fee: float | None = None, maker_fee: float | None = None, slippage_bps: float | None = None,
-               latency_ms: int = 0, max_volume_pct: float | None = 10.0) -> FillModel:
-    """The fill model of a run: fee and slippage default to the config's paper ones."""
+               latency_ms: int | None = None, max_volume_pct: "float | None | object" = _PAPER) -> FillModel:
+    """The fill model of a run: what is not given is the paper bots' (``paper.fee_pct``, ``slippage_bps``
+    and ``paper.fills``), so a backtest without options fills as the paper bots do; ``fill_at`` is the
+    backtest's own (paper fills at the close)."""
+    f = app.paper.fills
     taker = app.paper.fee_pct if taker_fee is None else taker_fee
+    maker = maker_fee if maker_fee is not None else f.maker_fee_pct if f.maker_fee_pct is not None else taker
     return FillModel(
-        policy=policy, fill_at=fill_at, intrabar=intrabar, taker_fee_pct=taker,  # type: ignore[arg-type]
-        maker_fee_pct=taker if maker_fee is None else maker_fee,
+        policy=policy or f.policy, fill_at=fill_at, intrabar=intrabar or f.intrabar,  # type: ignore[arg-type]
+        taker_fee_pct=taker, maker_fee_pct=maker,
         slippage_bps=app.paper.slippage_bps if slippage_bps is None else slippage_bps,
-        latency_ms=latency_ms, max_volume_pct=max_volume_pct,
+        latency_ms=f.latency_ms if latency_ms is None else latency_ms, tick_size=f.tick_size,
+        max_volume_pct=f.max_volume_pct if max_volume_pct is _PAPER else max_volume_pct,  # type: ignore[arg-type]
     )
