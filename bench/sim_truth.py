@@ -85,7 +85,8 @@ def compare(r: redis.Redis, name: str) -> dict[str, float]:
         return 100.0 * sum(1 for k in orders[b] if k in fills[b]) / len(orders[b]) if orders[b] else float("nan")
 
     pnl = {b: sum(t.pnl for t in trades[b]) for b in (paper, live)}
-    rules = {b: dict(Counter(d.rule for d in read(r, keys.risk_decisions(b), RiskDecisionRecord) if not d.allowed))
+    decisions = {b: read(r, keys.risk_decisions(b), RiskDecisionRecord) for b in (paper, live)}
+    rules = {b: dict(Counter(f"{d.rule} ({d.detail[:50]})" for d in decisions[b] if not d.allowed))
              for b in (paper, live)}
     print(f"{name}: risk denials by rule: paper {rules[paper] or 'none'}, live {rules[live] or 'none'}")
     return {"paper orders": len(orders[paper]), "live orders": len(orders[live]), "both": len(both),
