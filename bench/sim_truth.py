@@ -40,7 +40,8 @@ from support import start_worker, write_config  # noqa: E402
 
 # Live needs a stop on a signal bot (the per-trade loss ceiling is judged at it) and small sizes.
 RISK = {"blackout_hours_utc": None, "max_position_pct": 100, "max_position_value": 400,
-        "max_mode_exposure_value": 2000, "max_orders_per_minute": 60, "max_loss_per_trade_value": 50, "daily_loss_value": 200}
+        "max_mode_exposure_value": 2000, "max_orders_per_minute": 60, "max_loss_per_trade_value": 50,
+        "daily_loss_value": 200}
 SIGNAL = {"symbol": "BTCUSDT", "strategy": "momentum",
           "params": {"window": 3, "threshold_pct": 0.08, "stop_loss_pct": 0.3, "take_profit_pct": 0.3},
           "sizing": {"kind": "fixed_quote", "value": 100}, "risk": RISK}
