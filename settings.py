@@ -116,6 +116,29 @@ class MarketConfig(_Model):
         return self
 
 
+# ---- paper: (simulation truth, issue 18) ------------------------------------------------------------
+class PaperFills(_Model):
+    """How paper bots are filled: the backtest's fill model (``executors.fills.FillModel``, docs/backtest.md),
+    so a paper bot and a backtest of it fill alike on the same candles."""
+
+    policy: Literal["optimistic", "realistic", "pessimistic"] = "realistic"
+    fill_at: str = Field("close", description="paper fills market orders at the deciding candle's close")
+    intrabar: Literal["stop_first", "take_first", "ohlc"] = "stop_first"
+    maker_fee_pct: float | None = Field(None, ge=0, le=5, description="resting limit orders (default: fee_pct)")
+    latency_ms: int = Field(0, ge=0, le=60_000, description="added to market fills' times")
+    max_volume_pct: float | None = Field(10.0, gt=0, le=100, description="realistic/pessimistic: largest share "
+                                         "of a candle's volume an order takes (null: no cap)")
+    tick_size: float = Field(0.0, ge=0, description="pessimistic: 'through by one tick' (0: 1 bp of the price)")
+
+    @field_validator("fill_at")
+    @classmethod
+    def _close_only(cls, v: str) -> str:
+        if v != "close":
+            raise ValueError("paper fills at 'close' only: a paper bot decides on a candle's close and cannot see "
+                             "the next open then ('next_open' is a backtest setting)")
+        return v
+
+
 class PaperConfig(_Model):
     venue: Literal["sim", "testnet"] = Field("sim", description="testnet: paper bots trade on the exchange "
                                                                 "section's testnet (or local) endpoints")
@@ -123,6 +146,15 @@ class PaperConfig(_Model):
     quote_asset: str = "USDT"
     fee_pct: float = Field(0.1, ge=0, le=5, description="taker fee in percent of notional")
     slippage_bps: float = Field(2.0, ge=0, le=500)
+    fills: PaperFills = Field(default_factory=PaperFills)
+    funding_rate_pct: float = Field(0.01, ge=-3, le=3, description="USD-M paper bots: the funding rate per "
+                                    "8 h (Binance's interest-rate baseline, what the local exchange charges "
+                                    "without a premium); longs pay it to shorts when positive")
+
+    def usable_pct(self) -> float:
+        """The largest percent of equity one entry can spend: notional plus slippage and fee fit the cash."""
+        return 100.0 / ((1 + self.slippage_bps / 10_000.0) * (1 + self.fee_pct / 100.0))
+# ---- end paper: ----------------------------------------------------------------------------------------
 
 
 class BotConfig(_Model):
@@ -301,6 +333,12 @@ class AppConfig(BaseSettings):
         for i, bot in enumerate(self.bots):
             if bot.mode == "live" and self.exchange.venue == "mainnet" and not self.live.enabled:
                 raise ValueError(f"bots.{i}: a live bot on mainnet needs live.enabled: true (and BOT_LIVE_TRADING=1)")
+            usable = self.paper.usable_pct()
+            if (bot.kind == "signal" and bot.mode != "ghost" and bot.sizing.kind == "percent_equity"
+                    and bot.sizing.value > usable):
+                raise ValueError(f"bots.{i}.sizing.value: percent_equity {bot.sizing.value:g} plus the fee "
+                                 f"{self.paper.fee_pct:g}% and slippage {self.paper.slippage_bps:g} bps is more than "
+                                 f"the cash, so every entry would be denied; at most {int(usable * 100) / 100:g}")
             problem = bot.dca_problem(self.paper.starting_balance, self.paper.fee_pct, self.paper.slippage_bps)
             if problem:
                 raise ValueError(f"bots.{i}.dca: {problem}")

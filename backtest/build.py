@@ -60,8 +60,9 @@ def build_backtest_bot(cfg: BotConfig, app: AppConfig, model: FillModel, interva
     Shorts need ``market: futures``."""
     if cfg.kind == "dca":
         raise ValueError(f"bot {cfg.name} is a DCA bot")
-    sim = SimParts(executor=BacktestExecutor(model, app.paper.quote_asset), exit_check=model.exit_check,
-                   strategy=strategy)
+    executor = BacktestExecutor(model, app.paper.quote_asset)
+    sim = SimParts(executor=executor, exit_check=model.exit_check, strategy=strategy)
     bot = build_sim_bot(cfg, app, model, interval, sim)
     assert isinstance(bot, Bot)
+    executor.portfolio = bot.portfolio  # an entry is re-checked against the cash at its fill
     return bot

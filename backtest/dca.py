@@ -10,24 +10,21 @@ candles of every pair are fed in one global time order (``market.replay.iter_mer
 ``DcaBot.on_candle``: the venue matches the resting safety/take-profit orders, then stops and
 new deals are decided on the close, exactly as in paper.
 
-What the fill model means for a DCA bot (see docs/backtest.md):
+What the fill model means for a DCA bot (see docs/backtest.md): the same as for a paper DCA bot,
+since both use ``executors.fills.FillModel``:
 
-* resting limit orders (safety orders, take-profit steps) fill on the SimVenue at their price
-  with the maker fee once a candle trades *through* them (``optimistic``: a touch is enough,
-  the venue's ``touch_fills``); a candle that opens beyond the level fills at the open;
-* market orders (base order, stop loss, trailing take-profit, flatten) go through the paper
-  executor at the deciding candle's close, with the taker fee and ``slippage_bps``;
-* one candle through both a deal's safety order and its take-profit: ``intrabar`` says which
-  came first (``BacktestVenue``): ``stop_first`` (default, the adverse move first) fills the
-  safety orders and leaves the take-profit resting, so the bot re-prices it for the new average;
-  ``take_first`` fills the take-profit and leaves the safety orders (closing the deal cancels
-  them); ``ohlc`` reads the candle (bullish: low first). Only the other side of the conflict
-  waits; matching itself is SimVenue's.
+* resting limit orders (safety orders, take-profit steps) are matched on the ``SimVenue`` with the
+  model: the policy's touch / trade-through rule, the limit price (the open on a gap, except
+  pessimistic), the maker fee, ``max_volume_pct`` of each candle's volume shared in price-time
+  priority (partial fills over several candles, an order handed to the bot when complete), the queue
+  ahead on a touch (realistic), and ``intrabar`` for one candle through both a deal's safety order
+  and its take-profit (only the side the candle visited first fills there);
+* market orders (base order, stop loss, trailing take-profit, flatten) go through the paper executor
+  at the deciding candle's close: taker fee, slippage, latency, the volume cap.
 
-``fill_at``, ``max_volume_pct``, ``latency_ms`` and the pessimistic tick are signal-bot
-settings; a run that sets one of them to a non-default value gets a note in its report saying
-it was not applied. A run whose deal and portfolio quantities ever disagree (a bot accounting
-fault) also gets a note naming the first time.
+``fill_at=next_open`` is a signal-bot setting (a DCA bot decides and fills on the close, as in paper);
+a run that sets it gets a note in its report saying it was not applied. A run whose deal and
+portfolio quantities ever disagree (a bot accounting fault) also gets a note naming the first time.
 
 Deals: ``DcaBot.drain`` hands over closed deals (``BotUpdate.deals``) and the trades (tagged
 with their deal id) the way the worker receives them; the run drains every ``DRAIN_EVERY``
@@ -45,10 +42,11 @@ from backtest.build import build_sim_bot
 from backtest.data import SymbolData
 from backtest.fills import FillModel
 from backtest.result import BacktestControl, BotResult, DealRow
-from core.types import Candle, Fill, PositionSide, Trade
+from core.types import Candle, PositionSide, Trade
 from engine.assembly import SimParts
 from engine.dca_bot import DcaBot
-from executors.venue import RestingOrder, SimVenue
+from executors.paper import PaperExecutor
+from executors.venue import SimVenue
 from market.replay import iter_merged
 from settings import AppConfig, BotConfig
 from state.models import TradeRecord
@@ -58,60 +56,23 @@ DRAIN_EVERY = 2000  # candles between two drains: bounds the bot's outbox (order
 DEFAULT_MODEL = FillModel()
 
 
-@dataclass(slots=True)
-class BacktestVenue(SimVenue):
-    """SimVenue (same trade-through rule, prices, maker fee) plus the backtest's ``intrabar``
-    rule for a candle that trades through both a safety order and a take-profit of one pair.
-
-    Why: one candle cannot say whether the dip or the rise came first. Filling both at once is
-    sound (``DcaBot._on_fills`` books safety fills first and re-places the take-profit once, for
-    what is left) but optimistic: it books the take-profit on the old, smaller position *and* the
-    safety order in one bar. So one side fills and the other stays resting, as ``intrabar`` says."""
-
-    intrabar: str = "stop_first"
-
-    def match(self, c: Candle) -> list[tuple[RestingOrder, Fill]]:
-        fills = SimVenue.match(self, c)
-        entries = [f for f in fills if f[0].tag.startswith("SO")]
-        exits = [f for f in fills if not f[0].tag.startswith("SO")]
-        if not entries or not exits:
-            return fills
-        long = entries[0][0].side == "BUY"  # a long deal's safety orders buy
-        if self.intrabar == "ohlc":
-            adverse_first = (c.close >= c.open) == long  # bullish candles visit the low first
-        else:
-            adverse_first = self.intrabar != "take_first"
-        keep, wait = (entries, exits) if adverse_first else (exits, entries)
-        for order, _ in wait:  # did not fill on this candle: still resting
-            self.book[order.client_order_id] = order
-        return keep
-
-
 def ignored_settings(model: FillModel) -> list[str]:
     """Notes for the fill-model settings a DCA run does not apply (non-default values only)."""
-    notes = []
     if model.fill_at != DEFAULT_MODEL.fill_at:
-        notes.append(f"fill_at={model.fill_at} not applied: DCA market orders (base order, stops) fill at the "
-                     "deciding candle's close, as in paper")
-    if model.latency_ms:
-        notes.append("latency_ms not applied to DCA orders")
-    if model.policy == "pessimistic":
-        notes.append("pessimistic: resting DCA orders need price to trade through them (as realistic), "
-                     "no extra tick")
-    if model.policy != "optimistic" and model.max_volume_pct != DEFAULT_MODEL.max_volume_pct:
-        notes.append("max_volume_pct not applied: DCA orders are not volume-capped")
-    return notes
+        return [f"fill_at={model.fill_at} not applied: DCA market orders (base order, stops) fill at the "
+                "deciding candle's close, as in paper"]
+    return []
 
 
 def build_dca_backtest_bot(cfg: BotConfig, app: AppConfig, model: FillModel, interval: str) -> DcaBot:
     """The configured DCA bot, built as a signal bot's backtest is (``backtest.build.build_sim_bot``:
-    the worker's ``build_bot`` as a paper bot with the fill model's fees and slippage, the paper bot's
-    risk monitor, a ``BacktestControl``), on a ``BacktestVenue`` with the fill model's maker fee and
-    touch rule. ``stop_and_disable`` pauses it as in the worker (a queued breach the control applies,
-    also recorded as a risk event)."""
-    venue = BacktestVenue(maker_fee_pct=model.maker_fee_pct, quote_asset=app.paper.quote_asset,
-                          touch_fills=model.policy == "optimistic", intrabar=model.intrabar)
-    bot = build_sim_bot(cfg, app, model, interval, SimParts(resting=venue, records=True))
+    the worker's ``build_bot`` as a paper bot with the run's fill model, the paper bot's risk monitor,
+    a ``BacktestControl``), its ladder on a ``SimVenue`` matching with the fill model and its market
+    orders through a ``PaperExecutor`` with it. ``stop_and_disable`` pauses it as in the worker (a
+    queued breach the control applies, also recorded as a risk event)."""
+    venue = SimVenue(quote_asset=app.paper.quote_asset, model=model)
+    executor = PaperExecutor(quote_asset=app.paper.quote_asset, model=model)
+    bot = build_sim_bot(cfg, app, model, interval, SimParts(executor=executor, resting=venue, records=True))
     if not isinstance(bot, DcaBot):
         raise ValueError(f"bot {cfg.name} is not a DCA bot")
     return bot
@@ -206,8 +167,12 @@ def run_dca(bot: DcaBot, params: dict[str, object], data: dict[str, SymbolData],
     notes = ignored_settings(model)
     positions, deals = bot.portfolio.positions, bot.deals
     control: BacktestControl = bot.control_sim  # type: ignore[attr-defined]
+    bars: dict[str, Candle] = {}  # each pair's candle its market orders are decided on (volume cap)
+    if isinstance(bot.executor, PaperExecutor):
+        bot.executor.bar_of = bars.get
     j, current, seen, mismatch = -1, None, 0, False
     for c in iter_merged(d.candles() for d in series):
+        bars[c.symbol] = c
         if c.open_time != current:
             if j >= 0:
                 equity[j] = bot.equity()
@@ -253,5 +218,5 @@ def run_dca(bot: DcaBot, params: dict[str, object], data: dict[str, SymbolData],
         open_since=pos.opened_at if pos else 0, orders_sent=bot.orders_sent, orders_expired=0,
         denials=dict(bot.denials), fill_model=model, data=main, trading_state=control.state.value,
         risk_events=list(control.events), kind="dca", symbols=list(bot.symbols), deals=rows,
-        dca_settings=bot.settings.model_dump(), notes=notes,
+        dca_settings=bot.settings.model_dump(), notes=notes, funding=bot.portfolio.funding,
     )

@@ -53,7 +53,7 @@ def _result(bot: Bot, data: SymbolData, equity: np.ndarray, path: str, params: d
         open_since=pos.opened_at, orders_sent=bot.orders_sent,
         orders_expired=getattr(exe, "expired", 0), denials=dict(bot.denials), fill_model=model, data=data,
         trading_state=control.state.value if control else "ACTIVE",
-        risk_events=list(control.events) if control else [],
+        risk_events=list(control.events) if control else [], funding=bot.portfolio.funding,
     )
 
 

@@ -2,12 +2,13 @@
 
 For a strategy with an exact vectorised ``signals()`` (proven equal to evaluate() on every
 closed prefix, tests/unit/test_backtest_signals.py), nothing can happen on a candle that has no
-signal unless a position is open and its stop, take-profit or time horizon triggers there. So:
+signal unless a position is open and its stop, take-profit or time horizon triggers there, or (a USD-M
+bot with funding, ``executors.funding``) it closes on a funding time. So:
 
 1. compute every signal at once (numpy);
 2. walk the events: the next signal, or, while a position is open, the first candle where
    ``FillModel.trigger_mask`` (the vector form of the exit check) or the horizon fires, found
-   with a numpy search over the stretch up to the next signal;
+   with a numpy search over the stretch up to the next signal, or the next funding candle;
 3. on each event call ``Bot.on_event`` (exits, risk check, executor, portfolio: the very code
    ghost/paper run), telling it how many quiet candles it skipped;
 4. between events quote and quantity are constant, so the equity curve is
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.types import NO_SIGNAL, Candle, Side, Signal
+from executors.funding import FUNDING_EVERY_MS
 
 if TYPE_CHECKING:
     from backtest.data import SymbolData
@@ -71,6 +73,7 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
     settle = bot.control_sim.settle  # type: ignore[attr-defined]
 
     watch = MonitorWatch(bot, data) if _watches_equity(bot) else None
+    funding = funding_candles(data, bot.interval_ms) if bot.funding_model is not None else None
 
     visits: list[int] = []
     quotes: list[float] = []
@@ -88,6 +91,10 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
             hi = min(nxt, n - 1)
             if max_hold:
                 hi = min(hi, last + max(1, max_hold - bot.hold_candles))
+            if funding is not None:  # the position settles funding on the next funding candle
+                f = int(np.searchsorted(funding, last + 1))
+                if f < len(funding):
+                    hi = min(hi, int(funding[f]))
             if pos.stop_loss is not None or pos.take_profit is not None:
                 mask = trigger_mask(pos.quantity > 0, pos.stop_loss, pos.take_profit,
                                     highs[last + 1:hi + 1], lows[last + 1:hi + 1])
@@ -128,6 +135,15 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
 
 
 DAY_MS = 86_400_000
+
+
+def funding_candles(data: "SymbolData", interval_ms: int) -> np.ndarray:
+    """Indices of the candles a funding time falls on (``executors.funding``): the first candle whose close
+    reaches a funding time after the previous candle's close (a gap in the data moves it to the next one)."""
+    k = (data.times + interval_ms) // FUNDING_EVERY_MS
+    crossed = np.zeros(len(k), dtype=bool)
+    crossed[1:] = k[1:] > k[:-1]
+    return np.flatnonzero(crossed)
 
 
 def _watches_equity(bot: "Bot") -> bool:

@@ -168,6 +168,7 @@ def build_report(r: BotResult, include_trades: bool = True) -> dict[str, Any]:
         "net_pnl": stats.net_pnl, "largest_win": stats.largest_win, "largest_loss": stats.largest_loss,
         "exposure_time_pct": metrics.exposure_time_pct(intervals, start_ms, end_ms),
         "fees_paid": r.fees_paid,
+        "funding": r.funding,
         "orders_sent": r.orders_sent, "orders_expired": r.orders_expired, "risk_denials": r.denials,
         "signals": len(r.signals), "signals_acted": sum(1 for s in r.signals if s[2]),
         "open_position": ({"quantity": r.open_quantity, "avg_entry": r.open_entry, "since": iso(r.open_since)}
@@ -242,7 +243,8 @@ def summary_text(rep: dict[str, Any]) -> str:
         f"profit factor {f(rep.get('profit_factor'))}  expectancy {f(rep.get('expectancy'))}  "
         f"payoff {f(rep.get('payoff_ratio'))}",
         f"  exposure {f(rep.get('exposure_time_pct'), '.1f')} %  fees {f(rep.get('fees_paid'))}  "
-        f"final equity {f(rep.get('final_equity'))}  risk denials {rep.get('risk_denials') or 'none'}",
+        + (f"funding {f(rep.get('funding'))}  " if rep.get("funding") else "")
+        + f"final equity {f(rep.get('final_equity'))}  risk denials {rep.get('risk_denials') or 'none'}",
         f"  buy & hold: return {f(bh.get('total_return_pct'))} %  max drawdown {f(bh.get('max_drawdown_pct'))} %"
         + (f" (equal parts of {', '.join(bh['pairs'])})" if len(bh.get("pairs") or []) > 1 else ""),
     ]

@@ -91,6 +91,7 @@ class BotResult:
     deals: list["DealRow"] = field(default_factory=list)
     dca_settings: dict[str, object] | None = None
     notes: list[str] = field(default_factory=list)  # run settings that did not apply, a books mismatch
+    funding: float = 0.0  # USD-M funding received (> 0) or paid (< 0), apart from fees (executors.funding)
 
     @property
     def bars(self) -> int:

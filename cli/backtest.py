@@ -41,17 +41,19 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", dest="end", help="end, exclusive (UTC date/ISO time or epoch ms)")
     p.add_argument("--interval", help="only files of this interval (a directory may hold several)")
     p.add_argument("--bars", type=int, default=20_000, help="synthetic candles when there are no data files")
-    p.add_argument("--fill-policy", default="realistic", choices=POLICIES)
+    p.add_argument("--fill-policy", default=None, choices=POLICIES, help="default: paper.fills.policy")
     p.add_argument("--fill-at", default="close", choices=FILL_AT,
                    help="market orders decided on a close fill at that close or at the next open")
-    p.add_argument("--intrabar", default="stop_first", choices=INTRABAR,
-                   help="which of stop and take-profit inside one candle came first")
+    p.add_argument("--intrabar", default=None, choices=INTRABAR,
+                   help="which of stop and take-profit inside one candle came first (default: paper.fills.intrabar)")
     p.add_argument("--taker-fee", type=float, default=None, help="percent (default: paper.fee_pct)")
-    p.add_argument("--maker-fee", type=float, default=None, help="percent (default: the taker fee)")
+    p.add_argument("--maker-fee", type=float, default=None,
+                   help="percent (default: paper.fills.maker_fee_pct, else the taker fee)")
     p.add_argument("--slippage-bps", type=float, default=None, help="default: paper.slippage_bps")
-    p.add_argument("--latency-ms", type=int, default=0)
-    p.add_argument("--max-volume-pct", type=float, default=10.0,
-                   help="realistic/pessimistic: largest share of a candle's volume one order takes")
+    p.add_argument("--latency-ms", type=int, default=None, help="default: paper.fills.latency_ms")
+    p.add_argument("--max-volume-pct", type=float, default=None,
+                   help="realistic/pessimistic: largest share of a candle's volume one order takes "
+                        "(default: paper.fills.max_volume_pct)")
     p.add_argument("--path", default="auto", choices=["auto", "fast", "bar"],
                    help="fast: vectorised signals + event visits; bar: every candle through evaluate(); "
                         "DCA bots: bar only")
@@ -82,8 +84,9 @@ def _sweep_parser() -> argparse.ArgumentParser:
 
 
 def _model(args: argparse.Namespace, app: AppConfig) -> FillModel:
+    cap = {} if args.max_volume_pct is None else {"max_volume_pct": args.max_volume_pct}
     return fill_model(app, args.fill_policy, args.fill_at, args.intrabar, args.taker_fee, args.maker_fee,
-                      args.slippage_bps, args.latency_ms, args.max_volume_pct)
+                      args.slippage_bps, args.latency_ms, **cap)
 
 
 def _data(args: argparse.Namespace, app: AppConfig, symbols: list[str]) -> LoadedData:

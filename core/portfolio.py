@@ -28,6 +28,7 @@ class Portfolio:
     positions: dict[str, Position] = field(default_factory=dict)
     realized_pnl: float = 0.0
     fees_paid: float = 0.0
+    funding: float = 0.0  # USD-M funding received (> 0) or paid (< 0), apart from fees and trade P&L
 
     def __post_init__(self) -> None:
         if self.quote == 0.0 and not self.positions:
@@ -51,6 +52,11 @@ class Portfolio:
 
     def unrealized(self, marks: dict[str, float]) -> float:
         return sum(p.unrealized_pnl(marks.get(s, p.avg_entry)) for s, p in self.positions.items())
+
+    def apply_funding(self, amount: float) -> None:
+        """Book a funding payment (> 0 received, < 0 paid): cash, and the funding total."""
+        self.quote += amount
+        self.funding += amount
 
     def apply(self, fill: Fill, exit_reason: str = "") -> Trade | None:
         """Book a fill. Returns the Trade for the part of a position it closed, if any."""

@@ -13,11 +13,13 @@ import redis
 
 from core.exits import ExitCheck, touch_exit_check
 from core.portfolio import Portfolio
-from core.types import Mode
+from core.types import Mode, candle_key
 from engine.bot import Bot
 from engine.dca_bot import DcaBot
 from engine.ledger import RiskEnv, StateOf
 from executors.base import Executor
+from executors.fills import paper_model
+from executors.funding import FundingModel
 from executors.ghost import GhostExecutor
 from executors.paper import PaperExecutor
 from executors.venue import SimVenue
@@ -65,7 +67,12 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
         executor = GhostExecutor(quote_asset=app.paper.quote_asset)
         fee = 0.0
     else:
-        executor = PaperExecutor(app.paper.fee_pct, app.paper.slippage_bps, app.paper.quote_asset)
+        # Paper fills with the backtest's fill model (config paper.fills); the volume cap reads the candle
+        # the worker handed the bots last (its risk environment's), by the bot's candle key.
+        model = paper_model(app.paper)
+        candle_of = getattr(env, "candle", None)
+        executor = PaperExecutor(quote_asset=app.paper.quote_asset, model=model, bar_of=None if candle_of is None
+                                 else lambda sym: candle_of(series_key(cfg, app, sym)))
         fee = app.paper.fee_pct
     if sim is not None and sim.executor is not None:
         executor = sim.executor
@@ -84,12 +91,15 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
             resting = sim.resting
         elif on_venue:
             resting = venue.book(cfg.name, cfg.market)  # type: ignore[union-attr]
+        elif mode is Mode.GHOST:
+            resting = SimVenue(maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=True)
         else:
-            resting = SimVenue(maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=mode is Mode.GHOST)
+            resting = SimVenue(quote_asset=app.paper.quote_asset, model=paper_model(app.paper))
         strategy = build_strategy(cfg.strategy, cfg.params) if cfg.strategy else None
         dca_bot = DcaBot(cfg.name, label, cfg.symbols, cfg.dca, strategy, executor, resting, risk, portfolio,
                          state_of, app.market.interval, monitor=monitor, env=env)
         dca_bot.reduce_only_exits = on_venue and cfg.market == "futures"
+        dca_bot.funding_model = simulated_funding(cfg, app, mode, on_venue)
         return dca_bot
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
     bot = Bot(
@@ -98,13 +108,29 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
                                                                                                    cfg.params),
         executor=executor, risk=risk, portfolio=portfolio, sizing=cfg.sizing, state_of=state_of,
         allow_short=allow_short, max_hold_candles=max_hold, interval=app.market.interval,
-        exit_check=sim.exit_check if sim is not None and sim.exit_check is not None else touch_exit_check,
+        exit_check=sim.exit_check if sim is not None and sim.exit_check is not None else (
+            executor.model.exit_check if isinstance(executor, PaperExecutor) and executor.model else touch_exit_check),
         records=sim.records if sim is not None else True, monitor=monitor, env=env, max_tranches=cfg.max_tranches,
     )
     bot.reduce_only_exits = on_venue and cfg.market == "futures"
+    bot.funding_model = simulated_funding(cfg, app, mode, on_venue)
     if on_venue and app.exchange.protective_orders and mode is not Mode.GHOST:
         bot.guard = venue.protection(cfg.name, cfg.market, cfg.symbol)  # type: ignore[union-attr]
     return bot
+
+
+def series_key(cfg: BotConfig, app: AppConfig, symbol: str) -> str:
+    """The candle series a bot reads for ``symbol``: the venue's futures klines for a USD-M bot when the
+    market comes from the venue, else the symbol's one series."""
+    return candle_key(symbol, "futures") if cfg.market == "futures" and app.market.source == "exchange" else symbol
+
+
+def simulated_funding(cfg: BotConfig, app: AppConfig, mode: Mode, on_venue: bool) -> FundingModel | None:
+    """USD-M paper and backtest bots pay funding at ``paper.funding_rate_pct`` (executors.funding); a bot on a
+    venue is charged by the venue, a ghost bot pays nothing."""
+    if cfg.market != "futures" or mode is not Mode.PAPER or on_venue or not app.paper.funding_rate_pct:
+        return None
+    return FundingModel(app.paper.funding_rate_pct)
 
 
 def build_feed(app: AppConfig, r: redis.Redis) -> Feed:

@@ -169,6 +169,8 @@ class Bot(VenueExits, Ledger):
                 self._venue_exits(c)  # what the venue's stop or take-profit did comes first
             if self.position.quantity != 0.0:
                 self._check_exits(c, now)
+        if self.funding_model is not None:
+            self.settle_funding(self.symbol, now, c.close)  # after the intrabar exits, before the close's orders
         return now
 
     def apply(self, c: Candle, sig: Signal, now: int) -> None:

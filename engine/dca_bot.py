@@ -108,6 +108,7 @@ class DcaBot(DcaOrders):
         deal = self.deals.get(c.symbol)
         if deal is not None:
             self._on_fills(deal, self.venue.match(c), now)
+        self.settle_funding(c.symbol, now, c.close)  # USD-M simulated: after the ladder's fills in the candle
         deal = self.deals.get(c.symbol)
         if deal is not None:
             self._track(deal, c, now)

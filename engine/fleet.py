@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from core.types import candle_key
 from core.validation import format_errors
-from engine.assembly import build_bot
+from engine.assembly import build_bot, series_key
 from engine.bot import Bot
 from engine.controls import TradingControls
 from engine.dca_bot import DcaBot
@@ -119,10 +118,8 @@ class Fleet:
         return bot
 
     def key(self, cfg: BotConfig, symbol: str) -> str:
-        """The candle series a bot reads for ``symbol``: the venue's futures klines for a USD-M bot when the
-        market comes from the venue, else the symbol's one series."""
-        return candle_key(symbol, "futures") if cfg.market == "futures" and self.app.market.source == "exchange" \
-            else symbol
+        """The candle series a bot reads for ``symbol`` (``engine.assembly.series_key``)."""
+        return series_key(cfg, self.app, symbol)
 
     def on_venue(self, name: str) -> bool:
         cfg = self.configs.get(name)

@@ -51,6 +51,7 @@ from state.models import BotUpdate
 
 if TYPE_CHECKING:
     from executors.base import Executor
+    from executors.funding import FundingModel
 
 TRADE_PNLS_KEPT = 5000
 EXIT_REFUSALS_HALT = 3
@@ -126,6 +127,8 @@ class Ledger:
         self.leverage = 1.0  # futures venues: the leverage set on the venue
         # futures venues: (margin utilization %, % of the way to liquidation) as last seen on the venue
         self.venue_margin: tuple[float | None, float | None] = (None, None)
+        # simulated USD-M bots (paper, backtest): funding at a fixed rate (executors.funding); None: none
+        self.funding_model: FundingModel | None = None
         # Venue bots: what is left after an exit below what the venue can sell is dust; it is written
         # off and handed to this hook (the reconciliation baseline).
         self.on_dust: Callable[[str, float], None] | None = None
@@ -296,6 +299,18 @@ class Ledger:
             self.on_dust(symbol, dust)
         return dust
 
+    def settle_funding(self, symbol: str, now: int, mark: float) -> None:
+        """Simulated USD-M bots: the funding due on a candle of ``symbol`` closing at ``now`` (at ``mark``),
+        booked apart from fees (``executors.funding``: after the candle's intrabar exits, before its close's
+        orders)."""
+        fm = self.funding_model
+        if fm is None:
+            return
+        pos = self.portfolio.positions.get(symbol)
+        amount = fm.due(symbol, now, pos.quantity if pos is not None else 0.0, mark)
+        if amount:
+            self.portfolio.apply_funding(amount)
+
     def mark(self, now: int, equity: float) -> None:
         """Mark to market: the monitor's loss limits (queued breaches), high-water, drawdown, daily equity."""
         if self.monitor is not None:
@@ -327,7 +342,7 @@ class Ledger:
             last_candle_time=self.last_candle_time,
             control=ControlRecord.of(self.control), effective_state=self.state(), quote_asset=pf.quote_asset,
             starting_balance=pf.starting_balance, quote_balance=pf.quote, equity=equity, high_water=self.high_water,
-            realized_pnl=pf.realized_pnl, fees_paid=pf.fees_paid, trade_count=n, wins=self.wins,
+            realized_pnl=pf.realized_pnl, fees_paid=pf.fees_paid, funding=pf.funding, trade_count=n, wins=self.wins,
             win_rate_pct=100.0 * self.wins / n if n else 0.0, trade_pnls=self.trade_pnls, denials=dict(self.denials),
             orders_sent=self.orders_sent, max_drawdown_pct=self.max_drawdown_pct, daily_equity=self.daily_equity,
             risk=self.risk_view(equity, exposure, exposure_limit), **own,
@@ -339,6 +354,9 @@ class Ledger:
         self.saved_at = snap.books_at or snap.updated_at  # what the books hold (BotSnapshot.books_at)
         pf.starting_balance = snap.starting_balance or pf.starting_balance  # a live bot's allocation
         pf.quote, pf.realized_pnl, pf.fees_paid = snap.quote_balance, snap.realized_pnl, snap.fees_paid
+        pf.funding = snap.funding
+        if self.funding_model is not None and snap.last_candle_time:
+            self.funding_model.resume(snap.last_candle_time + self.interval_ms)
         self.trade_count, self.wins = snap.trade_count, snap.wins
         self.trade_pnls = list(snap.trade_pnls)
         self.high_water = snap.high_water or pf.starting_balance

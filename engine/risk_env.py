@@ -32,9 +32,15 @@ class WorkerRiskEnv:
         self.received: dict[str, float] = {}  # symbol -> wall time its last candle arrived
         self.window = window
         self._corr: dict[tuple[str, str], tuple[int, float | None]] = {}
+        self.last: dict[str, Candle] = {}
+
+    def candle(self, key: str) -> Candle | None:
+        """The last candle of a series (``Candle.key``) the worker saw."""
+        return self.last.get(key)
 
     def observe(self, c: Candle) -> None:
         key = c.key
+        self.last[key] = c  # the candle the bots are handed next: paper fills read its volume
         self.closes.setdefault(key, deque(maxlen=self.window + 1)).append(c.close)
         self.close_time[key] = c.close_time + 1
         self.received[key] = self.wall()

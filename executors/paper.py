@@ -1,9 +1,18 @@
-"""Paper executor: simulated market fills on the feed's prices, with taker fee and slippage."""
+"""Paper executor: simulated market fills on the feed's prices, with the shared fill model.
+
+A market order decided on a candle's close fills at that close (the reference price), a stop at the
+level the exit check found, a take-profit (a LIMIT order) at its limit: ``executors.fills.FillModel.
+fill`` prices it (slippage, taker/maker fee, latency, the volume cap against the deciding candle's
+volume) exactly as a backtest does. ``bar_of`` gives the candle an order was decided on (the worker's
+last candle of the symbol); without it there is no volume cap.
+"""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.types import Fill, Mode, Order, OrderStatus, Side
+from core.types import Candle, Fill, Mode, Order
+from executors.fills import FillModel
 
 
 @dataclass(slots=True)
@@ -12,15 +21,17 @@ class PaperExecutor:
     slippage_bps: float = 2.0
     quote_asset: str = "USDT"
     mode: Mode = Mode.PAPER
+    model: FillModel | None = None  # None: realistic with these fee and slippage figures, no volume cap
+    bar_of: Callable[[str], Candle | None] | None = None  # symbol -> the candle orders are decided on
 
-    def fill_price(self, side: Side, ref_price: float) -> float:
-        # Slippage always hurts: buys pay more, sells receive less.
-        slip = self.slippage_bps / 10_000.0
-        return ref_price * (1 + slip) if side is Side.BUY else ref_price * (1 - slip)
+    def __post_init__(self) -> None:
+        if self.model is None:
+            self.model = FillModel(taker_fee_pct=self.fee_pct, maker_fee_pct=self.fee_pct,
+                                   slippage_bps=self.slippage_bps, max_volume_pct=None)
+        else:
+            self.fee_pct, self.slippage_bps = self.model.taker_fee_pct, self.model.slippage_bps
 
     def execute(self, order: Order, ref_price: float, time_ms: int) -> list[Fill]:
-        price = self.fill_price(order.side, ref_price)
-        fee = order.quantity * price * self.fee_pct / 100.0
-        order.status = OrderStatus.FILLED
-        return [Fill(order.client_order_id, order.bot, order.symbol, order.side, order.quantity,
-                     price, fee, self.quote_asset, time_ms)]
+        bar = self.bar_of(order.symbol) if self.bar_of is not None else None
+        assert self.model is not None
+        return self.model.fill(order, ref_price, time_ms, bar.volume if bar is not None else None, self.quote_asset)

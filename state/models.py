@@ -145,6 +145,7 @@ class BotSnapshot(_M):
     realized_pnl: float = 0.0
     unrealized_pnl: float = 0.0
     fees_paid: float = 0.0
+    funding: float = 0.0  # USD-M funding received (> 0) or paid (< 0), apart from fees
     position: PositionView | None = None
     trade_count: int = 0
     wins: int = 0

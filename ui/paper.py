@@ -63,6 +63,7 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
             "bot": x.name, "symbol": x.symbol, "strategy": x.strategy, "equity": fmt.money(x.equity, x.quote_asset),
             "P&L": fmt.money(x.pnl, x.quote_asset, signed=True), "P&L %": round(x.pnl_pct, 3), "trades": x.trade_count,
             "win rate %": round(x.win_rate_pct, 1), "fees": fmt.money(x.fees_paid, x.quote_asset),
+            "funding": fmt.money(x.funding, x.quote_asset, signed=True),
             "last price": fmt.price(x.last_price, x.symbol), "as of (market)": short_ts(x.last_candle_time),
             "last signal": x.last_signal,
         } for x in snaps]), hide_index=True, key="paper_bots_table")

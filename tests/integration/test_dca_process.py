@@ -53,7 +53,7 @@ def write_csv(path: Path) -> Path:
     lines = ["timestamp,open,high,low,close,volume"]
     for i, (o, h, lo, c) in enumerate(scripted_candles()):
         t = (T0 + timedelta(minutes=i)).strftime("%Y-%m-%d %H:%M:%S+0000")
-        lines.append(f"{t},{o},{h},{lo},{c},10")
+        lines.append(f"{t},{o},{h},{lo},{c},1000")  # far above the paper fill model's 10 % volume cap
     path.write_text("\n".join(lines) + "\n")
     return path
 

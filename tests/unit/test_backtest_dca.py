@@ -44,11 +44,13 @@ DIP_AND_TP = [
 ]
 
 
-def series(rows: list[tuple[float, float, float, float]], symbol: str = "BTCUSDT", start: int = T0) -> SymbolData:
+def series(rows: list[tuple[float, float, float, float]], symbol: str = "BTCUSDT", start: int = T0,
+           volume: float = 1000.0) -> SymbolData:
+    # volume: 10 % of it (the realistic cap) is far more than any order here, so nothing fills partially
     a = np.array(rows, dtype=np.float64)
     times = start + M * np.arange(len(rows), dtype=np.int64)
     return SymbolData(symbol, "1m", times, a[:, 0].copy(), a[:, 1].copy(), a[:, 2].copy(), a[:, 3].copy(),
-                      np.full(len(rows), 10.0))
+                      np.full(len(rows), volume))
 
 
 def bot_cfg(name: str = "d", symbol: str = "BTCUSDT", **dca: Any) -> dict[str, Any]:
@@ -174,9 +176,16 @@ def test_plain_simvenue_matching_fills_both_sides_without_overselling(monkeypatc
     """Without the intrabar rule both the SO and the old take-profit fill in one candle; DcaBot books
     the safety fill first and re-places the take-profit once, for what is left: the books stay sound
     (this used to leave a take-profit larger than the position, and a long-only bot short)."""
-    from executors.venue import SimVenue
+    from executors.fills import FillModel as Model
 
-    monkeypatch.setattr(bt_dca.BacktestVenue, "match", SimVenue.match)
+    orig = Model.match_resting
+
+    def both_sides(self: Model, orders: Any, c: Any) -> Any:  # each side matched alone: no intrabar rule
+        orders = list(orders)
+        return (orig(self, [o for o in orders if o.side == "BUY"], c)
+                + orig(self, [o for o in orders if o.side == "SELL"], c))
+
+    monkeypatch.setattr(Model, "match_resting", both_sides)
     res = _intrabar("stop_first")
     assert not any("accounting fault" in n for n in res.notes)
     assert res.data.symbol == "BTCUSDT" and res.open_quantity >= 0
@@ -267,7 +276,7 @@ def write_csv(path: Path, rows: list[tuple[float, float, float, float]], start: 
     lines = ["timestamp,open,high,low,close,volume"]
     for i, (o, h, lo, c) in enumerate(rows):
         t = datetime.fromtimestamp((start + i * M) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S+0000")
-        lines.append(f"{t},{o},{h},{lo},{c},10")
+        lines.append(f"{t},{o},{h},{lo},{c},1000")
     path.write_text("\n".join(lines) + "\n")
     return path
 

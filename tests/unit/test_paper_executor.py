@@ -36,11 +36,20 @@ def test_sell_receives_less() -> None:
     assert f.fee == pytest.approx(0.5997)
 
 
-def test_fill_price_direction_helper() -> None:
+def test_slippage_direction_and_volume_cap_of_the_shared_model() -> None:
+    """Paper prices through the backtest's FillModel: slippage hurts both ways; with a candle to read, the
+    realistic policy caps a market order at max_volume_pct of its volume (the rest expires, IOC)."""
+    from core.types import Candle
+    from executors.fills import FillModel
+
     ex = PaperExecutor(slippage_bps=10.0)
-    assert ex.fill_price(Side.BUY, 50.0) == pytest.approx(50.05)  # 50 * 1.001
-    assert ex.fill_price(Side.SELL, 50.0) == pytest.approx(49.95)  # 50 * 0.999
-    assert ex.fill_price(Side.BUY, 50.0) > 50.0 > ex.fill_price(Side.SELL, 50.0)
+    assert ex.execute(order(Side.BUY), 50.0, 0)[0].price == pytest.approx(50.05)  # 50 * 1.001
+    assert ex.execute(order(Side.SELL), 50.0, 0)[0].price == pytest.approx(49.95)  # 50 * 0.999
+    bar = Candle("BTCUSDT", 0, 50.0, 51.0, 49.0, 50.0, 10.0)  # 10 % of 10 = 1 base unit may trade
+    capped = PaperExecutor(model=FillModel(max_volume_pct=10.0, latency_ms=250), bar_of=lambda s: bar)
+    o = order(Side.BUY, 2.0)
+    f = capped.execute(o, 50.0, 1000)[0]
+    assert (f.quantity, f.time, o.status) == (pytest.approx(1.0), 1250, OrderStatus.PARTIALLY_FILLED)
 
 
 def test_zero_slippage_and_zero_fee() -> None:

@@ -46,7 +46,7 @@ def env(risk: dict[str, object], script: dict[int, Signal]) -> tuple[Worker, fak
 
 def feed(w: Worker, prices: list[float], start: int = 0, day: int = 0) -> None:
     for i, p in enumerate(prices):
-        w.step([Candle("BTCUSDT", T0 + day * 86_400_000 + (start + i) * M, p, p, p, p, 1.0)])
+        w.step([Candle("BTCUSDT", T0 + day * 86_400_000 + (start + i) * M, p, p, p, p, 1e6)])
 
 
 def audit(r: fakeredis.FakeRedis) -> list[AuditRecord]:

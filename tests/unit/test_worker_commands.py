@@ -39,7 +39,7 @@ class Scripted:
 
 
 def c(symbol: str, i: int, price: float) -> Candle:
-    return Candle(symbol, T0 + i * M, price, price, price, price, 1.0, "1m")
+    return Candle(symbol, T0 + i * M, price, price, price, price, 1e6, "1m")  # volume: far above the paper fill model's 10 % cap
 
 
 def series(n: int = 8) -> dict[str, list[Candle]]:

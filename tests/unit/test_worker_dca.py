@@ -24,7 +24,8 @@ RISK = {"max_position_pct": 100, "max_loss_per_trade_pct": None, "daily_loss_pct
 
 
 def candles(prices: list[tuple[float, float, float, float]], symbol: str = "ETHUSDT") -> list[Candle]:
-    return [Candle(symbol, T0 + i * M, o, h, lo, c, 10.0) for i, (o, h, lo, c) in enumerate(prices)]
+    # volume 1000: the paper fill model takes at most 10 % of a candle's volume (realistic), far more than these orders
+    return [Candle(symbol, T0 + i * M, o, h, lo, c, 1000.0) for i, (o, h, lo, c) in enumerate(prices)]
 
 
 def app(bots: list[dict]) -> AppConfig:
