@@ -114,6 +114,13 @@ class MarketConfig(_Model):
         return self
 
 
+class StrategiesConfig(_Model):
+    """User strategies (``strategy.plugins``, docs/strategies.md)."""
+
+    path: str = Field("user_strategies", description="folder of user strategy files; relative to the config "
+                                                     "file's folder")
+
+
 class PaperConfig(_Model):
     venue: Literal["sim", "testnet"] = Field("sim", description="testnet: paper bots trade on the exchange "
                                                                 "section's testnet (or local) endpoints")
@@ -169,7 +176,7 @@ class BotConfig(_Model):
 
     @model_validator(mode="after")
     def _strategy_params(self) -> "BotConfig":
-        from strategy.registry import STRATEGIES, params_model
+        from strategy.registry import STRATEGIES, params_model, params_note
 
         if self.kind == "dca":
             if self.dca is None:
@@ -185,7 +192,7 @@ class BotConfig(_Model):
         try:
             params_model(self.strategy).model_validate(self.params)
         except ValidationError as exc:
-            raise ValueError(format_errors(exc, "params")) from None
+            raise ValueError(format_errors(exc, "params") + params_note(self.strategy)) from None
         return self
 
     def dca_problem(self, equity: float, fee_pct: float, slippage_bps: float) -> str | None:
@@ -263,6 +270,7 @@ class AppConfig(BaseSettings):
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
     exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
+    strategies: StrategiesConfig = Field(default_factory=StrategiesConfig)
     bots: list[BotConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -432,12 +440,27 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
              for k in secret_keys],
             str(source),
         )
+    folder = _user_strategies(raw, source)
     try:
-        return AppConfig(**raw)
+        app = AppConfig(**raw)
     except ValidationError as exc:
         raise ConfigError(error_lines(exc), str(source)) from None
     except SettingsError as exc:  # a BOT_* override that is not valid JSON for its (complex) key
         raise ConfigError(_env_problems(exc), str(source)) from None
+    app.strategies = StrategiesConfig(path=str(folder))  # absolute: spawned processes load the same folder
+    return app
+
+
+def _user_strategies(raw: dict[str, Any], source: Path) -> Path:
+    """Register the user strategies (before the bots are validated: they may name one); returns the folder."""
+    from strategy.registry import register_user_strategies
+
+    sect = raw.get("strategies")
+    given = os.environ.get("BOT_STRATEGIES__PATH") or (sect.get("path") if isinstance(sect, dict) else None)
+    folder = Path(given if isinstance(given, str) and given else StrategiesConfig().path)
+    folder = folder if folder.is_absolute() else source.parent.resolve() / folder
+    register_user_strategies(folder)
+    return folder
 
 
 def _env_problems(exc: SettingsError) -> list[str]:

@@ -159,10 +159,13 @@ class Signal:
     reason: str = ""
     stop_loss: float | None = None
     take_profit: float | None = None
+    # The side the strategy's condition favours on a candle that fires no new signal (e.g. the fast
+    # average still above the slow one): what signal confirmation counts as the signal holding.
+    bias: Side = Side.NONE
 
     @classmethod
-    def none(cls, reason: str = "") -> "Signal":
-        return cls(Side.NONE, 0.0, reason)
+    def none(cls, reason: str = "", bias: Side = Side.NONE) -> "Signal":
+        return cls(Side.NONE, 0.0, reason, bias=bias)
 
 
 NO_SIGNAL = Signal(Side.NONE)

@@ -16,6 +16,7 @@ from core.portfolio import Portfolio
 from core.types import Mode
 from engine.bot import Bot
 from engine.dca_bot import DcaBot
+from engine.informative import with_informative
 from engine.ledger import RiskEnv, StateOf
 from executors.base import Executor
 from executors.ghost import GhostExecutor
@@ -86,7 +87,8 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
             resting = venue.book(cfg.name, cfg.market)  # type: ignore[union-attr]
         else:
             resting = SimVenue(maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=mode is Mode.GHOST)
-        strategy = build_strategy(cfg.strategy, cfg.params) if cfg.strategy else None
+        strategy = with_informative(build_strategy(cfg.strategy, cfg.params), app.market.interval) \
+            if cfg.strategy else None
         dca_bot = DcaBot(cfg.name, label, cfg.symbols, cfg.dca, strategy, executor, resting, risk, portfolio,
                          state_of, app.market.interval, monitor=monitor, env=env)
         dca_bot.reduce_only_exits = on_venue and cfg.market == "futures"
@@ -94,8 +96,8 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
     bot = Bot(
         name=cfg.name, mode=label, symbol=cfg.symbol,
-        strategy=sim.strategy if sim is not None and sim.strategy is not None else build_strategy(cfg.strategy,
-                                                                                                   cfg.params),
+        strategy=with_informative(sim.strategy if sim is not None and sim.strategy is not None
+                                  else build_strategy(cfg.strategy, cfg.params), app.market.interval),
         executor=executor, risk=risk, portfolio=portfolio, sizing=cfg.sizing, state_of=state_of,
         allow_short=allow_short, max_hold_candles=max_hold, interval=app.market.interval,
         exit_check=sim.exit_check if sim is not None and sim.exit_check is not None else touch_exit_check,
