@@ -33,6 +33,7 @@ from core.validation import StrictNumbers, error_lines, format_errors
 from risk.limits import EXECUTION_FACTS, CeilingViolation, RiskLimits, resolve
 from risk.sizing import SizingPolicy
 from strategy.dca_settings import DcaConfig
+from strategy.signal_settings import SignalPolicyConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.yaml"
 SECRET_WORDS = ("api_key", "api_secret", "secret", "password", "totp", "token")
@@ -149,6 +150,8 @@ class BotConfig(_Model):
                                      "at the bot's first start, capped by the mode's exposure limit)")
     max_tranches: int = Field(3, ge=1, description="signal bots: entries one position may hold; a same-direction "
                                                    "signal adds one while fewer are held (1: ignore it)")
+    signals: SignalPolicyConfig = Field(default_factory=SignalPolicyConfig, description="signal bots: "
+                                        "confirmation and temperature (strategy/signal_settings.py)")
     enabled: bool = True
 
     @field_validator("name")

@@ -162,6 +162,8 @@ class Signal:
     # The side the strategy's condition favours on a candle that fires no new signal (e.g. the fast
     # average still above the slow one): what signal confirmation counts as the signal holding.
     bias: Side = Side.NONE
+    # How hot the signal is, in [0, 1] (engine.signal_policy, with a bot's temperature on): None without one.
+    temperature: float | None = None
 
     @classmethod
     def none(cls, reason: str = "", bias: Side = Side.NONE) -> "Signal":
@@ -239,6 +241,7 @@ class Position:
     take_profit: float | None = None
     tranches: list[Tranche] = field(default_factory=list)
     realized_pnl: float = 0.0
+    temperature: float | None = None  # of the signal that opened it, cooling while held (engine.signal_policy)
 
     @property
     def is_open(self) -> bool:
@@ -287,10 +290,11 @@ class Trade:
     pnl: float  # net of entry and exit fees
     fees: float
     exit_reason: str = ""
+    temperature: float | None = None  # the position's signal temperature when it closed (None without one)
 
     def __hash__(self) -> int:
         return hash((self.bot, self.symbol, self.side, self.quantity, self.entry_price, self.exit_price,
-                     self.entry_time, self.exit_time, self.pnl, self.fees, self.exit_reason))
+                     self.entry_time, self.exit_time, self.pnl, self.fees, self.exit_reason, self.temperature))
 
     @property
     def duration_ms(self) -> int:

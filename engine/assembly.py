@@ -17,6 +17,7 @@ from core.types import Mode
 from engine.bot import Bot
 from engine.dca_bot import DcaBot
 from engine.informative import with_informative
+from engine.signal_policy import SignalPolicy
 from engine.ledger import RiskEnv, StateOf
 from executors.base import Executor
 from executors.ghost import GhostExecutor
@@ -102,6 +103,7 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
         allow_short=allow_short, max_hold_candles=max_hold, interval=app.market.interval,
         exit_check=sim.exit_check if sim is not None and sim.exit_check is not None else touch_exit_check,
         records=sim.records if sim is not None else True, monitor=monitor, env=env, max_tranches=cfg.max_tranches,
+        policy=SignalPolicy(cfg.signals),
     )
     bot.reduce_only_exits = on_venue and cfg.market == "futures"
     if on_venue and app.exchange.protective_orders and mode is not Mode.GHOST:

@@ -34,6 +34,7 @@ from core.types import (
 )
 from engine.ghost import GhostSignals
 from engine.ledger import Ledger, RiskEnv, StateOf
+from engine.signal_policy import SignalPolicy
 from risk.engine import RiskEngine
 from risk.monitor import RiskMonitor
 from risk.sizing import SizingInputs, SizingPolicy, size_quote
@@ -88,6 +89,7 @@ class Bot(Ledger):
         monitor: RiskMonitor | None = None,
         env: RiskEnv | None = None,
         max_tranches: int = 1,
+        policy: SignalPolicy | None = None,
     ) -> None:
         if max_tranches < 1:
             raise ValueError(f"bot {name}: max_tranches must be >= 1, got {max_tranches}")
@@ -116,6 +118,7 @@ class Bot(Ledger):
         # Venue bots: the position's stop and take-profit also rest on the exchange (set by the assembly)
         self.guard: "VenueProtection | None" = None
         self._protective_saved: dict[str, list[int]] = {}  # from the restored snapshot, for resume_protection
+        self.policy = policy or SignalPolicy()  # confirmation and temperature (engine.signal_policy)
 
     # ---- inputs -------------------------------------------------------------------------
     def warm(self, candles: list[Candle]) -> None:
@@ -132,7 +135,8 @@ class Bot(Ledger):
         now = self._open_bar(c)
         sig = NO_SIGNAL
         if len(self.history) >= self.strategy.warmup:
-            sig = self.strategy.evaluate(tuple(self.history))
+            sig = self.policy.observe(self.strategy.evaluate(tuple(self.history)), c.close, self.trade_pnls)
+            self.policy.tighten(self.portfolio.positions.get(self.symbol), self.trade_pnls)
         self.apply(c, sig, now)
 
     def on_event(self, c: Candle, sig: Signal, skipped: int = 0) -> None:
@@ -279,11 +283,12 @@ class Bot(Ledger):
             notes.append("spot: no short entries")
         else:
             equity = self.portfolio.equity_at(symbol, close)
-            qty = self.entry_quote(sig, close, equity) / close
+            qty = self.entry_quote(sig, close, equity) / close * self.policy.size_scale(sig)
             if self._submit(_P_ENTRY, side, qty, close, now, sig.reason, stop=sig.stop_loss):
                 acted = True
                 pos = positions.get(symbol) or self.position
                 pos.stop_loss, pos.take_profit = sig.stop_loss, sig.take_profit
+                self.policy.opened(sig, close, pos)
                 self.hold_candles = 0
                 self.open_signal_id = sid
             else:
@@ -297,7 +302,7 @@ class Bot(Ledger):
         self._out.signals.append(SignalRecord(
             id=sid, bot=self.name, symbol=self.symbol, time=c.open_time, price=c.close,
             side=sig.side.value, confidence=sig.confidence, reason=sig.reason, stop_loss=sig.stop_loss,
-            take_profit=sig.take_profit, acted=acted, note=note,
+            take_profit=sig.take_profit, acted=acted, note=note, temperature=sig.temperature,
         ))
 
     def _add_tranche(self, sig: Signal, c: Candle, now: int, pos: Position) -> bool:

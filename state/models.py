@@ -196,6 +196,7 @@ class SignalRecord(_M):
     take_profit: float | None = None
     acted: bool = False
     note: str = ""
+    temperature: float | None = None  # engine.signal_policy, for bots with a temperature
 
 
 class OrderRecord(_M):
@@ -253,6 +254,7 @@ class TradeRecord(_M):
     fees: float
     exit_reason: str = ""
     signal_id: str = ""
+    temperature: float | None = None  # of the position's signal when it closed (engine.signal_policy)
 
     @classmethod
     def of(cls, t: Trade, signal_id: str = "") -> "TradeRecord":
@@ -260,6 +262,7 @@ class TradeRecord(_M):
             bot=t.bot, symbol=t.symbol, side=t.side.value, quantity=t.quantity, entry_price=t.entry_price,
             exit_price=t.exit_price, entry_time=t.entry_time, exit_time=t.exit_time, pnl=t.pnl,
             return_pct=t.return_pct, fees=t.fees, exit_reason=t.exit_reason, signal_id=signal_id,
+            temperature=t.temperature,
         )
 
 
