@@ -1,0 +1,76 @@
+"""A paper bot with signal confirmation and temperature, run by the real worker (real Redis) on replayed
+candles, takes the very trades the backtest engine takes on the same candles: same times, prices,
+quantities (temperature bands), exit reasons (stops tightened as the signal cools) and temperatures."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backtest.data import load_data
+from backtest.engine import run_config
+from backtest.fills import FillModel
+from settings import load_config
+from state import keys
+from state.models import TradeRecord
+from support import LOOSE_RISK, snapshots, start_worker, wait_for, write_config
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+FLAT = 20  # flat candles first: nothing signals while the worker warms up, so both start alike
+
+
+def write_csv(path: Path, n: int = 500) -> Path:
+    rng = np.random.default_rng(21)
+    closes = np.concatenate((np.full(FLAT, 100.0), 100.0 * np.exp(np.cumsum(rng.normal(0, 0.004, n - FLAT)))))
+    lines = ["timestamp,open,high,low,close,volume"]
+    prev = 100.0
+    for i, c in enumerate(closes):
+        hi, lo = max(prev, c) * (1 + abs(rng.normal(0, 0.001))), min(prev, c) * (1 - abs(rng.normal(0, 0.001)))
+        if i < FLAT:
+            hi = lo = c
+        t = (T0 + timedelta(minutes=i)).strftime("%Y-%m-%d %H:%M:%S+0000")
+        lines.append(f"{t},{prev:.6f},{hi:.6f},{lo:.6f},{c:.6f},1000")
+        prev = float(f"{c:.6f}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def key(t) -> tuple:  # noqa: ANN001
+    side = t.side if isinstance(t.side, str) else t.side.value
+    return (t.entry_time, t.exit_time, side, round(t.quantity, 9), round(t.entry_price, 6), round(t.exit_price, 6),
+            t.exit_reason, None if t.temperature is None else round(t.temperature, 6))
+
+
+def test_paper_worker_and_backtest_take_the_same_trades(r, redis_server, tmp_path: Path) -> None:
+    csv = write_csv(tmp_path / "BTCUSDT-1m.csv")
+    cfg = write_config(tmp_path / "config.yaml", {
+        "redis": {"url": redis_server.url, "embedded": False},
+        "market": {"source": "replay", "replay_files": [str(csv)], "symbols": ["BTCUSDT"], "interval": "1m",
+                   "speed": 3000, "warmup_candles": 10},
+        "paper": {"fee_pct": 0.1, "slippage_bps": 0, "starting_balance": 10_000},
+        "worker": {"heartbeat_ttl_s": 3, "heartbeat_every_s": 0.3},
+        "bots": [{"name": "pol", "mode": "paper", "symbol": "BTCUSDT", "strategy": "sma_crossover",
+                  "market": "futures", "max_tranches": 1,
+                  "params": {"fast": 3, "slow": 8, "stop_loss_pct": 0.6},
+                  "sizing": {"kind": "fixed_quote", "value": 1000}, "risk": LOOSE_RISK,
+                  "signals": {"confirm_candles": 2,
+                              "temperature": {"hold_full": 3, "stop_floor": 0.4}}}],
+    })
+    data = load_data([csv]).symbols
+    last = int(data["BTCUSDT"].times[-1])
+    w = start_worker(cfg, tmp_path / "worker.log", r)
+    try:
+        wait_for(lambda: (s := snapshots(r).get("pol")) is not None and s.last_candle_time == last, 60,
+                 "the worker to replay every candle")
+    finally:
+        w.stop()
+    worker = [TradeRecord.model_validate_json(f[b"data"]) for _, f in r.xrange(keys.trades("pol"))]
+    bt = run_config(load_config(cfg), data, FillModel(taker_fee_pct=0.1, slippage_bps=0), ["pol"])[0]
+    assert bt.path == "bar"
+    assert len(worker) >= 8
+    assert [key(t) for t in worker] == [key(t) for t in bt.trades]
+    temps = {t.temperature for t in worker}
+    assert len(temps) > 1 and None not in temps  # temperatures vary and are recorded
+    assert {t.exit_reason for t in worker} >= {"stop_loss", "opposite_signal"}
