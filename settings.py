@@ -33,6 +33,7 @@ from core.validation import StrictNumbers, error_lines, format_errors
 from risk.limits import EXECUTION_FACTS, CeilingViolation, RiskLimits, resolve
 from risk.sizing import SizingPolicy
 from strategy.dca_settings import DcaConfig
+from strategy.exit_settings import ExitsConfig
 from strategy.signal_settings import SignalPolicyConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.yaml"
@@ -152,6 +153,8 @@ class BotConfig(_Model):
                                                    "signal adds one while fewer are held (1: ignore it)")
     signals: SignalPolicyConfig = Field(default_factory=SignalPolicyConfig, description="signal bots: "
                                         "confirmation and temperature (strategy/signal_settings.py)")
+    exits: ExitsConfig | None = Field(None, description="signal bots: ATR, trailing, breakeven and scale-out "
+                                      "exits (strategy/exit_settings.py)")
     enabled: bool = True
 
     @field_validator("name")
@@ -188,6 +191,9 @@ class BotConfig(_Model):
                 return self
         elif self.dca is not None:
             raise ValueError("a 'dca' section needs kind: dca")
+        if self.exits is not None and (self.kind == "dca" or self.mode == "ghost" or self.max_tranches != 1):
+            raise ValueError("exits: for paper and live signal bots with max_tranches: 1 (the exits are planned on "
+                             "one entry; ghost bots follow each signal's own stop and take-profit)")
         if self.strategy is None:
             raise ValueError("strategy is required (for DCA bots: when start_condition is 'signal')")
         if self.strategy not in STRATEGIES:

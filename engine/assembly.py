@@ -16,6 +16,7 @@ from core.portfolio import Portfolio
 from core.types import Mode
 from engine.bot import Bot
 from engine.dca_bot import DcaBot
+from engine.exits import PositionExits
 from engine.informative import with_informative
 from engine.signal_policy import SignalPolicy
 from engine.ledger import RiskEnv, StateOf
@@ -95,15 +96,16 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
         dca_bot.reduce_only_exits = on_venue and cfg.market == "futures"
         return dca_bot
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
+    exit_check = sim.exit_check if sim is not None and sim.exit_check is not None else touch_exit_check
     bot = Bot(
         name=cfg.name, mode=label, symbol=cfg.symbol,
         strategy=with_informative(sim.strategy if sim is not None and sim.strategy is not None
                                   else build_strategy(cfg.strategy, cfg.params), app.market.interval),
         executor=executor, risk=risk, portfolio=portfolio, sizing=cfg.sizing, state_of=state_of,
         allow_short=allow_short, max_hold_candles=max_hold, interval=app.market.interval,
-        exit_check=sim.exit_check if sim is not None and sim.exit_check is not None else touch_exit_check,
+        exit_check=exit_check,
         records=sim.records if sim is not None else True, monitor=monitor, env=env, max_tranches=cfg.max_tranches,
-        policy=SignalPolicy(cfg.signals),
+        policy=SignalPolicy(cfg.signals), exits=PositionExits(cfg.exits, exit_check) if cfg.exits else None,
     )
     bot.reduce_only_exits = on_venue and cfg.market == "futures"
     if on_venue and app.exchange.protective_orders and mode is not Mode.GHOST:

@@ -32,6 +32,7 @@ from core.types import (
     Signal,
     Tranche,
 )
+from engine.exits import PositionExits
 from engine.ghost import GhostSignals
 from engine.ledger import Ledger, RiskEnv, StateOf
 from engine.signal_policy import SignalPolicy
@@ -90,6 +91,7 @@ class Bot(Ledger):
         env: RiskEnv | None = None,
         max_tranches: int = 1,
         policy: SignalPolicy | None = None,
+        exits: PositionExits | None = None,
     ) -> None:
         if max_tranches < 1:
             raise ValueError(f"bot {name}: max_tranches must be >= 1, got {max_tranches}")
@@ -119,6 +121,7 @@ class Bot(Ledger):
         self.guard: "VenueProtection | None" = None
         self._protective_saved: dict[str, list[int]] = {}  # from the restored snapshot, for resume_protection
         self.policy = policy or SignalPolicy()  # confirmation and temperature (engine.signal_policy)
+        self.exits = exits or PositionExits(None, exit_check)  # ATR / trailing / scale-out exits (engine.exits)
 
     # ---- inputs -------------------------------------------------------------------------
     def warm(self, candles: list[Candle]) -> None:
@@ -248,11 +251,15 @@ class Bot(Ledger):
         pos = self.portfolio.positions.get(self.symbol) or self.position
         long = pos.quantity > 0
         exit_side = _SELL if long else _BUY
-        hit = self.exit_check(c, long, pos.stop_loss, pos.take_profit)
+        if self.exits.active(pos):
+            self.exits.check(c, pos, lambda q, p, why, ot: self._submit(_P_EXIT, exit_side, q, p, now, why, ot))
+            hit, pos = None, self.position
+        else:
+            hit = self.exit_check(c, long, pos.stop_loss, pos.take_profit)
         if hit is not None:
             reason, price, order_type = hit
             self._submit(_P_EXIT, exit_side, abs(pos.quantity), price, now, reason, order_type)
-        elif self.max_hold_candles and self.hold_candles >= self.max_hold_candles:
+        elif self.max_hold_candles and self.hold_candles >= self.max_hold_candles and pos.quantity != 0.0:
             self._submit(_P_EXIT, exit_side, abs(pos.quantity), c.close, now, "time_horizon")
 
     def _on_signal(self, sig: Signal, c: Candle, now: int, sid: str = "") -> None:
@@ -284,10 +291,12 @@ class Bot(Ledger):
         else:
             equity = self.portfolio.equity_at(symbol, close)
             qty = self.entry_quote(sig, close, equity) / close * self.policy.size_scale(sig)
-            if self._submit(_P_ENTRY, side, qty, close, now, sig.reason, stop=sig.stop_loss):
+            if self._submit(_P_ENTRY, side, qty, close, now, sig.reason, stop=self.exits.entry_stop(sig, close,
+                                                                                                 self.history)):
                 acted = True
                 pos = positions.get(symbol) or self.position
                 pos.stop_loss, pos.take_profit = sig.stop_loss, sig.take_profit
+                self.exits.opened(pos, self.history)
                 self.policy.opened(sig, close, pos)
                 self.hold_candles = 0
                 self.open_signal_id = sid

@@ -1,6 +1,7 @@
 """A paper bot with signal confirmation and temperature, run by the real worker (real Redis) on replayed
 candles, takes the very trades the backtest engine takes on the same candles: same times, prices,
-quantities (temperature bands), exit reasons (stops tightened as the signal cools) and temperatures."""
+quantities (temperature bands), exit reasons (stops tightened as the signal cools) and temperatures; so
+does a bot with ATR, breakeven, trailing and scale-out exits (engine.exits), partial exit by partial exit."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -56,14 +57,19 @@ def test_paper_worker_and_backtest_take_the_same_trades(r, redis_server, tmp_pat
                   "params": {"fast": 3, "slow": 8, "stop_loss_pct": 0.6},
                   "sizing": {"kind": "fixed_quote", "value": 1000}, "risk": LOOSE_RISK,
                   "signals": {"confirm_candles": 2,
-                              "temperature": {"hold_full": 3, "stop_floor": 0.4}}}],
+                              "temperature": {"hold_full": 3, "stop_floor": 0.4}}},
+                 {"name": "ex", "mode": "paper", "symbol": "BTCUSDT", "strategy": "sma_crossover",
+                  "market": "futures", "max_tranches": 1, "params": {"fast": 3, "slow": 8},
+                  "sizing": {"kind": "fixed_quote", "value": 1000}, "risk": LOOSE_RISK,
+                  "exits": {"stop_atr": 1.5, "targets": [[1, 30], [2, 50]], "trailing_atr": 2,
+                            "breakeven_at_r": 1}}],
     })
     data = load_data([csv]).symbols
     last = int(data["BTCUSDT"].times[-1])
     w = start_worker(cfg, tmp_path / "worker.log", r)
     try:
-        wait_for(lambda: (s := snapshots(r).get("pol")) is not None and s.last_candle_time == last, 60,
-                 "the worker to replay every candle")
+        wait_for(lambda: all((s := snapshots(r).get(b)) is not None and s.last_candle_time == last
+                             for b in ("pol", "ex")), 60, "the worker to replay every candle")
     finally:
         w.stop()
     worker = [TradeRecord.model_validate_json(f[b"data"]) for _, f in r.xrange(keys.trades("pol"))]
@@ -74,3 +80,10 @@ def test_paper_worker_and_backtest_take_the_same_trades(r, redis_server, tmp_pat
     temps = {t.temperature for t in worker}
     assert len(temps) > 1 and None not in temps  # temperatures vary and are recorded
     assert {t.exit_reason for t in worker} >= {"stop_loss", "opposite_signal"}
+
+    # the exits bot: ATR stop, 30/50 % targets at +1/+2 R, the rest trailing; each partial exit its own trade
+    worker_ex = [TradeRecord.model_validate_json(f[b"data"]) for _, f in r.xrange(keys.trades("ex"))]
+    bt_ex = run_config(load_config(cfg), data, FillModel(taker_fee_pct=0.1, slippage_bps=0), ["ex"])[0]
+    assert [key(t) for t in worker_ex] == [key(t) for t in bt_ex.trades]
+    reasons = {t.exit_reason for t in worker_ex}
+    assert {"take_profit_1", "stop_loss"} <= reasons and reasons & {"trailing_stop", "breakeven_stop"}, reasons
