@@ -83,7 +83,7 @@ def trade_row(t: Trade) -> dict[str, Any]:
         "symbol": t.symbol, "side": t.side.value, "quantity": t.quantity, "entry_time": iso(t.entry_time),
         "exit_time": iso(t.exit_time), "entry_price": t.entry_price, "exit_price": t.exit_price,
         "pnl": t.pnl, "return_pct": t.return_pct, "fees": t.fees, "exit_reason": t.exit_reason,
-        "entry_ms": t.entry_time, "exit_ms": t.exit_time,
+        "entry_ms": t.entry_time, "exit_ms": t.exit_time, "temperature": t.temperature, "regime": t.regime,
     }
 
 
@@ -178,6 +178,7 @@ def build_report(r: BotResult, include_trades: bool = True) -> dict[str, Any]:
             "sharpe": metrics.sharpe(metrics.daily_returns([first, *bh_days])),
         },
         "exit_reasons": _count(t.exit_reason for t in r.trades),
+        "by_regime": by_regime(r.trades),
         "trading_state": r.trading_state,
         "risk_events": [{"time": iso(e.time), "rule": e.rule, "state": e.state, "reason": e.reason,
                          "flattened": e.flattened} for e in r.risk_events],
@@ -189,6 +190,20 @@ def build_report(r: BotResult, include_trades: bool = True) -> dict[str, Any]:
     if include_trades:
         out["trade_list"] = [trade_row(t) for t in r.trades]
     return json_safe(out)
+
+
+def by_regime(trades: list[Trade]) -> dict[str, dict[str, float]]:
+    """Performance per market regime the trades opened in (strategy.regime); {} when none has one."""
+    out: dict[str, dict[str, float]] = {}
+    for t in trades:
+        if t.regime:
+            g = out.setdefault(t.regime, {"trades": 0, "pnl": 0.0, "wins": 0})
+            g["trades"] += 1
+            g["pnl"] += t.pnl
+            g["wins"] += t.pnl > 0
+    for g in out.values():
+        g["win_rate_pct"] = 100.0 * g.pop("wins") / g["trades"]
+    return out
 
 
 def _count(items: Any) -> dict[str, int]:
@@ -222,6 +237,8 @@ def summary_text(rep: dict[str, Any]) -> str:
         f"  buy & hold: return {f(bh.get('total_return_pct'))} %  max drawdown {f(bh.get('max_drawdown_pct'))} %"
         + (f" (equal parts of {', '.join(bh['pairs'])})" if len(bh.get("pairs") or []) > 1 else ""),
     ]
+    for regime, g in sorted((rep.get("by_regime") or {}).items()):
+        lines.append(f"  regime {regime}: {g['trades']} trades  P&L {f(g['pnl'])}  win rate {f(g['win_rate_pct'], '.1f')} %")
     ds = rep.get("deals_summary")
     if ds is not None:
         lines.append(

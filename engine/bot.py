@@ -311,7 +311,7 @@ class Bot(Ledger):
         self._out.signals.append(SignalRecord(
             id=sid, bot=self.name, symbol=self.symbol, time=c.open_time, price=c.close,
             side=sig.side.value, confidence=sig.confidence, reason=sig.reason, stop_loss=sig.stop_loss,
-            take_profit=sig.take_profit, acted=acted, note=note, temperature=sig.temperature,
+            take_profit=sig.take_profit, acted=acted, note=note, temperature=sig.temperature, regime=sig.regime,
         ))
 
     def _add_tranche(self, sig: Signal, c: Candle, now: int, pos: Position) -> bool:

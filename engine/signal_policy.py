@@ -46,7 +46,7 @@ class SignalPolicy:
         self.run_close = 0.0
         self.fired = False
         # the open position's entry: (side, entry close, initial stop distance, confidence)
-        self.entry: tuple[Side, float, float | None, float] | None = None
+        self.entry: tuple[Side, float, float | None, float, str] | None = None  # + regime
 
     def observe(self, sig: Signal, close: float, trade_pnls: Sequence[float]) -> Signal:
         """The signal to act on for this evaluation (``NO_SIGNAL``-like when none)."""
@@ -73,7 +73,8 @@ class SignalPolicy:
         if first and n > 1:
             act = dataclasses.replace(act, reason=f"{act.reason} (held {self.run_len} candles)")
         if self.config.temperature is not None:
-            act = dataclasses.replace(act, temperature=self.temperature(act.confidence, self.run_len, trade_pnls))
+            act = dataclasses.replace(act, temperature=self.temperature(act.confidence, self.run_len, trade_pnls,
+                                                                        act.regime))
         return act
 
     @staticmethod
@@ -85,7 +86,7 @@ class SignalPolicy:
         return dataclasses.replace(sig, stop_loss=None if sig.stop_loss is None else sig.stop_loss * k,
                                    take_profit=None if sig.take_profit is None else sig.take_profit * k)
 
-    def temperature(self, confidence: float, held: int, trade_pnls: Sequence[float]) -> float:
+    def temperature(self, confidence: float, held: int, trade_pnls: Sequence[float], regime: str = "") -> float:
         t = self.config.temperature
         assert t is not None
         recent = trade_pnls[-t.accuracy_trades:]
@@ -94,20 +95,23 @@ class SignalPolicy:
         w = t.confidence_weight + t.held_weight + t.accuracy_weight
         raw = (t.confidence_weight * min(1.0, max(0.0, confidence)) + t.held_weight * held_score
                + t.accuracy_weight * accuracy) / w
-        return round(min(1.0, max(0.0, raw)), 6)
+        return round(min(1.0, max(0.0, raw)) * t.regime_factor.get(regime, 1.0), 6)
 
     def size_scale(self, sig: Signal) -> float:
-        """The share of the sized entry the signal's temperature band allows (1 without temperature)."""
-        t = self.config.temperature
-        if t is None or sig.temperature is None:
+        """The share of the sized entry the signal's temperature band and its regime allow (1: all of it)."""
+        if self.plain:
             return 1.0
-        return next(pct for lo, pct in t.size_bands if sig.temperature >= lo) / 100.0
+        t = self.config.temperature
+        scale = self.config.regime_size.get(sig.regime, 100.0) / 100.0
+        if t is None or sig.temperature is None:
+            return scale
+        return scale * next(pct for lo, pct in t.size_bands if sig.temperature >= lo) / 100.0
 
     def opened(self, sig: Signal, close: float, pos: Position) -> None:
         """An entry on ``sig`` filled: remember it for the stop tightening, the temperature on the position."""
-        pos.temperature = sig.temperature
+        pos.temperature, pos.regime = sig.temperature, sig.regime
         dist = None if pos.stop_loss is None else abs(pos.avg_entry - pos.stop_loss)
-        self.entry = (sig.side, pos.avg_entry, dist, sig.confidence)
+        self.entry = (sig.side, pos.avg_entry, dist, sig.confidence, sig.regime)
 
     def tighten(self, pos: Position | None, trade_pnls: Sequence[float]) -> None:
         """After each evaluation, before the bot acts: cool the open position's temperature with the run's
@@ -118,9 +122,9 @@ class SignalPolicy:
         if pos is None or not pos.is_open:
             self.entry = None
             return
-        side, entry, dist, confidence = self.entry
+        side, entry, dist, confidence, regime = self.entry
         held = self.run_len if self.run_side is side else 0
-        temp = self.temperature(confidence, held, trade_pnls)
+        temp = self.temperature(confidence, held, trade_pnls, regime)
         pos.temperature = temp
         if t.stop_floor is None or dist is None or pos.stop_loss is None:
             return

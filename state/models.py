@@ -197,6 +197,7 @@ class SignalRecord(_M):
     acted: bool = False
     note: str = ""
     temperature: float | None = None  # engine.signal_policy, for bots with a temperature
+    regime: str = ""  # strategy.regime, for regime_switch bots
 
 
 class OrderRecord(_M):
@@ -255,6 +256,7 @@ class TradeRecord(_M):
     exit_reason: str = ""
     signal_id: str = ""
     temperature: float | None = None  # of the position's signal when it closed (engine.signal_policy)
+    regime: str = ""  # the market regime the position opened in (strategy.regime)
 
     @classmethod
     def of(cls, t: Trade, signal_id: str = "") -> "TradeRecord":
@@ -262,7 +264,7 @@ class TradeRecord(_M):
             bot=t.bot, symbol=t.symbol, side=t.side.value, quantity=t.quantity, entry_price=t.entry_price,
             exit_price=t.exit_price, entry_time=t.entry_time, exit_time=t.exit_time, pnl=t.pnl,
             return_pct=t.return_pct, fees=t.fees, exit_reason=t.exit_reason, signal_id=signal_id,
-            temperature=t.temperature,
+            temperature=t.temperature, regime=t.regime,
         )
 
 

@@ -16,9 +16,10 @@ from pydantic import BaseModel, ValidationError
 from core.validation import format_errors
 from strategy.base import Strategy
 from strategy.crossover import CrossoverStrategy, EmaCrossoverParams, SmaCrossoverParams
-from strategy.plugins import PluginReport, UserStrategy, instance_problem, load_folder, no_exit_levels
 from strategy.ml_classifier import MlClassifierParams, MlClassifierStrategy
 from strategy.momentum import MomentumParams, MomentumStrategy
+from strategy.plugins import PluginReport, UserStrategy, instance_problem, load_folder, no_exit_levels
+from strategy.regime import RegimeSwitchParams, RegimeSwitchStrategy, use_builder
 from strategy.rsi_reversion import RsiReversionParams, RsiReversionStrategy
 from strategy.webhook import WebhookParams, WebhookStrategy
 
@@ -42,7 +43,9 @@ STRATEGIES: dict[str, tuple[type[BaseModel], Callable[[BaseModel], Strategy]]] =
     "rsi_reversion": (RsiReversionParams, _factory(RsiReversionStrategy)),
     # reads its model file once when built (strategy/ml_classifier.py says why there)
     "ml_classifier": (MlClassifierParams, _factory(MlClassifierStrategy)),
-    "webhook": (WebhookParams, _factory(WebhookStrategy)),  # signals from POST /webhook/{bot} (api/)
+    "webhook": (WebhookParams, _factory(WebhookStrategy)),
+    # another strategy per market regime (strategy/regime.py); it builds the others through this registry
+    "regime_switch": (RegimeSwitchParams, _factory(RegimeSwitchStrategy)),  # signals from POST /webhook/{bot} (api/)
 }
 
 
@@ -139,3 +142,6 @@ def build_strategy(name: str, params: Mapping[str, Any] | BaseModel | None = Non
             raise
         raise ValueError(f"{format_errors(exc, 'params')}{params_note(name)}") from None
     return factory(validated)
+
+
+use_builder(build_strategy)  # regime_switch builds the strategies it maps to through this registry

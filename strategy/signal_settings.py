@@ -35,6 +35,9 @@ class TemperatureConfig(StrictNumbers):
     stop_floor: float | None = Field(0.5, gt=0, le=1, description="the stop distance at temperature 0, as a "
                                      "fraction of the entry's; it shrinks linearly as the temperature falls "
                                      "(never widens). null: stops are not tightened")
+    regime_factor: dict[str, float] = Field(default_factory=lambda: {"high_volatility": 0.7},
+                                            description="the temperature is multiplied by this in a regime "
+                                                        "(signals of a regime_switch strategy)")
 
     @model_validator(mode="after")
     def _check(self) -> "TemperatureConfig":
@@ -48,6 +51,7 @@ class TemperatureConfig(StrictNumbers):
         for t, pct in self.size_bands:
             if not 0 <= t <= 1 or not 0 < pct <= 100:
                 raise ValueError(f"size_bands: [{t}, {pct}]: temperature in [0, 1], percent in (0, 100]")
+        _check_regimes("regime_factor", self.regime_factor, 1.0)
         return self
 
 
@@ -59,8 +63,25 @@ class SignalPolicyConfig(StrictNumbers):
     confirm_candles: int = Field(1, ge=1, le=500, description="consecutive evaluations a signal must hold "
                                                              "before it acts (1: at once)")
     temperature: TemperatureConfig | None = None
+    regime_size: dict[str, float] = Field(default_factory=dict, description="regime -> % of the sized entry "
+                                          "(signals of a regime_switch strategy), e.g. {high_volatility: 50}")
+
+    @model_validator(mode="after")
+    def _check(self) -> "SignalPolicyConfig":
+        _check_regimes("regime_size", {k: v / 100.0 for k, v in self.regime_size.items()}, 1.0)
+        return self
 
     @property
     def plain(self) -> bool:
         """True when the policy changes nothing (every fresh signal acts at once, unscaled)."""
-        return self.confirm_candles == 1 and self.temperature is None
+        return self.confirm_candles == 1 and self.temperature is None and not self.regime_size
+
+
+def _check_regimes(key: str, values: dict[str, float], most: float) -> None:
+    from strategy.regime import REGIMES
+
+    for k, v in values.items():
+        if k not in REGIMES:
+            raise ValueError(f"{key}: unknown regime {k!r}; regimes: {', '.join(REGIMES)}")
+        if not 0 < v <= most:
+            raise ValueError(f"{key}.{k}: must be in (0, {most * (100 if key == 'regime_size' else 1):g}]")

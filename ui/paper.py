@@ -41,6 +41,7 @@ def trades_frame(r: StateReader, names: list[str], n: int = 100) -> pd.DataFrame
         "exit": t.exit_price, "entry time": short_ts(t.entry_time), "exit time": short_ts(t.exit_time),
         "duration": duration(t.exit_time - t.entry_time),
         "P&L": round(t.pnl, 2), "return %": round(t.return_pct, 3), "fees": round(t.fees, 4), "exit reason": t.exit_reason,
+        "temperature": t.temperature, "regime": t.regime,  # engine.signal_policy, strategy.regime
     } for t in trades])
 
 

@@ -1,7 +1,8 @@
 """A paper bot with signal confirmation and temperature, run by the real worker (real Redis) on replayed
 candles, takes the very trades the backtest engine takes on the same candles: same times, prices,
 quantities (temperature bands), exit reasons (stops tightened as the signal cools) and temperatures; so
-does a bot with ATR, breakeven, trailing and scale-out exits (engine.exits), partial exit by partial exit."""
+does a bot with ATR, breakeven, trailing and scale-out exits (engine.exits), partial exit by partial exit,
+and a regime_switch bot sized by regime (strategy.regime), regime by regime."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -22,7 +23,7 @@ T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 FLAT = 20  # flat candles first: nothing signals while the worker warms up, so both start alike
 
 
-def write_csv(path: Path, n: int = 500) -> Path:
+def write_csv(path: Path, n: int = 900) -> Path:
     rng = np.random.default_rng(21)
     closes = np.concatenate((np.full(FLAT, 100.0), 100.0 * np.exp(np.cumsum(rng.normal(0, 0.004, n - FLAT)))))
     lines = ["timestamp,open,high,low,close,volume"]
@@ -62,14 +63,20 @@ def test_paper_worker_and_backtest_take_the_same_trades(r, redis_server, tmp_pat
                   "market": "futures", "max_tranches": 1, "params": {"fast": 3, "slow": 8},
                   "sizing": {"kind": "fixed_quote", "value": 1000}, "risk": LOOSE_RISK,
                   "exits": {"stop_atr": 1.5, "targets": [[1, 30], [2, 50]], "trailing_atr": 2,
-                            "breakeven_at_r": 1}}],
+                            "breakeven_at_r": 1}},
+                 {"name": "reg", "mode": "paper", "symbol": "BTCUSDT", "strategy": "regime_switch",
+                  "market": "futures", "max_tranches": 1, "sizing": {"kind": "fixed_quote", "value": 1000},
+                  "risk": LOOSE_RISK, "signals": {"regime_size": {"ranging": 50, "high_volatility": 25}},
+                  "params": {"regime": {"vol_window": 60, "adx_trend": 20},
+                             "strategies": {"ranging": {"strategy": "rsi_reversion", "params": {"period": 5}}},
+                             "default": {"strategy": "sma_crossover", "params": {"fast": 3, "slow": 8}}}}],
     })
     data = load_data([csv]).symbols
     last = int(data["BTCUSDT"].times[-1])
     w = start_worker(cfg, tmp_path / "worker.log", r)
     try:
         wait_for(lambda: all((s := snapshots(r).get(b)) is not None and s.last_candle_time == last
-                             for b in ("pol", "ex")), 60, "the worker to replay every candle")
+                             for b in ("pol", "ex", "reg")), 60, "the worker to replay every candle")
     finally:
         w.stop()
     worker = [TradeRecord.model_validate_json(f[b"data"]) for _, f in r.xrange(keys.trades("pol"))]
@@ -87,3 +94,9 @@ def test_paper_worker_and_backtest_take_the_same_trades(r, redis_server, tmp_pat
     assert [key(t) for t in worker_ex] == [key(t) for t in bt_ex.trades]
     reasons = {t.exit_reason for t in worker_ex}
     assert {"take_profit_1", "stop_loss"} <= reasons and reasons & {"trailing_stop", "breakeven_stop"}, reasons
+
+    # the regime bot: a strategy per market regime, sized by regime; each trade records its regime
+    worker_reg = [TradeRecord.model_validate_json(f[b"data"]) for _, f in r.xrange(keys.trades("reg"))]
+    bt_reg = run_config(load_config(cfg), data, FillModel(taker_fee_pct=0.1, slippage_bps=0), ["reg"])[0]
+    assert [key(t) + (t.regime,) for t in worker_reg] == [key(t) + (t.regime,) for t in bt_reg.trades]
+    assert len({t.regime for t in worker_reg}) >= 2 and "" not in {t.regime for t in worker_reg}
