@@ -138,7 +138,7 @@ class Bot(Ledger):
         now = self._open_bar(c)
         sig = NO_SIGNAL
         if len(self.history) >= self.strategy.warmup:
-            sig = self.policy.observe(self.strategy.evaluate(tuple(self.history)), c.close, self.trade_pnls)
+            sig = self.policy.observe(self.strategy.evaluate(tuple(self.history)), c, self.trade_pnls)
             self.policy.tighten(self.portfolio.positions.get(self.symbol), self.trade_pnls)
         self.apply(c, sig, now)
 
@@ -526,7 +526,7 @@ class Bot(Ledger):
             base_balance=pos.quantity, unrealized_pnl=unrealized, position=view,
             signal_stats=self.ghost.stats() if self.ghost is not None else None, last_signal=self.last_signal,
             signals_total=self.signals_total, hold_candles=self.hold_candles, open_signal_id=self.open_signal_id,
-            entry_fees_open=pos.entry_fees,
+            entry_fees_open=pos.entry_fees, regime=self.policy.regime, regime_history=list(self.policy.regimes),
             open_signals=self.ghost.tracker.dump() if self.ghost is not None else [],
             **({"protection": self.guard.view(), "protective_booked": self.guard.dump()} if self.guard is not None
                else {}),

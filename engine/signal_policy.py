@@ -22,20 +22,23 @@ says so.
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from typing import Sequence
 
-from core.types import Position, Side, Signal
+from core.types import Candle, Position, Side, Signal
 from strategy.signal_settings import SignalPolicyConfig
 
 __all__ = ["SignalPolicy"]
 
 _NONE = Side.NONE
+REGIME_CHANGES_KEPT = 50  # regime changes a bot shows (its snapshot's regime_history)
 
 
 class SignalPolicy:
     """One bot's confirmation and temperature state (module docstring)."""
 
-    __slots__ = ("config", "plain", "run_side", "run_len", "run_signal", "run_close", "fired", "entry")
+    __slots__ = ("config", "plain", "run_side", "run_len", "run_signal", "run_close", "fired", "entry", "regime",
+                 "regimes")
 
     def __init__(self, config: SignalPolicyConfig | None = None) -> None:
         self.config = config or SignalPolicyConfig()
@@ -47,11 +50,17 @@ class SignalPolicy:
         self.fired = False
         # the open position's entry: (side, entry close, initial stop distance, confidence)
         self.entry: tuple[Side, float, float | None, float, str] | None = None  # + regime
+        self.regime = ""  # the market regime of the latest evaluation (regime_switch strategies)
+        self.regimes: deque[tuple[int, str]] = deque(maxlen=REGIME_CHANGES_KEPT)  # (candle open time, new regime)
 
-    def observe(self, sig: Signal, close: float, trade_pnls: Sequence[float]) -> Signal:
-        """The signal to act on for this evaluation (``NO_SIGNAL``-like when none)."""
+    def observe(self, sig: Signal, candle: Candle, trade_pnls: Sequence[float]) -> Signal:
+        """The signal to act on for this evaluation of closed ``candle`` (``NO_SIGNAL``-like when none)."""
+        if sig.regime != self.regime and sig.regime:
+            self.regime = sig.regime
+            self.regimes.append((candle.open_time, sig.regime))
         if self.plain:
             return sig
+        close = candle.close
         side = sig.side
         if side is not _NONE:
             if side is self.run_side:

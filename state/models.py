@@ -169,6 +169,9 @@ class BotSnapshot(_M):
     # theirs already booked, by client id (saved with the books: a restart books the rest, once)
     protection: str = ""
     protective_booked: dict[str, list[int]] = Field(default_factory=dict)
+    # regime_switch bots: the market regime now, and its latest changes as (candle open time, regime)
+    regime: str = ""
+    regime_history: list[tuple[int, str]] = Field(default_factory=list)
 
     @property
     def open_positions(self) -> list[PositionView]:

@@ -68,8 +68,11 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
             "bot": x.name, "symbol": x.symbol, "strategy": x.strategy, "equity": round(x.equity, 2),
             "P&L": round(x.pnl, 2), "P&L %": round(x.pnl_pct, 3), "trades": x.trade_count,
             "win rate %": round(x.win_rate_pct, 1), "fees": round(x.fees_paid, 2), "last price": x.last_price,
-            "last signal": x.last_signal,
+            "last signal": x.last_signal, "regime": x.regime,
         } for x in snaps]), hide_index=True)
+        for x in snaps:  # regime_switch bots: when the market regime changed (strategy.regime)
+            if x.regime_history:
+                st.caption(f"{x.name} regimes: " + " → ".join(f"{r} ({short_ts(t)})" for t, r in x.regime_history[-8:]))
         st.markdown("**Trading state**")
         state_lines(snaps, "paper")
         risk.panel(snaps, r, "paper")

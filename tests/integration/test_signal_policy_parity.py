@@ -100,3 +100,6 @@ def test_paper_worker_and_backtest_take_the_same_trades(r, redis_server, tmp_pat
     bt_reg = run_config(load_config(cfg), data, FillModel(taker_fee_pct=0.1, slippage_bps=0), ["reg"])[0]
     assert [key(t) + (t.regime,) for t in worker_reg] == [key(t) + (t.regime,) for t in bt_reg.trades]
     assert len({t.regime for t in worker_reg}) >= 2 and "" not in {t.regime for t in worker_reg}
+    snap = snapshots(r)["reg"]  # what the dashboard shows: the regime now and its changes
+    assert snap.regime in {"trending_up", "trending_down", "ranging", "high_volatility"}
+    assert len(snap.regime_history) >= 2 and snap.regime_history[-1][1] == snap.regime
