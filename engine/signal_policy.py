@@ -119,6 +119,8 @@ class SignalPolicy:
     def opened(self, sig: Signal, close: float, pos: Position) -> None:
         """An entry on ``sig`` filled: remember it for the stop tightening, the temperature on the position."""
         pos.temperature, pos.regime = sig.temperature, sig.regime
+        if self.config.temperature is None:
+            return  # nothing to cool or tighten
         dist = None if pos.stop_loss is None else abs(pos.avg_entry - pos.stop_loss)
         self.entry = (sig.side, pos.avg_entry, dist, sig.confidence, sig.regime)
 

@@ -18,6 +18,7 @@ from strategy.base import Strategy
 from strategy.crossover import CrossoverStrategy, EmaCrossoverParams, SmaCrossoverParams
 from strategy.ml_classifier import MlClassifierParams, MlClassifierStrategy
 from strategy.momentum import MomentumParams, MomentumStrategy
+from strategy.momentum_atr import MomentumAtrParams, MomentumAtrStrategy
 from strategy.plugins import PluginReport, UserStrategy, instance_problem, load_folder, no_exit_levels
 from strategy.regime import RegimeSwitchParams, RegimeSwitchStrategy, use_builder
 from strategy.rsi_reversion import RsiReversionParams, RsiReversionStrategy
@@ -40,6 +41,7 @@ STRATEGIES: dict[str, tuple[type[BaseModel], Callable[[BaseModel], Strategy]]] =
     "sma_crossover": (SmaCrossoverParams, _factory(CrossoverStrategy)),
     "ema_crossover": (EmaCrossoverParams, _factory(CrossoverStrategy)),
     "momentum": (MomentumParams, _factory(MomentumStrategy)),
+    "momentum_atr": (MomentumAtrParams, _factory(MomentumAtrStrategy)),  # the seeds' ATR-risk template
     "rsi_reversion": (RsiReversionParams, _factory(RsiReversionStrategy)),
     # reads its model file once when built (strategy/ml_classifier.py says why there)
     "ml_classifier": (MlClassifierParams, _factory(MlClassifierStrategy)),
