@@ -106,7 +106,12 @@ class RegimeSwitchParams(StrictNumbers):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     regime: RegimeConfig = Field(default_factory=RegimeConfig)
-    strategies: dict[str, _Choice] = Field(default_factory=dict, description="regime -> {strategy, params}")
+    # default: the example, momentum in trends and RSI reversion in ranges (none in high volatility)
+    strategies: dict[str, _Choice] = Field(
+        default_factory=lambda: {"trending_up": _Choice(strategy="momentum"),
+                                 "trending_down": _Choice(strategy="momentum"),
+                                 "ranging": _Choice(strategy="rsi_reversion")},
+        description="regime -> {strategy, params}")
     default: _Choice | None = Field(None, description="the strategy for regimes not in 'strategies' (none: no "
                                                       "signal there)")
 
