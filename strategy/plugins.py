@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["ALLOWED_IMPORTS", "PluginError", "PluginReport", "UserStrategy", "load_folder"]
+__all__ = ["ALLOWED_IMPORTS", "PluginError", "PluginReport", "UserStrategy", "folder_state", "load_folder"]
 
 # Top-level packages a strategy file may import: computation only (no files, sockets, processes).
 ALLOWED_IMPORTS = frozenset({
@@ -203,6 +203,20 @@ def no_exit_levels(sides: np.ndarray, closes: np.ndarray) -> tuple[np.ndarray, n
     """``exit_levels`` of a vectorised user strategy that sets none: no stop, no take-profit."""
     nan = np.full(len(sides), np.nan)
     return nan, nan.copy()
+
+
+def folder_state(folder: str | Path) -> tuple[str, tuple[tuple[str, int, int], ...]]:
+    """(folder, (file, mtime ns, size) of each strategy file): what changes when a file is edited."""
+    root = Path(folder)
+    files = sorted(root.glob("*.py")) if root.is_dir() else []
+    out = []
+    for p in files:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        out.append((p.name, st.st_mtime_ns, st.st_size))
+    return str(root), tuple(out)
 
 
 def load_folder(folder: str | Path, taken: set[str]) -> PluginReport:

@@ -19,7 +19,14 @@ from strategy.crossover import CrossoverStrategy, EmaCrossoverParams, SmaCrossov
 from strategy.ml_classifier import MlClassifierParams, MlClassifierStrategy
 from strategy.momentum import MomentumParams, MomentumStrategy
 from strategy.momentum_atr import MomentumAtrParams, MomentumAtrStrategy
-from strategy.plugins import PluginReport, UserStrategy, instance_problem, load_folder, no_exit_levels
+from strategy.plugins import (
+    PluginReport,
+    UserStrategy,
+    folder_state,
+    instance_problem,
+    load_folder,
+    no_exit_levels,
+)
 from strategy.regime import RegimeSwitchParams, RegimeSwitchStrategy, use_builder
 from strategy.rsi_reversion import RsiReversionParams, RsiReversionStrategy
 from strategy.webhook import WebhookParams, WebhookStrategy
@@ -54,6 +61,7 @@ STRATEGIES: dict[str, tuple[type[BaseModel], Callable[[BaseModel], Strategy]]] =
 BUILT_IN = frozenset(STRATEGIES)
 _USER: dict[str, UserStrategy] = {}
 _REPORT: PluginReport | None = None
+_SEEN: tuple[str, tuple[tuple[str, int, int], ...]] | None = None  # folder_state of the last load
 
 
 def _user_factory(spec: UserStrategy) -> Callable[[BaseModel], Strategy]:
@@ -74,7 +82,11 @@ def _user_factory(spec: UserStrategy) -> Callable[[BaseModel], Strategy]:
 def register_user_strategies(folder: str | Path) -> PluginReport:
     """Load the user strategies of ``folder`` (``strategy.plugins``) and register them by name, replacing
     those of an earlier call. Files that fail are skipped; their errors are logged and in the report."""
-    global _REPORT
+    global _REPORT, _SEEN
+    seen = folder_state(folder)
+    if _REPORT is not None and seen == _SEEN:
+        return _REPORT  # the same files as last time (the dashboard loads the config on every rerun)
+    _SEEN = seen
     for name in list(_USER):
         STRATEGIES.pop(name, None)
     _USER.clear()
