@@ -35,6 +35,8 @@ from risk.limits import EXECUTION_FACTS, CeilingViolation, RiskLimits, resolve
 from risk.sizing import SizingPolicy
 from risk.stages import GoLiveConfig
 from strategy.dca_settings import DcaConfig
+from strategy.exit_settings import ExitsConfig
+from strategy.signal_settings import SignalPolicyConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.yaml"
 SECRET_WORDS = ("api_key", "api_secret", "secret", "password", "totp", "token")
@@ -116,6 +118,13 @@ class MarketConfig(_Model):
         return self
 
 
+class StrategiesConfig(_Model):
+    """User strategies (``strategy.plugins``, docs/strategies.md)."""
+
+    path: str = Field("user_strategies", description="folder of user strategy files; relative to the config "
+                                                     "file's folder")
+
+
 # ---- paper: (simulation truth, issue 18) ------------------------------------------------------------
 class PaperFills(_Model):
     """How paper bots are filled: the backtest's fill model (``executors.fills.FillModel``, docs/backtest.md),
@@ -176,6 +185,10 @@ class BotConfig(_Model):
                                      "at the bot's first start, capped by the mode's exposure limit)")
     max_tranches: int = Field(3, ge=1, description="signal bots: entries one position may hold; a same-direction "
                                                    "signal adds one while fewer are held (1: ignore it)")
+    signals: SignalPolicyConfig = Field(default_factory=SignalPolicyConfig, description="signal bots: "
+                                        "confirmation and temperature (strategy/signal_settings.py)")
+    exits: ExitsConfig | None = Field(None, description="signal bots: ATR, trailing, breakeven and scale-out "
+                                      "exits (strategy/exit_settings.py)")
     enabled: bool = True
     shard: int | None = Field(None, ge=0, description="the shard this bot is traded in (default: a stable hash "
                                                       "of its name modulo worker.shards)")
@@ -205,7 +218,7 @@ class BotConfig(_Model):
 
     @model_validator(mode="after")
     def _strategy_params(self) -> "BotConfig":
-        from strategy.registry import STRATEGIES, params_model
+        from strategy.registry import STRATEGIES, params_model, params_note
 
         if self.kind == "dca":
             if self.dca is None:
@@ -214,6 +227,9 @@ class BotConfig(_Model):
                 return self
         elif self.dca is not None:
             raise ValueError("a 'dca' section needs kind: dca")
+        if self.exits is not None and (self.kind == "dca" or self.mode == "ghost" or self.max_tranches != 1):
+            raise ValueError("exits: for paper and live signal bots with max_tranches: 1 (the exits are planned on "
+                             "one entry; ghost bots follow each signal's own stop and take-profit)")
         if self.strategy is None:
             raise ValueError("strategy is required (for DCA bots: when start_condition is 'signal')")
         if self.strategy not in STRATEGIES:
@@ -221,7 +237,7 @@ class BotConfig(_Model):
         try:
             params_model(self.strategy).model_validate(self.params)
         except ValidationError as exc:
-            raise ValueError(format_errors(exc, "params")) from None
+            raise ValueError(format_errors(exc, "params") + params_note(self.strategy)) from None
         return self
 
     def dca_problem(self, equity: float, fee_pct: float, slippage_bps: float) -> str | None:
@@ -304,6 +320,7 @@ class AppConfig(BaseSettings):
     live: LiveConfig = Field(default_factory=LiveConfig)
     golive: GoLiveConfig = Field(default_factory=GoLiveConfig)
     exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
+    strategies: StrategiesConfig = Field(default_factory=StrategiesConfig)
     bots: list[BotConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -488,12 +505,27 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
              for k in secret_keys],
             str(source),
         )
+    folder = _user_strategies(raw, source)
     try:
-        return AppConfig(**raw)
+        app = AppConfig(**raw)
     except ValidationError as exc:
         raise ConfigError(error_lines(exc), str(source)) from None
     except SettingsError as exc:  # a BOT_* override that is not valid JSON for its (complex) key
         raise ConfigError(_env_problems(exc), str(source)) from None
+    app.strategies = StrategiesConfig(path=str(folder))  # absolute: spawned processes load the same folder
+    return app
+
+
+def _user_strategies(raw: dict[str, Any], source: Path) -> Path:
+    """Register the user strategies (before the bots are validated: they may name one); returns the folder."""
+    from strategy.registry import register_user_strategies
+
+    sect = raw.get("strategies")
+    given = os.environ.get("BOT_STRATEGIES__PATH") or (sect.get("path") if isinstance(sect, dict) else None)
+    folder = Path(given if isinstance(given, str) and given else StrategiesConfig().path)
+    folder = folder if folder.is_absolute() else source.parent.resolve() / folder
+    register_user_strategies(folder)
+    return folder
 
 
 def _env_problems(exc: SettingsError) -> list[str]:

@@ -168,8 +168,18 @@ def data_info(loaded: LoadedData) -> dict[str, list[dict[str, Any]]]:
     """What was loaded: per symbol, and the validation report per file (rejected rows, gaps)."""
 
 
+    from market.quality import QualityConfig, series_quality
+
+    rejected: dict[str, dict[str, int]] = {}  # per symbol and reason, from every file's loader report
+    for _, rep in loaded.reports:
+        for rej in rep.rejections:
+            by = rejected.setdefault(rej.symbol, {})
+            by[rej.reason] = by.get(rej.reason, 0) + 1
+    rules = QualityConfig()
     symbols = [{"symbol": s, "interval": d.interval, "bars": len(d), "start": iso(int(d.times[0])),
-                "end": iso(int(d.times[-1]))} for s, d in sorted(loaded.symbols.items())]
+                "end": iso(int(d.times[-1])),
+                "quality": series_quality(d.times, d.highs, d.lows, d.closes, d.interval, rules, rejected.get(s))}
+               for s, d in sorted(loaded.symbols.items())]
     files = [{"file": path, "rows": rep.total, "rejected": dict(rep.rejected), "gaps": len(rep.gaps)}
              for path, rep in loaded.reports]
     return {"symbols": symbols, "files": files}

@@ -73,6 +73,11 @@ def not_vectorisable(bot: Bot) -> str | None:
     if bot.sizing.scale_by_confidence:
         return (f"{bot.name}: sizing.scale_by_confidence reads each signal's confidence, which the vectorised "
                 "signals do not carry")
+    if bot.exits.config is not None:
+        return f"{bot.name}: exits move the stop candle by candle, which the fast path does not visit"
+    if not bot.policy.plain:
+        return (f"{bot.name}: signals.confirm_candles / signals.temperature count every evaluation, which the "
+                "fast path does not visit")
     if bot.sizing.kind == "atr":
         return f"{bot.name}: sizing kind 'atr' reads the candle history, which the fast path does not keep"
     return None

@@ -44,7 +44,9 @@ def vector_signals(bot: "Bot", data: "SymbolData") -> tuple[np.ndarray, np.ndarr
     """(sides int8, stop_loss, take_profit) arrays of the bot's strategy over ``data``."""
     strat = bot.strategy
     sides = strat.signals(data.opens, data.highs, data.lows, data.closes, data.volumes)  # type: ignore[attr-defined]
-    stops, takes = strat.exit_levels(sides, data.closes)  # type: ignore[attr-defined]
+    hlc = getattr(strat, "exit_levels_hlc", None)  # levels that need the highs and lows too (ATR-sized)
+    stops, takes = (hlc(sides, data.highs, data.lows, data.closes) if hlc is not None
+                    else strat.exit_levels(sides, data.closes))  # type: ignore[attr-defined]
     return sides, stops, takes
 
 

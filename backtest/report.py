@@ -84,7 +84,7 @@ def trade_row(t: Trade) -> dict[str, Any]:
         "symbol": t.symbol, "side": t.side.value, "quantity": t.quantity, "entry_time": iso(t.entry_time),
         "exit_time": iso(t.exit_time), "entry_price": t.entry_price, "exit_price": t.exit_price,
         "pnl": t.pnl, "return_pct": t.return_pct, "fees": t.fees, "exit_reason": t.exit_reason,
-        "entry_ms": t.entry_time, "exit_ms": t.exit_time,
+        "entry_ms": t.entry_time, "exit_ms": t.exit_time, "temperature": t.temperature, "regime": t.regime,
     }
 
 
@@ -180,6 +180,7 @@ def build_report(r: BotResult, include_trades: bool = True) -> dict[str, Any]:
             "sharpe": metrics.sharpe(metrics.daily_returns([first, *bh_days])),
         },
         "exit_reasons": _count(t.exit_reason for t in r.trades),
+        "by_regime": by_regime(r.trades),
         "trading_state": r.trading_state,
         "halt": halt_summary(r),
         # the monthly report (records.periods): the same rows a running bot's report has
@@ -216,6 +217,20 @@ def halt_summary(r: BotResult) -> str | None:
               f"{'s' if total > 1 else ''} ({100.0 * (r.bars - bars_left) / r.bars:.0f}% of the bars)")
 
 
+def by_regime(trades: list[Trade]) -> dict[str, dict[str, float]]:
+    """Performance per market regime the trades opened in (strategy.regime); {} when none has one."""
+    out: dict[str, dict[str, float]] = {}
+    for t in trades:
+        if t.regime:
+            g = out.setdefault(t.regime, {"trades": 0, "pnl": 0.0, "wins": 0})
+            g["trades"] += 1
+            g["pnl"] += t.pnl
+            g["wins"] += t.pnl > 0
+    for g in out.values():
+        g["win_rate_pct"] = 100.0 * g.pop("wins") / g["trades"]
+    return out
+
+
 def _count(items: Any) -> dict[str, int]:
     out: dict[str, int] = {}
     for k in items:
@@ -250,6 +265,8 @@ def summary_text(rep: dict[str, Any]) -> str:
     ]
     if rep.get("halt"):
         lines.insert(1, f"  !! {rep['halt']}")
+    for regime, g in sorted((rep.get("by_regime") or {}).items()):
+        lines.append(f"  regime {regime}: {g['trades']} trades  P&L {f(g['pnl'])}  win rate {f(g['win_rate_pct'], '.1f')} %")
     ds = rep.get("deals_summary")
     if ds is not None:
         lines.append(

@@ -163,8 +163,11 @@ def _child(request_json: str, redis_url: str, app: AppConfig | str | None, resul
     """The spawned process: run, store the result or the error. Never raises."""
     from backtest.ml.artifact import install_loader
     from state import backtest_store as store
+    from strategy.registry import register_user_strategies
 
     install_loader()  # a spawned process: ml_classifier bots need the model reader here too
+    if isinstance(app, AppConfig):  # and the user strategies (a path or None loads the config, which does)
+        register_user_strategies(app.strategies.path)
     try:
         os.nice(10)  # the worker's trading loop keeps priority on a small machine
     except OSError:

@@ -126,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for d in info["symbols"]:
         print(f"data {d['symbol']} {d['interval']}: {d['bars']:,} bars {d['start']} -> {d['end']}")
+        q = d["quality"]
+        print(f"  quality: {q['rejected_total']} rows rejected {q['rejected'] or ''}, {q['gaps']} gaps "
+              f"({q['missing_bars']} bars missing, {q['long_gaps']} longer than {q['rules']['max_gap_bars']}), "
+              f"{q['outliers']} outliers (a move over {q['rules']['outlier_k']:g} sigma)")
     for f in info["files"]:
         if f["rejected"] or f["gaps"]:
             print(f"  {f['file']}: rejected {f['rejected']}, {f['gaps']} gaps")

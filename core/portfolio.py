@@ -94,7 +94,8 @@ class Portfolio:
         pnl = (price - pos.avg_entry) * closed * direction - entry_fee_part - exit_fee_part
         self.realized_pnl += pnl  # net of both fees, equal to the sum of trade P&Ls
         trade = Trade(self.bot, symbol, _LONG if direction > 0 else _SHORT, closed, pos.avg_entry, price,
-                      pos.opened_at, fill.time, pnl, entry_fee_part + exit_fee_part, exit_reason)
+                      pos.opened_at, fill.time, pnl, entry_fee_part + exit_fee_part, exit_reason, pos.temperature,
+                      pos.regime)
         pos.entry_fees -= entry_fee_part
         pos.quantity = held + signed
         if abs(pos.quantity) <= EPS * max(1.0, closed):

@@ -159,10 +159,16 @@ class Signal:
     reason: str = ""
     stop_loss: float | None = None
     take_profit: float | None = None
+    # The side the strategy's condition favours on a candle that fires no new signal (e.g. the fast
+    # average still above the slow one): what signal confirmation counts as the signal holding.
+    bias: Side = Side.NONE
+    # How hot the signal is, in [0, 1] (engine.signal_policy, with a bot's temperature on): None without one.
+    temperature: float | None = None
+    regime: str = ""  # the market regime it was made in (strategy.regime), "" without a classifier
 
     @classmethod
-    def none(cls, reason: str = "") -> "Signal":
-        return cls(Side.NONE, 0.0, reason)
+    def none(cls, reason: str = "", bias: Side = Side.NONE) -> "Signal":
+        return cls(Side.NONE, 0.0, reason, bias=bias)
 
 
 NO_SIGNAL = Signal(Side.NONE)
@@ -236,6 +242,8 @@ class Position:
     take_profit: float | None = None
     tranches: list[Tranche] = field(default_factory=list)
     realized_pnl: float = 0.0
+    temperature: float | None = None  # of the signal that opened it, cooling while held (engine.signal_policy)
+    regime: str = ""  # the market regime of the signal that opened it (strategy.regime)
 
     @property
     def is_open(self) -> bool:
@@ -284,10 +292,13 @@ class Trade:
     pnl: float  # net of entry and exit fees
     fees: float
     exit_reason: str = ""
+    temperature: float | None = None  # the position's signal temperature when it closed (None without one)
+    regime: str = ""  # the market regime the position opened in ("" without a classifier)
 
     def __hash__(self) -> int:
         return hash((self.bot, self.symbol, self.side, self.quantity, self.entry_price, self.exit_price,
-                     self.entry_time, self.exit_time, self.pnl, self.fees, self.exit_reason))
+                     self.entry_time, self.exit_time, self.pnl, self.fees, self.exit_reason, self.temperature,
+                     self.regime))
 
     @property
     def duration_ms(self) -> int:

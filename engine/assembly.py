@@ -16,6 +16,9 @@ from core.portfolio import Portfolio
 from core.types import Mode, candle_key
 from engine.bot import Bot
 from engine.dca_bot import DcaBot
+from engine.exits import PositionExits
+from engine.informative import with_informative
+from engine.signal_policy import SignalPolicy
 from engine.ledger import RiskEnv, StateOf
 from executors.base import Executor
 from executors.fills import paper_model
@@ -95,22 +98,25 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
             resting = SimVenue(maker_fee_pct=fee, quote_asset=app.paper.quote_asset, touch_fills=True)
         else:
             resting = SimVenue(quote_asset=app.paper.quote_asset, model=paper_model(app.paper))
-        strategy = build_strategy(cfg.strategy, cfg.params) if cfg.strategy else None
+        strategy = with_informative(build_strategy(cfg.strategy, cfg.params), app.market.interval) \
+            if cfg.strategy else None
         dca_bot = DcaBot(cfg.name, label, cfg.symbols, cfg.dca, strategy, executor, resting, risk, portfolio,
                          state_of, app.market.interval, monitor=monitor, env=env)
         dca_bot.reduce_only_exits = on_venue and cfg.market == "futures"
         dca_bot.funding_model = simulated_funding(cfg, app, mode, on_venue)
         return dca_bot
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
+    exit_check = sim.exit_check if sim is not None and sim.exit_check is not None else (
+        executor.model.exit_check if isinstance(executor, PaperExecutor) and executor.model else touch_exit_check)
     bot = Bot(
         name=cfg.name, mode=label, symbol=cfg.symbol,
-        strategy=sim.strategy if sim is not None and sim.strategy is not None else build_strategy(cfg.strategy,
-                                                                                                   cfg.params),
+        strategy=with_informative(sim.strategy if sim is not None and sim.strategy is not None
+                                  else build_strategy(cfg.strategy, cfg.params), app.market.interval),
         executor=executor, risk=risk, portfolio=portfolio, sizing=cfg.sizing, state_of=state_of,
         allow_short=allow_short, max_hold_candles=max_hold, interval=app.market.interval,
-        exit_check=sim.exit_check if sim is not None and sim.exit_check is not None else (
-            executor.model.exit_check if isinstance(executor, PaperExecutor) and executor.model else touch_exit_check),
+        exit_check=exit_check,
         records=sim.records if sim is not None else True, monitor=monitor, env=env, max_tranches=cfg.max_tranches,
+        policy=SignalPolicy(cfg.signals), exits=PositionExits(cfg.exits, exit_check) if cfg.exits else None,
     )
     bot.reduce_only_exits = on_venue and cfg.market == "futures"
     bot.funding_model = simulated_funding(cfg, app, mode, on_venue)

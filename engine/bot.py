@@ -32,8 +32,10 @@ from core.types import (
     Signal,
     Tranche,
 )
+from engine.exits import PositionExits
 from engine.ghost import GhostSignals
 from engine.ledger import Ledger, RiskEnv, StateOf
+from engine.signal_policy import SignalPolicy
 from engine.venue_exits import VenueExits
 from risk.engine import RiskEngine
 from risk.monitor import RiskMonitor
@@ -89,6 +91,8 @@ class Bot(VenueExits, Ledger):
         monitor: RiskMonitor | None = None,
         env: RiskEnv | None = None,
         max_tranches: int = 1,
+        policy: SignalPolicy | None = None,
+        exits: PositionExits | None = None,
     ) -> None:
         if max_tranches < 1:
             raise ValueError(f"bot {name}: max_tranches must be >= 1, got {max_tranches}")
@@ -118,6 +122,8 @@ class Bot(VenueExits, Ledger):
         # Venue bots: the position's stop and take-profit also rest on the exchange (set by the assembly)
         self.guard: "VenueProtection | None" = None
         self._protective_saved: dict[str, list[int]] = {}  # from the restored snapshot, for resume_protection
+        self.policy = policy or SignalPolicy()  # confirmation and temperature (engine.signal_policy)
+        self.exits = exits or PositionExits(None, exit_check)  # ATR / trailing / scale-out exits (engine.exits)
 
     # ---- inputs -------------------------------------------------------------------------
     def warm(self, candles: list[Candle]) -> None:
@@ -139,6 +145,8 @@ class Bot(VenueExits, Ledger):
                 sig = step.signal(self.history)
             else:
                 sig = self.strategy.evaluate(tuple(self.history))
+            sig = self.policy.observe(sig, c, self.trade_pnls)
+            self.policy.tighten(self.portfolio.positions.get(self.symbol), self.trade_pnls)
         self.apply(c, sig, now)
 
     def on_event(self, c: Candle, sig: Signal, skipped: int = 0) -> None:
@@ -252,11 +260,15 @@ class Bot(VenueExits, Ledger):
         pos = self.portfolio.positions.get(self.symbol) or self.position
         long = pos.quantity > 0
         exit_side = _SELL if long else _BUY
-        hit = self.exit_check(c, long, pos.stop_loss, pos.take_profit)
+        if self.exits.active(pos):
+            self.exits.check(c, pos, lambda q, p, why, ot: self._submit(_P_EXIT, exit_side, q, p, now, why, ot))
+            hit, pos = None, self.position
+        else:
+            hit = self.exit_check(c, long, pos.stop_loss, pos.take_profit)
         if hit is not None:
             reason, price, order_type = hit
             self._submit(_P_EXIT, exit_side, abs(pos.quantity), price, now, reason, order_type)
-        elif self.max_hold_candles and self.hold_candles >= self.max_hold_candles:
+        elif self.max_hold_candles and self.hold_candles >= self.max_hold_candles and pos.quantity != 0.0:
             self._submit(_P_EXIT, exit_side, abs(pos.quantity), c.close, now, "time_horizon")
 
     def _on_signal(self, sig: Signal, c: Candle, now: int, sid: str = "") -> None:
@@ -287,11 +299,14 @@ class Bot(VenueExits, Ledger):
             notes.append("spot: no short entries")
         else:
             equity = self.portfolio.equity_at(symbol, close)
-            qty = self.entry_quote(sig, close, equity) / close
-            if self._submit(_P_ENTRY, side, qty, close, now, sig.reason, stop=sig.stop_loss):
+            qty = self.entry_quote(sig, close, equity) / close * self.policy.size_scale(sig)
+            if self._submit(_P_ENTRY, side, qty, close, now, sig.reason, stop=self.exits.entry_stop(sig, close,
+                                                                                                 self.history)):
                 acted = True
                 pos = positions.get(symbol) or self.position
                 pos.stop_loss, pos.take_profit = sig.stop_loss, sig.take_profit
+                self.exits.opened(pos, self.history)
+                self.policy.opened(sig, close, pos)
                 self.hold_candles = 0
                 self.open_signal_id = sid
             else:
@@ -305,7 +320,7 @@ class Bot(VenueExits, Ledger):
         self._out.signals.append(SignalRecord(
             id=sid, bot=self.name, symbol=self.symbol, time=c.open_time, price=c.close,
             side=sig.side.value, confidence=sig.confidence, reason=sig.reason, stop_loss=sig.stop_loss,
-            take_profit=sig.take_profit, acted=acted, note=note,
+            take_profit=sig.take_profit, acted=acted, note=note, temperature=sig.temperature, regime=sig.regime,
         ))
 
     def _add_tranche(self, sig: Signal, c: Candle, now: int, pos: Position) -> bool:
@@ -430,7 +445,7 @@ class Bot(VenueExits, Ledger):
             base_balance=pos.quantity, unrealized_pnl=unrealized, position=view,
             signal_stats=self.ghost.stats() if self.ghost is not None else None, last_signal=self.last_signal,
             signals_total=self.signals_total, hold_candles=self.hold_candles, open_signal_id=self.open_signal_id,
-            entry_fees_open=pos.entry_fees,
+            entry_fees_open=pos.entry_fees, regime=self.policy.regime, regime_history=list(self.policy.regimes),
             open_signals=self.ghost.tracker.dump() if self.ghost is not None else [],
             **({"protection": self.guard.view(), "protective_booked": self.guard.dump()} if self.guard is not None
                else {}),

@@ -170,6 +170,9 @@ class BotSnapshot(_M):
     # theirs already booked, by client id (saved with the books: a restart books the rest, once)
     protection: str = ""
     protective_booked: dict[str, list[int]] = Field(default_factory=dict)
+    # regime_switch bots: the market regime now, and its latest changes as (candle open time, regime)
+    regime: str = ""
+    regime_history: list[tuple[int, str]] = Field(default_factory=list)
 
     @property
     def open_positions(self) -> list[PositionView]:
@@ -197,6 +200,8 @@ class SignalRecord(_M):
     take_profit: float | None = None
     acted: bool = False
     note: str = ""
+    temperature: float | None = None  # engine.signal_policy, for bots with a temperature
+    regime: str = ""  # strategy.regime, for regime_switch bots
 
 
 class OrderRecord(_M):
@@ -254,6 +259,8 @@ class TradeRecord(_M):
     fees: float
     exit_reason: str = ""
     signal_id: str = ""
+    temperature: float | None = None  # of the position's signal when it closed (engine.signal_policy)
+    regime: str = ""  # the market regime the position opened in (strategy.regime)
 
     @classmethod
     def of(cls, t: Trade, signal_id: str = "") -> "TradeRecord":
@@ -261,6 +268,7 @@ class TradeRecord(_M):
             bot=t.bot, symbol=t.symbol, side=t.side.value, quantity=t.quantity, entry_price=t.entry_price,
             exit_price=t.exit_price, entry_time=t.entry_time, exit_time=t.exit_time, pnl=t.pnl,
             return_pct=t.return_pct, fees=t.fees, exit_reason=t.exit_reason, signal_id=signal_id,
+            temperature=t.temperature, regime=t.regime,
         )
 
 

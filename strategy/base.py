@@ -6,6 +6,12 @@ the closed candles, oldest first (the last one is the candle that just closed), 
 same signal, and a strategy only ever sees the candles it is handed (the backtester checks it
 cannot peek ahead).
 
+A strategy may declare **informative timeframes**: ``informative = {"1h": 30, "4h": 20}`` (interval ->
+closed candles of it needed). The engine (``engine.informative``) then calls it as
+``evaluate(candles, informative)`` where ``informative["1h"]`` holds the last 30 closed 1h candles
+resampled from the base candles (never the one still forming), oldest first. Such a strategy runs
+per candle (a backtest takes the bar path for it).
+
 Built-in strategies also expose ``lookback``: the most recent candles they actually read.
 Recursive indicators (EMA, Wilder RSI) are re-seeded at the start of that window, so the
 signal depends only on the last ``lookback`` candles and the engine may keep a bounded
@@ -33,6 +39,7 @@ __all__ = [
     "is_vectorised",
     "ExitParams",
     "Strategy",
+    "informative_of",
     "closes",
     "exit_prices",
     "fmt_price",
@@ -101,6 +108,12 @@ def exit_arrays(sides: np.ndarray, closes: FloatArray, stop_loss_pct: float | No
     stop[none] = np.nan
     take[none] = np.nan
     return stop, take
+
+
+def informative_of(strategy: object) -> dict[str, int]:
+    """The informative timeframes a strategy declares (interval -> closed candles needed); {} for none."""
+    inf = getattr(strategy, "informative", None)
+    return {str(k): int(v) for k, v in dict(inf).items()} if inf else {}
 
 
 def history_needed(strategy: Strategy) -> int:

@@ -118,7 +118,8 @@ class CrossoverStrategy:
             side, verb = Side.SELL, "crossed below"
         else:
             where = "above" if fast > slow else "below" if fast < slow else "equal to"
-            return Signal.none(f"no cross: {f_lbl} {fmt_price(fast)} {where} {s_lbl} {fmt_price(slow)}")
+            bias = Side.BUY if fast > slow else Side.SELL if fast < slow else Side.NONE  # what confirmation counts
+            return Signal.none(f"no cross: {f_lbl} {fmt_price(fast)} {where} {s_lbl} {fmt_price(slow)}", bias)
 
         sigma = float(np.std(c[-p.slow:]))
         confidence = 1.0 if sigma == 0.0 else min(1.0, abs(fast - slow) / sigma)

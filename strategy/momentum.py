@@ -64,7 +64,8 @@ class MomentumStrategy:
         elif prev >= -thr > now:
             side, verb, level = Side.SELL, "crossed below", f"-{thr:g}%"
         else:
-            return Signal.none(f"no threshold cross: {label} {now:+.2f}% (threshold ±{thr:g}%)")
+            bias = Side.BUY if now > thr else Side.SELL if now < -thr else Side.NONE  # what confirmation counts
+            return Signal.none(f"no threshold cross: {label} {now:+.2f}% (threshold ±{thr:g}%)", bias)
 
         stop, take = exit_prices(side, float(c[-1]), p.stop_loss_pct, p.take_profit_pct)
         return Signal(

@@ -82,7 +82,9 @@ class RsiReversionStrategy:
             confidence = (high - p.overbought) / (100.0 - p.overbought)
             reason = f"{label} {now:.1f} crossed back below overbought {p.overbought:g} (high {high:.1f})"
         else:
-            return Signal.none(f"no reversal: {label} {now:.1f} (bands {p.oversold:g}/{p.overbought:g})")
+            # a reversal holds while RSI is back inside the bands on its side of 50 (what confirmation counts)
+            bias = Side.BUY if p.oversold < now < 50 else Side.SELL if 50 < now < p.overbought else Side.NONE
+            return Signal.none(f"no reversal: {label} {now:.1f} (bands {p.oversold:g}/{p.overbought:g})", bias)
 
         stop, take = exit_prices(side, float(candles[-1].close), p.stop_loss_pct, p.take_profit_pct)
         return Signal(

@@ -75,6 +75,7 @@ def trade_table(r: StateReader, names: list[str], n: int = 200) -> pd.DataFrame:
         "entry time": short_ts(t.entry_time), "exit time": short_ts(t.exit_time),
         "held": duration(t.exit_time - t.entry_time), "P&L": fmt.money(t.pnl, fmt.quote(t.symbol), signed=True),
         "return %": round(t.return_pct, 3), "fees": fmt.money(t.fees, fmt.quote(t.symbol)), "exit reason": t.exit_reason,
+        "temperature": t.temperature, "regime": t.regime,  # engine.signal_policy, strategy.regime
     } for t in trades])
 
 

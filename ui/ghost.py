@@ -30,8 +30,8 @@ def signal_outcomes(signals: list[SignalRecord], trades: list[TradeRecord], snap
             outcome, pnl, ret = s.note or "not taken", None, None
         rows.append({"time": short_ts(s.time), "bot": s.bot, "symbol": s.symbol, "signal": s.side,
                      "price": fmt.price(s.price, s.symbol),
-                     "confidence": round(s.confidence, 2), "outcome": outcome, "would have made": pnl,
-                     "return %": ret, "reason": s.reason})
+                     "confidence": round(s.confidence, 2), "temperature": s.temperature, "regime": s.regime,
+                     "outcome": outcome, "would have made": pnl, "return %": ret, "reason": s.reason})
     return pd.DataFrame(rows)
 
 

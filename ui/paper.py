@@ -65,8 +65,11 @@ def render(metas: list[BotMeta], refresh_s: float) -> None:
             "win rate %": round(x.win_rate_pct, 1), "fees": fmt.money(x.fees_paid, x.quote_asset),
             "funding": fmt.money(x.funding, x.quote_asset, signed=True),
             "last price": fmt.price(x.last_price, x.symbol), "as of (market)": short_ts(x.last_candle_time),
-            "last signal": x.last_signal,
+            "last signal": x.last_signal, "regime": x.regime,
         } for x in snaps]), hide_index=True, key="paper_bots_table")
+        for x in snaps:  # regime_switch bots: when the market regime changed (strategy.regime)
+            if x.regime_history:
+                st.caption(f"{x.name} regimes: " + " → ".join(f"{r} ({short_ts(t)})" for t, r in x.regime_history[-8:]))
         st.markdown("**Trading state**")
         state_lines(snaps, "paper")
         risk.panel(snaps, r, "paper")

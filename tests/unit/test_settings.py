@@ -96,7 +96,8 @@ def test_unknown_param_key(tmp_path: Path) -> None:
 def test_unknown_strategy_lists_known_ones(tmp_path: Path) -> None:
     msg = error_of(tmp_path, "bots: [{name: a, mode: paper, symbol: BTCUSDT, strategy: macd}]\n")
     assert "bots.0: unknown strategy 'macd'" in msg
-    assert "known: ema_crossover, ml_classifier, momentum, rsi_reversion, sma_crossover" in msg
+    assert ("known: ema_crossover, ml_classifier, momentum, momentum_atr, regime_switch, rsi_reversion, "
+            "sma_crossover") in msg
 
 
 def test_duplicate_bot_names(tmp_path: Path) -> None:

@@ -287,10 +287,13 @@ def test_validation_error_is_a_value_error() -> None:
 
 
 def test_registry_names_and_defaults() -> None:
-    assert strategy_names() == ["ema_crossover", "ml_classifier", "momentum", "rsi_reversion", "sma_crossover",
-                                "webhook"]
-    assert set(STRATEGIES) == set(strategy_names())
-    for name in set(strategy_names()) - {"ml_classifier"}:  # needs a model: tests/unit/test_ml_pipeline.py
+    from strategy.registry import BUILT_IN
+
+    # (user strategies, registered when a config loads, come on top of these)
+    assert sorted(BUILT_IN) == ["ema_crossover", "ml_classifier", "momentum", "momentum_atr", "regime_switch",
+                                "rsi_reversion", "sma_crossover", "webhook"]
+    assert set(STRATEGIES) == set(strategy_names()) >= BUILT_IN
+    for name in set(BUILT_IN) - {"ml_classifier"}:  # needs a model: tests/unit/test_ml_pipeline.py
         s = build_strategy(name, {})
         assert isinstance(s, Strategy)
         assert s.name == name
@@ -302,7 +305,7 @@ def test_registry_names_and_defaults() -> None:
 
 
 def test_unknown_strategy_lists_known_ones() -> None:
-    known = "ema_crossover, ml_classifier, momentum, rsi_reversion, sma_crossover"
+    known = "ema_crossover, ml_classifier, momentum, momentum_atr, regime_switch, rsi_reversion, sma_crossover"
     with pytest.raises(ValueError, match=f"unknown strategy 'macd'.*{known}"):
         build_strategy("macd", {})
     with pytest.raises(ValueError, match="unknown strategy"):
