@@ -74,3 +74,62 @@ def test_a_usdm_limit_order_that_fills_when_placed_is_booked(r, sim, redis_serve
     finally:
         w.stop()
     assert_booked_once(r, sim, DCA_BOT, "futures")
+
+
+SIG_BOT = "live-fut-sig"
+
+
+def command(r, name: str) -> str:
+    cmd = new_command(name, "bot", SIG_BOT, user="pytest", reason="test")
+    post_command(r, cmd)
+    res = wait_for(lambda: result_of(r, cmd.nonce), 20, f"the worker's answer to {name}")
+    assert res.status == "applied", res
+    return res.message
+
+
+def close_candle(sim, r) -> None:
+    """Close one candle and wait for the worker to store it (the series a USD-M bot reads)."""
+    advance(sim)
+    t = sim.client("futures").klines(SYMBOL, "1m", limit=1)[-1].open_time
+    wait_for(lambda: (c := StateReader(r).candles(f"{SYMBOL}:futures", 1)) and c[-1].t == t, 10,
+             "the worker storing the candle")
+
+
+def test_a_phantom_futures_position_backs_off_its_refused_exits_and_halts_with_the_reason(r, sim, redis_server,
+                                                                                         tmp_path):
+    # max_hold_candles 1: the bot tries to exit on every candle while it believes it holds a position
+    cfg = live_config(tmp_path, redis_server.url, sim.url, [{
+        "name": SIG_BOT, "mode": "live", "market": "futures", "symbol": SYMBOL, "strategy": "webhook",
+        "allocation": 1000, "sizing": {"kind": "fixed_quote", "value": 150}, "max_hold_candles": 1,
+        "risk": {**OPEN_RISK, "max_loss_per_trade_value": 50}}], protective_orders=False)
+    w = start_worker(cfg, tmp_path / "w.log", r, OVERRIDE)
+    try:
+        for _ in range(2):  # the first candle after a start may bring the one before it: both seen first
+            close_candle(sim, r)
+        price = wait_for(lambda: last_price(r, SIG_BOT), 30, "the bot's first price")
+        send_signal(r, SIG_BOT, "BUY", stop=round(price * 0.9, 2), alert="open-1")
+        qty = wait_for(lambda: held(r, SIG_BOT), 20, "the live position")
+        # the position goes away on the venue behind the bot's back; the operator ignores the difference
+        on_venue = venue_holding(sim, "futures")
+        assert on_venue > 0, on_venue
+        sim.client("futures").raw.futures_create_order(symbol=SYMBOL, side="SELL", type="MARKET",
+                                                       quantity=str(on_venue))
+        assert venue_holding(sim, "futures") == 0
+        wait_for(lambda: drift_audits(r), 15, "reconciliation seeing the difference")
+        assert "ignored" in command(r, "ignore_drift")
+        command(r, "resume")
+        assert held(r, SIG_BOT) == qty  # a phantom: the bot holds what the venue does not
+        seen: list[str] = []
+        for _ in range(10):  # ten candles: the bot tries to exit, the venue refuses the reduce-only order
+            close_candle(sim, r)
+            time.sleep(0.3)
+            seen.append(snapshots(r)[SIG_BOT].effective_state.value)
+    finally:
+        w.stop()
+    exits = sorted((o for o in StateReader(r).orders(SIG_BOT) if o.purpose == "EXIT"), key=lambda o: o.created_at)
+    assert [o.status for o in exits] == ["REJECTED"] * 3, [(o.status, o.reason) for o in exits]
+    gaps = [(b.created_at - a.created_at) // 60_000 for a, b in zip(exits, exits[1:])]
+    assert gaps == [2, 4], gaps  # waited 2, then 4 candles; the third refusal halted the bot
+    ctl = StateReader(r).control("bot", SIG_BOT)
+    assert ctl.state.value == "HALTED" and "refused the exit of BTCUSDT 3 times in a row" in ctl.reason, ctl
+    assert seen[-1] == "HALTED"
