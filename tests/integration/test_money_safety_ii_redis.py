@@ -114,6 +114,9 @@ def test_reconciliation_does_not_pause_healthy_bots(r, redis_server, tmp_path):
     try:
         w = start_worker(cfg, tmp_path / "w.log", r, OVERRIDE)
         try:
+            # every answer of the venue 100 ms late: orders fill between reconciliation's poll of the
+            # resting orders and its read of the balances (the race the issue saw twice a minute)
+            sim.faults(latency_ms=100)
             time.sleep(RUN_S)
             assert w.alive(), w.log()[-3000:]
         finally:
