@@ -85,12 +85,14 @@ def test_a_usdm_bot_reads_the_futures_candles(r, sim, redis_server, tmp_path):
     sim.admin("POST", "/admin/basis", {"symbol": "BTCUSDT", "basis": "0.05"})  # futures 5 % over spot
     w = start_worker(cfg, tmp_path / "w.log", r, OVERRIDE)
     try:
-        close_candles(sim, r, 2, ("BTCUSDT", "BTCUSDT:futures"))
+        close_candles(sim, r, 2, ("BTCUSDT",))
         spot_close = StateReader(r).candles("BTCUSDT", 1)[-1].c
-        fut_close = StateReader(r).candles("BTCUSDT:futures", 1)[-1].c
-        assert abs(fut_close / spot_close - 1.05) < 1e-6, (spot_close, fut_close)
-        wait_for(lambda: last_price(r, "live-futures") == fut_close, 10, "the USD-M bot's last price: the futures one")
+        fut_close = float(sim.client("futures").klines("BTCUSDT", "1m", limit=1)[-1].close)
+        assert abs(fut_close / spot_close - 1.05) < 1e-6, (spot_close, fut_close)  # the venue's two markets
+        wait_for(lambda: last_price(r, "live-futures") == fut_close, 10,
+                 f"the USD-M bot's last price to be the futures close {fut_close} (spot {spot_close})")
         assert snapshots(r)["live-spot"].last_price == spot_close
+        assert StateReader(r).candles("BTCUSDT:futures", 1)[-1].c == fut_close
         # long on USD-M with its stop between the spot price and the futures price: only a bot that read
         # the spot candles would see it hit
         stop = round(spot_close * 1.025, 2)
