@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from safety_support import OVERRIDE, advance, drift_audits, intents, live_config, venue
+from safety_support import OVERRIDE, advance, drift_audits, held, intents, live_config, venue
 from sim_process import SimProcess
 from state.commands import new_command, post_command
 from state.reader import StateReader
@@ -148,5 +150,42 @@ def test_a_dca_bot_that_can_never_place_its_first_safety_order_is_refused_with_t
         assert "BO of 100 would risk 100.24" in res.message and "> max loss per trade 100.00" in res.message, res.message
         assert "dca-form" not in StateReader(r).bots()
         assert w.alive()
+    finally:
+        w.stop()
+
+
+def test_a_take_profit_replaced_after_a_safety_fill_and_a_take_profit_fill_is_sized_on_what_is_held(
+        r, sim, redis_server, tmp_path):
+    cfg = live_config(tmp_path, redis_server.url, sim.url, [{
+        "name": BOT, "mode": "live", "kind": "dca", "market": "spot", "symbol": SYMBOL,
+        "dca": {**DCA, "max_safety_orders": 2}, "risk": RISK}], reconcile_every_s=30)
+    w = start_worker(cfg, tmp_path / "w.log", r, OVERRIDE)
+    try:
+        d = open_deal(sim, r)
+        wait_for(lambda: open_tags(r, sim) == ["SO1", "TP1"], 10, "SO1 and the take-profit resting")
+        tp1 = next(o for o in sim.client().open_orders(SYMBOL) if o.side == "SELL")
+        so1 = next(i for i in intents(r, BOT) if i.tag == "SO1")
+        # Every answer of the venue 1.5 s late: while the worker books SO1 and re-places the ladder and the
+        # take-profit, the old take-profit trades in part; the bot learns it only when it replaces it.
+        sim.faults(latency_ms=1500)
+        sim.set_price(SYMBOL, str((Decimal(str(d["base_price"])) * Decimal("0.988")).quantize(Decimal("0.01"))))
+        wait_for(lambda: next(i for i in intents(r, BOT) if i.tag == "SO1").status == "FILLED", 10,
+                 "SO1 filled on the venue")
+        sim.admin("POST", "/admin/price", {"symbol": SYMBOL, "price": str(tp1.price * Decimal("1.001")),
+                                           "volume": "0.0002"})  # thin: a third of the take-profit trades
+        # back under where the new take-profit will go (and above SO2), before the worker places it
+        sim.set_price(SYMBOL, str((Decimal(str(d["base_price"])) * Decimal("0.995")).quantize(Decimal("0.01"))))
+        wait_for(lambda: (x := deal(r)) and x["safety_filled"] == 1 and x["tp_steps_filled"] >= 1, 30,
+                 "the deal booking SO1 and the take-profit's part")
+        time.sleep(2)
+        sim.clear()
+        tps = [i for i in intents(r, BOT) if i.tag.startswith("TP")]
+        assert not [i for i in tps if i.status == "REJECTED"], [(i.tag, i.quantity, i.reason) for i in tps]
+        held_now = Decimal(str(held(r, BOT)))
+        resting = [o for o in sim.client().open_orders(SYMBOL) if o.side == "SELL"]
+        assert len(resting) == 1, resting
+        left = resting[0].orig_qty - resting[0].executed_qty
+        assert Decimal("0") <= held_now - left < Decimal("0.00001"), (held_now, left)
+        assert so1.client_order_id not in {o.client_order_id for o in sim.client().open_orders(SYMBOL)}
     finally:
         w.stop()
