@@ -20,7 +20,7 @@ import pytest
 from safety_support import (OPEN_RISK, OVERRIDE, advance, assert_booked_once, baseline, drift_audits, held, intents,
                             last_price, live_config, send_signal, venue, venue_holding)
 from state.reader import StateReader
-from support import WorkerProcess, start_worker, wait_for
+from support import start_worker, wait_for
 
 BOT = "live-crash"
 DUST = 0.00001  # spot: what a lot step leaves of a fee-reduced holding

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from decimal import Decimal
@@ -107,8 +108,9 @@ def test_a_safety_order_a_rule_refused_is_shown_blocked_and_placed_when_the_rule
         assert d["safety_placed"] == 0
         assert d["blocked"].startswith("SO1 not resting") and "orders in the last minute >= 1" in d["blocked"], d["blocked"]
         assert open_tags(r, sim) == ["TP1"]
-        assert [w.value for w in dca_tab(redis_server.url, monkeypatch).warning] == [
-            f"{SYMBOL} deal {d['id']}: {d['blocked']} (placed when the rule lets it)"]
+        shown = f"{SYMBOL} deal {d['id']}: {d['blocked']} (placed when the rule lets it)"
+        at = dca_tab(redis_server.url, monkeypatch)
+        assert [w.value for w in at.warning] == [shown], (deal(r), [m.value for m in at.markdown])
         advance(sim)  # the minute has passed on the next candle: the rule lets it
         wait_for(lambda: open_tags(r, sim) == ["SO1", "TP1"], 15, "SO1 resting on the exchange once the rule lifts")
         d = wait_for(lambda: (x := deal(r)) and not x["blocked"] and x, 10, "the deal no longer blocked")
@@ -134,7 +136,7 @@ def test_a_dca_bot_that_can_never_place_its_first_safety_order_is_refused_with_t
                     "risk": {"max_position_pct": 50, "max_bot_exposure_pct": 50}}]
     path = write_config(tmp_path / "bad.yaml", bad)
     run = subprocess.run([PY, str(ROOT / "bot_manager.py"), "run"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60, env={**__import__("os").environ, "BOT_CONFIG": str(path)})
+                         timeout=60, env={**os.environ, "BOT_CONFIG": str(path)})
     out = run.stdout + run.stderr
     assert run.returncode != 0, out[-2000:]
     assert "bots.0.dca: SO1 of 200 would risk 200." in out and "> max loss per trade 100.00" in out, out[-2000:]
