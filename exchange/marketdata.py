@@ -98,16 +98,14 @@ class ExchangeFeed:
 
     def backfill(self, symbol: str, after_open_ms: int) -> list[Candle]:
         """Every closed bar after ``after_open_ms`` up to the last closed one, over REST (paged by 1000):
-        what the venue traded while the worker was down. The stream continues after the last of them.
-        "Closed" is what the warm-up took as closed (the stream delivers what follows it), not the local
-        wall clock: a venue's market clock may run ahead of it (the local exchange at speed)."""
-        with self._lock:
-            upto = self._last_open.get(symbol)
+        what the venue traded while the worker was down. The stream continues after the last of them."""
         out: list[Candle] = []
         start = after_open_ms + self._step
-        while upto is None or start <= upto:
+        while True:
             rows = self.rest.klines(symbol, self.interval, start_ms=start, limit=1000)
-            closed = [c for c in rows if (c.open_time <= upto if upto is not None else c.close_time < time.time() * 1000)]
+            # a row with a later row after it is closed; the last one may still be forming (by the
+            # venue's clock: a simulated market may run ahead of ours)
+            closed = rows[:-1] + [c for c in rows[-1:] if c.close_time < time.time() * 1000]
             out.extend(closed)
             if len(rows) < 1000 or not closed:
                 break

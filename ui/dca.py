@@ -148,8 +148,6 @@ def render(metas: list[BotMeta], symbols: list[str], refresh_s: float) -> None:
             st.markdown(f"**{name}** · equity {s.equity:,.2f} ({s.pnl:+,.2f}) · active deals {len(deals)} · "
                         f"closed deals {len(closed)} · resting orders {len(dca.get('resting', []))}")  # type: ignore[arg-type]
             for deal in deals:  # type: ignore[union-attr]
-                if deal.get("blocked"):  # a safety order a rule refused: tried again on every candle
-                    st.warning(f"{deal['symbol']} deal {deal['id']}: {deal['blocked']} (placed when the rule lets it)")
                 st.plotly_chart(deal_chart(str(deal["symbol"]), r.candles(str(deal["symbol"]), 120), deal,
                                            dca.get("resting", [])),  # type: ignore[arg-type]
                                 key=f"deal_{deal['id']}")
