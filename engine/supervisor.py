@@ -196,6 +196,7 @@ class VenueSupervisor:
     def pass_bot(self, bot: "AnyBot") -> None:
         """One periodic pass over a venue bot (the caller holds the trading lock and settles after)."""
         cfg = self.fleet.configs[bot.name]
+        self.venue.store.flush()  # order transitions a Redis outage kept in memory: written before anything reads them
         self.recover(bot, cfg, min_age_ms=30_000)
         self.venue.store.prune(bot.name, now_ms=int(time.time() * 1000))  # final intents: not forever
         if isinstance(bot, DcaBot):

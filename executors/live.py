@@ -93,6 +93,9 @@ class LiveExecutor:
     # before asking REST for an order's trades.
     _streamed: "OrderedDict[str, list[VenueTrade]]" = field(default_factory=OrderedDict, init=False, repr=False)
     _streamed_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    # Orders whose fills recover() or unbooked() handed to the bot: the same order executed again (its
+    # candle or signal replayed after the crash) must not hand them out a second time.
+    _handed: set[str] = field(default_factory=set, init=False, repr=False)
 
     @property
     def venue(self) -> str:
@@ -152,6 +155,7 @@ class LiveExecutor:
                 continue  # resting orders belong to the bot's LiveBook, protective ones to its VenueProtection
             trades = self._resolve(rec, "recovery", attempts=1)
             fills = [self._fill(rec, t) for t in trades]
+            self._handed.add(rec.client_order_id)
             out.append(Recovered(rec, fills))
         return out
 
@@ -303,6 +307,8 @@ class LiveExecutor:
         return self._finish(order, rec, [])
 
     def _replay(self, order: Order, rec: IntentRecord) -> list[Fill]:
+        if rec.client_order_id in self._handed and rec.final:
+            return self._finish(order, rec, [])  # booked by recovery at start: never twice
         if not rec.final:
             trades = self._resolve(rec, "re-execute of a known id")
         else:
@@ -329,6 +335,7 @@ class LiveExecutor:
             # became final after the books were built: its fills cannot be in them
             if rec.final and rec.fills and not rec.tag and rec.order_type == "MARKET" and rec.updated_at > since_ms:
                 out.extend(self._fill(rec, trade_of(rec, f)) for f in rec.fills)
+                self._handed.add(rec.client_order_id)
         return out
 
     def _transition(self, rec: IntentRecord, status: str, vo: VenueOrder | None = None, reason: str = "") -> None:

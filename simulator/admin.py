@@ -8,6 +8,8 @@
     POST   /admin/speed             {"speed": X}: market time per wall time (0 = paused)
     POST   /admin/premium           {"symbol", "premium"}: the futures mark's premium over the index
                                     (a fraction, 0.001 = 0.1 %), which drives the funding rate
+    POST   /admin/basis             {"symbol", "basis"}: USD-M trades at spot x (1 + basis) from the next
+                                    bar on (a fraction; its klines, matching and mark follow; 0 = off)
     GET    /admin/state             market time, prices, speed, faults, funding
 """
 from __future__ import annotations
@@ -128,6 +130,24 @@ async def admin_premium(request: web.Request) -> web.Response:
                   "markPrice": fmt8(ex.funding.mark(sym))})
 
 
+async def admin_basis(request: web.Request) -> web.Response:
+    ex = request.app[STATE_KEY]
+    body = await _admin_body(request)
+    sym = str(body.get("symbol", ""))
+    if sym not in ex.futures_specs:
+        raise web.HTTPBadRequest(text="symbol: not a listed futures symbol")
+    try:
+        basis = Decimal(str(body["basis"]))
+    except KeyError:
+        raise web.HTTPBadRequest(text="basis: required (a fraction, e.g. 0.01 for futures 1 % over spot)") from None
+    except ArithmeticError as e:
+        raise web.HTTPBadRequest(text=f"basis: {e}") from None
+    if not Decimal("-0.5") < basis < Decimal("0.5"):
+        raise web.HTTPBadRequest(text="basis: must be between -0.5 and 0.5")
+    ex.basis[sym] = basis
+    return _json({"symbol": sym, "basis": str(basis), "price": fmt8(ex.futures_price(sym))})
+
+
 async def admin_state(request: web.Request) -> web.Response:
     _loopback(request)
     ex = request.app[STATE_KEY]
@@ -163,4 +183,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/advance", admin_advance)
     app.router.add_post("/admin/speed", admin_speed)
     app.router.add_post("/admin/premium", admin_premium)
+    app.router.add_post("/admin/basis", admin_basis)
     app.router.add_get("/admin/state", admin_state)

@@ -76,7 +76,7 @@ def klines(ex: SimExchange, params: Params) -> object:
     if not valid_interval(interval) or not ex.klines.supports(interval):
         raise errors.invalid_interval()
     limit = limit_param(params, 500, 1500)
-    rows = ex.klines.klines(sym, interval, int_param(params, "startTime"), int_param(params, "endTime"), limit)
+    rows = ex.futures_klines.klines(sym, interval, int_param(params, "startTime"), int_param(params, "endTime"), limit)
     return [k.to_json() for k in rows]
 
 
@@ -137,7 +137,7 @@ def ticker_price(ex: SimExchange, params: Params) -> object:
 
 def _ticker_24hr(ex: SimExchange, sym: str) -> dict[str, object]:
     spec = ex.futures_specs[sym]
-    s = stats_24h(ex.klines, ex.tape, sym, ex.market_ms, ex.futures.mark(sym))
+    s = stats_24h(ex.futures_klines, ex.tape, sym, ex.market_ms, ex.futures.mark(sym))
     return {
         "symbol": sym, "priceChange": spec.fmt_price(s.change), "priceChangePercent": s.change_percent,
         "weightedAvgPrice": spec.fmt_price(s.weighted_avg), "lastPrice": spec.fmt_price(s.last),

@@ -66,13 +66,19 @@ class SimExchange:
         cfg = self.config
         self.source: PriceSource = source or RandomWalkSource(seed=cfg.seed, start_ms=wall_ms())
         self.klines = KlineStore(base_ms=max(MINUTE_MS, self.source.step_ms))
+        # USD-M trades at the spot price times (1 + basis) (0 unless an admin sets it: /admin/basis);
+        # its klines are kept apart so a basis set later does not rewrite the futures history
+        self.basis: dict[str, Decimal] = {}
+        self.futures_klines = KlineStore(base_ms=self.klines.base_ms)
         for bar in self.source.history():
             self.klines.add_bar(bar)
+            self.futures_klines.add_bar(bar)
         self.market_ms = self.source.start_ms()
         symbols = self.source.symbols()
         if any(self.klines.last_close(s) is None for s in symbols):  # no history: take the first bars
             for bar in self.source.next_bars():
                 self.klines.add_bar(bar)
+                self.futures_klines.add_bar(bar)
                 self.market_ms = max(self.market_ms, bar.close_time + 1)
         self.specs: dict[str, SymbolSpec] = {
             sym: spec_for(sym, self.klines.last_close(sym) or Decimal(1)) for sym in symbols
@@ -88,7 +94,7 @@ class SimExchange:
             s: futures_spec_for(s, self.engine.price(s)) for s in self.specs
         }
         self.futures = FuturesEngine(
-            self.futures_specs, cfg.futures_wallet, self.engine.price, wall_ms, cfg.book, cfg.participation
+            self.futures_specs, cfg.futures_wallet, self.futures_price, wall_ms, cfg.book, cfg.participation
         )
         self.algo = AlgoBook(self.futures, wall_ms)
         self.funding = Funding.start(self.futures, self.market_ms, cfg.premiums)
@@ -112,13 +118,29 @@ class SimExchange:
         for listener in self.change_listeners:
             listener()
 
+    def futures_price(self, symbol: str) -> Decimal:
+        """The USD-M market's price: the spot price times (1 + its basis)."""
+        b = self.basis.get(symbol)
+        return self.engine.price(symbol) * (1 + b) if b else self.engine.price(symbol)
+
+    def futures_bar(self, bar: Bar) -> Bar:
+        """``bar`` as the USD-M market traded it (its basis applied)."""
+        b = self.basis.get(bar.symbol)
+        if not b:
+            return bar
+        f = 1 + b
+        return Bar(bar.symbol, bar.open_time, bar.close_time, bar.open * f, bar.high * f, bar.low * f, bar.close * f,
+                   bar.volume)
+
     def apply_bar(self, bar: Bar) -> None:
         self.funding.before_bar(bar.open_time)  # funding is settled at the prices before the boundary
         self.klines.add_bar(bar)
+        fbar = self.futures_bar(bar)
+        self.futures_klines.add_bar(fbar)
         if bar.symbol in self.specs:
             self.engine.on_bar(bar)
-            self.futures.on_bar(bar)
-            self.algo.on_bar(bar)
+            self.futures.on_bar(fbar)
+            self.algo.on_bar(fbar)
             self.tape.on_bar(bar)
             self.update_ids[bar.symbol] += 1
             self.funding.sample(bar.symbol, bar.close_time)

@@ -109,7 +109,7 @@ class StreamHub:
         ex = self.ex
         futures = futures and bar.symbol in ex.futures_specs
         if stream.kind in ("kline", "continuousKline"):
-            return ws_events.kline(ex, bar, stream.interval, stream.kind == "continuousKline")
+            return ws_events.kline(ex, bar, stream.interval, stream.kind == "continuousKline", futures)
         if stream.kind == "bookTicker":
             return ws_events.book_ticker(ex, bar.symbol, futures)
         if stream.kind in ("trade", "aggTrade"):

@@ -43,8 +43,8 @@ def _book(ex: SimExchange, symbol: str, futures: bool):  # type: ignore[no-untyp
     return ex.futures.book(symbol) if futures else ex.engine.book(symbol)
 
 
-def kline(ex: SimExchange, bar: Bar, interval: str, continuous: bool) -> dict[str, object]:
-    k = ex.klines.klines(bar.symbol, interval, bucket(bar.open_time, interval)[0], None, 1)[0]
+def kline(ex: SimExchange, bar: Bar, interval: str, continuous: bool, futures: bool = False) -> dict[str, object]:
+    k = (ex.futures_klines if futures else ex.klines).klines(bar.symbol, interval, bucket(bar.open_time, interval)[0], None, 1)[0]
     body: dict[str, object] = {
         "t": k.open_time, "T": k.close_time, "s": bar.symbol, "i": interval,
         "f": 100, "L": 100 + k.trades - 1 if k.trades else 99,
