@@ -105,8 +105,11 @@ class LiveBook:
             return out
 
     def dump(self) -> list[dict[str, object]]:
+        """The orders to ask the venue for after a restart: those resting, and those complete but not
+        yet handed to the bot (the stream thread absorbs a fill outside the trading lock: a snapshot
+        built before the bot takes it must still name the order, or a crash then loses the fill)."""
         with self._lock:
-            return [asdict(o) for o in self.book.values()]
+            return [asdict(o) for o in self.book.values()] + [asdict(o) for o, _ in self._pending]
 
     def load(self, rows: list[dict[str, object]]) -> None:
         """After a restart: ask the venue for each order, book what filled meanwhile, drop what is

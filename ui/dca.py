@@ -261,6 +261,8 @@ def render(metas: list[BotMeta], symbols: list[str], refresh_s: float) -> None:
                 st.caption(f"Deal {deal['id']} on {sym}: {deal['status']} · {fmt.qty(qty, sym)} at average "
                            f"{fmt.price(cost / qty if qty else 0.0, sym, True)} · safety orders filled "
                            f"{deal.get('safety_filled')} · opened {short_ts(int(deal.get('opened_at') or 0))} (market)")
+                if deal.get("blocked"):  # a safety order a risk rule holds back: placed when the rule lets it
+                    st.warning(f"{sym} deal {deal['id']}: {deal['blocked']} (placed when the rule lets it)")
             if closed:
                 st.dataframe(pd.DataFrame([{
                     "deal": d["id"], "pair": d["symbol"], "result": d["status"], "reason": d["close_reason"],

@@ -55,3 +55,15 @@ def test_a_fill_whose_conversion_fails_is_booked_on_the_next_poll_not_lost() -> 
     assert book.open_orders() == [] and book.take() == []
     book.poll()
     assert book.take() == []  # booked once
+
+
+def test_a_fill_absorbed_but_not_yet_taken_is_named_in_the_snapshot() -> None:
+    """The stream thread completes an order outside the trading lock; a snapshot built before the bot
+    takes the fill must still name the order, so a restart from it asks the venue and books it."""
+    book = LiveBook(StubExecutor(), "bot")  # type: ignore[arg-type]
+    assert book.place(RestingOrder("tp1", "bot", "BTCUSDT", "SELL", 0.01, 100.0, "TP1", 0))
+    book.on_event(type("Ev", (), {"client_order_id": "tp1"})())  # type: ignore[arg-type]
+    assert book.open_orders() == []  # complete on the venue, not handed to the bot yet
+    assert [r["client_order_id"] for r in book.dump()] == ["tp1"]
+    book.take()
+    assert book.dump() == []  # once the bot took it, its books hold it
