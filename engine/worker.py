@@ -23,13 +23,12 @@ from core.clock import Clock, WallClock
 from core.types import Candle
 from engine import commands
 from engine.controls import TradingControls
-from engine.bot import Bot
-from engine.dca_bot import DcaBot
 from engine.fleet import AnyBot, Fleet, meta
 from engine.golive import GoLive
 from engine.account_guard import AccountGuard
 from engine.health import HealthWatch
 from engine.live import LiveVenue
+from engine.loops import WorkerLoops
 from engine.risk_env import WorkerRiskEnv
 from engine.snapshot_policy import SnapshotPolicy, resume
 from engine.shards import ShardRuntime, ShardSet, shard_loop
@@ -38,7 +37,7 @@ from market.feed import Feed
 from settings import AppConfig, BotConfig
 from state.events import daily_summary, worker_started, worker_stopped
 from state.lease import LeaseLost
-from state.shards import read as read_commands, route
+from state.shards import route
 from state.models import AuditRecord, CommandResult, Heartbeat
 from state.models import BotUpdate, ControlChange
 from state.writer import StateWriter
@@ -49,7 +48,7 @@ VERSION = "0.1.0"
 BacktestLauncher = Callable[[str, str, AppConfig, str], str]
 
 
-class Worker:
+class Worker(WorkerLoops):
     def __init__(self, app: AppConfig, r: redis.Redis, feed: Feed, clock: Clock | None = None,
                  backtests: BacktestLauncher | None = None, shards: list[int] | None = None,
                  takeover: bool = True) -> None:
@@ -355,58 +354,6 @@ class Worker:
         self._pending_controls.clear()
         self._pending_audits.clear()
 
-    # ---- venue bots -----------------------------------------------------------------------
-    def venue_loop(self, stop: threading.Event) -> None:
-        """Every exchange.reconcile_every_s: resolve stale intents and reconcile each venue bot."""
-        assert self.supervisor is not None
-        while not stop.wait(self.app.exchange.reconcile_every_s):
-            for name in list(self.configs):
-                bot = self.bots.get(name)
-                if bot is None or not self.fleet.on_venue(name):
-                    continue
-                try:
-                    with self.lock:
-                        self.supervisor.pass_bot(bot)
-                        self.retry_closes(self.clock.now_ms())
-                        self._commit_bots([bot])
-                except Exception as exc:  # noqa: BLE001 - the next pass tries again
-                    log.error("reconcile %s: %s", name, exc)
-            self._guard_account()
-
-    def _guard_account(self) -> None:
-        """Account-level loss limits across every live bot: a breach flattens and halts all of them."""
-        if self.account is None:
-            return
-        try:
-            breaches = self.account.check()
-        except Exception as exc:  # noqa: BLE001 - the next pass tries again
-            log.error("account equity not checked: %s", exc)
-            return
-        if not breaches:
-            return
-        live = [b for b in self.bots.values() if self.configs[b.name].mode == "live"]
-        log.critical("ACCOUNT LIMIT: %s; every live bot is flattened and halted", "; ".join(b.reason for b in breaches))
-        with self.lock:
-            for bot in live:
-                bot.queue_breaches(breaches)
-            self._commit_bots(live)
-
-    def fills_loop(self, stop: threading.Event) -> None:
-        """Resting orders that completed on the venue (user-data stream or poll) are booked at once,
-        not at the next candle: the next safety order and the new take-profit go out in milliseconds."""
-        assert self.venue is not None
-        while not stop.is_set():
-            if not self.venue.fills_ready.wait(0.5):
-                continue
-            self.venue.fills_ready.clear()
-            try:
-                with self.lock:
-                    synced = [b for b in self.bots.values() if isinstance(b, (DcaBot, Bot)) and b.sync_venue()]
-                    if synced:
-                        self._commit_bots(synced)
-            except Exception:  # noqa: BLE001 - the next wake-up or poll tries again
-                log.exception("booking venue fills failed")
-
     def write_marks(self) -> None:
         """The marks the snapshot policy held back (a burst of candles within a refresh), written now."""
         with self.lock:
@@ -421,20 +368,6 @@ class Worker:
         self._settle_pending(bots, now)
         self._pending.extend(b.drain(now) for b in bots)
         self._flush()
-
-    # ---- heartbeat and commands ---------------------------------------------------------------
-    def heartbeat_loop(self, stop: threading.Event) -> None:
-        cfg = self.app.worker
-        while not stop.is_set():
-            try:
-                if not self.shards.renew():
-                    self.lose_lease("another worker took the lease")
-                    return
-                if self.shards.primary:  # the worker of shard 0 is the one the heartbeat shows
-                    self.writer.heartbeat(self._heartbeat(), cfg.heartbeat_ttl_s)
-            except redis.RedisError as exc:
-                log.error("heartbeat failed: %s", exc)
-            stop.wait(cfg.heartbeat_every_s)
 
     # ---- shards (engine/shards.py) -------------------------------------------------------------------
     def fence(self) -> None:
@@ -455,48 +388,12 @@ class Worker:
         if stop is not None:
             stop.set()
 
-    def health_loop(self, stop: threading.Event) -> None:
-        """Every second: market and venue health; affected bots to REDUCE_ONLY and back (engine.health)."""
-        while not stop.wait(1.0):
-            try:
-                with self.lock:
-                    now = self.clock.now_ms()
-                    changes, audits, view = self.health.check(now)
-                    if changes:
-                        for ch in changes:
-                            log.warning("health: %s %s (%s)", ch.target, ch.record.state.value, ch.record.reason)
-                        self.writer.commit([b.drain(now) for b in self.bots.values() if b.name in
-                                            {c.target for c in changes}], controls=changes, audits=audits)
-                if self.shards.primary:
-                    self.writer.health(view)
-                self.write_marks()
-            except LeaseLost as exc:
-                self.lose_lease(str(exc))
-            except Exception:  # noqa: BLE001 - the next check tries again
-                log.exception("health check failed")
-
     def _heartbeat(self) -> Heartbeat:
         validator = getattr(self.feed, "validator", None)
         return Heartbeat(pid=os.getpid(), started_at=self.started_at, time=self.clock.now_ms(), bots=len(self.bots),
                          last_candle_time=self.last_candle_time,
                          candles_rejected=sum(validator.rejected.values()) if validator else 0, version=VERSION,
                          market=self._market_label, crashed_before=self.crashed_before)
-
-    def command_loop(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            held = self.shards.held()
-            if not held:  # a standby worker reads nothing until it takes a shard over
-                stop.wait(0.5)
-                continue
-            try:
-                for shard, entry_id, fields in read_commands(self.r, self.consumer, held, block_ms=500):
-                    self.handle_command(entry_id, fields, shard)
-            except redis.RedisError as exc:
-                log.error("command stream: %s", exc)
-                stop.wait(1.0)
-            except Exception:  # never let a bad command kill the reader
-                log.exception("command loop error")
-                stop.wait(0.5)
 
     def handle_command(self, entry_id: str, fields: dict[str, str], shard: int = 0) -> CommandResult | None:
         if self.lease_lost:
