@@ -400,7 +400,7 @@ def test_snapshot_restore_round_trip_gives_identical_numbers() -> None:
         hh.state = TradingState.ACTIVE
         hh.bot.on_candle(candle(5, 100.0, 101.0, 89.0, 95.0))
     a, b = h.bot.snapshot(now + M), h2.bot.snapshot(now + M)
-    assert a.model_dump() == b.model_dump()
+    assert a.model_dump(exclude={"books_at"}) == b.model_dump(exclude={"books_at"})
     assert a.trade_count == 2 and a.position is None
 
 

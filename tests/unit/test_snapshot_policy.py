@@ -42,8 +42,9 @@ def series(n: int) -> list:
 
 
 def make(r: fakeredis.FakeRedis, clock: SimClock, enabled: bool = True) -> Worker:
+    # the paper fill model's volume cap off: this checks when snapshots are written, not partial fills
     app = AppConfig(market={"symbols": ["BTCUSDT", "ETHUSDT"], "warmup_candles": 0},
-                    paper={"fee_pct": 0.1, "slippage_bps": 0}, bots=BOTS)
+                    paper={"fee_pct": 0.1, "slippage_bps": 0, "fills": {"max_volume_pct": None}}, bots=BOTS)
     # the feed names the symbols (start() warms each from the stored candles); its candles are not read
     w = Worker(app, r, ReplayFeed(series(30)), clock=clock)
     w.snapshots.enabled = enabled
