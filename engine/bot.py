@@ -141,7 +141,9 @@ class Bot(BotState, VenueExits, Ledger):
         sig = NO_SIGNAL
         if len(self.history) >= self.strategy.warmup:
             step = self.stepper
-            if step is not None and step.strategy is self.strategy:
+            # a stepper proves NONE without building the reference's Signal, so no ``bias``: a policy
+            # that confirms runs on the bias reads every signal from evaluate()
+            if step is not None and step.strategy is self.strategy and self.policy.plain:
                 sig = step.signal(self.history)
             else:
                 sig = self.strategy.evaluate(tuple(self.history))
