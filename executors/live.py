@@ -29,35 +29,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Callable
 
-from core.order_status import IllegalTransition, advance
 from core.types import Fill, Mode, Order, OrderStatus, Side
 from exchange.client import ExchangeClient, VenueOrder, VenueTrade
 from exchange.errors import AmbiguousError, ExchangeError, FinalError, RetryableError
 from exchange.rules import ZERO, dec, fmt
+from executors.intent_records import advance_record, fills_qty, trade_of  # noqa: F401 (trade_of re-exported)
 from state.intents import IntentFill, IntentRecord, IntentStore
 
 if TYPE_CHECKING:
     from exchange.userdata import OrderEvent
 
 log = logging.getLogger(__name__)
-
-
-def _advance(rec: IntentRecord, reported: str) -> bool:
-    """Move the record's status by the order state machine (``core.order_status``: forward only; a
-    stale report is ignored). A report contradicting a final outcome is logged, never applied.
-    True when the status changed."""
-    try:
-        new = advance(rec.status, reported)
-    except IllegalTransition as exc:
-        log.error("order %s: %s; the record keeps %s", rec.client_order_id, exc, rec.status)
-        return False
-    changed = new != rec.status
-    rec.status = new
-    return changed
-
-
-def _fills_qty(rec: IntentRecord) -> Decimal:
-    return sum((dec(f.qty) for f in rec.fills), ZERO)
 
 
 def _wall_ms() -> int:
@@ -134,7 +116,7 @@ class LiveExecutor:
             return self._finish(order, rec, self._resolve(rec, f"ambiguous send ({e})"))
         except (FinalError, RetryableError) as e:
             # Refused or not executed (filters, balance, reduce-only, rate limit): not resent.
-            _advance(rec, "REJECTED")
+            advance_record(rec, "REJECTED")
             rec.reason, rec.updated_at = f"venue: {e}", self.now_ms()
             self.store.update(rec)
             return self._finish(order, rec, [])
@@ -196,7 +178,7 @@ class LiveExecutor:
             log.warning("ambiguous outcome for %s (%s): asking the venue", rec.client_order_id, e)
             return rec, self.refresh(rec, f"ambiguous send ({e})", attempts=self.resolve_attempts)
         except (FinalError, RetryableError) as e:
-            _advance(rec, "REJECTED")
+            advance_record(rec, "REJECTED")
             rec.reason, rec.updated_at = f"venue: {e}", self.now_ms()
             self.store.update(rec)
             return rec, []
@@ -207,7 +189,7 @@ class LiveExecutor:
         hold (a USD-M answer carries none) — asked for; [] when the venue cannot say now (the next poll
         or the user-data stream brings them)."""
         trades: list[VenueTrade] = list(vo.trades)
-        if vo.executed_qty > _fills_qty(rec) + sum((t.qty for t in trades), ZERO):
+        if vo.executed_qty > fills_qty(rec) + sum((t.qty for t in trades), ZERO):
             try:
                 trades = self.client.trades(rec.symbol, vo.order_id)
             except ExchangeError as e:
@@ -229,7 +211,7 @@ class LiveExecutor:
             if i + 1 < attempts:
                 self.sleep(self.resolve_delay_s)
         if rec.status == "INTENT":
-            _advance(rec, "EXPIRED")
+            advance_record(rec, "EXPIRED")
             rec.updated_at = self.now_ms()
             rec.reason = f"not placed: the venue has no order {rec.client_order_id} ({cause})"
             self.store.update(rec)
@@ -256,7 +238,7 @@ class LiveExecutor:
         if vo is None:  # not open any more (filled or gone) or the cancel failed: ask
             return self.refresh(rec, "cancel")
         trades: list[VenueTrade] = []
-        if vo.executed_qty > _fills_qty(rec):
+        if vo.executed_qty > fills_qty(rec):
             try:
                 trades = self.client.trades(rec.symbol, vo.order_id)
             except ExchangeError as e:
@@ -281,7 +263,7 @@ class LiveExecutor:
         new = [t for t in trades if t.trade_id not in known and t.order_id in (vo.order_id, 0)]
         changed = bool(new) or rec.order_id != vo.order_id
         rec.order_id = vo.order_id
-        changed |= _advance(rec, vo.status)
+        changed |= advance_record(rec, vo.status)
         if vo.executed_qty > dec(rec.executed_qty):
             rec.executed_qty, rec.cum_quote, rec.avg_price = fmt(vo.executed_qty), fmt(vo.cum_quote), fmt(vo.avg_price)
             changed = True
@@ -299,7 +281,7 @@ class LiveExecutor:
         """Recorded as REJECTED without any request (so the dashboard shows why)."""
         rec = rec or self._intent(order, qty_text)
         if self.store.create(rec):
-            _advance(rec, "REJECTED")
+            advance_record(rec, "REJECTED")
             rec.reason, rec.updated_at = reason, self.now_ms()
             self.store.update(rec)
         else:
@@ -339,7 +321,7 @@ class LiveExecutor:
         return out
 
     def _transition(self, rec: IntentRecord, status: str, vo: VenueOrder | None = None, reason: str = "") -> None:
-        changed = _advance(rec, status)
+        changed = advance_record(rec, status)
         if vo is not None:
             changed = changed or fmt(vo.executed_qty) != rec.executed_qty or rec.order_id != vo.order_id
             rec.order_id = vo.order_id
@@ -371,7 +353,7 @@ class LiveExecutor:
             rec.reason, rec.updated_at = f"unresolved after {cause}: {query_failed}", self.now_ms()
             self.store.update(rec)  # stays INTENT and open: recover() tries again later
             return []
-        _advance(rec, "EXPIRED")
+        advance_record(rec, "EXPIRED")
         rec.updated_at = self.now_ms()
         rec.reason = f"not placed: the venue has no order {rec.client_order_id} ({cause})"
         self.store.update(rec)
@@ -393,7 +375,7 @@ class LiveExecutor:
             except ExchangeError as e:
                 log.warning("polling %s: %s", rec.client_order_id, e)
         trades = self._trades(rec, vo, deadline)
-        _advance(rec, vo.status if vo.final else ("PARTIALLY_FILLED" if vo.executed_qty > 0 else "NEW"))
+        advance_record(rec, vo.status if vo.final else ("PARTIALLY_FILLED" if vo.executed_qty > 0 else "NEW"))
         rec.order_id = vo.order_id
         rec.executed_qty, rec.cum_quote, rec.avg_price = fmt(vo.executed_qty), fmt(vo.cum_quote), fmt(vo.avg_price)
         rec.fills = [IntentFill(trade_id=t.trade_id, price=fmt(t.price), qty=fmt(t.qty), commission=fmt(t.commission),
@@ -446,9 +428,3 @@ class LiveExecutor:
             if sum((t.qty for t in trades), Decimal(0)) >= vo.executed_qty or time.monotonic() > deadline:
                 return trades
             self.sleep(self.poll_every_s)
-
-
-def trade_of(rec: IntentRecord, f: IntentFill) -> VenueTrade:
-    """A fill recorded on an intent, as the venue's trade."""
-    return VenueTrade(rec.symbol, f.trade_id, rec.order_id or 0, rec.side, dec(f.price), dec(f.qty),
-                      dec(f.commission), f.commission_asset, f.time)

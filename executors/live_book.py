@@ -25,7 +25,8 @@ from core.order_status import RESTING
 from core.types import Candle, Fill, Order, OrderPurpose, OrderType, Side
 from exchange.client import VenueTrade
 from exchange.rules import ZERO, dec
-from executors.live import LiveExecutor, trade_of
+from executors.intent_records import trade_of
+from executors.live import LiveExecutor
 from executors.venue import RestingOrder
 from state.intents import IntentRecord
 

@@ -37,7 +37,8 @@ from exchange.errors import AmbiguousError, DuplicateOrderError, ExchangeError, 
 from exchange.protective import ProtectiveOrders
 from exchange.protective_models import PreparedProtective, ProtectiveOrder
 from exchange.rules import dec, fmt
-from executors.live import LiveExecutor, _advance
+from executors.intent_records import advance_record, trade_of
+from executors.live import LiveExecutor
 from state.intents import IntentFill, IntentRecord
 
 log = logging.getLogger(__name__)
@@ -300,7 +301,7 @@ class VenueProtection:
             rec.fills.append(IntentFill(trade_id=t.trade_id, price=fmt(t.price), qty=fmt(t.qty),
                                         commission=fmt(t.commission), commission_asset=t.commission_asset, time=t.time))
         status = _STATUS.get(got.status) or ("PARTIALLY_FILLED" if got.executed_qty > 0 else "NEW")
-        changed = _advance(rec, status) or bool(new_trades) or rec.order_id != got.venue_id
+        changed = advance_record(rec, status) or bool(new_trades) or rec.order_id != got.venue_id
         rec.order_id = got.venue_id
         if got.executed_qty > dec(rec.executed_qty):
             rec.executed_qty = fmt(got.executed_qty)
@@ -314,8 +315,6 @@ class VenueProtection:
         return self._unbooked(rec, f"{reason} (on the venue)")
 
     def _unbooked(self, rec: IntentRecord, reason: str) -> list[tuple[Fill, str]]:
-        from executors.live import trade_of
-
         seen = self.booked.setdefault(rec.client_order_id, set())
         fresh = [f for f in rec.fills if f.trade_id not in seen]
         if not fresh:
@@ -325,7 +324,7 @@ class VenueProtection:
         return [(f, reason) for f in fills]
 
     def _finish(self, rec: IntentRecord, status: str, reason: str) -> None:
-        _advance(rec, status)
+        advance_record(rec, status)
         rec.reason, rec.updated_at = reason, int(time.time() * 1000)
         self.executor.store.update(rec)
         self._done(rec.client_order_id)
