@@ -85,9 +85,9 @@ class VenueSupervisor:
                 raise LiveRefused("pre-flight failed: " + "; ".join(f"{c.name}: {c.reason}" for c in report.failed))
             if cfg.dca is not None:
                 self._check_dca_sizes(cfg)
-            drift = venue.reconcile(bot, cfg.market)
-            if not drift.ok:
-                self.drift(bot, drift.summary(), now)
+            # The same check as every periodic pass: a safety order that filled between the book's load
+            # and now (no user-data stream yet) is polled and booked before a difference counts as drift.
+            self.reconcile(bot)
         except LiveRefused as exc:
             self.refuse(bot, str(exc), now)
         except Exception as exc:  # noqa: BLE001 - venue unreachable, bad answer: refuse, say why, keep running

@@ -25,7 +25,7 @@ from core.order_status import RESTING
 from core.types import Candle, Fill, Order, OrderPurpose, OrderType, Side
 from exchange.client import VenueTrade
 from exchange.rules import ZERO, dec
-from executors.intent_records import trade_of
+from executors.intent_records import fills_qty, trade_of
 from executors.live import LiveExecutor
 from executors.venue import RestingOrder
 from state.intents import IntentRecord
@@ -135,7 +135,10 @@ class LiveBook:
                 # (the snapshot that would have removed the order was not written).
                 self._trades[coid] = [trade_of(rec, f) for f in rec.fills]
                 queued = len(self._pending)
-                self._absorb(coid, self.executor.refresh(rec, "restart") if not rec.final else [])
+                # A final record whose fills do not cover what it executed (its trades were not fetched
+                # before the crash) is asked again: otherwise the order would leave the book unbooked.
+                ask = not rec.final or fills_qty(rec) < dec(rec.executed_qty)
+                self._absorb(coid, self.executor.refresh(rec, "restart") if ask else [])
                 if coid not in self.book and len(self._pending) == queued:
                     self.lost.append(order)  # canceled or expired on the venue with nothing filled
             for o in self.lost:
@@ -175,11 +178,13 @@ class LiveBook:
             client = self.executor.client
             base = "" if client.futures else client.rules(symbol).base_asset
             for coid, trades in self._trades.items():
-                o = self.book.get(coid)
+                o, rec = self.book.get(coid), self._recs.get(coid)
                 if o is not None and o.symbol == symbol:
                     # A spot buy's fee paid in the base asset is not held.
                     q = sum((t.qty - (t.commission if base and t.commission_asset == base else ZERO)
                              for t in trades), ZERO)
+                    if not base and rec is not None:  # futures: what it executed, even before its trades came
+                        q = max(q, dec(rec.executed_qty))
                     total += q if o.side == "BUY" else -q
             for o, f in self._pending:
                 if o.symbol == symbol:
@@ -194,6 +199,12 @@ class LiveBook:
         acc = self._trades.setdefault(coid, [])
         acc.extend(trades)
         if rec.status in RESTING or rec.status == "INTENT":
+            return
+        if sum((t.qty for t in acc), ZERO) < dec(rec.executed_qty):
+            # Complete on the venue, but its trades are not all here (the request for them failed, or a
+            # USD-M answer carried none): it stays in the book until the next poll fetches them, rather
+            # than leaving it with its fill never handed to the bot.
+            log.info("order %s %s; waiting for its trades", coid, rec.status)
             return
         if acc:
             qty = sum((t.qty for t in acc), ZERO)

@@ -177,3 +177,38 @@ def test_futures_market_order_fills_come_from_the_stream_not_rest(venue, r):
         assert ex.streamed_fills == 1 and len(rest_calls) >= 1
     finally:
         stream.close()
+
+
+def test_a_futures_safety_order_whose_trades_cannot_be_fetched_stays_until_they_can_never_lost(venue, r):
+    """A USD-M order answer carries no trades: the book asks for them. When that request fails (the
+    venue busy right after a restart), the order is FILLED on the venue but its fill is not in hand:
+    it stays in the book, counted as executed for reconciliation, and the next poll books it once."""
+    from exchange.errors import ExchangeError
+
+    client = venue.client("futures")
+    book = LiveBook(LiveExecutor(client, RedisIntentStore(r)), "dca-fut")
+    p = client.price(SYMBOL)
+    so = RestingOrder("dcafut-so1", "dca-fut", SYMBOL, "BUY", 0.002, float(p * Decimal("0.99")), "SO1", 0)
+    assert book.place(so)
+    venue.set_price(SYMBOL, str((p * Decimal("0.985")).quantize(Decimal("0.1"))))
+    wait_for(lambda: client.open_orders(SYMBOL) == [], 5, "the safety order filled on the venue, nobody listening")
+
+    real_trades, failures = client.trades, []
+
+    def busy(symbol, order_id):  # type: ignore[no-untyped-def]
+        if not failures:
+            failures.append(order_id)
+            raise ExchangeError("Service Unavailable.", code=-1008, status=503)
+        return real_trades(symbol, order_id)
+
+    client.trades = busy
+    book.poll()
+    assert failures and book.take() == []  # its trades could not be fetched: nothing to hand over yet
+    assert [o.client_order_id for o in book.open_orders()] == ["dcafut-so1"]  # kept, not dropped
+    assert RedisIntentStore(r).get("dca-fut", "dcafut-so1").status == "FILLED"
+    assert book.unbooked(SYMBOL) == Decimal("0.002")  # reconciliation counts it as executed
+    book.poll()
+    ((order, fill),) = book.take()
+    assert order.client_order_id == "dcafut-so1" and fill.quantity == pytest.approx(0.002)
+    book.poll()
+    assert book.take() == [] and book.open_orders() == [] and book.unbooked(SYMBOL) == 0  # booked once
