@@ -203,12 +203,7 @@ def check_books(r: redis.Redis, sim: SimProcess) -> None:
     # no drift pause, no bot stopped by reconciliation
     audits = [AuditRecord.model_validate_json(f[b"data"]) for _, f in r.xrange(keys.AUDIT)]
     drift = [a.detail for a in audits if a.who == "reconcile"]
-    # KNOWN, not yet fixed (issue 12 stays open on it): about one run in five, the reconciliation at a
-    # restart pauses a USD-M DCA bot for a safety order that filled while the worker was down ("order
-    # ... is NEW for the bot but not open on the venue"), although the fill is booked once later and the
-    # position ends equal to the venue's. Reported here, not asserted, until it is fixed.
-    if drift:
-        print(f"KNOWN ISSUE: drift pauses during the soak: {drift}")
+    assert not drift, f"drift pauses during the soak: {drift}"
     # candles: gapless and none twice over the run, for every series a bot reads
     reader = StateReader(r)
     for series in ("BTCUSDT", "ETHUSDT", "BTCUSDT:futures", "ETHUSDT:futures"):
