@@ -330,7 +330,7 @@ def handle(rt: Runtime, entry_id: str, fields: dict[str, str], now: int, route: 
             result = CommandResult(nonce=cmd.nonce, entry_id=entry_id, status="duplicate",
                                    message="already applied; nothing done again", time=now)
             rt.writer.finish_command(entry_id, result, _audit(cmd, entry_id, "duplicate", result.message, now),
-                                     route=route)
+                                     route=route, forget=bool(cmd.otp))
             return result
         golive = getattr(rt, "golive", None)  # who sent it, and a live action's TOTP code (engine.live_auth)
         with rt.lock:
@@ -353,7 +353,8 @@ def handle(rt: Runtime, entry_id: str, fields: dict[str, str], now: int, route: 
                                    time=now)
             rt.writer.finish_command(entry_id, result, _audit(cmd, entry_id, status, outcome.message, now),
                                      outcome.controls + controls, updates, outcome.limit_changes,
-                                     outcome.dynamic_bots, outcome.metas, audits, [*consumed, *outcome.writes], route)
+                                     outcome.dynamic_bots, outcome.metas, audits, [*consumed, *outcome.writes], route,
+                                     forget=bool(cmd.otp))
     except LeaseLost:
         raise  # another worker holds the lease: it answers this entry
     except Exception as exc:  # noqa: BLE001 - whatever failed, answer it: an unanswered entry stalls the stream
@@ -375,7 +376,7 @@ def reject(rt: Runtime, entry_id: str, fields: dict[str, str], why: str, now: in
                         target=fields.get("target", "")[:64], result="rejected", detail=why,
                         entry_id=entry_id, nonce=nonce)
     rt.writer.record_reject("command", why, {k[:64]: v[:500] for k, v in fields.items() if k != "otp"})
-    rt.writer.finish_command(entry_id, result, audit, route=route)
+    rt.writer.finish_command(entry_id, result, audit, route=route, forget=bool(fields.get("otp")))
     log.warning("command %s rejected: %s", entry_id, why)
     return result
 

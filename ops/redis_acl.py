@@ -27,13 +27,14 @@ from state import keys
 USERS = ("worker", "dashboard", "api", "notifier", "archiver")
 _READ = "%R~*"
 _SAFE = "+@all -@admin -@dangerous +info +client|setname +client|getname"
+_SHARDS = keys.shard_commands(1).rsplit(":", 1)[0] + ":*"  # the other shards' command streams (state/shards.py)
 _CONN = "+@connection +client|setname +client|getname +@transaction"
 RULES = {
     "worker": f"~* &* {_SAFE} +acl|log",  # ACL LOG: the refused commands of the others, to read
-    "dashboard": f"{_READ} %W~{keys.COMMANDS} resetchannels -@all +@read {_CONN} +xadd",
-    "api": f"{_READ} %W~{keys.COMMANDS} resetchannels -@all +@read {_CONN} +xadd",
+    "dashboard": f"{_READ} %W~{keys.COMMANDS} %W~{_SHARDS} resetchannels -@all +@read {_CONN} +xadd",
+    "api": f"{_READ} %W~{keys.COMMANDS} %W~{_SHARDS} resetchannels -@all +@read {_CONN} +xadd",
     # its consumer group on the events; XADD only onto the command stream (Telegram chat control runs here)
-    "notifier": f"{_READ} %W~{keys.NOTIFIER}* %W~{keys.EVENTS} %W~{keys.COMMANDS} resetchannels -@all +@read {_CONN} "
+    "notifier": f"{_READ} %W~{keys.NOTIFIER}* %W~{keys.EVENTS} %W~{keys.COMMANDS} %W~{_SHARDS} resetchannels -@all +@read {_CONN} "
                 "+@stream -xdel -xtrim -xsetid +hset +hdel +set +del +expire",
     # reads the record streams into the long-term store; writes its own status key only
     "archiver": f"{_READ} %W~{keys.ARCHIVER_STATUS} resetchannels -@all +@read {_CONN} +set",

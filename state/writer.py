@@ -334,11 +334,13 @@ class StateWriter:
         more_audits: Iterable[AuditRecord] = (),
         extra: Iterable[Callable[[redis.client.Pipeline], None]] = (),
         route: Route | None = None,
+        forget: bool = False,
     ) -> None:
         """Effect + audit + answer + XACK in one transaction (``more_audits``: what the command's
         effect set off, e.g. a risk rule tripped by a losing close; ``extra``: writes queued by another
         ``state`` module, e.g. a go-live stage moved, a TOTP code consumed; ``route``: the shard's
-        stream it came from, state/shards.py)."""
+        stream it came from, state/shards.py; ``forget``: the entry is deleted from the stream with its ack — it
+        carried a TOTP code, which has no business in Redis once it is used or refused)."""
         # the effect is kept if Redis cannot take it (the entry is delivered again and answered then)
         batch = self._with_kept(updates, (), controls, more_audits)
 
@@ -347,6 +349,8 @@ class StateWriter:
                 write(pipe)
             self._queue_finish(pipe, entry_id, result, audit, batch[2], batch[0], limit_changes, dynamic_bots, metas,
                                batch[3], route or Route(), batch[1])
+            if forget:
+                pipe.xdel((route or Route()).stream, entry_id)
 
         self._write(batch, build)
 

@@ -17,7 +17,7 @@ import redis
 
 from auth.users import UsersFile
 from sim_process import SimProcess
-from state import auth_store, golive_store
+from state import auth_store, golive_store, keys
 from state.commands import new_command, post_command
 from state.events import read_audit, read_events
 from support import result_of, snapshots, start_worker, wait_for, write_config
@@ -177,6 +177,8 @@ def test_a_live_bot_goes_through_the_stages_only_with_evidence_and_fresh_codes(r
         audit = read_audit(r, bot=BOT, limit=200)
         refused = [a for a in audit if a.command == "golive" and a.result == "rejected"]
         assert {a.who for a in refused} >= {"dashboard:vera", "dashboard:bob", "dashboard:alice", "dashboard:carol"}
+        # the codes themselves, used or refused, left the command stream with their answer
+        assert r.xlen(keys.COMMANDS) > 0 and not [f for _, f in r.xrange(keys.COMMANDS) if b"otp" in f]
         dump = b"".join(r.dump(k) or b"" for k in r.scan_iter(count=1000))
         for s in secret.values():
             assert s.encode() not in dump

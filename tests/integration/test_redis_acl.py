@@ -69,6 +69,9 @@ def test_the_dashboard_connection_reads_and_posts_but_cannot_write_state(locked,
         post_command(dash, cmd)
         res = wait_for(lambda: result_of(dash, cmd.nonce), 20, "the worker's answer")
         assert res.status == "applied"
+        # with several shards, a bot's command goes to its shard's stream (state/shards.py): allowed too
+        assert dash.xadd(keys.shard_commands(2), {"cmd": "pause"})
+        worker_r.delete(keys.shard_commands(2))
 
         before = {k: worker_r.type(k) for k in worker_r.scan_iter(count=1000)}
         control = worker_r.hgetall(keys.control("bot", "paper-mom-btc"))
