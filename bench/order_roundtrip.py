@@ -98,7 +98,7 @@ def main() -> None:
             bot = Bot("decide", Mode.LIVE, "BTCUSDT", build_strategy("momentum", {"window": 2, "threshold_pct": 0.001}),
                       SpotFeeFills(ex), RiskEngine(RiskLimits(max_orders_per_minute=None, min_notional=1.0)),
                       Portfolio("decide", 1_000_000.0), ("fixed_quote", 100.0), lambda _b: TradingState.ACTIVE)
-            bot.on_dust = lambda _b, _d: None  # as in the worker: lot-size dust leaves the position
+            bot.dust_key = lambda sym: sym  # as in the worker: lot-size dust leaves the position
             p = price
             for i in range(N + 3):
                 p *= 1.01 if (i // 2) % 2 == 0 else 0.99  # alternate runs: a signal most candles

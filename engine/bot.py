@@ -406,7 +406,7 @@ class Bot(BotState, VenueExits, Ledger):
         """After an exit on a venue: a rest below the minimum notional (a lot size would not let us
         sell it) is written off as the user's holding."""
         left = self.position
-        if self.on_dust is not None and left.is_open and abs(left.quantity) * price < self.risk.limits.min_notional:
+        if self.dust_key is not None and left.is_open and abs(left.quantity) * price < self.risk.limits.min_notional:
             self.write_off(self.symbol, price)
 
     def book_fills(self, fills: list[Fill], reason: str) -> None:

@@ -83,7 +83,7 @@ class DcaOrders(Ledger):
 
     def _write_off_dust(self, deal: Deal, price: float) -> bool:
         """What a real venue cannot sell (below its lot step or minimum notional) leaves the deal and
-        the bot's position and is handed to on_dust (the reconciliation baseline). True if done."""
+        the bot's position and goes to the reconciliation baseline with the books (``dust_key``). True if done."""
         if deal.quantity <= 0 or not self.venue.unsellable(deal.symbol, deal.quantity, price):
             return False
         dust = deal.quantity

@@ -130,8 +130,9 @@ class Ledger:
         # simulated USD-M bots (paper, backtest): funding at a fixed rate (executors.funding); None: none
         self.funding_model: FundingModel | None = None
         # Venue bots: what is left after an exit below what the venue can sell is dust; it is written
-        # off and handed to this hook (the reconciliation baseline).
-        self.on_dust: Callable[[str, float], None] | None = None
+        # off into the reconciliation baseline under this key for the symbol (the base asset on spot,
+        # the symbol on futures), committed with the books (BotUpdate.dust). None: no venue.
+        self.dust_key: Callable[[str], str] | None = None
         self.trade_pnls: list[float] = []
         self.trade_count = 0
         self.wins = 0
@@ -288,15 +289,16 @@ class Ledger:
 
     def write_off(self, symbol: str, price: float) -> float:
         """What is left of ``symbol`` after an exit that a venue cannot sell leaves the position; its
-        value stays in equity (the coins stay held) and it is handed to ``on_dust``. Returns it."""
+        value stays in equity (the coins stay held) and it goes to the reconciliation baseline with the
+        next commit (``dust_key``). Returns it."""
         pos = self.portfolio.positions.get(symbol)
         if pos is None or not pos.is_open:
             return 0.0
         dust = pos.quantity
         self.portfolio.positions[symbol] = Position(symbol)
         self.portfolio.quote += dust * price
-        if self.on_dust is not None:
-            self.on_dust(symbol, dust)
+        if self.dust_key is not None:
+            self._out.dust.append((self.dust_key(symbol), dust))
         return dust
 
     def settle_funding(self, symbol: str, now: int, mark: float) -> None:
@@ -384,7 +386,7 @@ class Ledger:
     def has_records(self) -> bool:
         """Anything besides marks produced since the last drain (engine.snapshot_policy writes it at once)."""
         o = self._out
-        return bool(o.orders or o.fills or o.trades or o.signals or o.risk or o.deals)
+        return bool(o.orders or o.fills or o.trades or o.signals or o.risk or o.deals or o.dust)
 
     def drop_marks(self) -> None:
         """This step's marks are not written (engine.snapshot_policy): the next snapshot written carries them."""

@@ -287,11 +287,11 @@ class LiveVenue:
     def futures_position(self, bot: "Bot") -> "FuturesPosition | None":
         return next((p for p in self.client("futures").positions() if p.symbol == bot.symbol), None)
 
-    def add_dust(self, bot_name: str, market: str, symbol: str, dust: float) -> None:
-        """Unsellable remainder after an exit: from now on it counts as the user's holding."""
+    def dust_key(self, market: str, symbol: str) -> str:
+        """The baseline key an unsellable remainder after an exit goes under (it then counts as the
+        user's holding): the base asset on spot, the symbol on futures."""
         client = self.client(market)
-        key = symbol if client.futures else client.rules(symbol).base_asset
-        self.records.add_to_baseline(bot_name, key, dust)
+        return symbol if client.futures else client.rules(symbol).base_asset
 
     def venue_position(self, bot: "Bot", market: str) -> float:
         """What the venue holds for this bot (for 'adopt')."""

@@ -55,7 +55,7 @@ class VenueSupervisor:
         """Before a venue bot trades: resolve its open intents, pre-flight, reconcile. A failure halts
         it with the reason (shown on the dashboard); it never starts half-checked."""
         venue = self.venue
-        bot.on_dust = lambda sym, dust, n=cfg.name, m=cfg.market: venue.add_dust(n, m, sym, dust)
+        bot.dust_key = lambda sym, m=cfg.market: venue.dust_key(m, sym)
         now = self.now()
         try:
             venue.check_switch(cfg)

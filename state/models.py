@@ -350,6 +350,9 @@ class BotUpdate:
     equity: list[EquityRecord] = field(default_factory=list)
     risk: list[RiskDecisionRecord] = field(default_factory=list)
     deals: list[dict[str, object]] = field(default_factory=list)  # closed DCA deals
+    # (reconciliation baseline key, quantity): dust written off, added to the baseline in the same
+    # transaction as the books that dropped it, so a crash can neither lose nor double it
+    dust: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

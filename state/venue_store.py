@@ -37,6 +37,3 @@ class VenueStore:
 
     def set_baseline(self, bot: str, key: str, value: Decimal) -> None:
         self.r.hset(keys.recon_baseline(bot), key, str(value))
-
-    def add_to_baseline(self, bot: str, key: str, amount: float) -> None:
-        self.r.hincrbyfloat(keys.recon_baseline(bot), key, amount)

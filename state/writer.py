@@ -141,6 +141,8 @@ class StateWriter:
                 pipe.xadd(key, {"data": rec.model_dump_json()}, maxlen=keep, approximate=True)
         for deal in u.deals:
             pipe.xadd(keys.deals(name), {"data": json.dumps(deal)}, maxlen=keep, approximate=True)
+        for key, qty in u.dust:
+            pipe.hincrbyfloat(keys.recon_baseline(name), key, qty)
         pipe.set(keys.snapshot(name), u.snapshot.model_dump_json())
         for e in events_of_update(u):  # what people are told, in the same transaction as the change
             queue_event(pipe, e)

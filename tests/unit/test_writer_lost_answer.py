@@ -98,3 +98,35 @@ def test_a_dropped_connection_while_watching_the_fence_is_not_a_lost_lease(monke
     r.set(keys.FENCE, 8)  # now another worker took the lease: that is a lost lease
     with pytest.raises(LeaseLost):
         w.commit([], [candle(1)])
+
+
+def test_written_off_dust_goes_to_the_baseline_with_the_books_once_even_when_the_answer_is_lost() -> None:
+    """Dust written off after an exit is part of the bot's update: it reaches the reconciliation baseline
+    in the transaction that writes the books without it — not before (a crash in between then wrote it
+    off twice: once in Redis, once again after the restart replayed the exit) and never twice."""
+    from tests.unit.test_tranches import Signal, Side, flat, make_bot
+
+    bot = make_bot({0: Signal(Side.BUY, 0.8, "go")})
+    bot.on_candle(flat(0, 100.0))
+    bot.dust_key = lambda sym: sym.removesuffix("USDT")
+    r = fakeredis.FakeRedis()
+    w = StateWriter(r)
+    dust = bot.write_off(bot.symbol, 100.0)
+    assert dust > 0 and not bot.position.is_open
+    assert r.hget(keys.recon_baseline(bot.name), "BTC") is None  # nothing written before the commit
+    real, calls = w._transaction, {"n": 0}
+
+    def lose_the_answer(build):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        real(build)
+        if calls["n"] == 1:
+            raise redis.ConnectionError("Connection closed by server.")
+
+    w._transaction = lose_the_answer  # type: ignore[method-assign]
+    update = bot.drain(1)
+    assert update.dust == [("BTC", dust)]
+    with pytest.raises(redis.ConnectionError):
+        w.commit([update])
+    w.commit([bot.drain(2)])
+    assert float(r.hget(keys.recon_baseline(bot.name), "BTC")) == pytest.approx(dust)
+    assert keys.snapshot(bot.name).encode() in set(r.keys())
