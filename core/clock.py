@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Protocol
 
 
@@ -27,3 +29,27 @@ class SimClock:
         if t_ms < self._now:
             raise ValueError(f"simulated clock cannot go back: {t_ms} < {self._now}")
         self._now = t_ms
+
+
+DAY_MS = 86_400_000
+
+
+def utc_day(now_ms: int) -> str:
+    """The UTC date of ``now_ms`` as YYYY-MM-DD (read on every mark: cached per day)."""
+    return _day_of(now_ms // DAY_MS)
+
+
+def iso_week(now_ms: int) -> str:
+    """The ISO week of ``now_ms`` (UTC) as YYYY-Www (cached per day)."""
+    return _week_of(now_ms // DAY_MS)
+
+
+@lru_cache(maxsize=64)
+def _day_of(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+@lru_cache(maxsize=64)
+def _week_of(day: int) -> str:
+    y, w, _ = datetime.fromtimestamp(day * 86_400, tz=timezone.utc).isocalendar()
+    return f"{y}-W{w:02d}"

@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from core.clock import utc_day
 from core.portfolio import Portfolio
 from core.types import (
     ControlState,
@@ -39,6 +39,7 @@ from risk.monitor import Breach, RiskMonitor
 from risk.states import is_more_restrictive
 from state.models import (
     BotSnapshot,
+    BotUpdate,
     ControlRecord,
     EquityRecord,
     FillRecord,
@@ -47,7 +48,6 @@ from state.models import (
     RiskView,
     TradeRecord,
 )
-from state.models import BotUpdate
 
 if TYPE_CHECKING:
     from executors.base import Executor
@@ -322,7 +322,7 @@ class Ledger:
         self.high_water = max(self.high_water, equity)
         if self.high_water > 0:
             self.max_drawdown_pct = max(self.max_drawdown_pct, 100.0 * (self.high_water - equity) / self.high_water)
-        day = datetime.fromtimestamp(now / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+        day = utc_day(now)
         self.daily_equity[day] = equity
         if len(self.daily_equity) > DAYS_KEPT:
             for k in sorted(self.daily_equity)[:-DAYS_KEPT]:

@@ -9,8 +9,8 @@ moving back up takes an explicit command.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 
+from core.clock import iso_week, utc_day
 from core.types import TradingState
 from risk.limits import RiskLimits
 
@@ -35,13 +35,10 @@ class MonitorState:
     alerted: list[str] = field(default_factory=list)  # rules already breached this period
 
 
-def _day(now_ms: int) -> str:
-    return datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+_day = utc_day
 
 
-def _week(now_ms: int) -> str:
-    y, w, _ = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).isocalendar()
-    return f"{y}-W{w:02d}"
+_week = iso_week
 
 
 class RiskMonitor:
