@@ -5,7 +5,7 @@ Runs `make run`'s launcher (``python -m ops.launcher``: embedded redis-server, t
 worker and the dashboard) on the shipped config.yaml, only its ports and data directory moved (as the
 e2e test of the shipped config does), and opens the dashboard in Debian's Chromium through Playwright.
 Each round: every bot resumed (``resume_all``), a pause so positions can open, then the emergency stop
-is posted to the command stream exactly as the dashboard's button posts it, and the clock runs until
+is clicked on the page (the button, then "Yes" in its confirmation), and from that click the clock runs until
 
 * Redis: every bot's snapshot shows PAUSED or HALTED (never FLATTEN: a close not confirmed yet) with no
   open position (polled every 5 ms), and
@@ -86,8 +86,12 @@ def one_round(r, reader: StateReader, page, names: list[str], settle: float) -> 
             time.sleep(0.005)
         done_redis.append(time.monotonic() - t0)
 
+    # As a person does it: the button, then the confirmation; the clock runs from the confirming click.
+    page.locator(".st-key-emergency_stop").get_by_role("button", name="Emergency stop").click()
+    dialog = page.get_by_test_id("stDialog")
+    dialog.locator(".st-key-confirm_send button").wait_for(timeout=30_000)
     t0 = time.monotonic()
-    post_command(r, new_command("emergency_stop", "global", "", user="bench", reason="kill latency bench"))
+    dialog.locator(".st-key-confirm_send button").click()
     th = threading.Thread(target=redis_poll, args=(t0,), daemon=True)
     th.start()
     tabs: dict[str, float] = {}

@@ -11,11 +11,13 @@ import time
 import streamlit as st
 
 from core.types import TradingState
-from state.commands import new_command, post_command
+from state.commands import await_result, new_command, post_command
 from state.models import AUTOMATIC, BotMeta, BotSnapshot
 from state.reader import StateReader
 from ui import golive, login
 from ui.common import get_redis, redis_url, short_ts, state_badge, ts
+
+ANSWER_WAIT_S = 1.5  # how long a confirmed command waits for the worker before the page is drawn again
 
 LABELS = {
     "pause": "Pause entries",
@@ -109,9 +111,14 @@ def _confirm_dialog(reader: StateReader) -> None:
     if left.button(f"Yes, {label.lower()}", key="confirm_send", type="primary", disabled=not ready):
         command = new_command(c["cmd"], c["scope"], c["target"], user=login.sender(), payload=c.get("payload", ""),
                               otp=otp)
-        entry = post_command(get_redis(redis_url()), command)
+        r = get_redis(redis_url())
+        entry = post_command(r, command)
         st.session_state["last_sent"] = {"nonce": command.nonce, "label": f"{label} {c['target']}".strip(),
                                          "entry": entry, "at": int(time.time() * 1000)}
+        # The worker answers a kill switch in a few hundred ms: the page drawn next shows its effect
+        # (states, the answer) instead of "waiting" until the next refresh; a silent worker costs 1.5 s.
+        with st.spinner("Waiting for the worker's answer…"):
+            await_result(r, command.nonce, ANSWER_WAIT_S)
         _close()
         st.rerun()
     if right.button("Cancel", key="confirm_cancel"):
