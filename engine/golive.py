@@ -107,7 +107,7 @@ class GoLive:
         rec.configured_cap = bot.risk.limits.max_position_value
         audits = []
         if why and why != "first seen" and rec.stage is not Stage.UNAPPROVED:
-            rec = rec.moved(Stage.UNAPPROVED, "golive", why, "", now, 0)
+            rec = rec.moved(Stage.UNAPPROVED, "golive", why, "", now, 0, bot.trade_count)
             audits.append(AuditRecord(time=now, who="golive", command="golive", target=cfg.name, result="applied",
                                       detail=f"stage {rec.history[-1].from_stage} -> unapproved: {why}"))
             log.warning("live bot %s back to unapproved: %s", cfg.name, why)
@@ -151,9 +151,9 @@ class GoLive:
             missing = [q for q in requirements(to, ev, self.cfg) if not q.ok]
             if missing:
                 raise StageRefused(f"{to.value} not yet: " + "; ".join(f"{q.name}: {q.detail}" for q in missing))
-            new = rec.moved(to, who, reason or "approved", ev.summary(), now, market_now)
+            new = rec.moved(to, who, reason or "approved", ev.summary(), now, market_now, bot.trade_count)
         elif to.index < rec.stage.index:
-            new = rec.moved(to, who, reason or "lowered by an operator", "", now, market_now)
+            new = rec.moved(to, who, reason or "lowered by an operator", "", now, market_now, bot.trade_count)
         else:
             nxt = rec.stage.next()
             raise StageRefused(f"value: {bot.name} is at {rec.stage.value}; "
@@ -175,7 +175,7 @@ class GoLive:
         if rec is None or bot is None or not rec.enforced or rule not in LOSS_RULES or rec.stage is Stage.UNAPPROVED:
             return
         to = rec.stage.previous()
-        new = rec.moved(to, "golive", f"{rule} breached", "", _now(), bot.last_candle_time)
+        new = rec.moved(to, "golive", f"{rule} breached", "", _now(), bot.last_candle_time, bot.trade_count)
         new.cap = self.cap(to, bot)
         self.records[name] = new
         self._gate(bot, new)

@@ -49,7 +49,11 @@ class GoLiveRecord(BaseModel):
     enforced: bool = True  # False: a live bot on the local exchange with golive.stages auto (shown, not applied)
     stage: Stage = Stage.UNAPPROVED
     since: int = 0  # wall ms of the last transition
-    since_market: int = 0  # the bot's market time then (round trips and the week are counted from it)
+    since_market: int = 0  # the bot's market time then (the days in a stage are counted from it)
+    # the bot's closed-trade count then: the round trips of a stage are the trades after it, counted, not
+    # compared by time (a live bot's trades carry the venue's clock, its candles the market's; on the local
+    # exchange at speed the two differ). None in records from before it was kept: then by time.
+    since_trades: int | None = None
     approved_by: str = ""
     fingerprint: str = ""  # of the strategy, its parameters, symbols and market the stage was earned with
     fingerprint_since: int = 0  # since when the worker runs these exact parameters (backtests after count)
@@ -61,11 +65,12 @@ class GoLiveRecord(BaseModel):
     prior_tests: list[KillSwitchTest] = Field(default_factory=list)  # kill switches tested on earlier venues
     history: list[Transition] = Field(default_factory=list)
 
-    def moved(self, to: Stage, who: str, reason: str, evidence: str, now: int, market_now: int) -> "GoLiveRecord":
-        """A copy at stage ``to`` with the transition recorded."""
+    def moved(self, to: Stage, who: str, reason: str, evidence: str, now: int, market_now: int,
+              trades_now: int | None = None) -> "GoLiveRecord":
+        """A copy at stage ``to`` with the transition recorded (``trades_now``: the bot's closed trades then)."""
         t = Transition(time=now, who=who, from_stage=self.stage.value, to_stage=to.value, reason=reason,
                        evidence=evidence)
-        return self.model_copy(update={"stage": to, "since": now, "since_market": market_now,
+        return self.model_copy(update={"stage": to, "since": now, "since_market": market_now, "since_trades": trades_now,
                                        "approved_by": who if to.index > self.stage.index else self.approved_by,
                                        "history": [*self.history, t][-HISTORY_KEPT:]})
 
@@ -150,10 +155,17 @@ def collect(r: redis.Redis, record: GoLiveRecord, market_now: int) -> Evidence:
         t = tests[0]
         ev.kill_switch = {"time": t.time, "when": when(t.time), "who": t.who, "where": t.where, "target": t.target}
     if record.stage in (Stage.FIRST_TRADE, Stage.SCALING, Stage.FULL) and record.since_market:
-        trades = [t for t in reader.trades(record.bot, 2000) if t.exit_time >= record.since_market]
+        mine = reader.snapshots([record.bot]).get(record.bot) if record.since_trades is not None else None
+        if mine is not None and record.since_trades is not None:
+            n = mine.trade_count - record.since_trades
+            trades = reader.trades(record.bot, n) if n > 0 else []
+        else:
+            trades = [t for t in reader.trades(record.bot, 2000) if t.exit_time >= record.since_market]
         ev.live_trades = len(trades)
         ev.live_wins = sum(1 for t in trades if t.pnl > 0)
         ev.live_pnl = sum(t.pnl for t in trades)
         ev.days_in_stage = max(0.0, (market_now - record.since_market) / DAY_MS)
-        ev.week_pnl = sum(t.pnl for t in trades if t.exit_time >= market_now - 7 * DAY_MS)
+        # the last 7 days of the stage's trading, on the trades' own clock
+        last = max((t.exit_time for t in trades), default=0)
+        ev.week_pnl = sum(t.pnl for t in trades if t.exit_time >= last - 7 * DAY_MS)
     return ev

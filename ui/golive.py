@@ -80,14 +80,26 @@ def code_steps(c: dict[str, str], r: StateReader) -> tuple[bool, str]:
 
 
 # ---- the stage panel of the Live tab ----------------------------------------------------------
+REFRESH_S = 5.0  # evidence (round trips, days in a stage) moves with trading: shown fresh without a click
+
+
 def render(metas: list[BotMeta]) -> None:
-    r = reader()
     cfg = _cfg()
     st.markdown("### Go-live stages")
     st.caption(f"unapproved: places nothing · first_trade: one position, at most {cfg.first_trade_cap:g} · "
                f"scaling (after {cfg.trades_to_scale} winning live round trips): at most {cfg.scaling_cap:g} · "
                f"full (after a profitable {cfg.profitable_days}-day week): the configured limits. A loss-limit "
                "breach drops a bot back one stage.")
+
+    @st.fragment(run_every=REFRESH_S)
+    def stages() -> None:
+        _stages(metas, cfg)
+
+    stages()
+
+
+def _stages(metas: list[BotMeta], cfg: GoLiveConfig) -> None:
+    r = reader()
     snaps = r.snapshots([m.name for m in metas])
     for m in metas:
         rec = golive_store.load(r.r, m.name)

@@ -3,7 +3,10 @@ no-users 127.0.0.1 mode): a wrong password is refused and audited, a tampered se
 refused and audited, a viewer sees no kill switches, a live-operator enrols TOTP from the QR page's
 secret, approves a live bot through the three steps (a wrong code refused first), resumes it with a
 code, and the bot's second entry past the 50 USDT first_trade cap is refused by risk with the stage
-named. Real worker, local exchange, Redis and dashboard; codes computed here as an authenticator would."""
+named; after three winning live round trips she approves scaling on the page with a fresh code, and the
+100 USDT cap then lets a second entry in and refuses a third. (``full`` needs a week of market time in
+scaling: tests/unit/test_golive_stages.py and test_golive_attach.py.) Real worker, local exchange, Redis
+and dashboard; codes computed here as an authenticator would."""
 from __future__ import annotations
 
 import json
@@ -16,10 +19,11 @@ import pyotp
 import pytest
 from playwright.sync_api import Page, expect
 
+from auth.totp import step_of
 from auth.users import UsersFile
 from conftest import button, wait_for_app_run
 from ops.redis_server import stop
-from state import golive_store
+from state import auth_store, golive_store
 from state.commands import new_command, post_command
 from state.events import read_audit
 from support import ROOT, RedisServer, result_of, snapshots, start_dashboard, start_worker, wait_for, write_config
@@ -29,7 +33,7 @@ from sim_process import SimProcess  # noqa: E402
 
 BOT = "live-gl"
 PW = "correct horse battery"
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(420)
 
 
 @pytest.fixture
@@ -62,7 +66,7 @@ def stack(tmp_path):
         worker = start_worker(cfg, tmp_path / "worker.log", r, env)
         os.environ["BOT_USERS_FILE"] = str(users.path)  # start_dashboard passes this process's environment on
         dash, url = start_dashboard(cfg, redis_server.url, tmp_path / "dashboard.log")
-        yield url, r, users
+        yield url, r, users, sim
     finally:
         if old is None:
             os.environ.pop("BOT_USERS_FILE", None)
@@ -103,8 +107,26 @@ def buy(r, alert: str):  # noqa: ANN001, ANN201
     return post(r, "signal", "pytest", payload=payload)
 
 
+def sell(r, alert: str):  # noqa: ANN001, ANN201
+    payload = json.dumps({"side": "SELL", "symbol": "BTCUSDT", "alert_time": int(time.time() * 1000),
+                          "alert_id": alert})
+    return post(r, "signal", "pytest", payload=payload)
+
+
+def held(r) -> float:  # noqa: ANN001
+    snap = snapshots(r).get(BOT)
+    return snap.position.quantity if snap is not None and snap.position is not None else 0.0
+
+
+def fresh_code(secret: str, r) -> str:  # noqa: ANN001
+    """A code of a step after the last one the worker accepted from alice (a code is accepted once)."""
+    last = auth_store.read(r, "alice").last_step or 0
+    wait_for(lambda: step_of(time.time()) + 1 > last, 40, "a TOTP step not used yet")
+    return pyotp.TOTP(secret).at(time.time() + 30)
+
+
 def test_sign_in_enrol_and_approve_a_live_bot_through_the_stages(page: Page, stack) -> None:
-    url, r, users = stack
+    url, r, users, sim = stack
     page.set_viewport_size({"width": 1500, "height": 2400})
     wait_for(lambda: (s := snapshots(r).get(BOT)) and s.last_price, 60, "the bot's first price")
 
@@ -164,14 +186,14 @@ def test_sign_in_enrol_and_approve_a_live_bot_through_the_stages(page: Page, sta
     panel = page.locator(f".st-key-golive_{BOT}")
     expect(panel).to_contain_text("stage unapproved")
 
-    def approve(code: str) -> None:
-        button(panel, "Approve first_trade").click()
+    def approve(code: str, stage: str = "first_trade", cap: str = "50.00") -> None:
+        button(panel, f"Approve {stage}").click()
         button(panel, "Parameters and limits reviewed").click()
-        panel.get_by_text("I accept losing up to 50.00").click()
+        panel.get_by_text(f"I accept losing up to {cap}").click()
         panel.get_by_label(f"Type the bot's name ({BOT}) to confirm").fill(BOT)
         panel.get_by_label("Step 3 of 3 — TOTP code").fill(code)
         panel.get_by_label("Step 3 of 3 — TOTP code").press("Tab")
-        button(panel, "Approve first_trade").last.click()
+        button(panel, f"Approve {stage}").last.click()
         wait_for_app_run(page)
 
     now_code = pyotp.TOTP(secret).now()
@@ -199,3 +221,24 @@ def test_sign_in_enrol_and_approve_a_live_bot_through_the_stages(page: Page, sta
     res = buy(r, "b2")
     assert "stage first_trade" in res.message and "stage cap 50.00" in res.message, res
     expect(page.get_by_text(re.compile("golive_stage: stage first_trade"))).to_be_visible(timeout=15_000)
+
+    # three winning live round trips (the venue's price moved up before each exit) open scaling, which
+    # alice approves on the page with a fresh code; its 100 cap then lets the second 40 in
+    for i in range(3):
+        if held(r) == 0:
+            assert "denied" not in buy(r, f"rt{i}").message
+        wait_for(lambda: held(r) > 0, 20, f"round trip {i}: the entry")
+        sim.set_price("BTCUSDT", f"{snapshots(r)[BOT].position.avg_entry * 1.03:.2f}")  # 3 % over the entry
+        assert sell(r, f"rt{i}-exit").status == "applied"
+        wait_for(lambda: held(r) == 0, 20, f"round trip {i}: the exit")
+    wait_for(lambda: snapshots(r)[BOT].wins >= 3, 20, "three winning round trips booked")
+    expect(panel).to_contain_text("3 winning of 3", timeout=15_000)
+    approve(fresh_code(secret, r), "scaling", "100.00")
+    expect(page.get_by_text(re.compile("applied: .*first_trade . scaling"))).to_be_visible(timeout=15_000)
+    expect(panel).to_contain_text("stage scaling", timeout=10_000)
+    assert golive_store.load(r, BOT).cap == 100
+    assert "denied" not in buy(r, "c1").message
+    wait_for(lambda: held(r) > 0, 20, "the first entry at scaling")
+    assert "denied" not in buy(r, "c2").message  # 80 of 100: fits now
+    res = buy(r, "c3")  # 120: past the scaling cap, refused with the stage named
+    assert "stage scaling" in res.message and "stage cap 100.00" in res.message, res

@@ -33,7 +33,7 @@ def app(venue: str = "testnet", params: dict | None = None, stages: str = "auto"
 
 def start(r, a: AppConfig):  # noqa: ANN001, ANN201
     bot = types.SimpleNamespace(name="lv", risk=RiskEngine(resolve(Mode.LIVE, {"max_position_value": 40})),
-                                monitor=None, last_candle_time=0)
+                                monitor=None, last_candle_time=0, trade_count=0)
     g = GoLive(a, StateWriter(r), TradingControls())
     g.attach(bot, a.bots[0])  # type: ignore[arg-type]
     return g, bot
@@ -137,3 +137,23 @@ def test_scaling_needs_three_winning_round_trips_and_full_a_profitable_week() ->
     # down is always allowed, with no evidence
     g.move(bot, "dashboard:bob", "first_trade", "", "lowered")  # type: ignore[arg-type]
     assert g.records["lv"].stage is Stage.FIRST_TRADE
+
+
+def test_round_trips_of_a_stage_are_counted_not_compared_across_clocks() -> None:
+    """A live bot's trades carry the venue's clock, its candles the market's; on the local exchange at
+    speed the market runs days ahead. The round trips after an approval are the trades after it,
+    counted from the bot's closed-trade count then, so they count whatever the clocks say."""
+    from state.models import BotSnapshot
+
+    r = fakeredis.FakeRedis(decode_responses=True)
+    g, bot = start(r, app())
+    wall = 1_000 * DAY
+    trade(r, wall - 5 * 60_000, -1.0)  # before the approval: not this stage's
+    rec = g.records["lv"].moved(Stage.FIRST_TRADE, "dashboard:alice", "approved", "", wall, wall + 30 * DAY, 1)
+    for i, pnl in enumerate((1.0, 2.0, 0.5)):  # venue (wall) times, a month behind the market's
+        trade(r, wall + (i + 1) * 60_000, pnl)
+    snap = BotSnapshot(name="lv", mode="live", symbol="BTCUSDT", strategy="momentum", updated_at=0, trade_count=4)
+    r.set(golive_store.keys.snapshot("lv"), snap.model_dump_json())
+    ev = golive_store.collect(r, rec, wall + 31 * DAY)
+    assert (ev.live_trades, ev.live_wins, ev.live_pnl, ev.week_pnl) == (3, 3, 3.5, 3.5)
+    assert abs(ev.days_in_stage - 1.0) < 1e-9  # days in the stage: on the market's clock
