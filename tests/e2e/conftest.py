@@ -8,10 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Locator, Page, expect
 
 from ops.redis_server import stop
 from support import RedisServer, WorkerProcess, fast_config, start_dashboard, start_worker, write_config
+
+# A dialog or a rerun can take seconds on a loaded 2-core machine (CI runs the whole suite there): the
+# default wait for a page expectation is 10 s, not Playwright's 5. Checks with their own bound keep it.
+expect.set_options(timeout=10_000)
 
 
 def chromium_path() -> str | None:

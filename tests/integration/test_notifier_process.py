@@ -55,7 +55,7 @@ def test_events_reach_each_target_by_its_threshold(env) -> None:  # noqa: ANN001
     wait_for(lambda: status_of(r) is not None, 20, "the notifier's status")
     publish_event(r, trade_opened("b1", "BTCUSDT", "BUY", 0.1, 50000.0))
     publish_event(r, risk_breach("b1", "max_drawdown", "HALTED", "drawdown 5.2% >= 5%"))
-    wait_for(lambda: len(sink.messages()) >= 3, 15, "three deliveries")
+    wait_for(lambda: len(sink.messages()) >= 3, 45, "three deliveries")
     by_path = {}
     for path, m in zip(sink.paths, sink.messages()):
         by_path.setdefault(path, []).append(m["title"])
