@@ -11,7 +11,8 @@ is clicked on the page (the button, then "Yes" in its confirmation), and from th
   open position (polled every 5 ms), and
 * the page: every bot's state line in every tab that lists it (Paper, Ghost, Live, DCA; only the open tab
   is drawn, so each has its own browser page, the click is on the Paper one) shows PAUSED or HALTED
-  (polled every 20 ms); the time each tab reached it is printed too.
+  (polled every 20 ms); the time each tab reached it is printed too, and when the dashboard posted the
+  command (its stream entry's time), so the page's own cost is apart from the worker's.
 
 Numbers, not asserts. Needs Chromium (apt-get install chromium, or BOT_CHROMIUM=/path).
 Usage: .venv/bin/python bench/kill_latency.py [--rounds 5] [--settle 8]
@@ -19,6 +20,7 @@ Usage: .venv/bin/python bench/kill_latency.py [--rounds 5] [--settle 8]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -33,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ops.redis_acl import url_for  # noqa: E402
 from ops.redis_server import free_port, stop  # noqa: E402
 from state import keys  # noqa: E402
 from state.commands import new_command, post_command  # noqa: E402
@@ -99,7 +102,7 @@ def one_round(r, reader: StateReader, pages, names: list[str], settle: float) ->
     page.locator(".st-key-emergency_stop").get_by_role("button", name="Emergency stop").click()
     dialog = page.get_by_test_id("stDialog")
     dialog.locator(".st-key-confirm_send button").wait_for(timeout=30_000)
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
     dialog.locator(".st-key-confirm_send button").click()
     th = threading.Thread(target=redis_poll, args=(t0,), daemon=True)
     th.start()
@@ -118,7 +121,10 @@ def one_round(r, reader: StateReader, pages, names: list[str], settle: float) ->
             raise SystemExit(f"page not flat after 60 s: {lines}")
         time.sleep(0.02)
     th.join(60)
-    return done_redis[0], page_s, {"tabs": tabs, "open_before": open_before}
+    # when the dashboard posted it: the command stream entry's id is its server time in ms
+    posted = [int(eid.split(b"-")[0]) / 1000 - t0_wall for eid, f in r.xrevrange(keys.COMMANDS, count=20)
+              if f.get(b"cmd") == b"emergency_stop"]
+    return done_redis[0], page_s, {"tabs": tabs, "open_before": open_before, "posted": posted[0] if posted else -1}
 
 
 def main() -> None:
@@ -132,12 +138,15 @@ def main() -> None:
     redis_port, exchange_port, dash_port = free_port(), free_port(), free_port()
     env = {**os.environ, "BOT_VAR": str(tmp / "var"), "BOT_REDIS__URL": f"redis://127.0.0.1:{redis_port}/0",
            "BOT_REDIS__DATA_DIR": str(tmp / "var" / "redis"), "BOT_EXCHANGE__LOCAL_PORT": str(exchange_port),
-           "BOT_DASHBOARD__PORT": str(dash_port), "PYTHONUNBUFFERED": "1"}
+           "BOT_DASHBOARD__PORT": str(dash_port), "PYTHONUNBUFFERED": "1",
+           "BOT_SECRETS_DIR": str(tmp / "secrets")}  # make run's Redis users' passwords, in the bench's folder
     env.pop("BOT_CONFIG", None)  # the shipped config.yaml
     proc = subprocess.Popen([sys.executable, "-m", "ops.launcher"], cwd=ROOT, env=env,
                             stdout=open(tmp / "launcher.out", "ab"), stderr=subprocess.STDOUT)
     try:
-        r = connect(env["BOT_REDIS__URL"])
+        wait(lambda: (tmp / "secrets" / "redis-users.json").exists(), 120, 0.5, "make run's Redis passwords")
+        pw = json.loads((tmp / "secrets" / "redis-users.json").read_text())["worker"]
+        r = connect(url_for(env["BOT_REDIS__URL"], "worker", pw))  # the bench reads and posts as the worker
 
         def up() -> bool:
             try:
@@ -161,14 +170,14 @@ def main() -> None:
             wait(lambda: {b for _, b, _ in all_lines(pages)} >= set(names), 60, 0.2, "every bot's state line")
             print(f"kill latency, shipped config.yaml ({len(names)} bots: {', '.join(names)}), dashboard refresh "
                   f"as shipped; Chromium {browser.version}")
-            print(f"{'round':>5} {'open before':>11} {'redis s':>8} {'page s':>7}  per tab (s)")
+            print(f"{'round':>5} {'open before':>11} {'posted s':>8} {'redis s':>8} {'page s':>7}  per tab (s)")
             reds, page_times = [], []
             for i in range(args.rounds):
                 red, pg, info = one_round(r, reader, pages, names, args.settle)
                 reds.append(red)
                 page_times.append(pg)
                 per_tab = "  ".join(f"{t} {s:.2f}" for t, s in sorted(info["tabs"].items(), key=lambda x: x[1]))
-                print(f"{i + 1:>5} {info['open_before']:>11} {red:>8.3f} {pg:>7.2f}  {per_tab}")
+                print(f"{i + 1:>5} {info['open_before']:>11} {info['posted']:>8.3f} {red:>8.3f} {pg:>7.2f}  {per_tab}")
             print(f"median: redis {statistics.median(reds):.3f} s, page {statistics.median(page_times):.2f} s; "
                   f"max: redis {max(reds):.3f} s, page {max(page_times):.2f} s")
             browser.close()
