@@ -69,15 +69,15 @@ def not_vectorisable(bot: Bot) -> str | None:
     The fast path hands ``Bot.on_event`` vectorised signals, which carry no confidence (0.0), and
     keeps no candle history, so sizing that reads either would size entries differently."""
     if not is_vectorised(bot.strategy):
+        if bot.strategy.name == "regime_switch":
+            return ("regime_switch: no exact vectorised signals (its regime classifier and mapped strategy run on "
+                    "each closed candle)")
         return f"{bot.strategy.name}: no exact vectorised signals"
     if bot.sizing.scale_by_confidence:
         return (f"{bot.name}: sizing.scale_by_confidence reads each signal's confidence, which the vectorised "
                 "signals do not carry")
-    if bot.exits.config is not None:
-        return f"{bot.name}: exits move the stop candle by candle, which the fast path does not visit"
-    if not bot.policy.plain:
-        return (f"{bot.name}: signals.confirm_candles / signals.temperature count every evaluation, which the "
-                "fast path does not visit")
+    # exits (trailing, breakeven, scale-out, ATR) and a signal policy (confirmation, temperature, regime
+    # sizing) run there: backtest.fast_visits visits the candles they need and keeps their history
     if bot.sizing.kind == "atr":
         return f"{bot.name}: sizing kind 'atr' reads the candle history, which the fast path does not keep"
     return None

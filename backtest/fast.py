@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.types import NO_SIGNAL, Candle, Side, Signal
+from backtest.fast_visits import PlatformVisits
 from executors.funding import FUNDING_EVERY_MS
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
     settle = bot.control_sim.settle  # type: ignore[attr-defined]
 
     watch = MonitorWatch(bot, data) if _watches_equity(bot) else None
+    plat = PlatformVisits.for_bot(bot, data)  # exits / signal policy: the candles they need (fast_visits)
+    evaluate = plat is not None and plat.evaluate
     funding = funding_candles(data, bot.interval_ms) if bot.funding_model is not None else None
 
     visits: list[int] = []
@@ -87,7 +90,9 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
         nxt = sig_idx[p] if p < n_sig else n
         pos = positions.get(symbol) or bot.position
         j = nxt
-        if pos.quantity != 0.0 and last + 1 < n:
+        if plat is not None and last + 1 < n and plat.every_candle(pos):
+            j = last + 1
+        elif pos.quantity != 0.0 and last + 1 < n:
             # First candle after `last` where an exit fires, up to the next signal (inclusive:
             # exits are checked before the signal on the same candle).
             hi = min(nxt, n - 1)
@@ -97,9 +102,9 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
                 f = int(np.searchsorted(funding, last + 1))
                 if f < len(funding):
                     hi = min(hi, int(funding[f]))
-            if pos.stop_loss is not None or pos.take_profit is not None:
-                mask = trigger_mask(pos.quantity > 0, pos.stop_loss, pos.take_profit,
-                                    highs[last + 1:hi + 1], lows[last + 1:hi + 1])
+            stop, take = (pos.stop_loss, pos.take_profit) if plat is None else plat.levels(pos)
+            if stop is not None or take is not None:
+                mask = trigger_mask(pos.quantity > 0, stop, take, highs[last + 1:hi + 1], lows[last + 1:hi + 1])
                 k = int(mask.argmax())
                 j = last + 1 + k if mask[k] else hi
             else:
@@ -126,7 +131,11 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
             c = data.candle(j)
             s = NO_SIGNAL
         at(c, data, j)
-        on_event(c, s, j - last - 1)
+        if plat is None:
+            on_event(c, s, j - last - 1)
+        else:
+            plat.before_visit(j)
+            on_event(c, s, j - last - 1, evaluate)
         if bot._pending:  # a breach: the control flattens / tightens before the state is read
             settle(bot)
         visits.append(j)
