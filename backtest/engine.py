@@ -12,7 +12,8 @@ feed (stored candles) differ. Two paths drive it:
   bot over its own symbol gives the same result as the global order (tested).
 
 ``auto`` (the default) picks ``fast`` where it applies: a vectorised strategy, and sizing that
-reads neither the signal's confidence nor the candle history (``not_vectorisable``). The
+reads neither the signal's confidence nor the candle history (``not_vectorisable``). Exits and
+signal policies run on both paths (``backtest.fast_visits``). The
 simulated clock is the candles' own time: a bot's "now" is its candle's close.
 
 DCA bots (``kind: dca``) are the worker's ``engine.dca_bot.DcaBot``; ``backtest.dca`` builds

@@ -16,8 +16,13 @@ bot with funding, ``executors.funding``) it closes on a funding time. So:
 
 tests/unit/test_backtest_fast.py checks trades and equity equal the per-candle path's.
 
-The signals built here carry confidence 0.0 and no candle history is kept, so a bot whose sizing
-reads either (``scale_by_confidence``, ``kind: atr``) never comes here
+Exits that move candle by candle and a signal policy (confirmation, temperature, regime sizing) add
+visits: ``backtest.fast_visits`` says which candles they need (every candle of an open position with a
+moving exit plan, every candle of a live signal run, evaluated with the strategy's ``evaluate``) and
+keeps the candle history they read (tests/unit/test_backtest_fast_platform.py).
+
+The vectorised signals carry confidence 0.0 and the plain walk keeps no candle history, so a bot
+whose sizing reads either (``scale_by_confidence``, ``kind: atr``) never comes here
 (``backtest.engine.not_vectorisable``: ``auto`` runs it on the bar path, ``fast`` refuses it).
 """
 from __future__ import annotations
@@ -102,9 +107,9 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
                 f = int(np.searchsorted(funding, last + 1))
                 if f < len(funding):
                     hi = min(hi, int(funding[f]))
-            stop, take = (pos.stop_loss, pos.take_profit) if plat is None else plat.levels(pos)
-            if stop is not None or take is not None:
-                mask = trigger_mask(pos.quantity > 0, stop, take, highs[last + 1:hi + 1], lows[last + 1:hi + 1])
+            if pos.stop_loss is not None or pos.take_profit is not None:
+                mask = trigger_mask(pos.quantity > 0, pos.stop_loss, pos.take_profit,
+                                    highs[last + 1:hi + 1], lows[last + 1:hi + 1])
                 k = int(mask.argmax())
                 j = last + 1 + k if mask[k] else hi
             else:

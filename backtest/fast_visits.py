@@ -8,8 +8,8 @@ plain rule "nothing happens without a signal or a stop / take-profit / horizon /
   ``engine.exits``): ``PositionExits.check`` moves the stop after every candle of an open position and
   takes targets the position's own levels do not show, so every candle is visited while such a position
   is open (the bar path's own ``Bot.on_event`` -> ``_open_bar`` code); flat stretches are still skipped.
-  A position whose plan cannot move (ATR stop / take-profit only) keeps the quiet-stretch skip, searched
-  with the plan's levels (its stop and final take-profit, which a tranche does not re-anchor).
+  A position whose plan cannot move (ATR stop / take-profit only) keeps the quiet-stretch skip: its levels
+  are the position's stop and take-profit (exits are for one-entry bots, so no tranche re-anchors them).
 * **a signal policy** (``signals:`` confirmation, temperature, regime sizing; ``engine.signal_policy``):
   ``observe`` counts every evaluation of a run (a fresh signal or a no-signal whose ``bias`` is the run's
   side) and ``tighten`` cools the open position with that count. The vectorised signals carry neither
@@ -60,15 +60,6 @@ class PlatformVisits:
         if self.evaluate and self.bot.policy.run_side is not _NONE:
             return True
         return self.moving_exits and pos.quantity != 0.0 and self.bot.exits.active(pos)
-
-    def levels(self, pos: Position) -> tuple[float | None, float | None]:
-        """(stop, take-profit) the candle check of this open position compares with (``Bot._check_exits``)."""
-        exits = self.bot.exits
-        if exits.active(pos):
-            plan = exits.plan
-            assert plan is not None and not plan.targets  # targets are moving exits: visited
-            return pos.stop_loss, plan.take
-        return pos.stop_loss, pos.take_profit
 
     def before_visit(self, j: int) -> None:
         """Make ``bot.history`` the bar path's deque at candle ``j`` (candles up to ``j``, at most its maxlen)."""
