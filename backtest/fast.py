@@ -95,7 +95,7 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
         nxt = sig_idx[p] if p < n_sig else n
         pos = positions.get(symbol) or bot.position
         j = nxt
-        if plat is not None and last + 1 < n and plat.every_candle(pos):
+        if plat is not None and last + 1 < n and plat.every_candle(pos, sides_l[p] if p < n_sig else 0):
             j = last + 1
         elif pos.quantity != 0.0 and last + 1 < n:
             # First candle after `last` where an exit fires, up to the next signal (inclusive:

@@ -15,9 +15,9 @@ plain rule "nothing happens without a signal or a stop / take-profit / horizon /
   side) and ``tighten`` cools the open position with that count. The vectorised signals carry neither
   bias nor confidence, so every visited candle runs the strategy's reference ``evaluate`` on the bar
   path's history window and the policy (``Bot.on_event(evaluate=True)``), and every candle is visited
-  while a run is alive (``run_side`` set). With no run a no-signal candle changes nothing: ``observe``
-  keeps the policy reset, and ``tighten`` (held = 0, the closed trades unchanged between visits) gives
-  the temperature and stop the last visit gave.
+  while a run is alive (``run_side`` set) and its length can still matter (``_run_counts``). With no
+  run a no-signal candle changes nothing: ``observe`` keeps the policy reset, and ``tighten`` (held = 0,
+  the closed trades unchanged between visits) gives the temperature and stop the last visit gave.
 * **candle history** (ATR exits: ``stop_atr``, ``take_atr``, ``trailing_atr``; and the evaluations
   above): before a visit ``bot.history`` is made to hold exactly the closed candles the bar path's deque
   holds there (the last ``history_window`` candles up to the visited one).
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from engine.bot import Bot
 
 _NONE = Side.NONE
+_SIDE_INT = {Side.BUY: 1, Side.SELL: -1}
 
 
 class PlatformVisits:
@@ -55,11 +56,25 @@ class PlatformVisits:
     def for_bot(cls, bot: "Bot", data: "SymbolData") -> "PlatformVisits | None":
         return cls(bot, data) if bot.exits.config is not None or not bot.policy.plain else None
 
-    def every_candle(self, pos: Position) -> bool:
-        """Must the candle after the last visited one be visited (no quiet stretch may be skipped)?"""
-        if self.evaluate and self.bot.policy.run_side is not _NONE:
+    def every_candle(self, pos: Position, next_side: int) -> bool:
+        """Must the candle after the last visited one be visited (no quiet stretch may be skipped)?
+        ``next_side``: the next vectorised signal's side (1 BUY, -1 SELL, 0 none left)."""
+        if self.evaluate and self._run_counts(next_side):
             return True
         return self.moving_exits and pos.quantity != 0.0 and self.bot.exits.active(pos)
+
+    def _run_counts(self, next_side: int) -> bool:
+        """Can the live run's length still change what the bot does? Not once the run has acted, when no
+        temperature reads its length (none configured, or no open entry to cool) and the next fresh signal is
+        not of its side: that signal starts a new run whatever happened to this one (and till then no
+        no-signal candle can act), so the evaluations in between need not be counted."""
+        pol = self.bot.policy
+        side = pol.run_side
+        if side is _NONE:
+            return False
+        if not pol.fired or (pol.config.temperature is not None and pol.entry is not None):
+            return True
+        return next_side == _SIDE_INT[side]
 
     def before_visit(self, j: int) -> None:
         """Make ``bot.history`` the bar path's deque at candle ``j`` (candles up to ``j``, at most its maxlen)."""
