@@ -139,7 +139,7 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
         if plat is None:
             on_event(c, s, j - last - 1)
         else:
-            plat.before_visit(j)
+            plat.before_visit(j, j == nxt)
             on_event(c, s, j - last - 1, evaluate)
         if bot._pending:  # a breach: the control flattens / tightens before the state is read
             settle(bot)

@@ -76,9 +76,11 @@ class PlatformVisits:
             return True
         return next_side == _SIDE_INT[side]
 
-    def before_visit(self, j: int) -> None:
-        """Make ``bot.history`` the bar path's deque at candle ``j`` (candles up to ``j``, at most its maxlen)."""
-        if not self.keep_history:
+    def before_visit(self, j: int, signal: bool) -> None:
+        """Make ``bot.history`` the bar path's deque at candle ``j`` (candles up to ``j``, at most its maxlen)
+        when the visit reads it: every visit that evaluates, else (the exits' ATR, read at an entry) only a
+        signal candle, the only kind an entry happens on without a policy."""
+        if not (self.evaluate or (signal and self.keep_history)):
             return
         h = self.bot.history
         m = h.maxlen or 0
