@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.types import NO_SIGNAL, Candle, Side, Signal
 from backtest.fast_visits import PlatformVisits
+from core.types import NO_SIGNAL, Candle, Side, Signal
 from executors.funding import FUNDING_EVERY_MS
 
 if TYPE_CHECKING:
