@@ -12,7 +12,8 @@ feed (stored candles) differ. Two paths drive it:
   bot over its own symbol gives the same result as the global order (tested).
 
 ``auto`` (the default) picks ``fast`` where it applies: a vectorised strategy, and sizing that
-reads neither the signal's confidence nor the candle history (``not_vectorisable``). The
+reads neither the signal's confidence nor the candle history (``not_vectorisable``). Exits and
+signal policies run on both paths (``backtest.fast_visits``). The
 simulated clock is the candles' own time: a bot's "now" is its candle's close.
 
 DCA bots (``kind: dca``) are the worker's ``engine.dca_bot.DcaBot``; ``backtest.dca`` builds
@@ -69,15 +70,15 @@ def not_vectorisable(bot: Bot) -> str | None:
     The fast path hands ``Bot.on_event`` vectorised signals, which carry no confidence (0.0), and
     keeps no candle history, so sizing that reads either would size entries differently."""
     if not is_vectorised(bot.strategy):
+        if bot.strategy.name == "regime_switch":
+            return ("regime_switch: no exact vectorised signals (its regime classifier and mapped strategy run on "
+                    "each closed candle)")
         return f"{bot.strategy.name}: no exact vectorised signals"
     if bot.sizing.scale_by_confidence:
         return (f"{bot.name}: sizing.scale_by_confidence reads each signal's confidence, which the vectorised "
                 "signals do not carry")
-    if bot.exits.config is not None:
-        return f"{bot.name}: exits move the stop candle by candle, which the fast path does not visit"
-    if not bot.policy.plain:
-        return (f"{bot.name}: signals.confirm_candles / signals.temperature count every evaluation, which the "
-                "fast path does not visit")
+    # exits (trailing, breakeven, scale-out, ATR) and a signal policy (confirmation, temperature, regime
+    # sizing) run there: backtest.fast_visits visits the candles they need and keeps their history
     if bot.sizing.kind == "atr":
         return f"{bot.name}: sizing kind 'atr' reads the candle history, which the fast path does not keep"
     return None

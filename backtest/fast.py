@@ -16,8 +16,13 @@ bot with funding, ``executors.funding``) it closes on a funding time. So:
 
 tests/unit/test_backtest_fast.py checks trades and equity equal the per-candle path's.
 
-The signals built here carry confidence 0.0 and no candle history is kept, so a bot whose sizing
-reads either (``scale_by_confidence``, ``kind: atr``) never comes here
+Exits that move candle by candle and a signal policy (confirmation, temperature, regime sizing) add
+visits: ``backtest.fast_visits`` says which candles they need (every candle of an open position with a
+moving exit plan, every candle of a live signal run, evaluated with the strategy's ``evaluate``) and
+keeps the candle history they read (tests/unit/test_backtest_fast_platform.py).
+
+The vectorised signals carry confidence 0.0 and the plain walk keeps no candle history, so a bot
+whose sizing reads either (``scale_by_confidence``, ``kind: atr``) never comes here
 (``backtest.engine.not_vectorisable``: ``auto`` runs it on the bar path, ``fast`` refuses it).
 """
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from backtest.fast_visits import PlatformVisits
 from core.types import NO_SIGNAL, Candle, Side, Signal
 from executors.funding import FUNDING_EVERY_MS
 
@@ -75,6 +81,8 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
     settle = bot.control_sim.settle  # type: ignore[attr-defined]
 
     watch = MonitorWatch(bot, data) if _watches_equity(bot) else None
+    plat = PlatformVisits.for_bot(bot, data)  # exits / signal policy: the candles they need (fast_visits)
+    evaluate = plat is not None and plat.evaluate
     funding = funding_candles(data, bot.interval_ms) if bot.funding_model is not None else None
 
     visits: list[int] = []
@@ -87,7 +95,9 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
         nxt = sig_idx[p] if p < n_sig else n
         pos = positions.get(symbol) or bot.position
         j = nxt
-        if pos.quantity != 0.0 and last + 1 < n:
+        if plat is not None and last + 1 < n and plat.every_candle(pos, sides_l[p] if p < n_sig else 0):
+            j = last + 1
+        elif pos.quantity != 0.0 and last + 1 < n:
             # First candle after `last` where an exit fires, up to the next signal (inclusive:
             # exits are checked before the signal on the same candle).
             hi = min(nxt, n - 1)
@@ -126,7 +136,11 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
             c = data.candle(j)
             s = NO_SIGNAL
         at(c, data, j)
-        on_event(c, s, j - last - 1)
+        if plat is None:
+            on_event(c, s, j - last - 1)
+        else:
+            plat.before_visit(j, j == nxt)
+            on_event(c, s, j - last - 1, evaluate)
         if bot._pending:  # a breach: the control flattens / tightens before the state is read
             settle(bot)
         visits.append(j)

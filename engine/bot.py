@@ -47,6 +47,7 @@ from strategy.incremental import stepper_for
 if TYPE_CHECKING:
     from executors.base import Executor
     from executors.protection import VenueProtection
+    from strategy.incremental import Stepper
 
 log = logging.getLogger(__name__)
 
@@ -138,31 +139,38 @@ class Bot(BotState, VenueExits, Ledger):
             return  # already seen (replayed after a restart): idempotent
         self.history.append(c)
         now = self._open_bar(c)
-        sig = NO_SIGNAL
-        if len(self.history) >= self.strategy.warmup:
-            step = self.stepper
-            # a stepper proves NONE without building the reference's Signal, so no ``bias``: a policy
-            # that confirms runs on the bias reads every signal from evaluate()
-            if step is not None and step.strategy is self.strategy and self.policy.plain:
-                sig = step.signal(self.history)
-            else:
-                sig = self.strategy.evaluate(tuple(self.history))
-            sig = self.policy.observe(sig, c, self.trade_pnls)
-            self.policy.tighten(self.portfolio.positions.get(self.symbol), self.trade_pnls)
-        self.apply(c, sig, now)
+        self.apply(c, self._policy_signal(c, self.stepper), now)
 
-    def on_event(self, c: Candle, sig: Signal, skipped: int = 0) -> None:
+    def _policy_signal(self, c: Candle, step: "Stepper | None") -> Signal:
+        """The strategy's signal on the history (ending with closed candle ``c``), through the signal policy."""
+        if len(self.history) < self.strategy.warmup:
+            return NO_SIGNAL
+        # a stepper proves NONE without building the reference's Signal, so no ``bias``: a policy
+        # that confirms runs on the bias reads every signal from evaluate()
+        if step is not None and step.strategy is self.strategy and self.policy.plain:
+            sig = step.signal(self.history)
+        else:
+            sig = self.strategy.evaluate(tuple(self.history))
+        sig = self.policy.observe(sig, c, self.trade_pnls)
+        self.policy.tighten(self.portfolio.positions.get(self.symbol), self.trade_pnls)
+        return sig
+
+    def on_event(self, c: Candle, sig: Signal, skipped: int = 0, evaluate: bool = False) -> None:
         """The backtester's fast path: candle ``c`` with its strategy signal computed beforehand
         (vectorised, proven equal to evaluate() on each closed prefix). ``skipped`` candles since
         the last call produced no signal and no exit, so only counters move for them. The order
-        path (exits, risk, executor, portfolio) is the one on_candle() runs. History is not kept.
+        path (exits, risk, executor, portfolio) is the one on_candle() runs. History is not kept
+        by the bot: with ``evaluate`` the caller has put the closed candles up to ``c`` in
+        ``history`` and ``sig`` is ignored: the strategy's evaluate() and the signal policy run as in
+        on_candle() (the fast path's visits for a confirming / temperature policy, backtest.fast_visits).
         """
         if c.open_time <= self.last_candle_time:
             return
         self.candles_seen += skipped
         if skipped and (self.portfolio.positions.get(self.symbol) or self.position).quantity != 0.0:
             self.hold_candles += skipped
-        self.apply(c, sig, self._open_bar(c))
+        now = self._open_bar(c)
+        self.apply(c, self._policy_signal(c, None) if evaluate else sig, now)
 
     def _open_bar(self, c: Candle) -> int:
         """Advance to closed candle c and run the position's exits; returns the bot's 'now'."""

@@ -14,7 +14,8 @@ the entry is ``breakeven_at_r`` R in profit, and ``trailing`` behind that best p
 While targets remain the position's ``take_profit`` is None, so a venue bot rests only its stop on the
 exchange (a take-profit order there would close the whole position at the first target); the targets are
 taken by the candle check, as market-priced exits through the risk engine. The worker's Bot and the
-backtest's bar path run this same object on the same candles; a bot with exits takes the bar path.
+backtest's bar and fast paths run this same object on the same candles (the fast path visits every candle of
+a position whose stop can move: ``backtest.fast_visits``).
 """
 from __future__ import annotations
 

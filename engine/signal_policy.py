@@ -15,9 +15,8 @@ returns the signal to act on:
   ``stop_floor + (1 - stop_floor) * T`` of the entry's stop distance, never farther.
 
 The worker's Bot and the backtester's bar path call the same object on the same candles, so a backtest and a
-paper run take the same trades. A bot with a non-plain policy runs its backtest on the bar path (the fast
-path visits only signal candles and cannot count a run's evaluations); ``backtest.engine.not_vectorisable``
-says so.
+paper run take the same trades. The backtest's fast path visits every candle of a live run and calls it there
+too (``backtest.fast_visits``).
 """
 from __future__ import annotations
 

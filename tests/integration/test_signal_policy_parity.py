@@ -80,7 +80,7 @@ def test_paper_worker_and_backtest_take_the_same_trades(r, redis_server, tmp_pat
         w.stop()
     worker = [TradeRecord.model_validate_json(f[b"data"]) for _, f in r.xrange(keys.trades("pol"))]
     bt = run_config(load_config(cfg), data, FillModel(taker_fee_pct=0.1, slippage_bps=0), ["pol"])[0]
-    assert bt.path == "bar"
+    assert bt.path == "fast"  # auto: the fast path runs the signal policy (backtest.fast_visits)
     assert len(worker) >= 8
     assert [key(t) for t in worker] == [key(t) for t in bt.trades]
     temps = {t.temperature for t in worker}
@@ -90,6 +90,7 @@ def test_paper_worker_and_backtest_take_the_same_trades(r, redis_server, tmp_pat
     # the exits bot: ATR stop, 30/50 % targets at +1/+2 R, the rest trailing; each partial exit its own trade
     worker_ex = [TradeRecord.model_validate_json(f[b"data"]) for _, f in r.xrange(keys.trades("ex"))]
     bt_ex = run_config(load_config(cfg), data, FillModel(taker_fee_pct=0.1, slippage_bps=0), ["ex"])[0]
+    assert bt_ex.path == "fast"  # and the exits
     assert [key(t) for t in worker_ex] == [key(t) for t in bt_ex.trades]
     reasons = {t.exit_reason for t in worker_ex}
     assert {"take_profit_1", "stop_loss"} <= reasons and reasons & {"trailing_stop", "breakeven_stop"}, reasons
