@@ -84,6 +84,7 @@ class DcaProtection:
 
     def _release_stop(self, deal: Deal, now: int) -> None:
         """Before an exit of the bot's own: the venue's stop is cancelled and what it executed booked."""
+        self._resume_guards()  # a command before the first step after a start: the stop the books knew of
         g = self.guards.get(deal.symbol)
         if g is not None and g.active:
             self._book_stop_fills(deal.symbol, g.release(), now)
@@ -159,4 +160,6 @@ class DcaProtection:
         return "; ".join(f"{s}: {v}" for s, g in self.guards.items() if (v := g.view()))
 
     def protection_dump(self) -> dict[str, dict[str, list[int]]]:
+        if not self._guards_loaded:  # restored, not asked for yet: the saved books stand as they were
+            return dict(self._protective_saved)
         return {s: g.dump() for s, g in self.guards.items()}

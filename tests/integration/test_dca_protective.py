@@ -192,3 +192,29 @@ def test_the_venue_stops_the_deal_while_the_worker_is_dead_and_the_restart_books
         assert w2.alive(), w2.log()
     finally:
         w2.stop()
+
+
+def test_a_flatten_cancels_the_deals_stop_first_and_exits_once(venue, r, redis_server, tmp_path):
+    from state.commands import new_command, post_command
+    from support import result_of
+
+    w = start(config(tmp_path, redis_server.url, venue.url), tmp_path / "w.log", r)
+    try:
+        open_deal(venue, r)
+        wait_for(lambda: the_stop_of(venue, deal(r)), 10, "the deal's stop resting on the venue", every=0.3)
+        cmd = new_command("flatten", "bot", BOT, user="pytest", reason="test")
+        post_command(r, cmd)
+        res = wait_for(lambda: result_of(r, cmd.nonce), 20, "the flatten")
+        assert res.status == "applied", res
+        wait_for(lambda: closed_deals(r), 5, "the deal closed by the flatten")
+        assert stops(venue) == []  # released before the market exit: the venue never closes the deal twice
+        assert venue.client("futures").open_orders(SYMBOL) == []
+        assert position(venue) == 0 and len(venue_sells(venue)) == 1
+        (done,) = closed_deals(r)
+        assert "on the venue" not in done["close_reason"]
+        prot = [i for i in RedisIntentStore(r).all(BOT) if i.tag == "protect"]
+        assert [i.status for i in prot] == ["CANCELED"]
+        time.sleep(2)
+        assert not reconcile_audits(r)
+    finally:
+        w.stop()
