@@ -86,7 +86,8 @@ def the_stop_of(sim: SimProcess, d: dict):  # noqa: ANN201
     leg = o.legs[0]
     if leg.quantity != Decimal(str(round(d["quantity"], 6))) or abs(float(leg.stop_price) - d["stop_price"]) > 0.11:
         return None
-    assert o.kind == "stop_market" and o.side == "SELL" and o.reduce_only and not o.close_position
+    assert o.kind == "stop_market" and o.side == ("SELL" if d["side"] == "long" else "BUY")
+    assert o.reduce_only and not o.close_position
     return o
 
 
@@ -98,9 +99,9 @@ def open_deal(sim: SimProcess, r) -> dict:  # noqa: ANN001
     return wait_for(opened, 30, "the deal to open", every=0.3)
 
 
-def venue_sells(sim: SimProcess) -> list[dict]:
+def venue_sells(sim: SimProcess, side: str = "SELL") -> list[dict]:
     return [o for o in sim.client("futures").raw.futures_get_all_orders(symbol=SYMBOL)
-            if o["side"] == "SELL" and o["status"] == "FILLED"]
+            if o["side"] == side and o["status"] == "FILLED"]
 
 
 def reconcile_audits(r) -> list[str]:  # noqa: ANN001
@@ -216,5 +217,37 @@ def test_a_flatten_cancels_the_deals_stop_first_and_exits_once(venue, r, redis_s
         assert [i.status for i in prot] == ["CANCELED"]
         time.sleep(2)
         assert not reconcile_audits(r)
+    finally:
+        w.stop()
+
+
+def test_a_short_deals_stop_that_fires_while_the_worker_runs_is_booked_once(venue, r, redis_server, tmp_path):
+    cfg = config(tmp_path, redis_server.url, venue.url, side="short", max_safety_orders=1, active_safety_orders=1)
+    w = start(cfg, tmp_path / "w.log", r)
+    try:
+        d = open_deal(venue, r)
+        p0 = Decimal(str(d["base_price"]))
+        assert d["stop_price"] > d["base_price"]  # a short's stop rests above, a BUY
+        wait_for(lambda: the_stop_of(venue, deal(r)), 10, "the short deal's stop resting on the venue", every=0.3)
+        venue.set_price(SYMBOL, str((p0 * Decimal("1.015")).quantize(Decimal("0.01"))))  # SO1 sells
+        wait_for(lambda: (x := deal(r)) and x["safety_filled"] == 1, 5, "the safety fill booked")
+        wait_for(lambda: the_stop_of(venue, deal(r)), 10, "the stop for the deal after SO1", every=0.3)
+        d = deal(r)
+        venue.set_price(SYMBOL, str(round(d["stop_price"] * 1.005, 2)))  # the market rises through the stop
+        wait_for(lambda: closed_deals(r), 10, "the worker booking the venue's stop as the deal's exit")
+        venue.admin("POST", "/admin/advance", {"steps": 3})  # candles beyond the stop: no software exit follows
+        time.sleep(3)
+        (done,) = closed_deals(r)
+        assert done["status"] == "STOPPED" and done["close_reason"] == "stop_loss (on the venue)", done
+        assert done["realized_pnl"] < 0
+        trades = StateReader(r).trades(BOT)
+        assert [t.exit_reason for t in trades] == ["stop_loss (on the venue)"]
+        assert trades[0].quantity == pytest.approx(d["quantity"])
+        assert len(venue_sells(venue, "BUY")) == 1  # the venue's stop, and nothing after it
+        assert position(venue) == 0 and stops(venue) == []
+        assert venue.client("futures").open_orders(SYMBOL) == []  # the take-profit cancelled
+        assert snap(r).positions == []
+        assert not reconcile_audits(r)
+        assert w.alive(), w.log()
     finally:
         w.stop()
