@@ -104,6 +104,9 @@ def build_bot(cfg: BotConfig, app: AppConfig, state_of: StateOf, *, env: RiskEnv
                          state_of, app.market.interval, monitor=monitor, env=env)
         dca_bot.reduce_only_exits = on_venue and cfg.market == "futures"
         dca_bot.funding_model = simulated_funding(cfg, app, mode, on_venue)
+        if on_venue and app.exchange.protective_orders and mode is not Mode.GHOST and cfg.market == "futures":
+            # each deal's stop rests on the venue (engine.dca_protection); a spot deal's base is locked in its TP
+            dca_bot.guards = {s: venue.protection(cfg.name, cfg.market, s) for s in cfg.symbols}  # type: ignore[union-attr]
         return dca_bot
     max_hold = cfg.max_hold_candles or (app.ghost.horizon_candles if mode is Mode.GHOST else None)
     exit_check = sim.exit_check if sim is not None and sim.exit_check is not None else (

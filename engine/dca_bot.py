@@ -28,6 +28,7 @@ from core.types import (
     Tranche,
 )
 from engine.dca_orders import DcaOrders
+from engine.dca_protection import DcaProtection
 from engine.deal import Deal, DealStatus
 from engine.ledger import RiskEnv, StateOf
 from executors.venue import RestingOrder, SimVenue
@@ -41,11 +42,12 @@ from strategy.dca_settings import DcaConfig
 
 if TYPE_CHECKING:
     from executors.base import Executor
+    from executors.protection import VenueProtection
 
 _ENTRY, _EXIT, _FLATTEN = OrderPurpose.ENTRY, OrderPurpose.EXIT, OrderPurpose.FLATTEN
 
 
-class DcaBot(DcaOrders):
+class DcaBot(DcaOrders, DcaProtection):
     def __init__(self, name: str, mode: Mode, pairs: list[str], settings: "DcaConfig",
                  strategy: Strategy | None, executor: "Executor", venue: SimVenue, risk: RiskEngine,
                  portfolio: Portfolio, state_of: StateOf, interval: str = "1m",
@@ -70,6 +72,9 @@ class DcaBot(DcaOrders):
         self._deal_params: dict[str, DcaParams] = {}
         self._ladders: dict[str, list] = {}  # type: ignore[type-arg]
         self._unladdered: set[str] = set()  # pairs whose deal lost its resting orders to a halt
+        self.guards: dict[str, "VenueProtection"] = {}  # USD-M venue bots: each deal's stop resting on the venue
+        self._protective_saved: dict[str, dict[str, list[int]]] = {}
+        self._guards_loaded = False
 
     # ---- properties the worker uses -------------------------------------------------------
     @property
@@ -105,9 +110,11 @@ class DcaBot(DcaOrders):
         self.candles_seen += 1
         self._seq = 0
         now = c.open_time + self.interval_ms
+        self._resume_guards()
         deal = self.deals.get(c.symbol)
         if deal is not None:
             self._on_fills(deal, self.venue.match(c), now)
+            self._venue_stop(c.symbol, c, now)  # what the venue's stop did comes before the bot's own exits
         self.settle_funding(c.symbol, now, c.close)  # USD-M simulated: after the ladder's fills in the candle
         deal = self.deals.get(c.symbol)
         if deal is not None:
@@ -119,6 +126,7 @@ class DcaBot(DcaOrders):
             self._place_safety_orders(deal, now)  # the rule that refused it may have lifted
         if c.symbol not in self.deals:
             self._maybe_start(c, now)
+        self._protect_deal(c.symbol, now)
         self._mark(now)
 
     def sync_venue(self) -> bool:
@@ -126,18 +134,23 @@ class DcaBot(DcaOrders):
         True when there was something to book. Deal times stay on the market's clock (the last
         candle's close or the venue's trade time, whichever is later), as on the candle path."""
         got = False
+        self._resume_guards()
         for symbol in self.symbols:
             fills = self.venue.take(symbol)
-            if not fills:
-                continue
-            got = True
-            now = max(self.last_candle_time + self.interval_ms, max(f.time for _, f in fills))
-            deal = self.deals.get(symbol)
-            if deal is not None:
-                self._on_fills(deal, fills, now)
-            else:
-                self._orphan_fills(fills)
-            self._mark(now)
+            now = max([self.last_candle_time + self.interval_ms, *(f.time for _, f in fills)])
+            if fills:
+                deal = self.deals.get(symbol)
+                if deal is not None:
+                    self._on_fills(deal, fills, now)
+                else:
+                    self._orphan_fills(fills)
+            # the venue's stop is asked for at every sync (an event, a periodic pass, a reconciliation
+            # that disagrees): a stop that fired is booked before a difference is called drift
+            stopped = self._venue_stop(symbol, None, now)
+            if fills or stopped:
+                got = True
+                self._protect_deal(symbol, now)
+                self._mark(now)
         return got
 
     def book_fills(self, fills: list[Fill], reason: str) -> None:
@@ -187,6 +200,8 @@ class DcaBot(DcaOrders):
             self._close_market(deal, self.last_price.get(deal.symbol, deal.average), now, reason, DealStatus.CLOSED)
         for o in self.venue.open_orders():
             self._cancel(o)
+        for symbol in list(self.deals):
+            self._protect_deal(symbol, now)  # a close the venue refused leaves the deal protected
         self._mark(now)
         return not self.deals
 
@@ -284,6 +299,9 @@ class DcaBot(DcaOrders):
                                         f"deal {deal.id} stopped at {c.close:.8g}: stop-and-disable")])
 
     def _close_market(self, deal: Deal, price: float, now: int, reason: str, status: DealStatus) -> None:
+        self._release_stop(deal, now)  # the venue's stop first: the venue never closes the deal twice
+        if not deal.active:
+            return
         for o in self.venue.open_orders(deal.symbol):
             self._cancel(o)
         late = self.venue.take(deal.symbol)  # filled on a live venue while being canceled
@@ -347,7 +365,8 @@ class DcaBot(DcaOrders):
             dca={"deals": [d.dump() for d in self.deals.values()], "resting": self.venue.dump(),
                  "deal_seq": self.deal_seq, "last_closed_at": self.last_closed_at,
                  "last_time": self.last_time, "last_price": self.last_price,
-                 "unladdered": sorted(self._unladdered)},
+                 "unladdered": sorted(self._unladdered), "protective_booked": self.protection_dump()},
+            **({"protection": self.protection_view()} if self.guards else {}),
         )
 
     def drain(self, now_ms: int):  # type: ignore[no-untyped-def]
@@ -372,6 +391,8 @@ class DcaBot(DcaOrders):
             deal.safety_placed = max([deal.safety_placed, *placed])
         self.deal_seq = int(d.get("deal_seq", 0))  # type: ignore[arg-type]
         self._unladdered = set(d.get("unladdered", []))  # type: ignore[arg-type]
+        self._protective_saved = dict(d.get("protective_booked", {}))  # type: ignore[arg-type]
+        self._guards_loaded = False  # asked for again at the first step (_resume_guards)
         self.last_closed_at = dict(d.get("last_closed_at", {}))  # type: ignore[arg-type]
         self.last_time = {k: int(v) for k, v in dict(d.get("last_time", {})).items()}  # type: ignore[arg-type]
         self.last_price = {k: float(v) for k, v in dict(d.get("last_price", {})).items()}  # type: ignore[arg-type]

@@ -77,7 +77,7 @@ class LiveVenue:
         self._clients: dict[str, ExchangeClient] = {}
         self._executors: dict[str, LiveExecutor] = {}
         self._books: dict[str, LiveBook] = {}
-        self._guards: dict[str, VenueProtection] = {}
+        self._guards: dict[tuple[str, str], VenueProtection] = {}  # (bot, symbol)
         self._streams: dict[str, "UserDataStream"] = {}
         self.on_executor: Callable[[LiveExecutor], None] | None = None  # a hook (the chaos rehearsal)
         self.fills_ready = threading.Event()  # set when a resting order completed (worker books it)
@@ -123,14 +123,16 @@ class LiveVenue:
         return dict(self._books)
 
     def protection(self, bot: str, market: str, symbol: str) -> VenueProtection:
-        """The protective orders of one signal bot's position (executors.protection)."""
-        if bot not in self._guards:
+        """The protective orders of one bot's position on ``symbol`` (executors.protection): a signal
+        bot's, or a DCA bot's deal on that pair."""
+        key = (bot, symbol)
+        if key not in self._guards:
             ex = self.live_executor(market)
             client = ex.client
-            self._guards[bot] = VenueProtection(ex, bot, symbol, convert=lambda fills, c=client: spot_fills(c, fills),
+            self._guards[key] = VenueProtection(ex, bot, symbol, convert=lambda fills, c=client: spot_fills(c, fills),
                                                 stop_limit_pct=self.app.exchange.protective_stop_limit_pct,
                                                 wake=self.fills_ready.set)
-        return self._guards[bot]
+        return self._guards[key]
 
     # ---- the user-data stream: fills of resting orders -----------------------------------------
     def start_streams(self, markets: "set[str]") -> None:
@@ -327,11 +329,11 @@ class LiveVenue:
         book = self._books.get(bot.name)
         if book is not None:  # what each resting order is for (SO2, TP1), by client order id
             view["resting_tags"] = {o.client_order_id: o.tag for o in book.open_orders()}
-        guard = self._guards.get(bot.name)
-        if guard is not None:
+        guards = [g for (name, _), g in self._guards.items() if name == bot.name]
+        if guards:
             view["resting_tags"] = {**view.get("resting_tags", {}),  # type: ignore[dict-item]
-                                    **{cid: "protective" for cid in guard.ids()}}
-            view["protection"] = guard.view()
+                                    **{cid: "protective" for g in guards for cid in g.ids()}}
+            view["protection"] = "; ".join(v for g in guards if (v := g.view()))
         view["positions"] = [{k: str(v) for k, v in asdict(p).items()} for p in rep.positions if p.amount]
         view["balances"] = {a: str(b.total) for a, b in rep.balances.items() if b.total}
         view["open_orders"] = [{"symbol": o.symbol, "side": o.side, "status": o.status,
