@@ -144,8 +144,8 @@ class DcaBot(DcaOrders, DcaProtection):
                     self._on_fills(deal, fills, now)
                 else:
                     self._orphan_fills(fills)
-            # the venue's stop is asked for at every sync (an event, a periodic pass, a reconciliation
-            # that disagrees): a stop that fired is booked before a difference is called drift
+            # the venue's stop is asked for when an event or a reconciliation that disagrees marked it
+            # dirty: a stop that fired is booked before a difference is called drift
             stopped = self._venue_stop(symbol, None, now)
             if fills or stopped:
                 got = True

@@ -10,10 +10,9 @@ deal's stop price, on the Algo service, one guard per pair. Mixed into ``engine.
   trailing take-profit, flatten, kill switches): what the stop executed meanwhile is booked first.
 * **A stop that fired closes the deal** (``_book_stop_fills``): booked once as the deal's stop exit
   (the trade ids booked are saved with the books), the deal's take-profit and safety orders cancelled.
-* **After a restart** the guards are loaded from the saved books on the first step
-  (``_resume_guards``: a stop that fired while the worker was down is booked then, once). The
-  supervisor's start-up reconciliation asks the bot to sync before it calls a difference drift,
-  which is that first step.
+* **After a restart** the guards are loaded from the saved books when the supervisor starts the bot
+  (``resume_protection``; else at its first step or command): a stop that fired while the worker was
+  down is booked then, once.
 
 A stop with ``stop_loss_timeout_candles`` is left to the bot (a venue stop cannot wait N candles).
 Spot deals have no venue stop (their base is locked in the take-profit sell): see docs/operations.md.
@@ -67,13 +66,19 @@ class DcaProtection:
                 continue
             self._book_stop_fills(symbol, got, now)
 
+    def resume_protection(self) -> None:
+        """At start (engine.supervisor), before anything else trades the bot: the stops the saved books
+        knew of asked for, what fired while the worker was down booked once."""
+        self._resume_guards()
+
     def _venue_stop(self, symbol: str, c: Candle | None, now: int) -> bool:
-        """Ask the venue what the deal's stop did — after a user-data event, when the candle reached its
-        level, every few candles, and at every sync (``c`` None) — and book it. True if booked."""
+        """Ask the venue what the deal's stop did — after a user-data event or when a reconciliation
+        disagrees (both mark it dirty), when the candle reached its level, every few candles — and book
+        it. True if booked. ``c`` None: a sync between candles, which asks only when it is dirty."""
         g = self.guards.get(symbol)
         if g is None or not g.active:
             return False
-        if c is not None and not g.dirty and not g.reached(c.low, c.high) and self.candles_seen % VENUE_CHECK_EVERY:
+        if not g.dirty and (c is None or (not g.reached(c.low, c.high) and self.candles_seen % VENUE_CHECK_EVERY)):
             return False
         try:
             return self._book_stop_fills(symbol, g.check(), now)

@@ -70,8 +70,7 @@ class VenueSupervisor:
                 bot.book_fills(lost, "recovered: filled before a crash, not booked")
                 log.warning("bot %s: booked %d fill(s) the venue made before a crash that the books missed",
                             cfg.name, len(lost))
-            if isinstance(bot, Bot):
-                bot.resume_protection()  # a stop that fired on the venue while the worker was down: booked once
+            bot.resume_protection()  # a stop that fired on the venue while the worker was down: booked once
             lim = bot.risk.limits
             if cfg.market == "futures":
                 venue.set_leverage(bot, int(cfg.dca.leverage if cfg.dca is not None else cfg.risk.max_leverage))
@@ -168,6 +167,8 @@ class VenueSupervisor:
         rep = self.venue.reconcile(bot, cfg.market)
         if not rep.ok and isinstance(bot, DcaBot):
             self.venue.book(bot.name, cfg.market).poll()
+            for g in bot.guards.values():
+                g.dirty = True  # a resting stop may have executed: asked for before drift is called
             bot.sync_venue()
             rep = self.venue.reconcile(bot, cfg.market)
         elif not rep.ok and isinstance(bot, Bot) and bot.guard is not None and bot.guard.active:
