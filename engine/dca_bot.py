@@ -110,7 +110,7 @@ class DcaBot(DcaOrders, DcaProtection):
         self.candles_seen += 1
         self._seq = 0
         now = c.open_time + self.interval_ms
-        self._resume_guards()
+        self.resume_protection()
         deal = self.deals.get(c.symbol)
         if deal is not None:
             self._on_fills(deal, self.venue.match(c), now)
@@ -134,7 +134,7 @@ class DcaBot(DcaOrders, DcaProtection):
         True when there was something to book. Deal times stay on the market's clock (the last
         candle's close or the venue's trade time, whichever is later), as on the candle path."""
         got = False
-        self._resume_guards()
+        self.resume_protection()
         for symbol in self.symbols:
             fills = self.venue.take(symbol)
             now = max([self.last_candle_time + self.interval_ms, *(f.time for _, f in fills)])
@@ -392,7 +392,7 @@ class DcaBot(DcaOrders, DcaProtection):
         self.deal_seq = int(d.get("deal_seq", 0))  # type: ignore[arg-type]
         self._unladdered = set(d.get("unladdered", []))  # type: ignore[arg-type]
         self._protective_saved = dict(d.get("protective_booked", {}))  # type: ignore[arg-type]
-        self._guards_loaded = False  # asked for again at the first step (_resume_guards)
+        self._guards_loaded = False  # asked for again at the first step (resume_protection)
         self.last_closed_at = dict(d.get("last_closed_at", {}))  # type: ignore[arg-type]
         self.last_time = {k: int(v) for k, v in dict(d.get("last_time", {})).items()}  # type: ignore[arg-type]
         self.last_price = {k: float(v) for k, v in dict(d.get("last_price", {})).items()}  # type: ignore[arg-type]

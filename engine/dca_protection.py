@@ -50,9 +50,10 @@ class DcaProtection:
             return None  # the bot waits N candles through its stop: the venue cannot
         return g.wanted(deal.quantity if deal.long else -deal.quantity, deal.stop_price, None)
 
-    def _resume_guards(self) -> None:
-        """Once, at the first step after a start: the stops the saved books knew of (and any recorded
-        after them) asked for again; what fired meanwhile is booked now, once."""
+    def resume_protection(self) -> None:
+        """Once after a start (engine.supervisor calls it before the bot trades; the first step or command
+        otherwise): the stops the saved books knew of (and any recorded after them) asked for again; what
+        fired while the worker was down is booked now, once."""
         if self._guards_loaded:
             return
         self._guards_loaded = True
@@ -65,11 +66,6 @@ class DcaProtection:
                 log.warning("bot %s: resting stop of %s not loaded: %s", self.name, symbol, exc)  # type: ignore[attr-defined]
                 continue
             self._book_stop_fills(symbol, got, now)
-
-    def resume_protection(self) -> None:
-        """At start (engine.supervisor), before anything else trades the bot: the stops the saved books
-        knew of asked for, what fired while the worker was down booked once."""
-        self._resume_guards()
 
     def _venue_stop(self, symbol: str, c: Candle | None, now: int) -> bool:
         """Ask the venue what the deal's stop did — after a user-data event or when a reconciliation
@@ -89,7 +85,7 @@ class DcaProtection:
 
     def _release_stop(self, deal: Deal, now: int) -> None:
         """Before an exit of the bot's own: the venue's stop is cancelled and what it executed booked."""
-        self._resume_guards()  # a command before the first step after a start: the stop the books knew of
+        self.resume_protection()  # a command before the first step after a start: the stop the books knew of
         g = self.guards.get(deal.symbol)
         if g is not None and g.active:
             self._book_stop_fills(deal.symbol, g.release(), now)

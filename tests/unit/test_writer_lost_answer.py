@@ -104,7 +104,8 @@ def test_written_off_dust_goes_to_the_baseline_with_the_books_once_even_when_the
     """Dust written off after an exit is part of the bot's update: it reaches the reconciliation baseline
     in the transaction that writes the books without it — not before (a crash in between then wrote it
     off twice: once in Redis, once again after the restart replayed the exit) and never twice."""
-    from tests.unit.test_tranches import Signal, Side, flat, make_bot
+    from core.types import Side, Signal
+    from tests.unit.test_tranches import flat, make_bot  # its paper bot harness
 
     bot = make_bot({0: Signal(Side.BUY, 0.8, "go")})
     bot.on_candle(flat(0, 100.0))
