@@ -234,7 +234,8 @@ def test_a_standby_worker_takes_over_the_single_worker(r, redis_server, tmp_path
         assert holder(r, 0) is None
         a.start()
         wait_for(lambda: holder_pid(r, 0) == a.proc.pid, 90, "A trading")  # type: ignore[union-attr]
-        wait_for(lambda: all(x.candles_seen > 20 for x in snapshots(r).values()), 60, "candles")
+        wait_for(lambda: (snaps := snapshots(r)).keys() == {"paper-x", "paper-y"}
+                 and all(x.candles_seen > 20 for x in snaps.values()), 60, "both bots' snapshots past 20 candles")
         assert r.get(keys.SHARD_COUNT) == b"1" and not r.keys(keys.COMMANDS + ":shard:*")
         a.kill9()
         seen = {n: x.candles_seen for n, x in snapshots(r).items()}
