@@ -67,20 +67,15 @@ def _is_dca(bot: AnyBot) -> bool:
 def not_vectorisable(bot: Bot) -> str | None:
     """Why the fast path would not run ``bot`` exactly as the bar path (and paper) do; None if it would.
 
-    The fast path hands ``Bot.on_event`` vectorised signals, which carry no confidence (0.0), and
-    keeps no candle history, so sizing that reads either would size entries differently."""
+    Exits (trailing, breakeven, scale-out, ATR), a signal policy (confirmation, temperature, regime
+    sizing) and sizing that reads the signal's confidence or the candles (``scale_by_confidence``,
+    ``kind: atr``) run there: backtest.fast_visits visits the candles they need, evaluates the signals
+    they read and keeps their history. A strategy needs an exact vectorised form."""
     if not is_vectorised(bot.strategy):
         if bot.strategy.name == "regime_switch":
             return ("regime_switch: no exact vectorised signals (its regime classifier and mapped strategy run on "
                     "each closed candle)")
         return f"{bot.strategy.name}: no exact vectorised signals"
-    if bot.sizing.scale_by_confidence:
-        return (f"{bot.name}: sizing.scale_by_confidence reads each signal's confidence, which the vectorised "
-                "signals do not carry")
-    # exits (trailing, breakeven, scale-out, ATR) and a signal policy (confirmation, temperature, regime
-    # sizing) run there: backtest.fast_visits visits the candles they need and keeps their history
-    if bot.sizing.kind == "atr":
-        return f"{bot.name}: sizing kind 'atr' reads the candle history, which the fast path does not keep"
     return None
 
 

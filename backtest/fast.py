@@ -21,9 +21,9 @@ visits: ``backtest.fast_visits`` says which candles they need (every candle of a
 moving exit plan, every candle of a live signal run, evaluated with the strategy's ``evaluate``) and
 keeps the candle history they read (tests/unit/test_backtest_fast_platform.py).
 
-The vectorised signals carry confidence 0.0 and the plain walk keeps no candle history, so a bot
-whose sizing reads either (``scale_by_confidence``, ``kind: atr``) never comes here
-(``backtest.engine.not_vectorisable``: ``auto`` runs it on the bar path, ``fast`` refuses it).
+The vectorised signals carry confidence 0.0 and the plain walk keeps no candle history: a bot whose
+sizing reads either (``scale_by_confidence``, ``kind: atr``) evaluates its signal candles with the
+strategy's reference ``evaluate`` on the bar path's history (``backtest.fast_visits`` again).
 """
 from __future__ import annotations
 
@@ -82,7 +82,6 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
 
     watch = MonitorWatch(bot, data) if _watches_equity(bot) else None
     plat = PlatformVisits.for_bot(bot, data)  # exits / signal policy: the candles they need (fast_visits)
-    evaluate = plat is not None and plat.evaluate
     funding = funding_candles(data, bot.interval_ms) if bot.funding_model is not None else None
 
     visits: list[int] = []
@@ -140,7 +139,7 @@ def run_fast(bot: "Bot", data: "SymbolData", model: "FillModel") -> np.ndarray:
             on_event(c, s, j - last - 1)
         else:
             plat.before_visit(j, j == nxt)
-            on_event(c, s, j - last - 1, evaluate)
+            on_event(c, s, j - last - 1, plat.evaluates(j == nxt))
         if bot._pending:  # a breach: the control flattens / tightens before the state is read
             settle(bot)
         visits.append(j)

@@ -18,9 +18,14 @@ plain rule "nothing happens without a signal or a stop / take-profit / horizon /
   while a run is alive (``run_side`` set) and its length can still matter (``_run_counts``). With no
   run a no-signal candle changes nothing: ``observe`` keeps the policy reset, and ``tighten`` (held = 0,
   the closed trades unchanged between visits) gives the temperature and stop the last visit gave.
-* **candle history** (ATR exits: ``stop_atr``, ``take_atr``, ``trailing_atr``; and the evaluations
-  above): before a visit ``bot.history`` is made to hold exactly the closed candles the bar path's deque
-  holds there (the last ``history_window`` candles up to the visited one).
+* **sizing that reads the signal or the candles** (``sizing.scale_by_confidence``; ``sizing.kind: atr``):
+  the vectorised signals carry no confidence, so each *signal* candle runs the strategy's reference
+  ``evaluate`` (``Bot.on_event(evaluate=True)``; its side equals the vectorised one, proven on every
+  closed prefix) and the entry is sized on its confidence; ATR sizing reads the history at the signal
+  candle. Entries happen on signal candles only, so no other candle is visited for them.
+* **candle history** (ATR exits: ``stop_atr``, ``take_atr``, ``trailing_atr``; ATR sizing; and the
+  evaluations above): before a visit ``bot.history`` is made to hold exactly the closed candles the bar
+  path's deque holds there (the last ``history_window`` candles up to the visited one).
 
 tests/unit/test_backtest_fast_platform.py checks trades, signals and equity equal the bar path's.
 """
@@ -41,20 +46,29 @@ _SIDE_INT = {Side.BUY: 1, Side.SELL: -1}
 class PlatformVisits:
     """One bot's needs on the fast path (module docstring); None from ``for_bot`` when it has none."""
 
-    __slots__ = ("bot", "data", "moving_exits", "evaluate", "keep_history", "hist_end")
+    __slots__ = ("bot", "data", "moving_exits", "evaluate", "evaluate_signals", "keep_history", "hist_end")
 
     def __init__(self, bot: "Bot", data: "SymbolData") -> None:
         cfg = bot.exits.config
         self.bot, self.data = bot, data
         self.moving_exits = cfg is not None and (cfg.trailing_pct is not None or cfg.trailing_atr is not None
                                                  or cfg.breakeven_at_r is not None or bool(cfg.targets))
-        self.evaluate = not bot.policy.plain
-        self.keep_history = self.evaluate or (cfg is not None and cfg.needs_atr)
+        self.evaluate = not bot.policy.plain  # every visited candle runs evaluate() and the policy
+        # only the signal candles run evaluate(): the entry's size reads the signal's confidence
+        self.evaluate_signals = self.evaluate or bot.sizing.scale_by_confidence
+        self.keep_history = self.evaluate_signals or bot.sizing.kind == "atr" or (cfg is not None and cfg.needs_atr)
         self.hist_end = 0  # bot.history holds the candles before this index (when keep_history)
 
     @classmethod
     def for_bot(cls, bot: "Bot", data: "SymbolData") -> "PlatformVisits | None":
-        return cls(bot, data) if bot.exits.config is not None or not bot.policy.plain else None
+        needs = (bot.exits.config is not None or not bot.policy.plain or bot.sizing.scale_by_confidence
+                 or bot.sizing.kind == "atr")
+        return cls(bot, data) if needs else None
+
+    def evaluates(self, signal: bool) -> bool:
+        """Does the visit run the strategy's ``evaluate`` (every visit under a policy; else a signal candle
+        when the sizing reads the signal's confidence)?"""
+        return self.evaluate or (signal and self.evaluate_signals)
 
     def every_candle(self, pos: Position, next_side: int) -> bool:
         """Must the candle after the last visited one be visited (no quiet stretch may be skipped)?
