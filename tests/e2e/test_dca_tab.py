@@ -170,7 +170,7 @@ def test_saving_an_unchanged_bot_keeps_the_settings_the_form_does_not_show(dca_a
                         "cooldown_s": 300}}
     cmd = new_command("upsert_dca_bot", "bot", name, user="pytest", payload=json.dumps(original))
     post_command(r, cmd)
-    wait_for(lambda: (res := result_of(r, cmd.nonce)) and res.status == "applied", 5, "the worker to create it")
+    wait_for(lambda: (res := result_of(r, cmd.nonce)) and res.status == "applied", 15, "the worker to create it")
     dca_app.reload()
     wait_for_app_run(dca_app)
     dca_app.get_by_role("tab", name="DCA").click()
@@ -184,9 +184,9 @@ def test_saving_an_unchanged_bot_keeps_the_settings_the_form_does_not_show(dca_a
     dialog = dca_app.get_by_test_id("stDialog")
     expect(dialog).to_contain_text(f"{name} will be updated")
     dialog.locator(".st-key-confirm_send button").click()
-    wait_for(lambda: r.xlen(keys.COMMANDS) == before + 1, 5, "the command")
+    wait_for(lambda: r.xlen(keys.COMMANDS) == before + 1, 15, "the command")
     _, fields = r.xrevrange(keys.COMMANDS, count=1)[0]
-    res = wait_for(lambda: result_of(r, fields[b"nonce"].decode()), 5, "the worker's answer")
+    res = wait_for(lambda: result_of(r, fields[b"nonce"].decode()), 15, "the worker's answer")
     assert res.status == "applied" and "updated" in res.message, res
     stored = json.loads(r.hget(keys.DYNAMIC_BOTS, name))
     saved, wanted = DcaConfig(**stored["dca"]).model_dump(), DcaConfig(**original["dca"]).model_dump()
@@ -204,6 +204,6 @@ def test_zz_a_dca_bot_created_elsewhere_appears_in_the_open_tab(dca_app: Page, d
                           "dca": {"base_order": 100, "safety_order": 200, "deviation_pct": 1}})
     cmd = new_command("upsert_dca_bot", "bot", name, user="pytest", payload=payload)
     post_command(r, cmd)
-    wait_for(lambda: (res := result_of(r, cmd.nonce)) and res.status == "applied", 5, "the worker to create it")
+    wait_for(lambda: (res := result_of(r, cmd.nonce)) and res.status == "applied", 15, "the worker to create it")
     assert r.hexists(keys.BOTS, name)
     expect(dca_panel(dca_app).locator(f".st-key-dca_state_{name}").first).to_contain_text("ACTIVE", timeout=8_000)
