@@ -17,7 +17,8 @@ import time
 
 import pyotp
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from auth.totp import step_of
 from auth.users import UsersFile
@@ -186,14 +187,35 @@ def test_sign_in_enrol_and_approve_a_live_bot_through_the_stages(page: Page, sta
     panel = page.locator(f".st-key-golive_{BOT}")
     expect(panel).to_contain_text("stage unapproved")
 
+    def step(click: Locator, then: Locator) -> None:
+        """Click until ``then`` shows: the panel is a fragment redrawn every few seconds, and a click that
+        lands while it is redrawn is lost (a person clicks again; so does this)."""
+        for _ in range(4):
+            if then.count():
+                return
+            if click.count():
+                click.first.click()
+            wait_for_app_run(page)
+            try:
+                then.first.wait_for(timeout=5_000)
+                return
+            except PlaywrightTimeout:
+                continue
+        expect(then.first).to_be_visible()
+
     def approve(code: str, stage: str = "first_trade", cap: str = "50.00") -> None:
-        button(panel, f"Approve {stage}").click()
-        button(panel, "Parameters and limits reviewed").click()
-        panel.get_by_text(f"I accept losing up to {cap}").click()
+        reviewed = button(panel, "Parameters and limits reviewed")
+        ack = panel.get_by_text(f"I accept losing up to {cap}")
+        step(button(panel, f"Approve {stage}…"), reviewed)
+        step(reviewed, ack)
+        ack.click()
+        expect(panel.get_by_role("checkbox", name=f"I accept losing up to {cap}")).to_be_checked()
         panel.get_by_label(f"Type the bot's name ({BOT}) to confirm").fill(BOT)
         panel.get_by_label("Step 3 of 3 — TOTP code").fill(code)
         panel.get_by_label("Step 3 of 3 — TOTP code").press("Tab")
-        button(panel, f"Approve {stage}").last.click()
+        final = button(panel, f"Approve {stage}").last
+        expect(final).to_be_enabled()
+        final.click()
         wait_for_app_run(page)
 
     now_code = pyotp.TOTP(secret).now()
