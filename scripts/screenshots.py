@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ops.redis_server import free_port, stop  # noqa: E402
-from state.connection import connect  # noqa: E402
+from cli._common import redis_client  # noqa: E402
 
 TABS = ["Paper", "Ghost", "Live", "DCA", "Backtest", "Reports", "Audit"]
 SIZES = [(1440, 900), (390, 844)]
@@ -64,7 +64,7 @@ def main() -> int:
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from state import backtest_store
+    from state import backtest_store, keys
     from state.commands import new_command, post_command
 
     tmp = Path(tempfile.mkdtemp(prefix="screenshots-"))
@@ -77,8 +77,11 @@ def main() -> int:
                                 stdout=open(tmp / "launcher.out", "ab"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{dash_port}"
     try:
-        r = connect(env["BOT_REDIS__URL"])
-        wait_for(lambda: r.exists("bot:worker:heartbeat"), 120, "the worker")
+        # make run's Redis wants a password (ops.redis_acl): signed in as the dashboard user once it is up
+        client: list = []
+        wait_for(lambda: client.append(redis_client(env["BOT_REDIS__URL"])) or client[-1].ping(), 120, "Redis")
+        r = client[-1]
+        wait_for(lambda: r.exists(keys.HEARTBEAT), 120, "the worker")
         print(f"stack up (var: {tmp / 'var'}); trading for {args.trade_s:.0f} s")
         time.sleep(args.trade_s)
         command = new_command("backtest", "bot", "paper-sma-btc", user="screenshots",
