@@ -55,15 +55,15 @@ class PlatformVisits:
                                                  or cfg.breakeven_at_r is not None or bool(cfg.targets))
         self.evaluate = not bot.policy.plain  # every visited candle runs evaluate() and the policy
         # only the signal candles run evaluate(): the entry's size reads the signal's confidence
-        self.evaluate_signals = self.evaluate or bot.sizing.scale_by_confidence
-        self.keep_history = self.evaluate_signals or bot.sizing.kind == "atr" or (cfg is not None and cfg.needs_atr)
+        self.evaluate_signals = bot.sizing.scale_by_confidence
+        self.keep_history = (self.evaluate or self.evaluate_signals or bot.sizing.kind == "atr"
+                             or (cfg is not None and cfg.needs_atr))
         self.hist_end = 0  # bot.history holds the candles before this index (when keep_history)
 
     @classmethod
     def for_bot(cls, bot: "Bot", data: "SymbolData") -> "PlatformVisits | None":
-        needs = (bot.exits.config is not None or not bot.policy.plain or bot.sizing.scale_by_confidence
-                 or bot.sizing.kind == "atr")
-        return cls(bot, data) if needs else None
+        visits = cls(bot, data)
+        return visits if bot.exits.config is not None or visits.keep_history else None
 
     def evaluates(self, signal: bool) -> bool:
         """Does the visit run the strategy's ``evaluate`` (every visit under a policy; else a signal candle

@@ -123,9 +123,8 @@ def one_round(r, reader: StateReader, pages, names: list[str], settle: float,  #
         time.sleep(0.02)
     th.join(60)
     # when the dashboard posted it: the command stream entry's id is its server time in ms
-    posted = [int(str(eid.decode() if isinstance(eid, bytes) else eid).split("-")[0]) / 1000 - t0_wall
-              for eid, f in r.xrevrange(keys.COMMANDS, count=20)
-              if (f.get(b"cmd") or f.get("cmd")) in (b"emergency_stop", "emergency_stop")]
+    posted = [int(eid.split("-")[0]) / 1000 - t0_wall for eid, f in r.xrevrange(keys.COMMANDS, count=20)
+              if f.get("cmd") == "emergency_stop"]  # connect() decodes replies to str
     return done_redis[0], page_s, {"tabs": tabs, "open_before": open_before, "posted": posted[0] if posted else -1}
 
 
@@ -173,8 +172,8 @@ def main() -> None:
                 page.get_by_text("Worker up").wait_for(timeout=120_000)
                 page.get_by_role("tab", name=tab).click()
                 pages.append(page)
-            wanted = {m.name for m in reader.bots().values() if args.tabs == "all" or (
-                m.kind == "dca" and "DCA" in tabs) or (m.kind != "dca" and m.mode.capitalize() in tabs)}
+            wanted = {m.name for m in reader.bots().values()
+                      if ("DCA" if m.kind == "dca" else m.mode.capitalize()) in tabs}
             wait(lambda: {b for _, b, _ in all_lines(pages)} >= wanted, 60, 0.2, "every bot's state line")
             print(f"kill latency, shipped config.yaml ({len(names)} bots: {', '.join(names)}), dashboard refresh "
                   f"as shipped; watching {', '.join(tabs)} ({len(wanted)} bots); Chromium {browser.version}")

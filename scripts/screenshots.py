@@ -77,10 +77,16 @@ def main() -> int:
                                 stdout=open(tmp / "launcher.out", "ab"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{dash_port}"
     try:
-        # make run's Redis wants a password (ops.redis_acl): signed in as the dashboard user once it is up
-        client: list = []
-        wait_for(lambda: client.append(redis_client(env["BOT_REDIS__URL"])) or client[-1].ping(), 120, "Redis")
-        r = client[-1]
+        # make run's Redis wants a password (ops.redis_acl): redis_client signs in as the dashboard user,
+        # which it can only tell once Redis answers, so the client is made again until then
+        clients = []
+
+        def redis_up() -> bool:
+            clients.append(redis_client(env["BOT_REDIS__URL"]))
+            return bool(clients[-1].ping())
+
+        wait_for(redis_up, 120, "Redis")
+        r = clients[-1]
         wait_for(lambda: r.exists(keys.HEARTBEAT), 120, "the worker")
         print(f"stack up (var: {tmp / 'var'}); trading for {args.trade_s:.0f} s")
         time.sleep(args.trade_s)

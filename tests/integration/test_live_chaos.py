@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from safety_support import baseline
 from sim_process import SimProcess
-from state import keys
 from state.intents import RedisIntentStore
 from support import WorkerProcess, snapshots, start_worker, wait_for, write_config
 
@@ -61,10 +61,10 @@ def assert_consistent(r, sim: SimProcess) -> None:
     assert filled == {o["clientOrderId"] for o in orders if o["status"] == "FILLED"}
     pos = snapshots(r)[BOT]
     # what the venue holds that is not the bot's: what it held at the start and the lot dust written off
-    baseline = Decimal((r.hget(keys.recon_baseline(BOT), "BTC") or b"0").decode())
-    held = float(btc_held(sim) - baseline)
+    base = baseline(r, BOT)
+    held = float(btc_held(sim) - base)
     bot_qty = pos.position.quantity if pos.position else 0.0
-    assert abs(held - bot_qty) < 1e-7, f"venue holds {held} BTC beyond the baseline {baseline}, the bot believes {bot_qty}"
+    assert abs(held - bot_qty) < 1e-7, f"venue holds {held} BTC beyond the baseline {base}, the bot believes {bot_qty}"
 
 
 def first_intent(r):
