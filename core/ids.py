@@ -47,8 +47,11 @@ def _b36_slow(n: int) -> str:
 
 
 def _b36(n: int) -> str:
-    """Base 36 of n >= 0. Epoch-ms values differ only in their last four digits for ~28 minutes,
-    so the high part comes from a small cache and the low four digits from the pair table."""
+    """Base 36 of n >= 0. Epoch-ms values from 1972 to 2059 have eight digits: four from the pair table
+    (a backtest's orders are minutes apart, so no cache would hit); others the general way."""
+    if 78_364_164_096 <= n < 2_821_109_907_456:  # 36**7 <= n < 36**8
+        p = _B36_PAIRS
+        return f"{p[n // 2_176_782_336]}{p[n // 1_679_616 % 1296]}{p[n // 1296 % 1296]}{p[n % 1296]}"
     if n < 1_679_616:  # 36**4
         return _b36_slow(n)
     hi, lo = divmod(n, 1_679_616)
