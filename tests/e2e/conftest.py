@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from ops.redis_server import stop
 from support import RedisServer, WorkerProcess, fast_config, start_dashboard, start_worker, write_config
@@ -77,6 +78,22 @@ def wait_for_app_run(page: Page) -> None:
                                                                                             timeout=30_000)
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached",
                                                                                          timeout=30_000)
+
+
+def expand(expander: Locator, content: Locator, tries: int = 5) -> None:
+    """Open the st.expander ``expander`` until ``content`` in it shows. A click that lands while the page
+    redraws (its panels refresh every second or few) is lost, and a collapsed expander's content is inert
+    (no role locator finds it): the summary is clicked again while the expander is still closed."""
+    details = expander.locator("details")
+    for attempt in range(tries):
+        if details.get_attribute("open") is None:
+            expander.locator("summary").click()
+        try:
+            content.wait_for(state="visible", timeout=5_000)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == tries - 1:
+                raise
 
 
 def open_dashboard(page: Page, url: str, height: int = 1800) -> Page:

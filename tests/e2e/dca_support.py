@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Locator, Page
 
-from conftest import Stack, open_dashboard, wait_for_app_run
+from conftest import Stack, expand, open_dashboard, wait_for_app_run
 from ops.redis_server import stop
 from support import LOOSE_RISK, RedisServer, fast_config, start_dashboard, start_worker, write_config
 
@@ -70,10 +70,7 @@ def key(name: str) -> str:
 def open_editor(page: Page) -> Locator:
     """Expand 'Create or edit a DCA bot' (collapsed when DCA bots exist); returns the expander."""
     exp = dca_panel(page).get_by_test_id("stExpander").filter(has_text="Create or edit a DCA bot")
-    details = exp.locator("details")
-    if details.get_attribute("open") is None:
-        exp.locator("summary").click()
-    exp.locator(key("dca_name")).wait_for(timeout=10_000)
+    expand(exp, exp.locator(key("dca_name")))
     return exp
 
 

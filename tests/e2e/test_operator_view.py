@@ -13,7 +13,7 @@ import re
 import pyarrow.parquet as pq
 from playwright.sync_api import Frame, Page, expect
 
-from conftest import wait_for_app_run, worker_line
+from conftest import expand, wait_for_app_run, worker_line
 from state import backtest_store, keys
 from support import snapshots, wait_for
 from test_shipped_config import TABS, launched, no_exception  # noqa: F401 - the module's stack
@@ -118,8 +118,7 @@ def test_an_invalid_dca_field_disables_save_and_save_sends_what_the_form_shows(p
     url, r, _ = launched
     open_tab(page, url, "DCA", height=2400)
     editor = page.get_by_test_id("stExpander").filter(has_text="Create or edit a DCA bot")
-    editor.locator("summary").click()
-    _field(page, "dca_name").wait_for(timeout=10_000)
+    expand(editor, _field(page, "dca_name"))
     save = editor.locator(".st-key-dca_save").get_by_role("button", name="Save DCA bot")
     _type(page, "dca_name", "dca e2e")  # a space: not a valid name
     expect(editor.get_by_text("name: letters, digits").first).to_be_visible()
@@ -162,8 +161,7 @@ def test_an_invalid_dca_field_disables_save_and_save_sends_what_the_form_shows(p
 
 def _download(page: Page, tab: str, kind: str, fmt: str = "csv") -> bytes:
     panel = page.locator(f".st-key-{tab}_exports")
-    if not panel.is_visible():
-        page.get_by_test_id("stExpander").filter(has_text="Export records").locator("summary").click()
+    expand(page.get_by_test_id("stExpander").filter(has=panel), panel.get_by_role("button", name=kind, exact=True))
     if fmt != "csv":
         panel.get_by_text(fmt, exact=True).click()
         wait_for_app_run(page)
