@@ -105,9 +105,10 @@ _gc_was_enabled = True
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """The cyclic garbage collector off for a run. A backtest allocates an order, a fill and a trade per
-    event and keeps its trades, so the collector's generation scans cost ~12 % of a fast-path run (measured
-    by bench/backtest_throughput.py); its objects are freed by reference counting, and what cycles it leaves
-    are collected once the collector is back. Process-wide, so runs in several threads share one pause."""
+    event and keeps its trades, so the collector's generation scans cost ~12 % of a fast-path run (process
+    time of bench/backtest_throughput.py's run with and without); its objects are freed by reference
+    counting, and what cycles it leaves are collected once the collector is back. Process-wide, so runs in
+    several threads share one pause. Also a decorator (each call pauses afresh)."""
     global _gc_runs, _gc_was_enabled
     with _gc_lock:
         if _gc_runs == 0:
@@ -123,15 +124,10 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
+@gc_paused()
 def run_bots(bots: Sequence[tuple[AnyBot, dict[str, object]]], data: dict[str, SymbolData], model: FillModel,
              path: Path_ = "auto") -> list[BotResult]:
     """Run bots (each with its params, for the report) over ``data``; see the module docstring."""
-    with gc_paused():
-        return _run_bots(bots, data, model, path)
-
-
-def _run_bots(bots: Sequence[tuple[AnyBot, dict[str, object]]], data: dict[str, SymbolData], model: FillModel,
-              path: Path_) -> list[BotResult]:
     results: dict[str, BotResult] = {}
     slow: list[tuple[Bot, dict[str, object]]] = []
     for bot, params in bots:

@@ -57,3 +57,28 @@ def test_a_caller_that_had_it_off_keeps_it_off() -> None:
     with gc_paused():
         pass
     assert not gc.isenabled()
+
+
+def test_a_backtest_run_runs_every_candle_with_the_collector_off_and_leaves_it_on() -> None:
+    """Through the real run (backtest.engine.run_bots, the bar path: the bot's on_candle for each bar)."""
+    from backtest.build import build_backtest_bot
+    from backtest.engine import run_bots
+    from backtest.fills import FillModel
+    from backtest_support import app, random_data
+
+    gc.enable()
+    model = FillModel()
+    cfg = app([{"name": "m", "strategy": "momentum", "params": {"window": 5, "threshold_pct": 0.2}}])
+    bot = build_backtest_bot(cfg.bots[0], cfg, model, "1m")
+    seen: list[bool] = []
+    step = bot.on_candle
+
+    def on_candle(c):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        step(c)
+
+    bot.on_candle = on_candle  # type: ignore[method-assign]
+    res = run_bots([(bot, {})], {"BTCUSDT": random_data(500, seed=11)}, model, path="bar")[0]
+    assert res.orders_sent > 0 and len(seen) == 500  # it traded: the order path ran, on every candle
+    assert not any(seen)
+    assert gc.isenabled()
