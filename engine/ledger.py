@@ -33,7 +33,7 @@ from core.types import (
     Trade,
     TradingState,
 )
-from risk.engine import MarketStatus, PortfolioView, RiskContext, RiskEngine
+from risk.engine import MARKET_OK, NO_PORTFOLIO, MarketStatus, PortfolioView, RiskContext, RiskEngine
 from risk.limits import RiskLimits, limits_view, quote_cap, tighten
 from risk.monitor import Breach, RiskMonitor
 from risk.states import is_more_restrictive
@@ -194,6 +194,7 @@ class Ledger:
                                m.last_entry_ms if last_entry else None, m.high_water, m.day_open or None,
                                m.week_open or None, m.consecutive_losses, stop)
         margin = env.margin(self) if self.leverage > 1 else (0.0, 0.0)
+        risk = self.risk
         return RiskContext(
             self.state(), pos, price, equity, quote, now, bot_exposure_value=exposure,
             last_entry_ms=m.last_entry_ms if m and last_entry else None,
@@ -202,7 +203,9 @@ class Ledger:
             week_open_equity=(m.week_open or None) if m else None,
             consecutive_losses=m.consecutive_losses if m else 0,
             stop_price=stop, leverage=self.leverage, margin_used=margin[0], margin_balance=margin[1],
-            portfolio=env.portfolio_view(self), market=env.market_status(symbol, now, self),
+            # gathered only for the rules that read them (a portfolio view walks every bot of the mode)
+            portfolio=env.portfolio_view(self) if risk.reads_portfolio else NO_PORTFOLIO,
+            market=env.market_status(symbol, now, self) if risk.reads_market else MARKET_OK,
             correlation=env.correlation,
         )
 

@@ -15,8 +15,8 @@ from typing import Callable
 from core.types import Order, OrderPurpose, Position, Side, TradingState
 from risk.limits import RiskLimits
 
-__all__ = ["ALLOW", "Decision", "MarketStatus", "PortfolioView", "RiskContext", "RiskEngine", "RiskLimits",
-           "worst_case_loss"]
+__all__ = ["ALLOW", "MARKET_OK", "NO_PORTFOLIO", "Decision", "MarketStatus", "PortfolioView", "RiskContext",
+           "RiskEngine", "RiskLimits", "worst_case_loss"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -39,8 +39,9 @@ class PortfolioView:
     open_symbols: tuple[str, ...] = ()
 
 
-_NO_PORTFOLIO = PortfolioView()
-_MARKET_OK = MarketStatus()
+# What a context holds for the rules that are off (frozen, so one shared instance is safe)
+NO_PORTFOLIO = PortfolioView()
+MARKET_OK = MarketStatus()
 
 
 # Not frozen: a frozen dataclass's __init__ pays object.__setattr__ per field (~5 µs for these
@@ -63,8 +64,8 @@ class RiskContext:
     leverage: float = 1.0
     margin_used: float = 0.0
     margin_balance: float = 0.0
-    portfolio: PortfolioView = _NO_PORTFOLIO  # frozen, so one shared default is safe
-    market: MarketStatus = _MARKET_OK
+    portfolio: PortfolioView = NO_PORTFOLIO  # frozen, so one shared default is safe
+    market: MarketStatus = MARKET_OK
     correlation: Callable[[str, str], float | None] | None = None
 
 
@@ -141,6 +142,17 @@ class RiskEngine:
         self._gate_portfolio = (lim.max_bot_exposure_pct is not None or lim.max_mode_exposure_value is not None
                                 or lim.max_concurrent_positions is not None)
         self._gate_per_trade = lim.max_loss_per_trade_value is not None or lim.max_loss_per_trade_pct is not None
+
+    @property
+    def reads_portfolio(self) -> bool:
+        """Whether an entry's check reads the other bots' positions (``RiskContext.portfolio``): a
+        caller whose bot has none of those rules need not gather them (it walks every bot of the mode)."""
+        return self._gate_portfolio or self._limits.max_correlation is not None
+
+    @property
+    def reads_market(self) -> bool:
+        """Whether an entry's check reads ``RiskContext.market`` (a venue bot's costs a spread request)."""
+        return self._gate_market
 
     def check(self, order: Order, ctx: RiskContext) -> Decision:
         decision = self._exit(order, ctx) if order.purpose is not _ENTRY else self._entry(order, ctx)

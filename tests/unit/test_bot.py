@@ -544,3 +544,44 @@ def test_an_exit_never_asks_the_venue_what_only_entries_need() -> None:
     assert h.bot.position.quantity > 0
     env.down = True
     assert h.bot.flatten("test") and h.bot.position.quantity == 0.0
+
+
+@pytest.mark.parametrize("limit,portfolio,market", [
+    ({}, False, False),
+    ({"max_concurrent_positions": 1}, True, False),
+    ({"max_mode_exposure_value": 1e9}, True, False),
+    ({"max_bot_exposure_pct": 500.0}, True, False),
+    ({"max_correlation": 0.9}, True, False),
+    ({"max_price_age_s": 10.0}, False, True),
+    ({"require_market_stream": True}, False, True),
+    ({"max_spread_bps": 50.0}, False, True),
+])
+def test_an_entry_gathers_the_other_bots_and_the_market_only_for_the_rules_that_read_them(
+        limit: dict[str, object], portfolio: bool, market: bool) -> None:
+    """The portfolio view walks every bot of the mode and a venue bot's market status asks the venue for
+    its spread: an entry gathers them when one of its limits reads them, and not otherwise."""
+    from risk.engine import MarketStatus, PortfolioView
+
+    asked: list[str] = []
+
+    class Env:
+        def portfolio_view(self, bot: Bot) -> PortfolioView:
+            asked.append("portfolio")
+            return PortfolioView()
+
+        def market_status(self, symbol: str, now_ms: int, bot: Bot | None = None) -> MarketStatus:
+            asked.append("market")
+            return MarketStatus(price_age_s=0.0)
+
+        def margin(self, bot: Bot) -> tuple[float, float]:
+            return (0.0, 0.0)
+
+        def correlation(self, a: str, b: str) -> float | None:
+            return None
+
+    lim = RiskLimits(max_position_pct=100.0, min_notional=10.0, fee_pct=0.1, **limit)
+    h = Harness({0: BUY}, limits=lim)
+    h.bot.env = Env()
+    h.bot.on_candle(flat(0, 100.0))
+    assert h.bot.position.quantity > 0  # the entry went through the check
+    assert ("portfolio" in asked, "market" in asked) == (portfolio, market)
