@@ -33,7 +33,7 @@ from strategy.base import (
     tail,
 )
 from strategy.incremental import EmaCrossStepper, SmaCrossStepper, Stepper
-from strategy.indicators import FloatArray, ema_last, sma, sma_last
+from strategy.indicators import FloatArray, ema_last, exact_pstd, sma, sma_last
 
 __all__ = [
     "EMA_SEED_SPANS",
@@ -121,7 +121,7 @@ class CrossoverStrategy:
             bias = Side.BUY if fast > slow else Side.SELL if fast < slow else Side.NONE  # what confirmation counts
             return Signal.none(f"no cross: {f_lbl} {fmt_price(fast)} {where} {s_lbl} {fmt_price(slow)}", bias)
 
-        sigma = float(np.std(c[-p.slow:]))
+        sigma = exact_pstd(c[-p.slow:])
         confidence = 1.0 if sigma == 0.0 else min(1.0, abs(fast - slow) / sigma)
         stop, take = exit_prices(side, float(c[-1]), p.stop_loss_pct, p.take_profit_pct)
         return Signal(

@@ -7,7 +7,9 @@ Two flavours of every indicator:
 * "last value" helpers (``sma_last``, ``ema_last``, ``rsi_last``, ``atr_last``, ``roc_last``)
   return only the value at the last element (``None`` when there is not enough data).
   They are vectorised (no Python loop) so a strategy can call them on a short tail of the
-  history on every closed candle.
+  history on every closed candle; a short window (``PAIRWISE_BLOCK`` values or fewer) is summed in
+  Python instead, operation for operation as numpy sums it (``exact_mean``), because numpy's fixed
+  cost per call (several µs) dominates on a handful of values.
 
 Recursive indicators (EMA, Wilder RSI/ATR) are seeded with the simple mean of their first
 ``n`` inputs, the TA-Lib convention. Their value therefore depends on where the input array
@@ -19,6 +21,7 @@ Only numpy and the standard library are used.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -28,6 +31,8 @@ __all__ = [
     "atr_last",
     "ema",
     "ema_alpha",
+    "exact_mean",
+    "exact_pstd",
     "ema_last",
     "roc",
     "roc_last",
@@ -46,6 +51,72 @@ def _as_array(values: ArrayLike) -> FloatArray:
     if arr.ndim != 1:
         raise ValueError(f"expected a 1-D series, got shape {arr.shape}")
     return arr
+
+
+# numpy sums a float64 array of up to this many values in one unrolled block (pairwise_sum in
+# numpy/_core/src/umath/loops_utils.h.src); longer ones are split in halves recursively.
+PAIRWISE_BLOCK = 128
+
+
+def _pairwise_sum(a: list[float]) -> float:
+    """numpy's ``add.reduce`` of a contiguous float64 array of at most PAIRWISE_BLOCK values, in the
+    same order of operations, hence bit-identical: fewer than 8 values are added in turn from 0.0;
+    otherwise 8 running sums over strides of 8, combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)),
+    then the remainder in turn (tests/unit/test_exact_mean.py holds it to numpy)."""
+    n = len(a)
+    if n < 8:
+        res = 0.0
+        for x in a:
+            res += x
+        return res
+    r0, r1, r2, r3, r4, r5, r6, r7 = a[:8]
+    end = n - n % 8
+    for i in range(8, end, 8):
+        r0 += a[i]
+        r1 += a[i + 1]
+        r2 += a[i + 2]
+        r3 += a[i + 3]
+        r4 += a[i + 4]
+        r5 += a[i + 5]
+        r6 += a[i + 6]
+        r7 += a[i + 7]
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for i in range(end, n):
+        res += a[i]
+    return res
+
+
+def _floats(values: ArrayLike) -> list[float] | None:
+    """``values`` as a list of Python floats when the Python sums apply (a 1-D float64 array, or a list or
+    tuple of floats, of at most PAIRWISE_BLOCK values); None: use numpy."""
+    if isinstance(values, np.ndarray):
+        if values.dtype != np.float64 or values.ndim != 1 or len(values) > PAIRWISE_BLOCK:
+            return None
+        return values.tolist()  # type: ignore[no-any-return]
+    if isinstance(values, (list, tuple)) and len(values) <= PAIRWISE_BLOCK \
+            and all(type(v) is float for v in values):
+        return list(values)
+    return None
+
+
+def exact_mean(values: ArrayLike) -> float:
+    """``float(np.mean(values))``, bit for bit: summed in Python for a short float64 window (see
+    PAIRWISE_BLOCK), by numpy otherwise. NaN for an empty series, as numpy (without its warning)."""
+    a = _floats(values)
+    if a is None:
+        return float(_as_array(values).mean())
+    return _pairwise_sum(a) / len(a) if a else float("nan")
+
+
+def exact_pstd(values: ArrayLike) -> float:
+    """``float(np.std(values))`` (population, ddof=0), bit for bit: numpy's own steps (mean, deviations
+    squared, their mean, square root) in Python for a short float64 window, by numpy otherwise."""
+    a = _floats(values)
+    if a is None or not a:
+        return float(np.std(_as_array(values)))
+    n = len(a)
+    m = _pairwise_sum(a) / n
+    return math.sqrt(_pairwise_sum([(x - m) * (x - m) for x in a]) / n)
 
 
 def _check_window(n: int, name: str = "n") -> None:
@@ -109,6 +180,10 @@ def sma(values: ArrayLike, n: int) -> FloatArray:
 def sma_last(values: ArrayLike, n: int) -> float | None:
     """SMA at the last element: mean of the last n values. None when fewer than n values."""
     _check_window(n)
+    if isinstance(values, (np.ndarray, list, tuple)) and n <= PAIRWISE_BLOCK:
+        if len(values) < n:
+            return None
+        return exact_mean(values[-n:])
     x = _as_array(values)
     if len(x) < n:
         return None
