@@ -74,3 +74,18 @@ def test_state_survives_a_restart() -> None:
     assert again.s.high_water == 12_000.0 and again.s.consecutive_losses == 1
     (b,) = again.observe(T0 + 1, 11_000.0)        # 8.3 % below the remembered peak
     assert b.rule == "max_drawdown"
+
+
+def test_dump_holds_every_field_of_the_state_as_asdict_would() -> None:
+    """dump() is written by hand for speed: it must still carry every field (a new one included), and
+    its list must not be the live one."""
+    from dataclasses import asdict, fields
+
+    from risk.monitor import MonitorState
+    m = RiskMonitor(RiskLimits(), 1000.0)
+    m.s = MonitorState(**{f.name: v for f, v in zip(fields(MonitorState), (1.5, "2026-12-05", 2.5, "2026-W49",
+                                                                           3.5, 4, 5, ["daily_loss"]))})
+    d = m.dump()
+    assert d == asdict(m.s) and set(d) == {f.name for f in fields(MonitorState)}
+    d["alerted"].append("x")  # type: ignore[union-attr]
+    assert m.s.alerted == ["daily_loss"]
