@@ -1,7 +1,7 @@
 """The worker's side of the state store: snapshots, histories, controls, commands, heartbeat.
 
-Every batch of changes is written in one MULTI/EXEC, so a crash leaves Redis either before
-or after a candle's effects, never half way. The dashboard never writes through this module.
+Every batch of changes is written at once (one script, state/batch.py), so a crash leaves Redis
+either before or after a candle's effects, never half way. The dashboard never writes through this module.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import redis
 
 from core.types import Candle, split_key
 from state import keys
+from state.batch import Batch, BatchRunner
 from state.events import (
     Event,
     ensure_notifier_group,
@@ -21,7 +22,6 @@ from state.events import (
     queue_event,
     state_changed,
 )
-from state.lease import LeaseLost
 from state.models import (
     AuditRecord,
     BotMeta,
@@ -61,37 +61,19 @@ class StateWriter:
         self._untrimmed: dict[str, int] = {}  # candle series -> candles added since its last LTRIM
         # with shards (state/shards.py): fence key -> token of every shard the worker holds, all checked
         self.fences: dict[str, int] = {}
+        self._runner = BatchRunner(r)
 
     def _transaction(self, build: Callable[[redis.client.Pipeline], None]) -> None:
-        """One MULTI/EXEC of what ``build`` queues; fenced (all or nothing, and only while this worker
-        still holds the lease) when ``fence`` is set."""
+        """What ``build`` queues, written at once (state/batch.py): all or nothing, and only while this
+        worker still holds the lease when ``fence`` (or ``fences``) is set."""
         fences = self.fences or ({keys.FENCE: self.fence} if self.fence is not None else {})
-        if not fences:
-            pipe = self.r.pipeline(transaction=True)
-            build(pipe)
-            pipe.execute()
-            return
-        with self.r.pipeline(transaction=True) as pipe:
-            pipe.watch(*fences)
-            for key, current in zip(fences, pipe.mget(list(fences))):
-                if current is None or int(current) != fences[key]:
-                    raise LeaseLost(f"the lease moved to token {current!r}; this worker's ({fences[key]}) writes "
-                                    "nothing")
-            pipe.multi()
-            build(pipe)
-            try:
-                pipe.execute()
-            except redis.WatchError:
-                # redis-py also raises WatchError when the connection drops while watching (Redis
-                # killed or restarted): only a changed fence means another worker has the lease
-                now = self.r.mget(list(fences))  # Redis still away: ConnectionError, the writer keeps the batch
-                if any(cur is None or int(cur) != fences[key] for key, cur in zip(fences, now)):
-                    raise LeaseLost("the lease moved during a write; nothing was written") from None
-                raise redis.ConnectionError("the connection dropped during a write; its outcome is unknown") from None
+        batch = Batch()
+        build(batch)  # type: ignore[arg-type]  # Batch records redis-py's own command methods
+        self._runner.execute(batch, fences)
 
     def transaction(self, build: Callable[[redis.client.Pipeline], None], audits: Iterable[AuditRecord] = ()) -> None:
         """What ``build`` queues (a module of ``state`` that owns the keys) and ``audits``, in one fenced
-        MULTI/EXEC (the go-live stages, the sign-in records)."""
+        write (the go-live stages, the sign-in records)."""
         def all_of(pipe: redis.client.Pipeline) -> None:
             build(pipe)
             for a in audits:

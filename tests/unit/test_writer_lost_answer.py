@@ -83,7 +83,36 @@ def test_a_failed_command_answer_keeps_its_effect_for_the_next_write() -> None:
     assert times(r) == [60_000]
 
 
+def test_a_dropped_connection_during_the_write_is_not_a_lost_lease(monkeypatch) -> None:  # noqa: ANN001
+    """The one-script write (state/batch.py): a connection lost during it is an unknown outcome (the
+    writer keeps the batch), not a lost lease; a moved fence is a lost lease, and nothing is written."""
+    r = fakeredis.FakeRedis()
+    r.set(keys.FENCE, 7)
+    w = StateWriter(r)
+    w.fence = 7
+    from state.batch import BatchRunner
+    real = BatchRunner._send
+
+    def drop(self, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise redis.ConnectionError("Connection closed by server.")
+
+    monkeypatch.setattr(BatchRunner, "_send", drop)
+    with pytest.raises(redis.ConnectionError):
+        w.commit([], [candle(1)])
+    assert w.kept == 1
+    monkeypatch.setattr(BatchRunner, "_send", real)
+    r.set(keys.FENCE, 8)  # now another worker took the lease: that is a lost lease
+    with pytest.raises(LeaseLost):
+        w.commit([], [candle(2)])
+    assert times(r) == [] and r.get(keys.LAST_COMMIT) is None  # nothing of either batch
+    r.set(keys.FENCE, 7)
+    w.commit([], [candle(3)])
+    assert times(r) == [60_000, 180_000]
+
+
 def test_a_dropped_connection_while_watching_the_fence_is_not_a_lost_lease(monkeypatch) -> None:  # noqa: ANN001
+    """The general way (a batch holding a script of its own: WATCH, then MULTI/EXEC): redis-py's
+    WatchError on a dropped connection is an unknown outcome, not a lost lease."""
     r = fakeredis.FakeRedis()
     r.set(keys.FENCE, 7)
     w = StateWriter(r)
@@ -92,12 +121,17 @@ def test_a_dropped_connection_while_watching_the_fence_is_not_a_lost_lease(monke
     def drop(self, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202 - redis-py's answer to a drop while watching
         raise redis.WatchError("A ConnectionError occurred on while watching one or more keys")
 
+    def with_a_script(pipe) -> None:  # noqa: ANN001
+        pipe.eval("return redis.call('SET', KEYS[1], ARGV[1])", 1, "k", "v")
+
+    w._transaction(with_a_script)
+    assert r.get("k") == b"v"  # the general way writes it
     monkeypatch.setattr(redis.client.Pipeline, "execute", drop)
     with pytest.raises(redis.ConnectionError):
-        w.commit([], [candle(1)])
+        w._transaction(with_a_script)
     r.set(keys.FENCE, 8)  # now another worker took the lease: that is a lost lease
     with pytest.raises(LeaseLost):
-        w.commit([], [candle(1)])
+        w._transaction(with_a_script)
 
 
 def test_written_off_dust_goes_to_the_baseline_with_the_books_once_even_when_the_answer_is_lost() -> None:

@@ -1,0 +1,146 @@
+"""One fenced, atomic write: the commands a batch queues, and how they reach Redis.
+
+``Batch`` takes redis-py's own command methods (``xadd``, ``hset``, ``set`` ... from
+``redis.commands.CoreCommands``, so the arguments are exactly what redis-py sends) and records each
+command instead of sending it. ``execute`` then writes them all at once, all or nothing as far as
+another client can see, and only while every fence key still holds this worker's token
+(``state/lease.py``):
+
+* as a rule in **one** round trip: ``BATCH_LUA`` compares the fences and runs the commands in one
+  script, atomic as a script is. Before, the same write took three (WATCH + GET of the fences,
+  then MULTI ... EXEC) and an answer to parse per command, which was a third of a trading step;
+* a batch holding a script of its own (``EVAL``: a fanned-out command's merged answer,
+  ``state/shards.py``; Redis refuses EVAL inside a script) or a command too long to pass through
+  Lua's stack goes the general way: WATCH the fences, compare them, MULTI ... EXEC.
+
+Either way a moved fence raises ``LeaseLost`` with nothing written. Like MULTI/EXEC, a command that
+Redis refuses (a wrong type) does not stop the others; the first such error is raised afterwards.
+The data keys travel as arguments, not as KEYS: this store is one Redis, not a cluster.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis.commands import CoreCommands
+
+from state.lease import LeaseLost
+
+# KEYS: the fence keys; ARGV[1..#KEYS]: the tokens this worker holds; then each command as its
+# argument count followed by its arguments.
+BATCH_LUA = """
+local n = #KEYS
+for i = 1, n do
+  local cur = redis.call('GET', KEYS[i])
+  if cur ~= ARGV[i] then
+    return redis.error_reply('LEASE_LOST ' .. KEYS[i] .. ' holds ' .. tostring(cur) .. ', not ' .. ARGV[i])
+  end
+end
+local i, last, err = n + 1, #ARGV, nil
+while i <= last do
+  local argc = tonumber(ARGV[i])
+  local reply = redis.pcall(unpack(ARGV, i + 1, i + argc))
+  if err == nil and type(reply) == 'table' and reply.err then err = reply.err end
+  i = i + argc + 1
+end
+if err then return redis.error_reply(err) end
+return 1
+"""
+# Lua's C stack holds at most 8000 values (LUAI_MAXCSTACK): a longer command goes the general way.
+SCRIPT_ARGS_MAX = 7000
+
+
+class Batch(CoreCommands):  # type: ignore[misc]
+    """The commands queued for one write, recorded (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[Any, ...]] = []
+
+    def execute_command(self, *args: Any, **options: Any) -> None:
+        self.ops.append(args)
+
+    def scripted(self) -> bool:
+        """Whether the batch can run as one script (no EVAL of its own, no command too long)."""
+        return all(op[0] != "EVAL" and len(op) <= SCRIPT_ARGS_MAX for op in self.ops)
+
+
+class BatchRunner:
+    """Writes batches to ``r`` (the script is loaded once, and again after a Redis restart)."""
+
+    def __init__(self, r: redis.Redis) -> None:
+        self.r = r
+        self._sha = r.register_script(BATCH_LUA).sha.encode()
+        self._encoder = r.get_encoder()
+
+    def execute(self, batch: Batch, fences: dict[str, int]) -> None:
+        if not batch.ops and not fences:
+            return
+        if batch.scripted():
+            enc = self._encode
+            args = [b"EVALSHA", self._sha, b"%d" % len(fences), *(k.encode() for k in fences),
+                    *(b"%d" % t for t in fences.values())]
+            for op in batch.ops:
+                args.append(b"%d" % len(op))
+                args.extend(map(enc, op))
+            try:
+                try:
+                    self._send(args)
+                except redis.exceptions.NoScriptError:  # Redis restarted or flushed its scripts since
+                    self.r.script_load(BATCH_LUA)
+                    self._send(args)
+            except redis.ResponseError as exc:
+                if str(exc).startswith("LEASE_LOST"):
+                    raise LeaseLost(f"the lease moved ({str(exc).removeprefix('LEASE_LOST ')}); this worker's "
+                                    "writes nothing") from None
+                raise
+            return
+        self._watched(batch, fences)
+
+    def _encode(self, value: Any) -> bytes:
+        """redis-py's encoding of an argument (utf-8 text, repr of numbers), its common cases inline."""
+        t = type(value)
+        if t is bytes:
+            return value  # type: ignore[no-any-return]
+        if t is str:
+            return value.encode()  # type: ignore[no-any-return]
+        if t is int or t is float:
+            return repr(value).encode()
+        return self._encoder.encode(value)  # type: ignore[no-any-return]  # the rest (and its errors): redis-py's
+
+    def _send(self, args: list[bytes]) -> Any:
+        """One command on a connection of the client's pool, packed here: redis-py's packer grows its
+        buffer by copying it for every argument, which for the hundreds of arguments of one batch was
+        ~2.5 µs each, more than a tenth of a trading step."""
+        payload = b"".join([b"*%d\r\n" % len(args), *[b"$%d\r\n%s\r\n" % (len(a), a) for a in args]])
+        pool = self.r.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command([payload])
+            return conn.read_response()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            conn.disconnect()  # its state is unknown: the next write connects afresh
+            raise
+        finally:
+            pool.release(conn)
+
+    def _watched(self, batch: Batch, fences: dict[str, int]) -> None:
+        """The general way: WATCH the fences, compare them, then MULTI ... EXEC."""
+        with self.r.pipeline(transaction=True) as pipe:
+            if fences:
+                pipe.watch(*fences)
+                for key, current in zip(fences, pipe.mget(list(fences))):
+                    if current is None or int(current) != fences[key]:
+                        raise LeaseLost(f"the lease moved to token {current!r}; this worker's ({fences[key]}) "
+                                        "writes nothing")
+                pipe.multi()
+            for op in batch.ops:
+                pipe.execute_command(*op)
+            try:
+                pipe.execute()
+            except redis.WatchError:
+                # redis-py also raises WatchError when the connection drops while watching (Redis
+                # killed or restarted): only a changed fence means another worker has the lease
+                now = self.r.mget(list(fences))  # Redis still away: ConnectionError, the writer keeps the batch
+                if any(cur is None or int(cur) != fences[key] for key, cur in zip(fences, now)):
+                    raise LeaseLost("the lease moved during a write; nothing was written") from None
+                raise redis.ConnectionError("the connection dropped during a write; its outcome is unknown") from None

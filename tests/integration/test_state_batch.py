@@ -1,0 +1,104 @@
+"""state/batch.py against a real redis-server: the one-script write and the general WATCH + MULTI/EXEC
+write leave the same data; a moved fence writes nothing; a refused command does not stop the others;
+the script comes back after Redis forgot it (SCRIPT FLUSH, as after a restart)."""
+from __future__ import annotations
+
+import pytest
+import redis
+
+from state.batch import SCRIPT_ARGS_MAX, Batch, BatchRunner
+from state.lease import LeaseLost
+
+
+def queue(b: Batch) -> None:
+    b.set("snap:a", '{"x": 1}')
+    b.set("res:a", "done", ex=60)
+    b.hset("h", mapping={"f1": "1", "f2": 2.5})
+    b.hincrby("counts", "k", 3)
+    b.hincrbyfloat("base", "BTC", 0.25)
+    b.rpush("candles", "c1", "c2", "c3")
+    b.ltrim("candles", -2, -1)
+    b.xadd("events", {"data": "é ünïcode"}, maxlen=5, approximate=True)
+    b.sadd("set", "m")
+    b.delete("gone")
+
+
+def dump(r: redis.Redis) -> dict[str, object]:
+    ev = r.xrange("events")
+    return {"snap": r.get("snap:a"), "ttl": 0 < r.ttl("res:a") <= 60, "h": r.hgetall("h"), "counts": r.hget("counts", "k"),
+            "base": float(r.hget("base", "BTC")), "candles": r.lrange("candles", 0, -1),
+            "events": [f for _, f in ev], "set": r.smembers("set"), "gone": r.exists("gone")}
+
+
+def test_the_script_writes_what_the_general_way_writes(r: redis.Redis) -> None:
+    runner = BatchRunner(r)
+    r.set("gone", 1)
+    b = Batch()
+    queue(b)
+    assert b.scripted()
+    runner.execute(b, {})
+    one = dump(r)
+    r.flushall()
+    r.set("gone", 1)
+    runner._watched(b, {})
+    assert dump(r) == one
+    assert one["candles"] == [b"c2", b"c3"] and one["events"] == [{b"data": "é ünïcode".encode()}]
+
+
+def test_a_moved_fence_writes_nothing(r: redis.Redis) -> None:
+    runner = BatchRunner(r)
+    r.set("fence:0", 7)
+    r.set("fence:1", 9)
+    b = Batch()
+    queue(b)
+    runner.execute(b, {"fence:0": 7, "fence:1": 9})
+    assert r.get("snap:a") == b'{"x": 1}'
+    r.flushall()
+    r.set("fence:0", 7)
+    r.set("fence:1", 10)  # shard 1 was taken over
+    with pytest.raises(LeaseLost, match="fence:1 holds 10, not 9"):
+        runner.execute(b, {"fence:0": 7, "fence:1": 9})
+    r.delete("fence:1")  # or its fence is gone
+    with pytest.raises(LeaseLost):
+        runner.execute(b, {"fence:0": 7, "fence:1": 9})
+    assert set(r.keys()) == {b"fence:0"}
+
+
+def test_a_refused_command_does_not_stop_the_others_and_is_raised(r: redis.Redis) -> None:
+    r.set("str", "x")
+    b = Batch()
+    b.set("before", 1)
+    b.hset("str", "f", "v")  # WRONGTYPE
+    b.set("after", 2)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        BatchRunner(r).execute(b, {})
+    assert (r.get("before"), r.get("after")) == (b"1", b"2")  # as MULTI/EXEC would
+
+
+def test_the_script_comes_back_after_redis_forgot_it(r: redis.Redis) -> None:
+    runner = BatchRunner(r)
+    b = Batch()
+    b.set("k", 1)
+    runner.execute(b, {})
+    r.script_flush()
+    b2 = Batch()
+    b2.set("k", 2)
+    runner.execute(b2, {})
+    assert r.get("k") == b"2"
+
+
+def test_a_command_too_long_for_lua_and_a_script_of_its_own_go_the_general_way(r: redis.Redis) -> None:
+    r.set("fence:0", 3)
+    b = Batch()
+    b.hset("cursors", mapping={f"bot{i}": i for i in range(SCRIPT_ARGS_MAX)})
+    assert not b.scripted()
+    BatchRunner(r).execute(b, {"fence:0": 3})
+    assert r.hlen("cursors") == SCRIPT_ARGS_MAX
+    b = Batch()
+    b.eval("return redis.call('SET', KEYS[1], ARGV[1])", 1, "k", "v")
+    assert not b.scripted()
+    with pytest.raises(LeaseLost):
+        BatchRunner(r).execute(b, {"fence:0": 4})
+    assert r.get("k") is None
+    BatchRunner(r).execute(b, {"fence:0": 3})
+    assert r.get("k") == b"v"
