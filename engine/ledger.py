@@ -149,6 +149,7 @@ class Ledger:
         self._seq = 0
         self._why_not = ""  # last_denial
         self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]  # filled by drain()
+        self._marks: list[tuple[int, float]] = []  # (time, equity) of each mark since the last drain
 
     # ---- state ------------------------------------------------------------------------------
     def state(self) -> TradingState:
@@ -330,7 +331,7 @@ class Ledger:
         if len(self.daily_equity) > DAYS_KEPT:
             for k in sorted(self.daily_equity)[:-DAYS_KEPT]:
                 del self.daily_equity[k]
-        self._out.equity.append(EquityRecord(time=now, equity=equity))
+        self._marks.append((now, equity))  # an EquityRecord only if it is written (drain)
 
     # ---- outputs ----------------------------------------------------------------------------------
     def risk_view(self, equity: float, exposure: float, exposure_limit: float | None) -> RiskView:
@@ -393,11 +394,13 @@ class Ledger:
 
     def drop_marks(self) -> None:
         """This step's marks are not written (engine.snapshot_policy): the next snapshot written carries them."""
-        self._out.equity.clear()
+        self._marks.clear()
 
     def drain(self, now_ms: int) -> BotUpdate:
         """Everything produced since the last drain, with a fresh snapshot (one Redis transaction)."""
         out = self._out
         out.snapshot = self.snapshot(now_ms)
+        out.equity = [EquityRecord(time=t, equity=e) for t, e in self._marks]
+        self._marks = []
         self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]
         return out
