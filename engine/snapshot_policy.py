@@ -120,8 +120,11 @@ class SnapshotPolicy:
 
     def committed(self, cursors: dict[str, int]) -> None:
         """The commit holding ``cursors`` went through."""
+        self._cursor_sent.update(cursors)
+        if cursors == self._cursor_due:  # the usual case: nothing moved since cursors() was asked
+            self._cursor_due.clear()
+            return
         for name, t in cursors.items():
-            self._cursor_sent[name] = t
             if self._cursor_due.get(name) == t:
                 del self._cursor_due[name]
 

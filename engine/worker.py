@@ -19,7 +19,7 @@ from typing import Callable
 
 import redis
 
-from core.clock import Clock, WallClock
+from core.clock import Clock, WallClock, utc_day
 from core.types import Candle
 from engine import commands
 from engine.controls import TradingControls
@@ -170,15 +170,15 @@ class Worker(WorkerLoops):
 
     def _marks(self) -> tuple[str, dict[str, tuple[float, int]]]:
         """(UTC day on the wall clock, bot -> (realized P&L, trades)) for the daily summary."""
-        day = time.strftime("%Y-%m-%d", time.gmtime(self.clock.now_ms() / 1000))
-        return day, {n: (b.portfolio.realized_pnl, b.trade_count) for n, b in self.bots.items()}
+        marks = {n: (b.portfolio.realized_pnl, b.trade_count) for n, b in self.bots.items()}
+        return utc_day(self.clock.now_ms()), marks
 
     def _daily_summary(self) -> None:
         """At the first commit of a new UTC day: each bot's P&L and trades of the day before."""
         day, marks = self._day_marks
+        if utc_day(self.clock.now_ms()) == day:
+            return  # asked at every commit: the bots' marks are gathered only when the day turned
         now_day, now_marks = self._marks()
-        if now_day == day:
-            return
         per_bot = {n: {"pnl": round(pnl - marks.get(n, (0.0, 0))[0], 8), "trades": count - marks.get(n, (0.0, 0))[1],
                        "equity": self.bots[n].equity()} for n, (pnl, count) in now_marks.items()}
         self._day_marks = (now_day, now_marks)

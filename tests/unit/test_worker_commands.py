@@ -458,3 +458,34 @@ def test_empty_fields_entry_is_rejected_not_fatal(env: Env) -> None:
     assert env.reader.audit()[0].command == "?"
     _, ok = env.send(cmd="pause", scope="global", target="")
     assert ok.status == "applied"  # type: ignore[attr-defined]
+
+
+def test_the_daily_summary_goes_out_once_when_the_wall_day_turns(env: Env) -> None:
+    """Each commit asks whether the UTC day turned; the first one after it publishes each bot's P&L and
+    trades of the day before (the bots' marks are gathered only then), once."""
+    import json
+
+    from core.clock import DAY_MS, utc_day
+
+    def summaries() -> list[dict[str, object]]:
+        out = []
+        for _, f in env.r.xrange(keys.EVENTS):
+            e = json.loads(f[b"data"])
+            if e["kind"] == "daily_summary":
+                out.append(e)
+        return out
+
+    env.script("p-btc", 0)
+    env.step()
+    env.step()
+    assert summaries() == []
+    before = utc_day(env.clock.now_ms())
+    env.clock.advance_to((env.clock.now_ms() // DAY_MS + 1) * DAY_MS + 5_000)  # past midnight UTC
+    env.step()
+    env.step()
+    got = summaries()
+    assert len(got) == 1, got
+    data = got[0]["data"]
+    assert data["day"] == before and got[0]["title"].startswith(before)
+    assert set(data["bots"]) == {"p-btc", "p-eth", "g-btc"}
+    assert data["bots"]["p-btc"]["trades"] == 0 and data["bots"]["p-btc"]["equity"] > 0  # it entered, not closed
