@@ -48,6 +48,7 @@ return 1
 """
 # Lua's C stack holds at most 8000 values (LUAI_MAXCSTACK): a longer command goes the general way.
 SCRIPT_ARGS_MAX = 7000
+_NOT_IN_SCRIPTS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
 
 
 class Batch(CoreCommands):  # type: ignore[misc]
@@ -60,8 +61,8 @@ class Batch(CoreCommands):  # type: ignore[misc]
         self.ops.append(args)
 
     def scripted(self) -> bool:
-        """Whether the batch can run as one script (no EVAL of its own, no command too long)."""
-        return all(op[0] != "EVAL" and len(op) <= SCRIPT_ARGS_MAX for op in self.ops)
+        """Whether the batch can run as one script (no script of its own, no command too long)."""
+        return all(op[0] not in _NOT_IN_SCRIPTS and len(op) <= SCRIPT_ARGS_MAX for op in self.ops)
 
 
 class BatchRunner:
@@ -110,7 +111,8 @@ class BatchRunner:
     def _send(self, args: list[bytes]) -> Any:
         """One command on a connection of the client's pool, packed here: redis-py's packer grows its
         buffer by copying it for every argument, which for the hundreds of arguments of one batch was
-        ~2.5 µs each, more than a tenth of a trading step."""
+        ~2.5 µs each, more than a tenth of a trading step. Never retried here: a write whose answer was
+        lost may have run, and the writer decides what to do with it (``StateWriter._write``)."""
         payload = b"".join([b"*%d\r\n" % len(args), *[b"$%d\r\n%s\r\n" % (len(a), a) for a in args]])
         pool = self.r.connection_pool
         conn = pool.get_connection()
