@@ -69,8 +69,6 @@ class StateWriter:
         fences = self.fences or ({keys.FENCE: self.fence} if self.fence is not None else {})
         batch = Batch()
         build(batch)  # type: ignore[arg-type]  # Batch records redis-py's own command methods
-        if self._runner.r is not self.r:  # the client was replaced
-            self._runner = BatchRunner(self.r)
         self._runner.execute(batch, fences)
 
     def transaction(self, build: Callable[[redis.client.Pipeline], None], audits: Iterable[AuditRecord] = ()) -> None:
