@@ -102,3 +102,19 @@ def test_a_command_too_long_for_lua_and_a_script_of_its_own_go_the_general_way(r
     assert r.get("k") is None
     BatchRunner(r).execute(b, {"fence:0": 3})
     assert r.get("k") == b"v"
+
+
+def test_text_is_encoded_with_the_clients_policy_as_redis_py_would(redis_server) -> None:  # type: ignore[no-untyped-def]
+    """The writer packs arguments itself: text that is not valid UTF-8 (a lone surrogate) is replaced as the
+    project's client (state/connection.py, errors='replace') has redis-py do, not refused."""
+    from state.connection import connect
+
+    r = connect(redis_server.url)
+    r.flushall()
+    b = Batch()
+    b.set("t", "ok \ud800 end")
+    BatchRunner(r).execute(b, {})
+    script_way = r.get("t")
+    r.delete("t")
+    BatchRunner(r)._watched(b, {})
+    assert script_way == r.get("t") == "ok ? end"
