@@ -20,8 +20,8 @@ Only numpy and the standard library are used.
 """
 from __future__ import annotations
 
-import itertools
 import math
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -127,17 +127,30 @@ def _check_window(n: int, name: str = "n") -> None:
 def _smoothed(x: FloatArray, n: int, alpha: float) -> FloatArray:
     """y[n-1] = mean(x[0:n]);  y[i] = (1 - alpha) * y[i-1] + alpha * x[i]  for i >= n.
 
-    NaN before index n-1. itertools.accumulate keeps the recursion in C-speed territory
-    (~0.1 µs per element) without a numpy-unfriendly Python for-loop body.
+    NaN before index n-1. The recursion runs on Python floats (the same IEEE operations as on numpy
+    scalars, ~0.1 µs a step; an ``itertools.accumulate`` with a lambda was three times that), the
+    seed is ``exact_mean``: both bit-identical to the numpy forms they replace.
     """
     out = np.full(x.shape, np.nan)
     if len(x) < n:
         return out
     k = 1.0 - alpha
-    seed = float(x[:n].mean())
-    values = itertools.accumulate(x[n:].tolist(), lambda prev, v: k * prev + alpha * v, initial=seed)
-    out[n - 1:] = np.fromiter(values, dtype=np.float64, count=len(x) - n + 1)
+    y = exact_mean(x[:n])
+    ys = [y]
+    append = ys.append
+    for v in x[n:].tolist():
+        y = k * y + alpha * v
+        append(y)
+    out[n - 1:] = ys
     return out
+
+
+@lru_cache(maxsize=256)
+def _decay_weights(k: float, m: int) -> FloatArray:
+    """k**(m-1), ..., k**1, k**0 (read-only: shared by every call with the same k and m)."""
+    w = np.power(k, np.arange(m - 1, -1, -1, dtype=np.float64))
+    w.flags.writeable = False
+    return w
 
 
 def _smoothed_last(x: FloatArray, n: int, alpha: float) -> float | None:
@@ -149,15 +162,14 @@ def _smoothed_last(x: FloatArray, n: int, alpha: float) -> float | None:
     """
     if len(x) < n:
         return None
-    seed = float(x[:n].mean())
+    seed = exact_mean(x[:n])
     rest = x[n:]
     m = len(rest)
     if m == 0:
         return seed
     k = 1.0 - alpha
     # weights underflow harmlessly to 0 for very old inputs
-    weights = np.power(k, np.arange(m - 1, -1, -1, dtype=np.float64))
-    return float(k**m * seed + alpha * float(np.dot(weights, rest)))
+    return float(k**m * seed + alpha * float(np.dot(_decay_weights(k, m), rest)))
 
 
 # --------------------------------------------------------------------------- SMA
