@@ -166,6 +166,11 @@ class Ledger:
             if is_more_restrictive(b.state, self._held):
                 self._held = b.state
 
+    @property
+    def breaches_queued(self) -> bool:
+        """Whether ``take_breaches`` has anything (asked after every candle of every bot)."""
+        return bool(self._pending)
+
     def take_breaches(self) -> list[Breach]:
         """The breaches queued since the last call, for the owner to apply (flatten, tighten, audit)."""
         out, self._pending, self._held = self._pending, [], _ACTIVE

@@ -305,7 +305,8 @@ class Worker(WorkerLoops):
                 for bot in self.fleet.by_symbol.get(c.key, ()):
                     try:
                         bot.on_candle(c)
-                        self._settle_pending([bot], self.clock.now_ms())
+                        if bot.breaches_queued:
+                            self._settle_pending([bot], self.clock.now_ms())
                     except Exception:  # one bad bot must not stop the others
                         log.exception("bot %s failed on candle %s %s", bot.name, c.symbol, c.open_time)
             now = self.clock.now_ms()
