@@ -13,8 +13,9 @@ what it can prove: it keeps an error bound for each running value against the re
 whenever a decision could depend on that difference (a value within its bound of the threshold it is
 compared with), or a signal fires, it calls the reference ``evaluate`` itself. A BUY or SELL is
 therefore always the reference's own ``Signal``, bit for bit, and NONE is returned only when the
-reference would return NONE; a NONE's reason text is built from the running values (it is never
-recorded). Signals are rare, so the reference runs on a small fraction of candles
+reference would return NONE; a NONE is one of the stepper's fixed Signals, made once, whose reason
+names the indicators without their values (it is never recorded, and formatting the values on every
+candle was a tenth of a bot's quiet candle). Signals are rare, so the reference runs on a small fraction of candles
 (``Stepper.reference_calls`` counts them).
 
     * SMA:  a rolling sum over a deque, re-summed exactly (``math.fsum``) every ``RESYNC`` updates so
@@ -211,6 +212,7 @@ class SmaCrossStepper(Stepper):
         self.fast_n, self.slow_n = p.fast, p.slow
         self.fast, self.slow = RollingMean(p.fast), RollingMean(p.slow)
         self.prev: tuple[float, float] | None = None  # (fast - slow, its bound) on the previous candle
+        self.above, self.below = (Signal.none(f"no cross: SMA({p.fast}) {w} SMA({p.slow})") for w in ("above", "below"))
 
     def rebuild(self, closes: list[float]) -> None:
         self.fast, self.slow = RollingMean(self.fast_n), RollingMean(self.slow_n)
@@ -232,9 +234,7 @@ class SmaCrossStepper(Stepper):
         fast, slow = f.total / f.n, s.total / s.n
         if not _cross_none(prev[0], prev[1], fast - slow, TOL * (f.abs_total / f.n + s.abs_total / s.n)):
             return None
-        p = self.strategy.params
-        where = "above" if fast > slow else "below"
-        return Signal.none(f"no cross: SMA({p.fast}) {fast:.8g} {where} SMA({p.slow}) {slow:.8g}")
+        return self.above if fast > slow else self.below
 
 
 class EmaCrossStepper(Stepper):
@@ -249,6 +249,7 @@ class EmaCrossStepper(Stepper):
         self.ef = self.es = self.efp = self.esp = 0.0
         self.hi = self.lo = 0.0
         self.since = 0
+        self.above, self.below = (Signal.none(f"no cross: EMA({p.fast}) {w} EMA({p.slow})") for w in ("above", "below"))
 
     def rebuild(self, closes: list[float]) -> None:
         self.closes.clear()
@@ -288,9 +289,7 @@ class EmaCrossStepper(Stepper):
         tol_prev = (self.kf ** (m - 1 - self.fn) + self.ks ** (m - 1 - self.sn)) * r + noise
         if math.isnan(self.es) or not _cross_none(self.efp - self.esp, tol_prev, self.ef - self.es, tol_now):
             return None
-        p = self.strategy.params
-        where = "above" if self.ef > self.es else "below"
-        return Signal.none(f"no cross: EMA({p.fast}) {self.ef:.8g} {where} EMA({p.slow}) {self.es:.8g}")
+        return self.above if self.ef > self.es else self.below
 
 
 class MomentumStepper(Stepper):
@@ -299,6 +298,8 @@ class MomentumStepper(Stepper):
     def __init__(self, strategy: Any) -> None:
         super().__init__(strategy, strategy.params.window + 2)
         self.closes: deque[float] = deque(maxlen=self.keep)
+        p = strategy.params
+        self.none = Signal.none(f"no threshold cross: ROC({p.window}) (threshold ±{p.threshold_pct:g}%)")
 
     def rebuild(self, closes: list[float]) -> None:
         self.closes.clear()
@@ -316,7 +317,7 @@ class MomentumStepper(Stepper):
         thr = self.strategy.params.threshold_pct
         if prev <= thr < now or prev >= -thr > now:
             return None  # a signal: the reference builds it
-        return Signal.none(f"no threshold cross: ROC({w}) {now:+.2f}% (threshold ±{thr:g}%)")
+        return self.none
 
 
 class RsiStepper(Stepper):
@@ -332,6 +333,8 @@ class RsiStepper(Stepper):
         self.now = self.prev = math.nan
         self.dmax = 0.0
         self.since = 0
+        sp = strategy.params
+        self.none = Signal.none(f"no reversal: RSI({self.p}) (bands {sp.oversold:g}/{sp.overbought:g})")
 
     def rebuild(self, closes: list[float]) -> None:
         self.closes.clear()
@@ -390,4 +393,4 @@ class RsiStepper(Stepper):
         now, prev = self.now, self.prev
         if prev <= sp.oversold < now or prev >= sp.overbought > now:
             return None
-        return Signal.none(f"no reversal: RSI({self.p}) {now:.1f} (bands {sp.oversold:g}/{sp.overbought:g})")
+        return self.none
