@@ -78,9 +78,11 @@ StateOf = Callable[[Any], TradingState]
 
 def build_risk_view(lim: RiskLimits, mon: RiskMonitor | None, equity: float, exposure: float,
                     exposure_limit: float | None, high_water: float, drawdown_pct: float, breaches: list[str],
-                    venue_margin: tuple[float | None, float | None] = (None, None)) -> RiskView:
+                    venue_margin: tuple[float | None, float | None] = (None, None),
+                    shown: dict[str, Any] | None = None) -> RiskView:
     """A bot's risk status for the dashboard: the monitor's loss figures against their limits;
-    ``high_water``/``drawdown_pct`` stand in when there is no monitor."""
+    ``high_water``/``drawdown_pct`` stand in when there is no monitor; ``shown``: ``limits_view(lim)``
+    when the caller keeps it."""
     m = mon.s if mon is not None else None
     return RiskView(
         high_water=m.high_water if m else high_water,
@@ -93,7 +95,7 @@ def build_risk_view(lim: RiskLimits, mon: RiskMonitor | None, equity: float, exp
         exposure=exposure, exposure_limit=exposure_limit,
         consecutive_losses=m.consecutive_losses if m else 0, max_consecutive_losses=lim.max_consecutive_losses,
         margin_utilization_pct=venue_margin[0], liquidation_distance_pct=venue_margin[1],
-        breaches=list(breaches), limits=limits_view(lim), monitor=mon.dump() if mon is not None else {},
+        breaches=list(breaches), limits=limits_view(lim) if shown is None else shown, monitor=mon.dump() if mon is not None else {},
     )
 
 
@@ -150,6 +152,11 @@ class Ledger:
         self._why_not = ""  # last_denial
         self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]  # filled by drain()
         self._marks: list[tuple[int, float]] = []  # (time, equity) of each mark since the last drain
+        # what a snapshot repeats while it does not change, built once (a snapshot is built on every write)
+        self._control_seen: tuple[object, ...] = ()
+        self._control_record = ControlRecord()
+        self._limits_seen: RiskLimits | None = None
+        self._limits_shown: dict[str, Any] = {}
 
     # ---- state ------------------------------------------------------------------------------
     def state(self) -> TradingState:
@@ -340,8 +347,19 @@ class Ledger:
 
     # ---- outputs ----------------------------------------------------------------------------------
     def risk_view(self, equity: float, exposure: float, exposure_limit: float | None) -> RiskView:
-        return build_risk_view(self.risk.limits, self.monitor, equity, exposure, exposure_limit, self.high_water,
-                               self.max_drawdown_pct, self.breaches, self.venue_margin)
+        lim = self.risk.limits
+        if lim is not self._limits_seen:
+            self._limits_seen, self._limits_shown = lim, limits_view(lim)
+        return build_risk_view(lim, self.monitor, equity, exposure, exposure_limit, self.high_water,
+                               self.max_drawdown_pct, self.breaches, self.venue_margin, self._limits_shown)
+
+    def control_record(self) -> ControlRecord:
+        """The bot's own control record as its snapshot shows it (the same one while it is unchanged)."""
+        c = self.control
+        seen = (c.state, c.set_by, c.set_at, c.reason, c.then)
+        if seen != self._control_seen:
+            self._control_seen, self._control_record = seen, ControlRecord.of(c)
+        return self._control_record
 
     def base_snapshot(self, now_ms: int, equity: float, exposure: float, exposure_limit: float | None,
                       **own: Any) -> BotSnapshot:
@@ -351,7 +369,7 @@ class Ledger:
         return BotSnapshot(
             name=self.name, mode=self.mode.value, updated_at=now_ms, books_at=int(time.time() * 1000),
             last_candle_time=self.last_candle_time,
-            control=ControlRecord.of(self.control), effective_state=self.state(), quote_asset=pf.quote_asset,
+            control=self.control_record(), effective_state=self.state(), quote_asset=pf.quote_asset,
             starting_balance=pf.starting_balance, quote_balance=pf.quote, equity=equity, high_water=self.high_water,
             realized_pnl=pf.realized_pnl, fees_paid=pf.fees_paid, funding=pf.funding, trade_count=n, wins=self.wins,
             win_rate_pct=100.0 * self.wins / n if n else 0.0, trade_pnls=self.trade_pnls, denials=dict(self.denials),

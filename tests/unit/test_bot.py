@@ -12,7 +12,7 @@ from typing import Sequence
 import pytest
 
 from core.portfolio import Portfolio
-from core.types import INTERVAL_MS, NO_SIGNAL, Candle, Mode, OrderPurpose, Side, Signal, TradingState
+from core.types import INTERVAL_MS, NO_SIGNAL, Candle, ControlState, Mode, OrderPurpose, Side, Signal, TradingState
 from engine.bot import Bot, client_order_id
 from executors.ghost import GhostExecutor
 from executors.paper import PaperExecutor
@@ -585,3 +585,24 @@ def test_an_entry_gathers_the_other_bots_and_the_market_only_for_the_rules_that_
     h.bot.on_candle(flat(0, 100.0))
     assert h.bot.position.quantity > 0  # the entry went through the check
     assert ("portfolio" in asked, "market" in asked) == (portfolio, market)
+
+
+def test_the_snapshot_shows_the_control_record_and_limits_as_they_are_now() -> None:
+    """The snapshot keeps its control record and limits view while they are unchanged; a change of either
+    (in place or replaced) shows in the next snapshot."""
+    h = Harness()
+    bot = h.bot
+    first = bot.snapshot(0)
+    assert first.control.state is TradingState.ACTIVE and first.risk.limits["max_position_pct"] == 100.0
+    assert bot.snapshot(1).control is first.control  # unchanged: the same record
+    bot.control.state, bot.control.set_by, bot.control.reason = TradingState.PAUSED, "alice", "lunch"
+    s = bot.snapshot(2)
+    assert (s.control.state, s.control.set_by, s.control.reason) == (TradingState.PAUSED, "alice", "lunch")
+    bot.control.reason, bot.control.set_at = "coffee", 7  # the same state, another reason
+    assert (bot.snapshot(2).control.reason, bot.snapshot(2).control.set_at) == ("coffee", 7)
+    bot.control = ControlState(TradingState.FLATTEN, "bob", 5, "out", then=TradingState.HALTED)
+    s = bot.snapshot(3)
+    assert (s.control.state, s.control.set_by, s.control.set_at, s.control.then) == (
+        TradingState.FLATTEN, "bob", 5, TradingState.HALTED)
+    bot.tighten_limits({"max_position_pct": 50.0})
+    assert bot.snapshot(4).risk.limits["max_position_pct"] == 50.0
