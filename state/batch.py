@@ -28,7 +28,9 @@ from redis.commands import CoreCommands
 from state.lease import LeaseLost
 
 # KEYS: the fence keys; ARGV[1..#KEYS]: the tokens this worker holds; then each command as its
-# argument count followed by its arguments.
+# argument count followed by its arguments, or, for the record appends of every write
+# (XADD key MAXLEN ~ n * field value), "x" followed by key, n, field and value: four arguments fewer
+# to pack and to pass each time.
 BATCH_LUA = """
 local n = #KEYS
 for i = 1, n do
@@ -38,11 +40,17 @@ for i = 1, n do
   end
 end
 local i, last, err = n + 1, #ARGV, nil
+local reply
 while i <= last do
-  local argc = tonumber(ARGV[i])
-  local reply = redis.pcall(unpack(ARGV, i + 1, i + argc))
+  if ARGV[i] == 'x' then
+    reply = redis.pcall('XADD', ARGV[i + 1], 'MAXLEN', '~', ARGV[i + 2], '*', ARGV[i + 3], ARGV[i + 4])
+    i = i + 5
+  else
+    local argc = tonumber(ARGV[i])
+    reply = redis.pcall(unpack(ARGV, i + 1, i + argc))
+    i = i + argc + 1
+  end
   if err == nil and type(reply) == 'table' and reply.err then err = reply.err end
-  i = i + argc + 1
 end
 if err then return redis.error_reply(err) end
 return 1
@@ -139,11 +147,15 @@ class BatchRunner:
             ap(crlf)
         count = len(head)
         for op in ops:
-            n = b"%d" % len(op)
-            ap(hdr[len(n)])
-            ap(n)
-            ap(crlf)
-            count += len(op) + 1
+            if len(op) == 8 and op[0] == "XADD" and op[2] == b"MAXLEN" and op[3] == b"~" and op[5] == "*":
+                op = (b"x", op[1], op[4], op[6], op[7])  # BATCH_LUA's short form of a record append
+                count += 5
+            else:
+                n = b"%d" % len(op)
+                ap(hdr[len(n)])
+                ap(n)
+                ap(crlf)
+                count += len(op) + 1
             for v in op:
                 t = type(v)
                 if t is str:

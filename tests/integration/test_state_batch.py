@@ -75,6 +75,22 @@ def test_a_refused_command_does_not_stop_the_others_and_is_raised(r: redis.Redis
     assert (r.get("before"), r.get("after")) == (b"1", b"2")  # as MULTI/EXEC would
 
 
+def test_a_record_append_in_the_short_form_is_refused_and_raised_the_same(r: redis.Redis) -> None:
+    """A record append goes to the script in its short form ("x", key, maxlen, field, value); one Redis
+    refuses is raised, and the appends around it are written, trimmed as asked."""
+    r.set("str", "x")
+    b = Batch()
+    for i in range(30):
+        b.xadd("recs", {"data": f"r{i}"}, maxlen=5, approximate=False if i == 0 else True)
+    b.xadd("str", {"data": "no"}, maxlen=5, approximate=True)  # WRONGTYPE
+    b.xadd("recs2", {b"data": b"\x00bytes"}, maxlen=1000, approximate=True)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        BatchRunner(r).execute(b, {})
+    got = [f[b"data"] for _, f in r.xrange("recs")]
+    assert got[-1] == b"r29" and 5 <= len(got) <= 30 and got == [b"r%d" % i for i in range(30 - len(got), 30)]
+    assert [f for _, f in r.xrange("recs2")] == [{b"data": b"\x00bytes"}]
+
+
 def test_the_script_comes_back_after_redis_forgot_it(r: redis.Redis) -> None:
     runner = BatchRunner(r)
     b = Batch()
