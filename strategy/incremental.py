@@ -18,6 +18,15 @@ names the indicators without their values (it is never recorded, and formatting 
 candle was a tenth of a bot's quiet candle). Signals are rare, so the reference runs on a small fraction of candles
 (``Stepper.reference_calls`` counts them).
 
+Shared answers. Bots running the same built-in strategy with the same parameters on the same series
+(a strategy's ghost, paper and live bots side by side) ask the reference the same question on the same
+candle. The built-in steppers declare that their strategy's ``evaluate`` reads nothing but the closes
+of the last ``keep`` candles (``keep`` is its lookback, and its warm-up is shorter), so the answer is
+kept under exactly that: the strategy's class and parameters and those closes (``Stepper.shared``, the
+last ``SHARED_KEPT`` answers). Another bot's question with the same content gets the same Signal,
+which nothing changes once made. A stepper that does not declare it (``closes_only = False``, the
+default: a user's) always asks its own ``evaluate``.
+
     * SMA:  a rolling sum over a deque, re-summed exactly (``math.fsum``) every ``RESYNC`` updates so
             its rounding error stays below ``4 * k * eps * mean|x|`` (k < RESYNC + n updates);
     * EMA:  the recursion ``e = (1 - a) * e + a * x``; against the reference re-seeded at the start
@@ -35,7 +44,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from itertools import islice
-from typing import Any, Protocol, Sequence
+from typing import Any, ClassVar, Protocol, Sequence
 
 import numpy as np
 
@@ -58,6 +67,7 @@ RESYNC = 256  # rolling sums are re-summed exactly after this many updates (boun
 # Relative slack for float rounding between a running value and the reference's (rounding differences
 # are ~1e-13 relative at the largest windows; 1e-9 leaves a wide margin and costs few reference calls).
 TOL = 1e-9
+SHARED_KEPT = 2048  # reference answers kept for steppers of equal strategies (see the module docstring)
 
 
 class SupportsStepper(Protocol):
@@ -149,6 +159,11 @@ class Stepper:
     update); any other history (the first call, a warm-up, a restore) rebuilds the state from it.
     """
 
+    # True: the strategy's evaluate() reads only the closes of the last ``keep`` candles (and needs no
+    # more than ``keep`` to warm up), so its answers are shared by content (see the module docstring)
+    closes_only = False
+    shared: ClassVar[dict[tuple[object, ...], Signal]] = {}
+
     def __init__(self, strategy: Any, keep: int) -> None:
         self.strategy = strategy
         self.keep = keep
@@ -156,7 +171,11 @@ class Stepper:
         self.last_n = 0
         self.last_signal: Signal | None = None
         self.reference_calls = 0
+        self.shared_hits = 0  # reference calls answered by another stepper's evaluate() of the same content
         self.calls = 0
+        self._kind: tuple[object, ...] | None = None
+        if self.closes_only:
+            self._kind = (type(strategy), strategy.params.model_dump_json())
 
     def signal(self, history: Sequence[Candle]) -> Signal:
         n = len(history)
@@ -179,7 +198,20 @@ class Stepper:
 
     def _reference(self, history: Sequence[Candle]) -> Signal:
         self.reference_calls += 1
-        return self.strategy.evaluate(tuple(history))  # type: ignore[no-any-return]
+        if self._kind is None:
+            return self.strategy.evaluate(tuple(history))  # type: ignore[no-any-return]
+        n = len(history)
+        key = (self._kind, tuple([c.close for c in islice(history, max(0, n - self.keep), n)]))
+        shared = Stepper.shared
+        sig = shared.get(key)
+        if sig is not None:
+            self.shared_hits += 1
+            return sig
+        sig = self.strategy.evaluate(tuple(history))
+        if len(shared) >= SHARED_KEPT:
+            del shared[next(iter(shared))]  # the oldest
+        shared[key] = sig
+        return sig
 
     # subclasses
     def rebuild(self, closes: list[float]) -> None:
@@ -205,6 +237,8 @@ def _cross_none(d_prev: float, tol_prev: float, d_now: float, tol_now: float) ->
 
 class SmaCrossStepper(Stepper):
     """``CrossoverStrategy`` (sma): two rolling means, now and on the previous candle."""
+
+    closes_only = True
 
     def __init__(self, strategy: Any) -> None:
         super().__init__(strategy, strategy.lookback)
@@ -239,6 +273,8 @@ class SmaCrossStepper(Stepper):
 
 class EmaCrossStepper(Stepper):
     """``CrossoverStrategy`` (ema): two recursive EMAs, re-anchored to the reference every lookback."""
+
+    closes_only = True
 
     def __init__(self, strategy: Any) -> None:
         super().__init__(strategy, strategy.lookback)
@@ -295,6 +331,8 @@ class EmaCrossStepper(Stepper):
 class MomentumStepper(Stepper):
     """``MomentumStrategy``: ROC from two closes of the history, the reference's float operations."""
 
+    closes_only = True
+
     def __init__(self, strategy: Any) -> None:
         super().__init__(strategy, strategy.params.window + 2)
         self.closes: deque[float] = deque(maxlen=self.keep)
@@ -322,6 +360,8 @@ class MomentumStepper(Stepper):
 
 class RsiStepper(Stepper):
     """``RsiReversionStrategy``: Wilder average gain / loss, re-anchored to the reference every lookback."""
+
+    closes_only = True
 
     def __init__(self, strategy: Any) -> None:
         super().__init__(strategy, strategy.lookback)

@@ -159,3 +159,61 @@ def test_bar_path_with_steppers_equals_fast_path(bot):
     assert len(bar.trades) > 50
     assert bar.trades == fast.trades and bar.signals == fast.signals
     assert np.array_equal(bar.equity, fast.equity)
+
+
+def _fresh(name: str, params: dict):
+    strat = build_strategy(name, params)
+    return strat, stepper_for(strat)
+
+
+@pytest.mark.parametrize("name,params", CASES)
+def test_what_a_closes_only_stepper_declares_holds(name, params):
+    """The built-in steppers share evaluate()'s answers by the closes of the last ``keep`` candles: their
+    evaluate() must answer the same whatever the other fields of the candles and whatever came before."""
+    strat, step = _fresh(name, params)
+    assert step.closes_only and step.keep == strat.lookback >= strat.warmup
+    rng = np.random.default_rng(11)
+    candles = random_data(600, seed=4).candles()
+    k = step.keep
+    for end in range(strat.warmup, len(candles), 7):
+        window = candles[max(0, end - k):end]
+        ref = strat.evaluate(tuple(window))
+        longer = strat.evaluate(tuple(candles[:end]))  # more history before the window
+        other = [type(c)(c.symbol, c.open_time + 3_600_000, float(rng.uniform(1, 9)), c.close * 1.5, c.close * 0.5,
+                         c.close, float(rng.uniform(0, 99)), c.interval) for c in window]
+        assert longer == ref and strat.evaluate(tuple(other)) == ref, end
+
+
+def test_equal_strategies_share_the_reference_and_others_do_not(monkeypatch):
+    monkeypatch.setattr(incremental.Stepper, "shared", {})
+    candles = random_data(1500, seed=8).candles()
+    (s1, a), (_, b), (_, c) = (_fresh("sma_crossover", {"fast": 3, "slow": 8}) for _ in range(3))
+    _, other = _fresh("sma_crossover", {"fast": 3, "slow": 8, "stop_loss_pct": 1.0})
+
+    class Mine(incremental.SmaCrossStepper):  # a stepper that does not declare closes_only
+        closes_only = False
+
+    mine = Mine(build_strategy("sma_crossover", {"fast": 3, "slow": 8}))
+    h: deque = deque(maxlen=history_window(s1))
+    signals = 0
+    for candle in candles:
+        h.append(candle)
+        got = [st.signal(h) for st in (a, b, c, other, mine)]
+        ref = s1.evaluate(tuple(h))
+        assert got[0] is got[1] is got[2] or ref.side is Side.NONE
+        assert all(g.side is ref.side for g in got) and (ref.side is Side.NONE or got[0] == got[4] == ref)
+        signals += ref.side is not Side.NONE
+    assert signals > 50
+    assert a.shared_hits == 0 and b.shared_hits == b.reference_calls == c.shared_hits > signals - 5
+    assert other.shared_hits == 0 and mine.shared_hits == 0 and mine.reference_calls == a.reference_calls
+
+
+def test_the_shared_answers_are_bounded(monkeypatch):
+    monkeypatch.setattr(incremental.Stepper, "shared", {})
+    monkeypatch.setattr(incremental, "SHARED_KEPT", 10)
+    strat, step = _fresh("sma_crossover", {"fast": 3, "slow": 8})
+    h: deque = deque(maxlen=history_window(strat))
+    for candle in random_data(800, seed=9).candles():
+        h.append(candle)
+        step.signal(h)
+    assert step.reference_calls > 20 and len(incremental.Stepper.shared) == 10
