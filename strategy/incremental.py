@@ -42,6 +42,7 @@ default: a user's) always asks its own ``evaluate``.
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from itertools import islice
 from typing import Any, ClassVar, Protocol, Sequence
@@ -68,6 +69,7 @@ RESYNC = 256  # rolling sums are re-summed exactly after this many updates (boun
 # are ~1e-13 relative at the largest windows; 1e-9 leaves a wide margin and costs few reference calls).
 TOL = 1e-9
 SHARED_KEPT = 2048  # reference answers kept for steppers of equal strategies (see the module docstring)
+_SHARED_LOCK = threading.Lock()
 
 
 class SupportsStepper(Protocol):
@@ -208,9 +210,10 @@ class Stepper:
             self.shared_hits += 1
             return sig
         sig = self.strategy.evaluate(tuple(history))
-        if len(shared) >= SHARED_KEPT:
-            del shared[next(iter(shared))]  # the oldest
-        shared[key] = sig
+        with _SHARED_LOCK:  # bots on other threads (a backtest service) may evict at the same time
+            while len(shared) >= SHARED_KEPT:
+                del shared[next(iter(shared))]  # the oldest
+            shared[key] = sig
         return sig
 
     # subclasses
