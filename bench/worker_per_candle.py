@@ -83,6 +83,7 @@ def run(url: str, bots: list[dict[str, Any]], symbols: list[str], series: list, 
     r = redis.Redis.from_url(url)
     r.flushall()
     incremental.ENABLED = after
+    incremental.Stepper.shared.clear()  # as in a fresh worker: no answers kept from a previous run
     app = AppConfig(redis={"url": url, "embedded": False},
                     market={"symbols": symbols, "warmup_candles": WARMUP}, bots=bots)
     worker = Worker(app, r, ReplayFeed(series))
