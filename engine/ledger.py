@@ -95,7 +95,8 @@ def build_risk_view(lim: RiskLimits, mon: RiskMonitor | None, equity: float, exp
         exposure=exposure, exposure_limit=exposure_limit,
         consecutive_losses=m.consecutive_losses if m else 0, max_consecutive_losses=lim.max_consecutive_losses,
         margin_utilization_pct=venue_margin[0], liquidation_distance_pct=venue_margin[1],
-        breaches=list(breaches), limits=limits_view(lim) if shown is None else shown, monitor=mon.dump() if mon is not None else {},
+        breaches=list(breaches), limits=limits_view(lim) if shown is None else shown,
+        monitor=mon.dump() if mon is not None else {},
     )
 
 

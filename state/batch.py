@@ -3,9 +3,9 @@
 ``Batch`` takes redis-py's own command methods (``xadd``, ``hset``, ``set`` ... from
 ``redis.commands.CoreCommands``, so the arguments are exactly what redis-py sends) and records each
 command instead of sending it (``set`` and ``xadd``, in every write, are recorded by ``Batch`` itself
-with the same arguments, tests/unit/test_batch_commands.py). ``execute`` then writes them all at once, all or nothing as far as
-another client can see, and only while every fence key still holds this worker's token
-(``state/lease.py``):
+with the same arguments, tests/unit/test_batch_commands.py). ``execute`` then writes them all at once,
+all or nothing as far as another client can see, and only while every fence key still holds this
+worker's token (``state/lease.py``):
 
 * as a rule in **one** round trip: ``BATCH_LUA`` compares the fences and runs the commands in one
   script, atomic as a script is. Before, the same write took three (WATCH + GET of the fences,

@@ -15,8 +15,8 @@ compared with), or a signal fires, it calls the reference ``evaluate`` itself. A
 therefore always the reference's own ``Signal``, bit for bit, and NONE is returned only when the
 reference would return NONE; a NONE is one of the stepper's fixed Signals, made once, whose reason
 names the indicators without their values (it is never recorded, and formatting the values on every
-candle was a tenth of a bot's quiet candle). Signals are rare, so the reference runs on a small fraction of candles
-(``Stepper.reference_calls`` counts them).
+candle was a tenth of a bot's quiet candle). Signals are rare, so the reference runs on a small
+fraction of candles (``Stepper.reference_calls`` counts them).
 
 Shared answers. Bots running the same built-in strategy with the same parameters on the same series
 (a strategy's ghost, paper and live bots side by side) ask the reference the same question on the same

@@ -139,15 +139,19 @@ def test_text_is_encoded_with_the_clients_policy_as_redis_py_would(redis_server)
 def test_every_kind_of_argument_is_packed_as_redis_py_packs_it(r: redis.Redis) -> None:
     """The one-pass packer (BatchRunner._pack) against redis-py's own path: text, bytes, ints, floats,
     a value past the packer's table of headers (4096 bytes) and one of several hundred KB."""
-    values = ["", "é", b"\x00\xff", 0, -7, 2**70, 1.5, -0.0, 1e300, float("inf"), "x" * 4095, "y" * 4096, b"z" * 300_000]
+    values = ["", "é", b"\x00\xff", 0, -7, 2**70, 1.5, -0.0, 1e300, float("inf"),
+              "x" * 4095, "y" * 4096, b"z" * 300_000]
     b = Batch()
     for i, v in enumerate(values):
         b.set(f"v:{i}", v)
     b.hset("hv", mapping={f"f{i}": v for i, v in enumerate(values)})
     b.xadd("sv", {f"f{i}": v for i, v in enumerate(values)}, maxlen=10)
     BatchRunner(r).execute(b, {})
-    script_way = [r.get(f"v:{i}") for i in range(len(values))], r.hgetall("hv"), [f for _, f in r.xrange("sv")]
+    def written() -> tuple[object, ...]:
+        return [r.get(f"v:{i}") for i in range(len(values))], r.hgetall("hv"), [f for _, f in r.xrange("sv")]
+
+    script_way = written()
     r.flushall()
     BatchRunner(r)._watched(b, {})
-    assert script_way == ([r.get(f"v:{i}") for i in range(len(values))], r.hgetall("hv"), [f for _, f in r.xrange("sv")])
+    assert script_way == written()
     assert script_way[0][11] == b"y" * 4096 and len(script_way[0][12]) == 300_000 and script_way[0][6] == b"1.5"
