@@ -79,9 +79,14 @@ class SupportsStepper(Protocol):
 
 
 def stepper_for(strategy: object) -> "Stepper | None":
-    """A fresh stepper for ``strategy`` if it opts in and steppers are enabled, else None."""
+    """A fresh stepper for ``strategy`` if it opts in and steppers are enabled, else None. A subclass that
+    overrides ``evaluate()`` without its own ``stepper()`` gets none: the stepper it inherits answers for
+    its parent's evaluate()."""
     make = getattr(strategy, "stepper", None)
     if not ENABLED or not callable(make):
+        return None
+    mro = type(strategy).__mro__
+    if next((c for c in mro if "evaluate" in c.__dict__), None) is not next(c for c in mro if "stepper" in c.__dict__):
         return None
     return make()  # type: ignore[no-any-return]
 

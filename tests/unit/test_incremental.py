@@ -107,6 +107,14 @@ def test_user_strategies_keep_the_pure_contract():
     assert stepper_for(Mine()) is None
     assert stepper_for(build_strategy("webhook", {})) is None
 
+    base = build_strategy("sma_crossover", {"fast": 3, "slow": 8})
+
+    class Tweaked(type(base)):  # another evaluate(), the parent's stepper(): the stepper would not answer for it
+        def evaluate(self, candles):  # pragma: no cover - never called here
+            raise AssertionError
+
+    assert stepper_for(Tweaked(base.params)) is None and stepper_for(base) is not None
+
 
 def test_disabled_means_evaluate(monkeypatch):
     monkeypatch.setattr(incremental, "ENABLED", False)
