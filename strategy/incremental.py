@@ -15,7 +15,7 @@ compared with), or a signal fires, it calls the reference ``evaluate`` itself. A
 therefore always the reference's own ``Signal``, bit for bit, and NONE is returned only when the
 reference would return NONE; a NONE is one of the stepper's fixed Signals, made once, whose reason
 names the indicators without their values (it is never recorded, and formatting the values on every
-candle was a tenth of a bot's quiet candle). Signals are rare, so the reference runs on a small
+candle was ~15 % of the step of bots that seldom trade). Signals are rare, so the reference runs on a small
 fraction of candles (``Stepper.reference_calls`` counts them).
 
 Shared answers. Bots running the same built-in strategy with the same parameters on the same series
