@@ -78,11 +78,9 @@ StateOf = Callable[[Any], TradingState]
 
 def build_risk_view(lim: RiskLimits, mon: RiskMonitor | None, equity: float, exposure: float,
                     exposure_limit: float | None, high_water: float, drawdown_pct: float, breaches: list[str],
-                    venue_margin: tuple[float | None, float | None] = (None, None),
-                    shown: dict[str, Any] | None = None) -> RiskView:
+                    venue_margin: tuple[float | None, float | None] = (None, None)) -> RiskView:
     """A bot's risk status for the dashboard: the monitor's loss figures against their limits;
-    ``high_water``/``drawdown_pct`` stand in when there is no monitor; ``shown``: ``limits_view(lim)``
-    when the caller keeps it."""
+    ``high_water``/``drawdown_pct`` stand in when there is no monitor."""
     m = mon.s if mon is not None else None
     return RiskView(
         high_water=m.high_water if m else high_water,
@@ -95,7 +93,7 @@ def build_risk_view(lim: RiskLimits, mon: RiskMonitor | None, equity: float, exp
         exposure=exposure, exposure_limit=exposure_limit,
         consecutive_losses=m.consecutive_losses if m else 0, max_consecutive_losses=lim.max_consecutive_losses,
         margin_utilization_pct=venue_margin[0], liquidation_distance_pct=venue_margin[1],
-        breaches=list(breaches), limits=limits_view(lim) if shown is None else shown,
+        breaches=list(breaches), limits=limits_view(lim),
         monitor=mon.dump() if mon is not None else {},
     )
 
@@ -153,11 +151,9 @@ class Ledger:
         self._why_not = ""  # last_denial
         self._out = BotUpdate(snapshot=None)  # type: ignore[arg-type]  # filled by drain()
         self._marks: list[tuple[int, float]] = []  # (time, equity) of each mark since the last drain
-        # what a snapshot repeats while it does not change, built once (a snapshot is built on every write)
+        # the control record a snapshot repeats while it does not change, built once (one a write)
         self._control_seen: tuple[object, ...] = ()
         self._control_record = ControlRecord()
-        self._limits_seen: RiskLimits | None = None
-        self._limits_shown: dict[str, Any] = {}
 
     # ---- state ------------------------------------------------------------------------------
     def state(self) -> TradingState:
@@ -348,11 +344,8 @@ class Ledger:
 
     # ---- outputs ----------------------------------------------------------------------------------
     def risk_view(self, equity: float, exposure: float, exposure_limit: float | None) -> RiskView:
-        lim = self.risk.limits
-        if lim is not self._limits_seen:
-            self._limits_seen, self._limits_shown = lim, limits_view(lim)
-        return build_risk_view(lim, self.monitor, equity, exposure, exposure_limit, self.high_water,
-                               self.max_drawdown_pct, self.breaches, self.venue_margin, self._limits_shown)
+        return build_risk_view(self.risk.limits, self.monitor, equity, exposure, exposure_limit, self.high_water,
+                               self.max_drawdown_pct, self.breaches, self.venue_margin)
 
     def control_record(self) -> ControlRecord:
         """The bot's own control record as its snapshot shows it (the same one while it is unchanged)."""

@@ -15,7 +15,7 @@ compared with), or a signal fires, it calls the reference ``evaluate`` itself. A
 therefore always the reference's own ``Signal``, bit for bit, and NONE is returned only when the
 reference would return NONE; a NONE is one of the stepper's fixed Signals, made once, whose reason
 names the indicators without their values (it is never recorded, and formatting the values on every
-candle was ~15 % of the step of bots that seldom trade). Signals are rare, so the reference runs on a small
+candle was more than a tenth of the step of bots that seldom trade). Signals are rare, so the reference runs on a small
 fraction of candles (``Stepper.reference_calls`` counts them).
 
 Shared answers. Bots running the same built-in strategy with the same parameters on the same series
@@ -243,6 +243,12 @@ def _cross_none(d_prev: float, tol_prev: float, d_now: float, tol_now: float) ->
     return abs(d_prev) > tol_prev and abs(d_now) > tol_now and (d_prev < 0.0) == (d_now < 0.0)
 
 
+def _no_cross(label: str, p: Any) -> tuple[Signal, Signal]:
+    """A crossover stepper's NONE answers, fast above and below slow, made once."""
+    return tuple(Signal.none(f"no cross: {label}({p.fast}) {w} {label}({p.slow})")  # type: ignore[return-value]
+                 for w in ("above", "below"))
+
+
 class SmaCrossStepper(Stepper):
     """``CrossoverStrategy`` (sma): two rolling means, now and on the previous candle."""
 
@@ -254,7 +260,7 @@ class SmaCrossStepper(Stepper):
         self.fast_n, self.slow_n = p.fast, p.slow
         self.fast, self.slow = RollingMean(p.fast), RollingMean(p.slow)
         self.prev: tuple[float, float] | None = None  # (fast - slow, its bound) on the previous candle
-        self.above, self.below = (Signal.none(f"no cross: SMA({p.fast}) {w} SMA({p.slow})") for w in ("above", "below"))
+        self.above, self.below = _no_cross("SMA", p)
 
     def rebuild(self, closes: list[float]) -> None:
         self.fast, self.slow = RollingMean(self.fast_n), RollingMean(self.slow_n)
@@ -293,7 +299,7 @@ class EmaCrossStepper(Stepper):
         self.ef = self.es = self.efp = self.esp = 0.0
         self.hi = self.lo = 0.0
         self.since = 0
-        self.above, self.below = (Signal.none(f"no cross: EMA({p.fast}) {w} EMA({p.slow})") for w in ("above", "below"))
+        self.above, self.below = _no_cross("EMA", p)
 
     def rebuild(self, closes: list[float]) -> None:
         self.closes.clear()

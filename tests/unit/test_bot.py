@@ -588,8 +588,8 @@ def test_an_entry_gathers_the_other_bots_and_the_market_only_for_the_rules_that_
 
 
 def test_the_snapshot_shows_the_control_record_and_limits_as_they_are_now() -> None:
-    """The snapshot keeps its control record and limits view while they are unchanged; a change of either
-    (in place or replaced) shows in the next snapshot."""
+    """The snapshot keeps its control record while it is unchanged; a change of it (in place or replaced)
+    or of the limits shows in the next snapshot."""
     h = Harness()
     bot = h.bot
     first = bot.snapshot(0)
