@@ -96,7 +96,8 @@ def run(url: str, bots: list[dict[str, Any]], symbols: list[str], series: list, 
     c0 = commands(r)
     t, cpu = time.perf_counter(), time.process_time()
     for b in batches:
-        worker.step(b)
+        worker.step(b, defer=after)  # as the trading loop steps (Worker.run)
+    worker.settle_writes()  # the last step's answer
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     calls = commands(r) - c0 - 1  # the second INFO itself
     trades = sum(b.trade_count for b in worker.bots.values())

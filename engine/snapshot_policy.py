@@ -114,19 +114,12 @@ class SnapshotPolicy:
                 self.written += 1
         return out
 
-    def cursors(self) -> dict[str, int]:
-        """bot -> last candle processed, for the bots whose cursor moved since the last commit."""
-        return dict(self._cursor_due)
-
-    def committed(self, cursors: dict[str, int]) -> None:
-        """The commit holding ``cursors`` went through."""
-        self._cursor_sent.update(cursors)
-        if cursors == self._cursor_due:  # the usual case: nothing moved since cursors() was asked
-            self._cursor_due.clear()
-            return
-        for name, t in cursors.items():
-            if self._cursor_due.get(name) == t:
-                del self._cursor_due[name]
+    def take_cursors(self) -> dict[str, int]:
+        """bot -> last candle processed, for the bots whose cursor moved since the last were taken (the
+        writer keeps what a failed commit held and writes it with the next: state.writer)."""
+        due, self._cursor_due = self._cursor_due, {}
+        self._cursor_sent.update(due)
+        return due
 
     def forget(self, name: str) -> None:
         """A bot written outside the policy or removed: its next step is judged afresh."""

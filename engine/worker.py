@@ -273,7 +273,8 @@ class Worker(WorkerLoops):
                     stop.wait()
                 break
             if batch:
-                self.step(batch)
+                self.step(batch, defer=True)
+        self.settle_writes()
         for t in threads:
             t.join(timeout=3)
         closer = getattr(self.feed, "close", None)
@@ -290,8 +291,10 @@ class Worker(WorkerLoops):
             except redis.RedisError:
                 pass
 
-    def step(self, batch: list[Candle]) -> None:
-        """Feed one batch of closed candles to the bots, apply their breaches, commit everything at once."""
+    def step(self, batch: list[Candle], defer: bool = False) -> None:
+        """Feed one batch of closed candles to the bots, apply their breaches, commit everything at once.
+        ``defer`` (the trading loop): return once the commit is sent; its answer is read before the next
+        write (``StateWriter.commit``), so Redis runs it while the next step is computed."""
         # A feed that starts over (a replay after a restart) re-sends what is stored: skip it.
         batch = [c for c in batch if c.open_time > self._last_open.get(c.key, -1)]
         if not batch:
@@ -313,10 +316,10 @@ class Worker(WorkerLoops):
             retried = self.retry_closes(now)
             self._pending.extend(self.snapshots.drain(self.bots.values(), now, force=retried))
             self._pending_candles.extend(self.shards.market_candles(batch))
-            self._flush(self.snapshots.cursors())
+            self._flush(self.snapshots.take_cursors(), defer)
         self.health.loop.add(1000 * (time.perf_counter() - started))  # the health panel's loop latency
 
-    def _flush(self, cursors: dict[str, int] | None = None) -> None:
+    def _flush(self, cursors: dict[str, int] | None = None, defer: bool = False) -> None:
         rejects: dict[str, int] = {}
         new_rejections = []
         validator = getattr(self.feed, "validator", None)
@@ -329,31 +332,41 @@ class Worker(WorkerLoops):
             if fresh:
                 new_rejections = list(validator.recent_rejections)[-fresh:]
             self._rejects_seen = Counter(validator.rejected)
-        try:
-            self.writer.commit(self._pending, self._pending_candles, rejects or None, new_rejections,
-                               self._pending_controls, self._pending_audits, cursors)
-        except LeaseLost as exc:
-            self.lose_lease(str(exc))
+        written = self._writing(lambda: self.writer.commit(
+            self._pending, self._pending_candles, rejects or None, new_rejections, self._pending_controls,
+            self._pending_audits, cursors, defer=defer))
+        # the writer holds them now: written, sent, or kept to be written first next time
+        self._pending.clear()
+        self._pending_candles.clear()
+        self._pending_controls.clear()
+        self._pending_audits.clear()
+        if not written:
             return
-        except redis.RedisError as exc:  # the writer keeps the batch and writes it first next time: nothing is lost
-            log.error("redis write failed (%s); %d records kept for the next write", exc, self.writer.kept)
-            self._pending.clear()
-            self._pending_candles.clear()
-            self._pending_controls.clear()
-            self._pending_audits.clear()
-            return
-        if cursors:
-            self.snapshots.committed(cursors)
         for rej in new_rejections:
             log.warning("candle rejected: %s %s: %s", rej.symbol, rej.open_time, rej.reason)
         try:
             self._daily_summary()
         except redis.RedisError as exc:
             log.error("daily summary not published: %s", exc)
-        self._pending.clear()
-        self._pending_candles.clear()
-        self._pending_controls.clear()
-        self._pending_audits.clear()
+
+    def _writing(self, write: Callable[[], None]) -> bool:
+        """Run a write of the trading side (lock held); False when it failed: a moved fence stops the worker,
+        anything else is logged (the writer keeps the batch and writes it first next time: nothing is lost)."""
+        try:
+            write()
+        except LeaseLost as exc:
+            self.lose_lease(str(exc))
+            return False
+        except redis.RedisError as exc:
+            log.error("redis write failed (%s); %d records kept for the next write", exc, self.writer.kept)
+            return False
+        return True
+
+    def settle_writes(self) -> None:
+        """The answers of the commits the trading loop sent (``step(defer=True)``), read now: the health loop asks
+        once a second, so a failed write is seen within a second while the feed is quiet."""
+        with self.lock:
+            self._writing(self.writer.settle)
 
     def write_marks(self) -> None:
         """The marks the snapshot policy held back (a burst of candles within a refresh), written now."""
@@ -362,6 +375,8 @@ class Worker(WorkerLoops):
             if behind:
                 self._pending.extend(behind)
                 self._flush()
+            else:
+                self.settle_writes()
 
     def _commit_bots(self, bots: list[AnyBot]) -> None:
         """Settle and write what these bots did outside a candle step (lock held)."""

@@ -14,12 +14,18 @@ worker's token (``state/lease.py``):
   ``state/shards.py``; Redis refuses EVAL inside a script) or a command too long to pass through
   Lua's stack goes the general way: WATCH the fences, compare them, MULTI ... EXEC.
 
+A script batch can also be sent ahead of its answer (``send``, then ``finish``): the trading loop
+computes its next steps while Redis runs it (``StateWriter.commit(defer=True)`` keeps the order and
+what fails). The script goes as ``EVAL`` with its text (Redis finds it compiled by its digest), so a Redis
+that restarted or flushed its scripts cannot refuse a batch already sent.
+
 Either way a moved fence raises ``LeaseLost`` with nothing written. Like MULTI/EXEC, a command that
 Redis refuses (a wrong type) does not stop the others; the first such error is raised afterwards.
 The data keys travel as arguments, not as KEYS: this store is one Redis, not a cluster.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -101,36 +107,61 @@ class Batch(CoreCommands):  # type: ignore[misc]
         return all(op[0] not in _NOT_IN_SCRIPTS and len(op) <= SCRIPT_ARGS_MAX for op in self.ops)
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A batch sent as one script whose answer is not read yet, and the connection it waits on (held out of
+    the pool until the last answer on it is read)."""
+    conn: Any
+
+
 class BatchRunner:
-    """Writes batches to ``r`` (the script is loaded once, and again after a Redis restart)."""
+    """Writes batches to ``r``."""
 
     def __init__(self, r: redis.Redis) -> None:
         self.r = r
-        self._sha = r.register_script(BATCH_LUA).sha.encode()
+        # EVAL with the script's text, not EVALSHA: Redis finds it compiled by its digest (a few µs), and a
+        # Redis restarted or flushed meanwhile cannot refuse a batch sent ahead of the script's reload
+        self._script = BATCH_LUA.encode()
         self._encoder = r.get_encoder()
         self._text = (self._encoder.encoding, self._encoder.encoding_errors)  # the client's, as redis-py encodes
 
     def execute(self, batch: Batch, fences: dict[str, int]) -> None:
+        sent = self.send(batch, fences)
+        if sent is not None:
+            self.finish(sent)
+
+    def send(self, batch: Batch, fences: dict[str, int], conn: Any = None) -> Sent | None:
+        """Send ``batch`` as one script and return before its answer (``finish`` reads it), so that the
+        caller's work overlaps Redis running it. ``conn``: the connection of batches sent before it whose
+        answers are not read yet (Redis runs the commands of one connection in the order they came).
+        A batch that cannot go as one script is written the general way here, answer included (None)."""
         if not batch.ops and not fences:
-            return
-        if batch.scripted():
-            payload = self._pack(fences, batch.ops)
-            try:
-                try:
-                    self._send(payload)
-                except redis.exceptions.NoScriptError:  # Redis restarted or flushed its scripts since
-                    self.r.script_load(BATCH_LUA)
-                    self._send(payload)
-            except redis.ResponseError as exc:
-                if str(exc).startswith("LEASE_LOST"):
-                    raise LeaseLost(f"the lease moved ({str(exc).removeprefix('LEASE_LOST ')}); this worker's "
-                                    "writes nothing") from None
-                raise
-            return
-        self._watched(batch, fences)
+            return None
+        if not batch.scripted():
+            self._watched(batch, fences)
+            return None
+        return Sent(self._post(self._pack(fences, batch.ops), conn))
+
+    def finish(self, sent: Sent, release: bool = True) -> None:
+        """The answer of a batch ``send`` sent: a moved fence raises ``LeaseLost``, a refusal its error.
+        ``release``: the connection goes back to the pool (no other answer is waited for on it); a lost
+        one is dropped either way. Never retried here: a write whose answer was lost may have run, and
+        the writer decides what to do with it (``StateWriter``)."""
+        try:
+            self._answer(sent.conn, release)
+        except redis.ResponseError as exc:
+            if str(exc).startswith("LEASE_LOST"):
+                raise LeaseLost(f"the lease moved ({str(exc).removeprefix('LEASE_LOST ')}); this worker's "
+                                "writes nothing") from None
+            raise
+
+    def drop(self, sent: Sent) -> None:
+        """The connection of ``sent`` closed and returned unread (what waits on it is not wanted)."""
+        sent.conn.disconnect()
+        self.r.connection_pool.release(sent.conn)
 
     def _pack(self, fences: dict[str, int], ops: list[tuple[Any, ...]]) -> bytes:
-        """``EVALSHA`` of BATCH_LUA over the fences and ``ops``, as RESP, in one pass. Each argument is
+        """``EVAL`` of BATCH_LUA over the fences and ``ops``, as RESP, in one pass. Each argument is
         encoded as redis-py encodes it (the client's text encoding and error policy, repr of numbers,
         redis-py's own encoder for the rest and its errors). Packed here, not by redis-py, whose packer
         grows its buffer by copying it for every argument (~2.5 µs each, for the hundreds of one batch);
@@ -139,7 +170,7 @@ class BatchRunner:
         hdr, crlf = _HEADERS, b"\r\n"
         out: list[bytes] = [b""]
         ap = out.append
-        head = [b"EVALSHA", self._sha, b"%d" % len(fences), *(k.encode(*text) for k in fences),
+        head = [b"EVAL", self._script, b"%d" % len(fences), *(k.encode(*text) for k in fences),
                 *(b"%d" % t for t in fences.values())]
         for a in head:
             ap(hdr[len(a)])
@@ -169,19 +200,31 @@ class BatchRunner:
         out[0] = b"*%d\r\n" % count
         return b"".join(out)
 
-    def _send(self, payload: bytes) -> Any:
-        """One packed command on a connection of the client's pool. Never retried here: a write whose
-        answer was lost may have run, and the writer decides what to do with it (``StateWriter._write``)."""
-        pool = self.r.connection_pool
-        conn = pool.get_connection()
+    def _answer(self, conn: Any, release: bool = True) -> Any:
+        """The answer on ``conn`` (of the client's pool), which goes back to the pool if ``release``, and
+        closed and back if it failed."""
         try:
-            conn.send_packed_command([payload])
             return conn.read_response()
         except (redis.ConnectionError, redis.TimeoutError, OSError):
-            conn.disconnect()  # its state is unknown: the next write connects afresh
+            release = False
+            self.drop(Sent(conn))  # its state is unknown: the next write connects afresh
             raise
         finally:
-            pool.release(conn)
+            if release:
+                self.r.connection_pool.release(conn)
+
+    def _post(self, payload: bytes, conn: Any = None) -> Any:
+        """One packed command sent on ``conn``, or on a connection of the client's pool; the connection is
+        held until its answer is read (``_answer``)."""
+        pool = self.r.connection_pool
+        if conn is None:
+            conn = pool.get_connection()
+        try:
+            conn.send_packed_command([payload])
+        except BaseException:
+            self.drop(Sent(conn))  # its state is unknown: the next write connects afresh
+            raise
+        return conn
 
     def _watched(self, batch: Batch, fences: dict[str, int]) -> None:
         """The general way: WATCH the fences, compare them, then MULTI ... EXEC."""

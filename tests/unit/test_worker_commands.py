@@ -87,11 +87,11 @@ class Env:
     def script(self, bot: str, i: int, sig: Signal = BUY) -> None:
         self.worker.bots[bot].strategy.script[i] = sig  # type: ignore[attr-defined]
 
-    def step(self) -> list[Candle]:
+    def step(self, defer: bool = False) -> list[Candle]:
         batch = self.feed.next_batch(threading.Event())
         assert batch
         self.clock.advance_to(self.clock.now_ms() + 1_000)
-        self.worker.step(batch)
+        self.worker.step(batch, defer)
         return batch
 
     def send(self, **fields: str) -> tuple[str, object]:
@@ -406,11 +406,11 @@ def test_redis_failure_keeps_the_batch_for_the_next_step(env: Env, monkeypatch: 
     real = env.worker.writer._transaction
     calls = {"n": 0}
 
-    def flaky(build):  # type: ignore[no-untyped-def]
+    def flaky(build, *rest):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 1:
             raise redis.ConnectionError("down")
-        return real(build)
+        return real(build, *rest)
 
     monkeypatch.setattr(env.worker.writer, "_transaction", flaky)
     env.script("p-btc", 3)
@@ -420,6 +420,39 @@ def test_redis_failure_keeps_the_batch_for_the_next_step(env: Env, monkeypatch: 
     env.step()  # written first, with the next batch
     assert len(env.reader.orders("p-btc")) == 1
     assert [x.t for x in env.reader.candles("BTCUSDT")][-2:] == [T0 + 3 * M, T0 + 4 * M]
+    assert env.snap("p-btc").last_candle_time == T0 + 4 * M
+    assert env.worker.writer.kept == 0
+
+
+def test_a_step_sent_ahead_of_its_answer_is_kept_when_the_answer_is_lost(env: Env,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trading loop steps with defer=True (Worker.run): the step's batch is sent and its answer read
+    later (by the next write, or the health loop's settle_writes within a second). A connection lost
+    meanwhile is seen then: logged, the batch kept, and written with the next step."""
+    import redis
+
+    from state.batch import BatchRunner
+
+    class Gone:  # what the batch was sent on: it did not run, and no answer comes
+        def read_response(self) -> None:
+            raise redis.ConnectionError("Connection closed by server.")
+
+        def disconnect(self) -> None:
+            pass
+
+    real_post = BatchRunner._post
+    monkeypatch.setattr(BatchRunner, "_post", lambda self, payload, conn=None: Gone())
+    monkeypatch.setattr(env.r.connection_pool, "release", lambda conn: None)
+    env.script("p-btc", 3)
+    env.step(defer=True)
+    assert env.worker.writer._inflight and env.reader.orders("p-btc") == []
+    env.worker.settle_writes()  # the health loop's read of the answer
+    assert not env.worker.writer._inflight and env.worker.writer.kept >= 3
+    assert not env.worker.lease_lost
+    monkeypatch.setattr(BatchRunner, "_post", real_post)
+    env.step(defer=True)
+    env.worker.settle_writes()
+    assert len(env.reader.orders("p-btc")) == 1
     assert env.snap("p-btc").last_candle_time == T0 + 4 * M
     assert env.worker.writer.kept == 0
 
@@ -434,11 +467,11 @@ def test_a_command_whose_write_failed_keeps_its_effect(env: Env, monkeypatch: py
     real = env.worker.writer._transaction
     calls = {"n": 0}
 
-    def down_twice(build):  # type: ignore[no-untyped-def]
+    def down_twice(build, *rest):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] <= 2:  # the command's answer, then the rejection it turns into
             raise redis.ConnectionError("down")
-        return real(build)
+        return real(build, *rest)
 
     monkeypatch.setattr(env.worker.writer, "_transaction", down_twice)
     with pytest.raises(redis.ConnectionError):

@@ -29,13 +29,13 @@ def test_a_batch_whose_answer_was_lost_is_written_once(written: bool) -> None:
     real = w._transaction
     calls = {"n": 0}
 
-    def lose_the_answer(build):  # noqa: ANN001, ANN202
+    def lose_the_answer(build, *rest):  # noqa: ANN001, ANN202
         calls["n"] += 1
         if calls["n"] == 1:
             if written:
-                real(build)  # EXEC ran; the reply never came
+                real(build, *rest)  # EXEC ran; the reply never came
             raise redis.ConnectionError("Connection closed by server.")
-        real(build)
+        real(build, *rest)
 
     w._transaction = lose_the_answer  # type: ignore[method-assign]
     with pytest.raises(redis.ConnectionError):
@@ -50,7 +50,7 @@ def test_redis_gone_while_asking_keeps_everything_for_the_next_try() -> None:
     r = fakeredis.FakeRedis()
     w = StateWriter(r)
     w._kept = ([], [candle(1), candle(2)], [], [])
-    w._unsure = ("lost-batch", (0, 2, 0, 0))
+    w._unsure = [("lost-batch", (0, 2, 0, 0))]
     w.r = type("Down", (), {"get": lambda *_: (_ for _ in ()).throw(redis.ConnectionError("refused"))})()
     with pytest.raises(redis.ConnectionError):
         w.commit([], [candle(3)])
@@ -67,11 +67,11 @@ def test_a_failed_command_answer_keeps_its_effect_for_the_next_write() -> None:
     real = w._transaction
     calls = {"n": 0}
 
-    def down_once(build):  # noqa: ANN001, ANN202
+    def down_once(build, *rest):  # noqa: ANN001, ANN202
         calls["n"] += 1
         if calls["n"] == 1:
             raise redis.ConnectionError("refused")
-        real(build)
+        real(build, *rest)
 
     w._transaction = down_once  # type: ignore[method-assign]
     audit = AuditRecord(time=1, who="t", command="flatten", target="b", result="applied", detail="")
@@ -91,23 +91,23 @@ def test_a_dropped_connection_during_the_write_is_not_a_lost_lease(monkeypatch) 
     w = StateWriter(r)
     w.fence = 7
     from state.batch import BatchRunner
-    real = BatchRunner._send
+    real = BatchRunner._post
 
     def drop(self, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
         raise redis.ConnectionError("Connection closed by server.")
 
-    monkeypatch.setattr(BatchRunner, "_send", drop)
+    monkeypatch.setattr(BatchRunner, "_post", drop)
     with pytest.raises(redis.ConnectionError):
         w.commit([], [candle(1)])
     assert w.kept == 1
-    monkeypatch.setattr(BatchRunner, "_send", real)
+    monkeypatch.setattr(BatchRunner, "_post", real)
     r.set(keys.FENCE, 8)  # now another worker took the lease: that is a lost lease
     with pytest.raises(LeaseLost):
         w.commit([], [candle(2)])
     assert times(r) == [] and r.get(keys.LAST_COMMIT) is None  # nothing of either batch
     r.set(keys.FENCE, 7)
     w.commit([], [candle(3)])
-    assert times(r) == [60_000, 180_000]
+    assert times(r) == [60_000, 120_000, 180_000]  # what was fenced out was kept, as any write that did not run
 
 
 def test_a_dropped_connection_while_watching_the_fence_is_not_a_lost_lease(monkeypatch) -> None:  # noqa: ANN001
@@ -151,9 +151,9 @@ def test_written_off_dust_goes_to_the_baseline_with_the_books_once_even_when_the
     assert r.hget(keys.recon_baseline(bot.name), "BTC") is None  # nothing written before the commit
     real, calls = w._transaction, {"n": 0}
 
-    def lose_the_answer(build):  # noqa: ANN001, ANN202
+    def lose_the_answer(build, *rest):  # noqa: ANN001, ANN202
         calls["n"] += 1
-        real(build)
+        real(build, *rest)
         if calls["n"] == 1:
             raise redis.ConnectionError("Connection closed by server.")
 
@@ -165,3 +165,42 @@ def test_written_off_dust_goes_to_the_baseline_with_the_books_once_even_when_the
     w.commit([bot.drain(2)])
     assert float(r.hget(keys.recon_baseline(bot.name), "BTC")) == pytest.approx(dust)
     assert keys.snapshot(bot.name).encode() in set(r.keys())
+
+
+@pytest.mark.parametrize("ran", [0, 1, 2, 3, 4])
+def test_deferred_commits_on_a_lost_connection_are_written_once_whichever_of_them_ran(
+        ran: int, monkeypatch) -> None:  # noqa: ANN001
+    """Four commits sent ahead of their answers (commit(defer=True)); the connection dies after ``ran`` of
+    them ran. The next write learns from the last id written which ran, and writes the others once."""
+    from state.batch import BatchRunner
+    from state.writer import DEFER_MAX
+
+    r = fakeredis.FakeRedis()
+    w = StateWriter(r)
+    real_post = BatchRunner._post
+    calls = {"n": 0}
+
+    class Dead:  # the connection, gone: what was sent on it ran or not, and no answer comes
+        def read_response(self) -> None:
+            raise redis.ConnectionError("Connection closed by server.")
+
+        def disconnect(self) -> None:
+            pass
+
+    def post(self, payload, conn=None):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] <= ran:
+            real_post(self, payload)  # it ran (its answer is never read)
+        return Dead()
+
+    monkeypatch.setattr(BatchRunner, "_post", post)
+    monkeypatch.setattr(r.connection_pool, "release", lambda conn: None)
+    for i in range(1, 1 + DEFER_MAX):
+        w.commit([], [candle(i)], cursors={"a": i}, defer=True)
+    with pytest.raises(redis.ConnectionError):
+        w.settle()
+    assert w.kept == DEFER_MAX
+    monkeypatch.setattr(BatchRunner, "_post", real_post)
+    w.commit([], [candle(9)], cursors={"b": 9})
+    assert times(r) == [60_000 * i for i in (1, 2, 3, 4, 9)]  # each once, in order
+    assert w.load_cursors() == {"a": DEFER_MAX, "b": 9} and w.kept == 0
