@@ -10,7 +10,9 @@ Two configurations of the same code, run one after the other on the same candles
 * before (the named reference): every bot's strategy recomputes its indicators with evaluate()
   (``strategy.incremental.ENABLED = False``) and every bot's full snapshot is written on every step
   (``SnapshotPolicy.enabled = False``) — what the worker did before;
-* after: incremental indicators and write-what-changed (marks at most once a dashboard refresh, 1 s).
+* after: incremental indicators, write-what-changed (marks at most once a dashboard refresh, 1 s), and
+  each step's batch sent ahead of its answer, as the trading loop steps (``Worker.run``: Redis runs it
+  while the next step is computed).
 
 Scenarios: 1, 10, 100 paper SMA(3/8) bots on one symbol, and 200 bots (SMA, EMA, momentum, RSI) over
 50 symbols, one batch of 50 candles a step. Printed: µs per candle per bot (wall), bot-candles per
