@@ -405,18 +405,6 @@ class StateWriter:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def read_commands(self, consumer: str, block_ms: int) -> list[tuple[str, dict[str, str]]]:
-        """Own pending entries first (left by a crash), then new ones (blocking)."""
-        self.r.xautoclaim(keys.COMMANDS, keys.COMMAND_GROUP, consumer, min_idle_time=30_000,
-                          start_id="0-0", count=10, justid=True)
-        for ids in ("0", ">"):
-            block = None if ids == "0" else block_ms
-            resp = self.r.xreadgroup(keys.COMMAND_GROUP, consumer, {keys.COMMANDS: ids}, block=block)
-            entries = _entries(resp)
-            if entries:
-                return entries
-        return []
-
     def already_applied(self, nonce: str, route: Route | None = None) -> str | None:
         v = self.r.get(route.applied_key(nonce) if route else keys.applied(nonce)) or self.r.hget(keys.APPLIED, nonce)
         return _s(v) if v is not None else None
@@ -478,19 +466,3 @@ class StateWriter:
             route.queue_result(pipe, result, RESULT_TTL_S)
         pipe.xack(route.stream, keys.COMMAND_GROUP, entry_id)
 
-
-def _entries(resp: object) -> list[tuple[str, dict[str, str]]]:
-    """Normalise XREADGROUP replies (RESP2 list or RESP3 dict) to (id, fields) pairs."""
-    if not resp:
-        return []
-    streams = resp.items() if isinstance(resp, dict) else resp
-    out: list[tuple[str, dict[str, str]]] = []
-    for _name, entries in streams:
-        if entries and isinstance(entries[0], list) and entries and not isinstance(entries[0][0], (bytes, str)):
-            entries = entries[0]
-        for entry_id, fields in entries:
-            if fields is None:  # entry deleted while pending
-                out.append((_s(entry_id), {}))
-                continue
-            out.append((_s(entry_id), {_s(k): _s(v) for k, v in fields.items()}))
-    return out
